@@ -1,0 +1,48 @@
+# Two commands set everything up: `make lab` and `make test`.
+# Both create (or refresh, when pyproject.toml changes) the .venv and install the project.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: lab test test-fast notebooks labs lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+## Open the course in JupyterLab (binds 127.0.0.1).
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=. notebooks/00_welcome.ipynb
+
+## Every test: the library, the labs, the web page, and every notebook through nbval.
+test: $(STAMP)
+	$(PY) -m pytest tests notebooks solutions --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
+		--nbval-cell-timeout=120 $(PYTEST_ARGS)
+
+## The library tests only (no notebooks), for a quick loop.
+test-fast: $(STAMP)
+	$(PY) -m pytest tests -m "not slow and not browser" $(PYTEST_ARGS)
+
+## Re-execute every notebook and solution in place, then regenerate labs and navigation.
+notebooks: $(STAMP)
+	$(PY) scripts/build_course.py --execute
+
+## Regenerate labs/ from solutions/ (and the navigation cells).
+labs: $(STAMP)
+	$(PY) scripts/build_course.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/ruff format --check src tests scripts
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) scripts/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

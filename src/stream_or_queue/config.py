@@ -1,0 +1,178 @@
+"""One place for every setting the course depends on.
+
+Model ids, prices, timing profiles, edge timeouts and the time scale live here
+so that a notebook, a test and a benchmark never disagree about a number.
+Figures that come from the outside world carry the date they were published.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+Mode = Literal["offline", "live"]
+
+# --- models -----------------------------------------------------------------
+
+FAST_MODEL = "claude-haiku-4-5"
+"""Small, fast model: classification, short answers, voice, bulk descriptions."""
+
+LARGE_MODEL = "claude-sonnet-4-6"
+"""Capable model: chat, research, long writing."""
+
+FRONTIER_MODEL = "claude-opus-4-6"
+"""Largest model: used only to show what a price difference does to a bill."""
+
+
+@dataclass(frozen=True)
+class Price:
+    """US dollars per million tokens, standard tier, as published on `published`.
+
+    The Message Batches API bills every token at `BATCH_DISCOUNT` of this price.
+    """
+
+    input_per_mtok: float
+    output_per_mtok: float
+    published: str
+
+
+PRICES: dict[str, Price] = {
+    "claude-haiku-4-5": Price(1.00, 5.00, "2025-10-15"),
+    "claude-sonnet-4-6": Price(3.00, 15.00, "2026-02-17"),
+    "claude-opus-4-6": Price(5.00, 25.00, "2026-02-05"),
+}
+"""Check the vendor's pricing page before quoting these; the course only needs their ratios."""
+
+MODEL_ALIASES: dict[str, str] = {
+    "claude-haiku-4-5-20251001": "claude-haiku-4-5",
+}
+
+BATCH_DISCOUNT = 0.5
+"""Batch requests cost 50% of the standard price (Anthropic and OpenAI, 2024-2025)."""
+
+
+@dataclass(frozen=True)
+class TimingProfile:
+    """How fast a model answers, in simulated seconds.
+
+    Time to first token is drawn (seeded) between `ttft_min_s` and `ttft_max_s`;
+    output then arrives at `tokens_per_s`, give or take `speed_jitter`.
+    """
+
+    ttft_min_s: float
+    ttft_max_s: float
+    tokens_per_s: float
+    speed_jitter: float = 0.1
+
+
+# Published measurements (Artificial Analysis and vendor pages, 2025): Sonnet-class
+# models stream ~60-95 tokens/s after 0.8-1.8 s; Haiku-class ~150 tokens/s after ~0.3-0.7 s.
+TIMING: dict[str, TimingProfile] = {
+    "claude-haiku-4-5": TimingProfile(0.30, 0.70, 150.0),
+    "claude-sonnet-4-6": TimingProfile(0.80, 1.80, 78.0),
+    "claude-opus-4-6": TimingProfile(1.00, 2.20, 60.0),
+}
+
+# --- the Message Batches API -----------------------------------------------
+
+BATCH_MAX_REQUESTS = 100_000
+BATCH_EXPIRY_S = 24 * 3600.0
+"""A batch that has not finished 24 h after creation expires its unprocessed requests."""
+
+BATCH_BASE_PROCESSING_S = 120.0
+BATCH_PER_REQUEST_S = 0.05
+"""Simulated processing time: a fixed start-up plus a little per request.
+
+Real batches usually end within an hour and may take up to 24 h; the simulator uses
+minutes so that a notebook can watch one finish.
+"""
+
+# --- the outside world --------------------------------------------------------
+
+EDGE_TIMEOUTS_S: dict[str, float] = {
+    "AWS API Gateway (REST)": 29.0,
+    "AWS ALB (idle)": 60.0,
+    "Vercel function (example plan limit)": 60.0,
+    "Cloudflare proxy (read)": 100.0,
+    "Vercel function (default, 2025)": 300.0,
+}
+"""Where a held-open HTTP request gets cut, in seconds (vendor documentation, 2025)."""
+
+DEFAULT_EDGE_TIMEOUT_S = 60.0
+
+READING_WORDS_PER_MINUTE = 238.0
+"""Average silent reading speed of adults for non-fiction (Brysbaert, 2019)."""
+
+WORDS_PER_TOKEN = 0.75
+"""Rule of thumb for English text: about 4 characters, or 3/4 of a word, per token."""
+
+SDK_MAX_RETRIES = 2
+"""The SDK's default; it retries 408, 409, 429, >=500 and connection errors."""
+
+# --- mode and time scale ----------------------------------------------------------
+
+DEFAULT_TIME_SCALE = 0.01
+"""Real seconds per simulated second: 0.01 turns a 90 s agent into 0.9 s of waiting."""
+
+_time_scale: float | None = None
+
+
+def mode() -> Mode:
+    """`live` only when asked for *and* a key is present; anything else is offline."""
+    wanted = os.environ.get("STREAM_OR_QUEUE_MODE", "offline").strip().lower()
+    if wanted == "live" and os.environ.get("ANTHROPIC_API_KEY"):
+        return "live"
+    return "offline"
+
+
+def time_scale() -> float:
+    """Real seconds per simulated second (1.0 = real time)."""
+    if _time_scale is not None:
+        return _time_scale
+    raw = os.environ.get("STREAM_OR_QUEUE_TIME_SCALE")
+    if raw is None:
+        return DEFAULT_TIME_SCALE
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"STREAM_OR_QUEUE_TIME_SCALE must be a number, got {raw!r}") from exc
+    _check_scale(value)
+    return value
+
+
+def set_time_scale(value: float | None) -> None:
+    """Change the time scale for this process (None restores the default)."""
+    global _time_scale
+    if value is not None:
+        _check_scale(value)
+    _time_scale = value
+
+
+@contextlib.contextmanager
+def time_scale_set_to(value: float) -> Iterator[None]:
+    """Run a block at another time scale, e.g. real time for a live chat demo."""
+    global _time_scale
+    previous = _time_scale
+    set_time_scale(value)
+    try:
+        yield
+    finally:
+        _time_scale = previous
+
+
+def _check_scale(value: float) -> None:
+    if not 0.0 <= value <= 10.0:
+        raise ValueError(f"time scale must be between 0 and 10, got {value}")
+
+
+def canonical_model(model: str) -> str:
+    """Map a dated model id to the alias that carries its price and timing."""
+    return MODEL_ALIASES.get(model, model)
+
+
+def redis_url() -> str | None:
+    """A real Redis when REDIS_URL is set; None means the in-process fakeredis."""
+    return os.environ.get("REDIS_URL") or None

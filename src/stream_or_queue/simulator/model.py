@@ -1,0 +1,352 @@
+"""The simulated model: validates a Messages request and decides its answer.
+
+Validation follows the real API's rules and messages closely enough that the
+SDK raises the same exception classes. The answer is a list of content blocks
+(text and tool_use) with a stop reason; timing is added later by the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import config
+from . import textgen
+from .errors import ApiError, invalid
+from .tokens import count_content_tokens, count_tokens, tokenize
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_id(prefix: str, rng: random.Random) -> str:
+    return prefix + "".join(rng.choice(_ID_ALPHABET) for _ in range(24))
+
+
+@dataclass
+class Block:
+    """One content block of an answer, with its text already split into tokens."""
+
+    kind: str  # "text" or "tool_use"
+    text: str = ""
+    tool_id: str = ""
+    tool_name: str = ""
+    tool_input: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pieces(self) -> list[str]:
+        if self.kind == "text":
+            return tokenize(self.text)
+        # tool input is streamed as partial JSON, a few characters at a time
+        raw = json.dumps(self.tool_input)
+        return [raw[i : i + 12] for i in range(0, len(raw), 12)] or ["{}"]
+
+    def as_json(self) -> dict[str, Any]:
+        if self.kind == "text":
+            return {"type": "text", "text": self.text}
+        return {
+            "type": "tool_use",
+            "id": self.tool_id,
+            "name": self.tool_name,
+            "input": self.tool_input,
+        }
+
+
+@dataclass
+class Completion:
+    model: str
+    blocks: list[Block]
+    stop_reason: str
+    stop_sequence: str | None
+    input_tokens: int
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(len(b.pieces) for b in self.blocks)
+
+
+# --- validation -------------------------------------------------------------
+
+
+def check_model(model: Any) -> str:
+    if not isinstance(model, str) or not model:
+        raise invalid("model: Field required")
+    canonical = config.canonical_model(model)
+    if canonical not in config.PRICES:
+        raise ApiError("not_found_error", f"model: {model}")
+    return canonical
+
+
+def validate_messages_request(body: Any, *, need_max_tokens: bool = True) -> dict[str, Any]:
+    """Raise ApiError(400/404) for anything the real API would refuse."""
+    if not isinstance(body, dict):
+        raise invalid("request body must be a JSON object")
+    check_model(body.get("model"))
+    if need_max_tokens:
+        max_tokens = body.get("max_tokens")
+        if max_tokens is None:
+            raise invalid("max_tokens: Field required")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            raise invalid("max_tokens: must be a positive integer")
+        if max_tokens > 128_000:
+            raise invalid(f"max_tokens: {max_tokens} > 128000, the maximum allowed")
+    messages = body.get("messages")
+    if messages is None:
+        raise invalid("messages: Field required")
+    if not isinstance(messages, list) or not messages:
+        raise invalid("messages: at least one message is required")
+    previous_role = None
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise invalid(f"messages.{index}: must be an object")
+        role = message.get("role")
+        if role not in ("user", "assistant"):
+            raise invalid(f"messages.{index}.role: must be 'user' or 'assistant'")
+        if index == 0 and role != "user":
+            raise invalid("messages: first message must use the \"user\" role")
+        if role == previous_role:
+            raise invalid(
+                f"messages: roles must alternate between \"user\" and \"assistant\", "
+                f"but found multiple \"{role}\" roles in a row"
+            )
+        content = message.get("content")
+        if isinstance(content, str):
+            if not content and index != len(messages) - 1:
+                raise invalid(f"messages.{index}: text content blocks must be non-empty")
+        elif isinstance(content, list):
+            if not content:
+                raise invalid(f"messages.{index}: all messages must have non-empty content")
+            for b_index, block in enumerate(content):
+                if not isinstance(block, dict) or "type" not in block:
+                    raise invalid(f"messages.{index}.content.{b_index}: must be a content block")
+        else:
+            raise invalid(f"messages.{index}.content: must be a string or a list of blocks")
+        previous_role = role
+    temperature = body.get("temperature")
+    if temperature is not None and (
+        not isinstance(temperature, int | float) or not 0.0 <= float(temperature) <= 1.0
+    ):
+        raise invalid("temperature: must be between 0 and 1")
+    stops = body.get("stop_sequences")
+    if stops is not None and (
+        not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops)
+    ):
+        raise invalid("stop_sequences: must be a list of non-empty strings")
+    system = body.get("system")
+    if system is not None and not isinstance(system, str | list):
+        raise invalid("system: must be a string or a list of text blocks")
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise invalid("tools: must be a list")
+        for t_index, tool in enumerate(tools):
+            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+                raise invalid(f"tools.{t_index}.name: Field required")
+            if not re.fullmatch(r"[a-zA-Z0-9_-]{1,128}", tool["name"]):
+                raise invalid(f"tools.{t_index}.name: String should match pattern")
+    return body
+
+
+# --- reading the conversation -------------------------------------------------------
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for block in content or []:
+        if block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+        elif block.get("type") == "tool_result":
+            parts.append(_text_of(block.get("content", "")))
+    return "\n".join(parts)
+
+
+def _system_text(system: Any) -> str:
+    if isinstance(system, list):
+        return "\n".join(str(b.get("text", "")) for b in system if isinstance(b, dict))
+    return str(system or "")
+
+
+def input_tokens(body: dict[str, Any]) -> int:
+    total = count_tokens(_system_text(body.get("system"))) + 3
+    for message in body.get("messages", []):
+        total += count_content_tokens(message.get("content")) + 4
+    for tool in body.get("tools") or []:
+        total += count_tokens(json.dumps(tool)) + 10
+    return total
+
+
+def request_digest(body: dict[str, Any]) -> str:
+    relevant = {k: body.get(k) for k in ("model", "system", "messages", "tools", "stop_sequences")}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# --- deciding the answer ----------------------------------------------------------------
+
+
+def complete(body: dict[str, Any], rng: random.Random) -> Completion:
+    """The answer to a validated request: text, or the next tool call of a plan."""
+    model = check_model(body["model"])
+    messages = body["messages"]
+    first_user = _text_of(messages[0]["content"])
+    last = messages[-1]
+    tool_results = [
+        _text_of(b.get("content", ""))
+        for m in messages
+        if m["role"] == "user" and isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("type") == "tool_result"
+    ]
+    assistant_texts = [_text_of(m["content"]) for m in messages if m["role"] == "assistant"]
+    tools = body.get("tools") or []
+    tool_choice = body.get("tool_choice") or {"type": "auto"}
+    blocks: list[Block]
+    if tools and tool_choice.get("type") != "none":
+        blocks = _next_tool_call(messages, tools, tool_choice, first_user, tool_results, rng)
+    else:
+        blocks = []
+    if not blocks:
+        last_user = _text_of(last["content"]) if last["role"] == "user" else first_user
+        prompt = textgen.Prompt(
+            system=_system_text(body.get("system")),
+            user=last_user if not tool_results else first_user,
+            previous_answer=assistant_texts[-1] if assistant_texts else "",
+            tool_results=tool_results,
+            turn=len(assistant_texts),
+        )
+        blocks = [Block("text", text=textgen.compose(prompt, rng))]
+        stop_reason = "end_turn"
+    else:
+        stop_reason = "tool_use"
+    completion = Completion(model, blocks, stop_reason, None, input_tokens(body))
+    _apply_stop_sequences(completion, body.get("stop_sequences") or [])
+    _apply_max_tokens(completion, int(body.get("max_tokens") or 4096))
+    return completion
+
+
+def planned_tool_calls(question: str) -> int:
+    """How many tool calls the model makes for a question: 5 to 8, fixed per question."""
+    return 5 + int(hashlib.sha256(question.encode()).hexdigest(), 16) % 4
+
+
+def _next_tool_call(
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]],
+    tool_choice: dict[str, Any],
+    question: str,
+    tool_results: list[str],
+    rng: random.Random,
+) -> list[Block]:
+    calls_made = [
+        b
+        for m in messages
+        if m["role"] == "assistant" and isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("type") == "tool_use"
+    ]
+    forced = tool_choice.get("type") in ("any", "tool")
+    if len(calls_made) >= planned_tool_calls(question) and not forced:
+        return []
+    names = [t["name"] for t in tools]
+    if tool_choice.get("type") == "tool" and tool_choice.get("name") in names:
+        name = tool_choice["name"]
+    else:
+        name = _pick_tool(names, calls_made)
+    tool = next(t for t in tools if t["name"] == name)
+    used_ids = {str(v) for c in calls_made for k, v in c.get("input", {}).items() if "id" in k}
+    tool_input = _fill_input(tool, question, tool_results, used_ids, len(calls_made), rng)
+    preamble = Block("text", text=_preamble(name, tool_input))
+    call = Block("tool_use", tool_id=new_id("toolu_", rng), tool_name=name, tool_input=tool_input)
+    return [preamble, call]
+
+
+def _pick_tool(names: list[str], calls_made: list[dict[str, Any]]) -> str:
+    """Search first, then read what was found, taking notes; search again half-way."""
+
+    def find(word: str) -> str | None:
+        return next((n for n in names if word in n.lower()), None)
+
+    search, read, note = find("search"), find("read") or find("fetch"), find("note")
+    step = len(calls_made)
+    previous = calls_made[-1]["name"] if calls_made else None
+    if search and (step == 0 or step == 4):
+        return search
+    if note and previous == read and step % 2 == 0:
+        return note
+    if read:
+        return read
+    return names[step % len(names)]
+
+
+def _fill_input(
+    tool: dict[str, Any],
+    question: str,
+    tool_results: list[str],
+    used_ids: set[str],
+    step: int,
+    rng: random.Random,
+) -> dict[str, Any]:
+    schema = tool.get("input_schema") or {}
+    properties: dict[str, Any] = schema.get("properties") or {}
+    required = schema.get("required") or list(properties)
+    found_ids = [i for r in tool_results for i in re.findall(r"\b[a-z]{2,10}-\d{1,4}\b", r)]
+    fresh = [i for i in dict.fromkeys(found_ids) if i not in used_ids]
+    values: dict[str, Any] = {}
+    for name in required:
+        kind = (properties.get(name) or {}).get("type", "string")
+        lowered = name.lower()
+        if kind == "integer" or kind == "number":
+            values[name] = 3
+        elif kind == "boolean":
+            values[name] = True
+        elif kind == "array":
+            values[name] = []
+        elif "id" in lowered:
+            values[name] = fresh[0] if fresh else (found_ids[-1] if found_ids else "doc-1")
+        elif lowered in ("query", "q", "search", "question", "topic", "terms"):
+            words = textgen.keywords(question, 4)
+            if step > 0 and words:
+                words = [*words[1:], rng.choice(["evidence", "trade-offs", "examples"])]
+            values[name] = " ".join(words) or question[:60]
+        else:
+            last = tool_results[-1] if tool_results else question
+            values[name] = "Key point: " + " ".join(last.split()[:18])
+    return values
+
+
+def _preamble(name: str, tool_input: dict[str, Any]) -> str:
+    argument = next(iter(tool_input.values()), "")
+    return f"Calling {name} with {json.dumps(argument)}."
+
+
+def _apply_stop_sequences(completion: Completion, stops: list[str]) -> None:
+    text_blocks = [b for b in completion.blocks if b.kind == "text"]
+    if not stops or not text_blocks or completion.stop_reason == "tool_use":
+        return
+    block = text_blocks[-1]
+    hits = [(block.text.find(s), s) for s in stops if s in block.text]
+    if hits:
+        position, sequence = min(hits)
+        block.text = block.text[:position]
+        completion.stop_reason, completion.stop_sequence = "stop_sequence", sequence
+
+
+def _apply_max_tokens(completion: Completion, max_tokens: int) -> None:
+    budget = max_tokens
+    kept: list[Block] = []
+    for block in completion.blocks:
+        pieces = block.pieces
+        if len(pieces) <= budget:
+            kept.append(block)
+            budget -= len(pieces)
+            continue
+        if block.kind == "text" and budget > 0:
+            kept.append(Block("text", text="".join(pieces[:budget])))
+        completion.blocks = kept or [Block("text", text="")]
+        completion.stop_reason, completion.stop_sequence = "max_tokens", None
+        return

@@ -1,0 +1,204 @@
+"""The simulator as a loopback HTTP server, for any client (curl included).
+
+A plain ASGI app served by uvicorn: `python -m stream_or_queue.simulator --port 8765`,
+then `ANTHROPIC_BASE_URL=http://127.0.0.1:8765`. It binds 127.0.0.1 unless told
+otherwise. A client that hangs up mid-stream is noticed through the ASGI
+`http.disconnect` message, and generation stops there, as in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import uvicorn
+
+from .. import config
+from .engine import ConnectionDropped, SimRequest, Simulator
+from .errors import ApiError, dumps
+from .faults import Faults
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def _headers(pairs: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode(), v.encode()) for k, v in pairs.items()]
+
+
+class SimulatorApp:
+    """ASGI application serving a `Simulator` (plus `/_sim/*` for its ledger)."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        limit = self.simulator.max_batch_body_bytes
+        try:
+            declared = int(headers.get("content-length", "0") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            error = ApiError("request_too_large", "Request exceeds the maximum allowed size")
+            await self._send_plain(send, error.status, {"content-type": "application/json"},
+                                   dumps(error.body(self.simulator.new_id("req_"))))
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body.extend(message.get("body", b""))
+            if len(body) > limit:
+                error = ApiError("request_too_large", "Request exceeds the maximum allowed size")
+                await self._send_plain(send, error.status, {"content-type": "application/json"},
+                                       dumps(error.body(self.simulator.new_id("req_"))))
+                return
+            if not message.get("more_body"):
+                break
+        path: str = scope["path"]
+        if path.startswith("/_sim/"):
+            await self._admin(scope, bytes(body), send)
+            return
+        host = headers.get("host", "127.0.0.1")
+        request = SimRequest(
+            method=scope["method"],
+            path=path,
+            headers=headers,
+            body=bytes(body),
+            query=dict(parse_qsl(scope.get("query_string", b"").decode())),
+            base_url=f"{scope.get('scheme', 'http')}://{host}",
+        )
+        faults = None
+        if spec := headers.get("x-sim-faults"):
+            try:
+                faults = Faults.parse(spec)
+            except (ValueError, TypeError) as exc:
+                error = ApiError("invalid_request_error", f"x-sim-faults: {exc}")
+                await self._send_plain(send, 400, {"content-type": "application/json"},
+                                       dumps(error.body(self.simulator.new_id("req_"))))
+                return
+        result = self.simulator.handle(request, faults=faults)
+        if result.stream is None:
+            try:
+                if result.delay_s > 0:
+                    await asyncio.sleep(result.delay_s * config.time_scale())
+            finally:
+                result.release()
+            await self._send_plain(send, result.status, result.headers, result.body)
+            return
+        plan = result.stream
+        await send({"type": "http.response.start", "status": result.status,
+                    "headers": _headers(result.headers)})
+        streamer = asyncio.ensure_future(self._play(plan, send))
+        watcher = asyncio.ensure_future(self._wait_disconnect(receive))
+        try:
+            done, _ = await asyncio.wait({streamer, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if watcher in done:
+                streamer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await streamer
+            else:
+                streamer.result()
+        finally:
+            watcher.cancel()
+            plan.close()
+
+    @staticmethod
+    async def _play(plan: Any, send: Send) -> None:
+        try:
+            async for chunk in plan:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except ConnectionDropped:
+            return  # returning without ending the body makes uvicorn drop the connection
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    @staticmethod
+    async def _wait_disconnect(receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    @staticmethod
+    async def _send_plain(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
+        await send({"type": "http.response.start", "status": status,
+                    "headers": _headers({**headers, "content-length": str(len(body))})})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _admin(self, scope: Scope, body: bytes, send: Send) -> None:
+        """`GET /_sim/stats`, `GET /_sim/ledger`, `POST /_sim/reset`: the accounting, over HTTP."""
+        sim = self.simulator
+        route = (scope["method"], scope["path"])
+        payload: Any
+        if route == ("GET", "/_sim/stats"):
+            payload = sim.stats()
+        elif route == ("GET", "/_sim/ledger"):
+            payload = [r.as_dict() for r in list(sim.ledger)]
+        elif route == ("POST", "/_sim/reset"):
+            sim.reset()
+            payload = {"ok": True}
+        else:
+            await self._send_plain(send, 404, {"content-type": "application/json"},
+                                   json.dumps({"error": "unknown admin route"}).encode())
+            return
+        await self._send_plain(send, 200, {"content-type": "application/json"}, dumps(payload))
+
+
+@dataclass
+class RunningServer:
+    """A simulator served on loopback from a background thread."""
+
+    url: str
+    simulator: Simulator
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_in_thread(
+    simulator: Simulator | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> RunningServer:
+    """Start the HTTP simulator in this process (port 0 picks a free port)."""
+    simulator = simulator or Simulator()
+    uv_config = uvicorn.Config(
+        SimulatorApp(simulator), host=host, port=port, log_level="warning", lifespan="off",
+        access_log=False,
+    )
+    server = uvicorn.Server(uv_config)
+    thread = threading.Thread(target=server.run, name="simulator-http", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the simulator could not start on {host}:{port}")
+        time.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    return RunningServer(f"http://{host}:{bound}", simulator, server, thread)
