@@ -1,0 +1,68 @@
+"""Where the queue lives: in-process fakeredis by default, a real Redis by REDIS_URL.
+
+Every part of the course (notebooks, web service, workers) gets its connection
+here, so that one environment variable moves all of it from a laptop with no
+Redis to a real server shared by many machines.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import fakeredis
+import redis
+from rq import Queue
+
+from .. import config
+
+DEFAULT_QUEUE = "default"
+
+_lock = threading.Lock()
+_fake_server: fakeredis.FakeServer | None = None
+_connections: dict[str, redis.Redis] = {}
+
+
+def fake_server() -> fakeredis.FakeServer:
+    """The one in-process Redis server shared by every fakeredis connection."""
+    global _fake_server
+    with _lock:
+        if _fake_server is None:
+            _fake_server = fakeredis.FakeServer()
+        return _fake_server
+
+
+def get_redis(url: str | None = None) -> redis.Redis:
+    """A Redis connection: `url`, else REDIS_URL, else the shared fakeredis server.
+
+    Connections are cached per URL. RQ stores pickled bytes, so responses are
+    never decoded here.
+    """
+    url = url or config.redis_url()
+    key = url or "fakeredis://"
+    with _lock:
+        conn = _connections.get(key)
+    if conn is not None:
+        return conn
+    if url:
+        conn = redis.Redis.from_url(url)
+    else:
+        conn = fakeredis.FakeRedis(server=fake_server())
+    with _lock:
+        return _connections.setdefault(key, conn)
+
+
+def is_fake(connection: redis.Redis) -> bool:
+    return isinstance(connection, fakeredis.FakeRedis)
+
+
+def get_queue(name: str = DEFAULT_QUEUE, *, connection: redis.Redis | None = None,
+              **kwargs: object) -> Queue:
+    """An RQ queue on the course's connection."""
+    return Queue(name, connection=connection or get_redis(), **kwargs)  # type: ignore[arg-type]
+
+
+def reset_fake_redis() -> None:
+    """Empty the in-process Redis (tests and notebooks start clean with this)."""
+    fake_server()  # make sure it exists
+    get_redis_fake = fakeredis.FakeRedis(server=fake_server())
+    get_redis_fake.flushall()
