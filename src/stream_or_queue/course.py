@@ -1,0 +1,57 @@
+"""The Setup cell of every notebook: one call that makes a run repeatable.
+
+`setup()` seeds Python's random generator, gives the process a fresh simulator
+(and a fresh in-process Redis), fixes the time scale, and prints what the
+notebook is running against - without keys, paths or host names.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from . import config
+from .simulator import Faults, RateLimits, Simulator, reset_default_simulator
+
+
+@dataclass(frozen=True)
+class Environment:
+    mode: str
+    time_scale: float
+    redis: str
+    simulator: Simulator
+
+    def __str__(self) -> str:
+        return (
+            f"mode: {self.mode} | time scale: {self.time_scale:g} real s per simulated s "
+            f"| queue: {self.redis}"
+        )
+
+
+def setup(
+    *,
+    seed: int = 0,
+    time_scale: float | None = None,
+    faults: Faults | None = None,
+    limits: RateLimits | None = None,
+    reset_redis: bool = True,
+    quiet: bool = False,
+) -> Environment:
+    """Start a notebook from a known state and say what it runs against."""
+    random.seed(seed)
+    config.set_time_scale(time_scale)
+    simulator = reset_default_simulator(Simulator(seed=seed, faults=faults, limits=limits))
+    redis_url = config.redis_url()
+    if reset_redis and redis_url is None:
+        from .jobs import reset_fake_redis
+
+        reset_fake_redis()
+    env = Environment(
+        mode=config.mode(),
+        time_scale=config.time_scale(),
+        redis="real Redis (REDIS_URL)" if redis_url else "in-process fakeredis",
+        simulator=simulator,
+    )
+    if not quiet:
+        print(env)
+    return env
