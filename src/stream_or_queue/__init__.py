@@ -8,9 +8,14 @@ The library behind the course's notebooks. The public surface is listed in
 from __future__ import annotations
 
 from . import clock, config
+from .choose import Decision, Feature, Pattern, choose_pattern
 from .llm import async_client, client, cost, token_cost
 
 __all__ = [
+    "Decision",
+    "Feature",
+    "Pattern",
+    "choose_pattern",
     "async_client",
     "client",
     "clock",

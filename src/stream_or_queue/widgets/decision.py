@@ -1,0 +1,90 @@
+"""DecisionGuide: the four questions as a form that explains its answer."""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+
+from ..choose import PATTERN_NOTES, Decision, Feature, decide
+
+__all__ = ["DecisionGuide"]
+
+
+class DecisionGuide(widgets.VBox):
+    """Answer the questions; the pattern and the reasons update as you go.
+
+    Every control is a public attribute, so a test (or a notebook cell) can set
+    values and read `decision` and `answer.value` without a browser.
+    """
+
+    def __init__(self) -> None:
+        style = {"description_width": "initial"}
+        self.name = widgets.Text(value="my AI feature", description="Feature", style=style)
+        self.user_waiting = widgets.Checkbox(value=True, description="Is the user actively waiting?")
+        self.expected_seconds = widgets.BoundedFloatText(
+            value=5.0, min=0.0, max=10_000_000.0, step=1.0,
+            description="Expected duration (s)", style=style,
+        )
+        self.needs_durability = widgets.Checkbox(description="Must it survive a crash or deploy?")
+        self.batch_savings = widgets.Checkbox(description="Would batch pricing save serious money?")
+        self.conversational = widgets.Checkbox(description="Does the next message depend on it?")
+        self.realtime = widgets.Checkbox(description="Hard latency budget?")
+        self.latency_budget_ms = widgets.BoundedFloatText(
+            value=100.0, min=1.0, max=60_000.0, description="Budget (ms)", style=style,
+        )
+        self.regulatory = widgets.Checkbox(description="Must a rule get a synchronous acknowledgement?")
+        self.items = widgets.BoundedIntText(
+            value=1, min=1, max=10_000_000_000, description="Items per run", style=style
+        )
+        self.recurring = widgets.Checkbox(description="Does it run on a schedule?")
+        self.answer = widgets.HTML()
+        controls = [
+            self.name, self.user_waiting, self.expected_seconds, self.needs_durability,
+            self.batch_savings, self.conversational, widgets.HBox([self.realtime,
+            self.latency_budget_ms]), self.regulatory, self.items, self.recurring,
+        ]
+        super().__init__([*controls, self.answer])
+        for control in (
+            self.name, self.user_waiting, self.expected_seconds, self.needs_durability,
+            self.batch_savings, self.conversational, self.realtime, self.latency_budget_ms,
+            self.regulatory, self.items, self.recurring,
+        ):
+            control.observe(self._update, names="value")
+        self.decision: Decision | None = None
+        self._update()
+
+    def feature(self) -> Feature:
+        return Feature(
+            name=self.name.value.strip() or "my AI feature",
+            user_waiting=self.user_waiting.value,
+            expected_seconds=float(self.expected_seconds.value),
+            needs_durability=self.needs_durability.value,
+            batch_savings_matter=self.batch_savings.value,
+            conversational=self.conversational.value,
+            latency_budget_ms=float(self.latency_budget_ms.value) if self.realtime.value else None,
+            regulatory_sync_ack=self.regulatory.value,
+            items=int(self.items.value),
+            recurring=self.recurring.value,
+        )
+
+    def _update(self, _change: object = None) -> None:
+        try:
+            feature = self.feature()
+        except ValueError as error:  # the bounded controls make this rare; say what is wrong
+            self.decision = None
+            self.answer.value = f"<b>Check your answers:</b> {html.escape(str(error))}"
+            return
+        decision = decide(feature)
+        self.decision = decision
+        reasons = "".join(f"<li>{html.escape(r)}</li>" for r in decision.reasons)
+        advice = "".join(f"<li><i>{html.escape(a)}</i></li>" for a in decision.advice)
+        self.answer.value = (
+            f"<h4>{html.escape(feature.name)} &rarr; {html.escape(str(decision.pattern))}</h4>"
+            f"<p>{html.escape(PATTERN_NOTES[decision.pattern])}</p>"
+            f"<ul>{reasons}{advice}</ul>"
+        )
+
+    def __repr__(self) -> str:
+        pattern = self.decision.pattern if self.decision else "?"
+        return f"DecisionGuide(pattern={str(pattern)!r})"

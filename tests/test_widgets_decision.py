@@ -1,0 +1,45 @@
+"""DecisionGuide, driven headless through its widget values."""
+
+from __future__ import annotations
+
+from stream_or_queue import Pattern
+from stream_or_queue.widgets import DecisionGuide
+
+
+def test_defaults_describe_a_short_watched_answer() -> None:
+    guide = DecisionGuide()
+    assert guide.decision is not None
+    assert guide.decision.pattern is Pattern.SYNC_STREAMING
+    assert "sync streaming" in guide.answer.value
+
+
+def test_answer_follows_the_controls() -> None:
+    guide = DecisionGuide()
+    guide.expected_seconds.value = 120
+    assert guide.decision is not None and guide.decision.pattern is Pattern.ASYNC_PROGRESS
+    guide.user_waiting.value = False
+    assert guide.decision.pattern is Pattern.ASYNC_BACKGROUND
+    guide.items.value = 10_000
+    assert guide.decision.pattern is Pattern.BATCH
+    guide.recurring.value = True
+    assert guide.decision.pattern is Pattern.SCHEDULED_BATCH
+    assert "scheduled batch" in guide.answer.value
+
+
+def test_realtime_budget_only_counts_when_ticked() -> None:
+    guide = DecisionGuide()
+    guide.latency_budget_ms.value = 50
+    assert guide.decision is not None and guide.decision.pattern is Pattern.SYNC_STREAMING
+    guide.realtime.value = True
+    assert guide.decision.pattern is Pattern.PRECOMPUTED
+
+
+def test_feature_name_is_escaped() -> None:
+    guide = DecisionGuide()
+    guide.name.value = "<script>alert(1)</script>"
+    assert "<script>" not in guide.answer.value
+    assert "&lt;script&gt;" in guide.answer.value
+
+
+def test_repr_is_deterministic() -> None:
+    assert repr(DecisionGuide()) == "DecisionGuide(pattern='sync streaming')"
