@@ -28,9 +28,12 @@ def test_use_case_table_matches_the_article(feature: Feature) -> None:
 
 def test_every_pattern_is_reachable() -> None:
     reached = {d.pattern for d in map(decide, USE_CASES)}
-    reached.add(choose_pattern(user_waiting=True, expected_seconds=0.01, latency_budget_ms=20).pattern)
-    reached.add(choose_pattern(user_waiting=True, expected_seconds=30,
-                               regulatory_sync_ack=True).pattern)
+    reached.add(
+        choose_pattern(user_waiting=True, expected_seconds=0.01, latency_budget_ms=20).pattern
+    )
+    reached.add(
+        choose_pattern(user_waiting=True, expected_seconds=30, regulatory_sync_ack=True).pattern
+    )
     assert reached == set(Pattern)
 
 
@@ -69,8 +72,9 @@ def test_more_items_than_one_batch_holds_is_scheduled() -> None:
 
 
 def test_realtime_budget_beats_everything() -> None:
-    decision = choose_pattern(user_waiting=True, expected_seconds=0.05, latency_budget_ms=50,
-                              items=1_000)
+    decision = choose_pattern(
+        user_waiting=True, expected_seconds=0.05, latency_budget_ms=50, items=1_000
+    )
     assert decision.pattern is Pattern.PRECOMPUTED
 
 
@@ -81,8 +85,9 @@ def test_conversational_slow_answer_warns_of_a_dead_chat() -> None:
 
 
 def test_explain_lists_pattern_reasons_and_tips() -> None:
-    text = choose_pattern(user_waiting=True, expected_seconds=2, conversational=True,
-                          latency_budget_ms=400).explain()
+    text = choose_pattern(
+        user_waiting=True, expected_seconds=2, conversational=True, latency_budget_ms=400
+    ).explain()
     assert text.startswith("sync streaming:")
     assert "because" in text and "low-latency model" in text
 

@@ -11,17 +11,17 @@ readable chain of rules: a design review should be able to argue with each line.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from . import config
 
 __all__ = [
     "BULK_ITEMS",
     "PATTERN_NOTES",
+    "USE_CASES",
     "Decision",
     "Feature",
     "Pattern",
-    "USE_CASES",
     "choose_pattern",
     "decide",
 ]
@@ -39,7 +39,7 @@ BULK_ITEMS = 100
 """From about a hundred items, batch pricing and concurrency caps start to pay."""
 
 
-class Pattern(str, Enum):
+class Pattern(StrEnum):
     SYNC = "sync"
     SYNC_STREAMING = "sync streaming"
     ASYNC_BACKGROUND = "async background job"
@@ -158,7 +158,8 @@ def decide(feature: Feature) -> Decision:
 
     if f.items >= BULK_ITEMS or (f.batch_savings_matter and not f.user_waiting):
         reasons.append(
-            f"{f.items:,} items are bulk work" if f.items >= BULK_ITEMS
+            f"{f.items:,} items are bulk work"
+            if f.items >= BULK_ITEMS
             else "batch pricing saves real money and nobody is waiting"
         )
         batches = -(-f.items // config.BATCH_MAX_REQUESTS)
@@ -166,8 +167,10 @@ def decide(feature: Feature) -> Decision:
             if f.recurring:
                 reasons.append("it recurs, so a scheduler should own it")
             if batches > 1:
-                reasons.append(f"it needs {batches:,} batches of at most "
-                               f"{config.BATCH_MAX_REQUESTS:,} requests")
+                reasons.append(
+                    f"it needs {batches:,} batches of at most "
+                    f"{config.BATCH_MAX_REQUESTS:,} requests"
+                )
             advice.append("chunk into batches, run off-peak, reconcile every item")
             return Decision(Pattern.SCHEDULED_BATCH, tuple(reasons), tuple(advice))
         advice.append(f"the Batches API bills at {config.BATCH_DISCOUNT:.0%} of the standard price")
@@ -206,8 +209,9 @@ def decide(feature: Feature) -> Decision:
     if f.conversational:
         reasons.append("the next message depends on this answer")
     if budget is not None and budget < 1000:
-        advice.append(f"a {budget:g} ms budget calls for a low-latency model "
-                      f"such as {config.FAST_MODEL}")
+        advice.append(
+            f"a {budget:g} ms budget calls for a low-latency model such as {config.FAST_MODEL}"
+        )
     advice.append("give them a Stop button: cancelling saves tokens")
     return Decision(Pattern.SYNC_STREAMING, tuple(reasons), tuple(advice))
 
@@ -215,15 +219,35 @@ def decide(feature: Feature) -> Decision:
 USE_CASES: tuple[Feature, ...] = (
     Feature("Chat assistant", user_waiting=True, expected_seconds=6, conversational=True),
     Feature("Code completion", user_waiting=True, expected_seconds=1.5),
-    Feature("Summarize this 300-page document", user_waiting=False, expected_seconds=240,
-            needs_durability=True),
-    Feature("Generate 10,000 product descriptions", user_waiting=False, expected_seconds=3600,
-            batch_savings_matter=True, items=10_000),
+    Feature(
+        "Summarize this 300-page document",
+        user_waiting=False,
+        expected_seconds=240,
+        needs_durability=True,
+    ),
+    Feature(
+        "Generate 10,000 product descriptions",
+        user_waiting=False,
+        expected_seconds=3600,
+        batch_savings_matter=True,
+        items=10_000,
+    ),
     Feature("Research agent - answer in 2 minutes", user_waiting=True, expected_seconds=120),
-    Feature("Classify all 50M tickets in our DB", user_waiting=False, expected_seconds=86_400,
-            batch_savings_matter=True, items=50_000_000, recurring=True),
-    Feature("Voice assistant", user_waiting=True, expected_seconds=2, conversational=True,
-            latency_budget_ms=500),
+    Feature(
+        "Classify all 50M tickets in our DB",
+        user_waiting=False,
+        expected_seconds=86_400,
+        batch_savings_matter=True,
+        items=50_000_000,
+        recurring=True,
+    ),
+    Feature(
+        "Voice assistant",
+        user_waiting=True,
+        expected_seconds=2,
+        conversational=True,
+        latency_budget_ms=500,
+    ),
     Feature("Approve / reject this expense", user_waiting=True, expected_seconds=0.5),
 )
 """The article's use-case table, as answers to the questions."""

@@ -21,34 +21,61 @@ class DecisionGuide(widgets.VBox):
     def __init__(self) -> None:
         style = {"description_width": "initial"}
         self.name = widgets.Text(value="my AI feature", description="Feature", style=style)
-        self.user_waiting = widgets.Checkbox(value=True, description="Is the user actively waiting?")
+        self.user_waiting = widgets.Checkbox(
+            value=True, description="Is the user actively waiting?"
+        )
         self.expected_seconds = widgets.BoundedFloatText(
-            value=5.0, min=0.0, max=10_000_000.0, step=1.0,
-            description="Expected duration (s)", style=style,
+            value=5.0,
+            min=0.0,
+            max=10_000_000.0,
+            step=1.0,
+            description="Expected duration (s)",
+            style=style,
         )
         self.needs_durability = widgets.Checkbox(description="Must it survive a crash or deploy?")
         self.batch_savings = widgets.Checkbox(description="Would batch pricing save serious money?")
         self.conversational = widgets.Checkbox(description="Does the next message depend on it?")
         self.realtime = widgets.Checkbox(description="Hard latency budget?")
         self.latency_budget_ms = widgets.BoundedFloatText(
-            value=100.0, min=1.0, max=60_000.0, description="Budget (ms)", style=style,
+            value=100.0,
+            min=1.0,
+            max=60_000.0,
+            description="Budget (ms)",
+            style=style,
         )
-        self.regulatory = widgets.Checkbox(description="Must a rule get a synchronous acknowledgement?")
+        self.regulatory = widgets.Checkbox(
+            description="Must a rule get a synchronous acknowledgement?"
+        )
         self.items = widgets.BoundedIntText(
             value=1, min=1, max=10_000_000_000, description="Items per run", style=style
         )
         self.recurring = widgets.Checkbox(description="Does it run on a schedule?")
         self.answer = widgets.HTML()
         controls = [
-            self.name, self.user_waiting, self.expected_seconds, self.needs_durability,
-            self.batch_savings, self.conversational, widgets.HBox([self.realtime,
-            self.latency_budget_ms]), self.regulatory, self.items, self.recurring,
+            self.name,
+            self.user_waiting,
+            self.expected_seconds,
+            self.needs_durability,
+            self.batch_savings,
+            self.conversational,
+            widgets.HBox([self.realtime, self.latency_budget_ms]),
+            self.regulatory,
+            self.items,
+            self.recurring,
         ]
         super().__init__([*controls, self.answer])
         for control in (
-            self.name, self.user_waiting, self.expected_seconds, self.needs_durability,
-            self.batch_savings, self.conversational, self.realtime, self.latency_budget_ms,
-            self.regulatory, self.items, self.recurring,
+            self.name,
+            self.user_waiting,
+            self.expected_seconds,
+            self.needs_durability,
+            self.batch_savings,
+            self.conversational,
+            self.realtime,
+            self.latency_budget_ms,
+            self.regulatory,
+            self.items,
+            self.recurring,
         ):
             control.observe(self._update, names="value")
         self.decision: Decision | None = None
