@@ -1,0 +1,69 @@
+"""A synchronous acknowledgement that wraps an asynchronous AI step."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from stream_or_queue.jobs import ThreadWorker, get_queue
+from stream_or_queue.regulated import TradeOrder, confirm_trade, trade_record
+
+ORDER = {"account": "A-1", "symbol": "acme", "side": "BUY", "quantity": 100, "limit_price": "12.50"}
+
+
+def test_acknowledges_before_the_ai_step_runs(fake_redis: object, simulator: object) -> None:
+    ack = confirm_trade(ORDER)
+    assert ack.status == "acknowledged"
+    assert ack.confirmation_id.startswith("tc_") and len(ack.confirmation_id) >= 16
+    record = trade_record(ack.confirmation_id)
+    assert record["order"]["symbol"] == "ACME" and record["order"]["side"] == "buy"
+    assert record["commentary"] is None  # nothing ran yet: no worker
+    assert get_queue("regulated").count == 1
+
+
+def test_worker_fills_in_the_commentary(fake_redis: object, simulator: object) -> None:
+    ack = confirm_trade(ORDER)
+    with ThreadWorker(["regulated"]):
+        deadline = time.monotonic() + 20
+        while trade_record(ack.confirmation_id)["commentary"] is None:
+            assert time.monotonic() < deadline, "the commentary job never finished"
+            time.sleep(0.01)
+    commentary = trade_record(ack.confirmation_id)["commentary"]
+    assert len(commentary.split()) > 100
+
+
+def test_confirmation_ids_are_unguessable(fake_redis: object) -> None:
+    ids = {confirm_trade(ORDER).confirmation_id for _ in range(50)}
+    assert len(ids) == 50
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"side": "hold"}, "side"),
+        ({"quantity": 0}, "quantity"),
+        ({"limit_price": "-1"}, "limit_price"),
+        ({"limit_price": "abc"}, "malformed"),
+        ({"symbol": "TOO-LONG-SYMBOL"}, "symbol"),
+        ({"account": " "}, "account"),
+    ],
+)
+def test_bad_orders_are_refused_and_nothing_is_queued(
+    fake_redis: object, change: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        confirm_trade({**ORDER, **change})
+    assert get_queue("regulated").count == 0
+
+
+def test_missing_field_is_named() -> None:
+    order = dict(ORDER)
+    del order["quantity"]
+    with pytest.raises(ValueError, match="quantity"):
+        TradeOrder.parse(order)
+
+
+def test_unknown_confirmation_id(fake_redis: object) -> None:
+    with pytest.raises(KeyError, match="no trade"):
+        trade_record("tc_nope")
