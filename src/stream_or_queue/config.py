@@ -112,6 +112,14 @@ WORDS_PER_TOKEN = 0.75
 SDK_MAX_RETRIES = 2
 """The SDK's default; it retries 408, 409, 429, >=500 and connection errors."""
 
+# --- durability (issue 9) -------------------------------------------------------
+
+DURABLE_KEY_TTL_S = 7 * 24 * 3600
+"""How long a durable run's checkpoints and audit trail stay in Redis after its last write."""
+
+DURABLE_DEFAULT_RETRIES = 3
+"""RQ `Retry(max=...)` budget of the durable demo jobs: each crash or failure uses one."""
+
 # --- mode and time scale ----------------------------------------------------------
 
 DEFAULT_TIME_SCALE = 0.01
