@@ -90,6 +90,31 @@ Real batches usually end within an hour and may take up to 24 h; the simulator u
 minutes so that a notebook can watch one finish.
 """
 
+# --- batch at scale (issue 8) -----------------------------------------------------
+# The course's own choices for notebook 07, not vendor limits.
+
+CATALOGUE_SIZE = 10_000
+"""Rows in the bundled product catalogue (generated from a seed, a few of them invalid)."""
+
+BATCH_ITEM_MAX_CHARS = 2_000
+"""A catalogue row whose text is longer than this is rejected before any request is made."""
+
+BATCH_CONCURRENCY = 50
+"""Requests in flight at once on the capped-concurrency path."""
+
+RETRY_BUDGET_RATIO = 0.1
+"""Retries allowed per first attempt (plus a small floor): an outage must not triple traffic."""
+
+NIGHTLY_CRON = "0 2 * * *"
+"""When the nightly batch fires (cron syntax, the scheduler's local time)."""
+
+NIGHTLY_WINDOW_S = 8 * 3600.0
+"""How long the nightly run may take before the day's traffic starts."""
+
+NIGHTLY_MAX_QUEUED_REQUESTS = 500_000
+"""Batch requests the nightly job keeps waiting at the API at once. Check your
+organisation's limit on requests in the batch processing queue before raising it."""
+
 # --- the outside world --------------------------------------------------------
 
 EDGE_TIMEOUTS_S: dict[str, float] = {
