@@ -209,3 +209,23 @@ def canonical_model(model: str) -> str:
 def redis_url() -> str | None:
     """A real Redis when REDIS_URL is set; None means the in-process fakeredis."""
     return os.environ.get("REDIS_URL") or None
+
+# --- the web service (issue 7) ------------------------------------------------------
+
+WEB_QUEUE = "web"
+"""The RQ queue of the web service's jobs (run `rq worker web` next to a real Redis)."""
+
+WEB_QUESTION_MAX_CHARS = 2_000
+"""A longer question is refused with 422: it is a prompt, not a document upload."""
+
+WEB_MAX_BODY_BYTES = 64 * 1024
+"""Request bodies above this are refused with 413 before they are parsed."""
+
+WEB_RESULT_TTL_S = 7 * 24 * 3600
+"""How long a permalink (result and progress events) is kept, in real seconds (Redis TTL)."""
+
+WEB_SSE_RETRY_MS = 500
+"""The `retry:` hint sent to EventSource clients: how soon to reconnect after a cut."""
+
+WEB_SSE_STATUS_CHECK_S = 0.5
+"""An idle event stream re-checks the job's status this often (real s): a crashed worker writes no event."""
