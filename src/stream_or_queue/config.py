@@ -229,3 +229,28 @@ WEB_SSE_RETRY_MS = 500
 
 WEB_SSE_STATUS_CHECK_S = 0.5
 """An idle event stream re-checks the job's status this often (real s): a crashed worker writes no event."""
+
+# --- background jobs (issue 6) --------------------------------------------------------
+
+REPORT_GATHER_S = 25.0
+"""Simulated seconds the report job spends gathering data for each section (before the
+model writes it): four sections make the two-minute task of notebook 05."""
+
+REPORT_SECTION_WORDS = 80
+"""Words the model is asked for per report section."""
+
+JOB_RESULT_TTL_S = 24 * 3600
+"""How long a finished job (and its result) stays in Redis, in real seconds."""
+
+JOB_FAILURE_TTL_S = 7 * 24 * 3600
+"""How long a failed job stays in the failed-job registry, in real seconds."""
+
+NOTIFY_CLAIM_TTL_S = 60
+"""A notification being sent holds its idempotency key this long (real s); if the sender
+dies mid-send the claim expires and a rerun may send it."""
+
+NOTIFY_SENT_TTL_S = 7 * 24 * 3600
+"""How long a sent notification's idempotency key is remembered (real s)."""
+
+INBOX_MAX_MESSAGES = 1_000
+"""The Redis inbox keeps the newest this many messages."""
