@@ -1,0 +1,294 @@
+"""scripts/build_course.py: labs from solutions, navigation, README table, normalization."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import nbformat
+import pytest
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_course", ROOT / "scripts/build_course.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("build_course", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+bc = _load()
+
+SOLUTION_CELL = """def ttft(xs):
+    \"\"\"Doc.\"\"\"
+    ### BEGIN SOLUTION
+    first = xs[0]
+    return first
+    ### END SOLUTION
+
+
+def other():
+    if True:
+        ### BEGIN SOLUTION
+        return 1
+        ### END SOLUTION"""
+
+
+def _nav() -> NotebookNode:
+    return new_markdown_cell("", metadata={"tags": ["nav"]})
+
+
+def _solution(source: str = SOLUTION_CELL) -> NotebookNode:
+    cell = new_code_cell(source, execution_count=1)
+    cell.outputs = [new_output("stream", name="stdout", text="hi\n")]
+    return new_notebook(cells=[new_markdown_cell("# Lab"), cell, _nav()])
+
+
+def _course(tmp_path: Path) -> Path:
+    """A small course: lessons 00 and 02 with a solution for 00, and a README."""
+    for folder in ("notebooks", "solutions", "labs"):
+        (tmp_path / folder).mkdir()
+    for slug in ("00_welcome", "02_streaming_chat"):
+        nb = new_notebook(cells=[new_markdown_cell(f"# {slug}"), _nav()])
+        nbformat.write(nb, tmp_path / "notebooks" / f"{slug}.ipynb")
+    nbformat.write(_solution(), tmp_path / "solutions" / "00_welcome.ipynb")
+    (tmp_path / "README.md").write_text(
+        "# Course\n\n<!-- lessons:start -->\nold\n<!-- lessons:end -->\n\nafter\n", encoding="utf-8"
+    )
+    return tmp_path
+
+
+# --- markers -------------------------------------------------------------------------
+
+
+def test_solution_regions_become_stubs_at_their_indentation() -> None:
+    lab = bc.strip_solutions(SOLUTION_CELL, "x")
+    assert "first = xs[0]" not in lab and "return 1" not in lab
+    assert "    # YOUR CODE HERE\n    raise NotImplementedError()\n" in lab
+    assert "        # YOUR CODE HERE\n        raise NotImplementedError()" in lab
+    assert '"""Doc."""' in lab and "def other():" in lab
+    assert "SOLUTION" not in lab
+    compile(lab, "lab", "exec")  # the lab still parses
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "def f():\n    ### BEGIN SOLUTION\n    return 1\n",
+            "line 2: '### BEGIN SOLUTION' is never",
+        ),
+        ("def f():\n    return 1\n    ### END SOLUTION\n", "line 3: '### END SOLUTION' without"),
+        (
+            "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n### END SOLUTION",
+            "line 2: nested",
+        ),
+        ("def f():\n    ## BEGIN SOLUTION\n", "line 2: malformed marker"),
+    ],
+)
+def test_bad_markers_are_refused_with_file_and_cell(source: str, message: str) -> None:
+    nb = new_notebook(cells=[new_markdown_cell("# t"), new_code_cell(source)])
+    with pytest.raises(bc.MarkerError, match=message) as info:
+        bc.make_lab(nb, "solutions/07_x.ipynb")
+    assert "solutions/07_x.ipynb: cell 1" in str(info.value)
+
+
+def test_a_solution_without_regions_is_refused() -> None:
+    with pytest.raises(bc.MarkerError, match="nothing to do"):
+        bc.make_lab(new_notebook(cells=[new_code_cell("x = 1")]), "s.ipynb")
+
+
+def test_lab_has_no_outputs_no_counts_and_no_solution_only_cells() -> None:
+    nb = _solution()
+    nb.cells.append(new_markdown_cell("answer notes", metadata={"tags": ["solution-only"]}))
+    lab = bc.make_lab(nb)
+    assert all(c.outputs == [] and c.execution_count is None for c in lab.cells if "outputs" in c)
+    assert not any("answer notes" in c.source for c in lab.cells)
+    assert nb.cells[1].outputs, "the solution itself is not modified"
+
+
+# --- normalization ---------------------------------------------------------------------
+
+
+def test_normalize_strips_volatile_metadata_and_keeps_outputs() -> None:
+    nb = _solution()
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.9"}
+    nb.metadata["vscode"] = {"interpreter": "x"}
+    cell = nb.cells[1]
+    cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00Z"}
+    cell.metadata["tags"] = ["nbval-ignore-output", "why:timing"]
+    cell.outputs.append(
+        new_output(
+            "display_data",
+            data={
+                "text/plain": "Quiz",
+                "application/vnd.jupyter.widget-view+json": {"model_id": "abc"},
+            },
+        )
+    )
+    clean = bc.normalize(nb)
+    assert set(clean.metadata) == {"kernelspec", "language_info"}
+    assert "version" not in clean.metadata["language_info"]
+    assert clean.cells[1].metadata == {"tags": ["nbval-ignore-output", "why:timing"]}
+    assert clean.cells[1].outputs[0]["text"] == "hi\n"
+    assert clean.cells[1].outputs[1]["data"] == {"text/plain": "Quiz"}
+    assert bc._serialize(bc.normalize(clean)) == bc._serialize(clean)
+
+
+# --- the build -------------------------------------------------------------------------
+
+
+def test_build_writes_lab_navigation_and_readme_then_is_idempotent(tmp_path: Path) -> None:
+    root = _course(tmp_path)
+    changed = bc.build(root)
+    assert root / "labs" / "00_welcome.ipynb" in changed
+    assert bc.build(root) == []
+    assert bc.build(root, check=True) == []
+
+    lab = nbformat.read(root / "labs" / "00_welcome.ipynb", as_version=4)
+    assert "raise NotImplementedError()" in lab.cells[1].source
+
+    nav = nbformat.read(root / "notebooks" / "00_welcome.ipynb", as_version=4).cells[-1].source
+    # 01 does not exist: 00's next lesson is 02; the lab exists.
+    assert "[02 · Streaming chat](02_streaming_chat.ipynb) →" in nav
+    assert "../labs/00_welcome.ipynb" in nav and "../solutions/00_welcome.ipynb" in nav
+    assert "../README.md#lessons" in nav
+    nav02 = nbformat.read(root / "notebooks" / "02_streaming_chat.ipynb", as_version=4)
+    assert "← [00 · Welcome](00_welcome.ipynb)" in nav02.cells[-1].source
+    assert "labs/02" not in nav02.cells[-1].source  # no lab yet, no link
+
+    lab_nav = lab.cells[-1].source
+    assert "../notebooks/00_welcome.ipynb" in lab_nav and "../solutions/00_welcome.ipynb" in lab_nav
+
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "old" not in readme and readme.endswith("after\n")
+    assert "| 00 | [Welcome](notebooks/00_welcome.ipynb) | [00_welcome](labs/00_welcome.ipynb)" in (
+        readme
+    )
+    for lesson in bc.LESSONS:  # every lesson has a row, written or not
+        assert f"| {lesson.number} | " in readme
+    assert "Durability *(in progress)*" in readme
+
+
+def test_check_reports_a_stale_lab_and_writes_nothing(tmp_path: Path) -> None:
+    root = _course(tmp_path)
+    bc.build(root)
+    solution = root / "solutions" / "00_welcome.ipynb"
+    nb = nbformat.read(solution, as_version=4)
+    nb.cells[1].source = nb.cells[1].source.replace('"""Doc."""', '"""Docs."""')
+    nbformat.write(nb, solution)
+    before = (root / "labs" / "00_welcome.ipynb").read_text(encoding="utf-8")
+    assert bc.main(["--check", "--root", str(root)]) == 1
+    assert (root / "labs" / "00_welcome.ipynb").read_text(encoding="utf-8") == before
+    assert bc.main(["--root", str(root)]) == 0
+    assert bc.main(["--check", "--root", str(root)]) == 0
+
+
+def test_hand_edited_lab_is_stale(tmp_path: Path) -> None:
+    root = _course(tmp_path)
+    bc.build(root)
+    lab = root / "labs" / "00_welcome.ipynb"
+    lab.write_text(lab.read_text(encoding="utf-8").replace("YOUR CODE", "MY CODE"), "utf-8")
+    assert bc.build(root, check=True) == [lab]
+
+
+def test_unknown_notebook_and_orphan_lab_are_errors(tmp_path: Path) -> None:
+    root = _course(tmp_path)
+    nbformat.write(new_notebook(), root / "notebooks" / "42_mystery.ipynb")
+    nbformat.write(new_notebook(), root / "labs" / "05_background_jobs.ipynb")
+    with pytest.raises(bc.BuildError) as info:
+        bc.build(root)
+    assert "notebooks/42_mystery.ipynb: not in the course list" in str(info.value)
+    assert "labs/05_background_jobs.ipynb: has no solutions/" in str(info.value)
+
+
+def test_a_marker_error_in_one_solution_does_not_hide_the_others(tmp_path: Path) -> None:
+    root = _course(tmp_path)
+    nbformat.write(
+        _solution("### BEGIN SOLUTION\n"), root / "solutions" / "05_background_jobs.ipynb"
+    )
+    with pytest.raises(bc.BuildError, match=r"05_background_jobs\.ipynb: cell 1, line 1"):
+        bc.build(root)
+    assert (root / "labs" / "00_welcome.ipynb").is_file()
+    assert not (root / "labs" / "05_background_jobs.ipynb").exists()
+
+
+def test_course_map_cell_lists_every_lesson_with_minutes(tmp_path: Path) -> None:
+    root = _course(tmp_path)
+    path = root / "notebooks" / "00_welcome.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(1, new_markdown_cell("", metadata={"tags": ["course-map"]}))
+    nbformat.write(nb, path)
+    bc.build(root)
+    text = nbformat.read(path, as_version=4).cells[1].source
+    assert "| 02 | [Streaming chat](02_streaming_chat.ipynb) |" in text
+    assert "| 08 | Durability | 08_durability | 20 |" in text
+    assert f"**{sum(x.minutes for x in bc.LESSONS)}**" in text
+
+
+def test_course_list_matches_the_architecture() -> None:
+    architecture = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    for lesson in bc.LESSONS:
+        assert f"`{lesson.slug}`" in architecture
+        assert f"`{lesson.lab_slug}`" in architecture or lesson.lab_slug == lesson.slug
+    slugs = [lesson.slug for lesson in bc.LESSONS]
+    assert slugs == sorted(slugs) and len(set(slugs)) == len(slugs)
+
+
+def test_selectors_match_by_prefix() -> None:
+    assert bc.select(["05"]) == {"05_background_jobs"}
+    assert bc.select(["09"]) >= {"09a_research_v1_chat_box", "09_capstone"}
+    with pytest.raises(bc.BuildError, match="no lesson or lab matches '99'"):
+        bc.select(["99"])
+
+
+def test_binder_url_opens_the_welcome_notebook() -> None:
+    url = bc.binder_url()
+    assert url.startswith(f"https://mybinder.org/v2/gh/{bc.BINDER_REPO}/")
+    assert url.endswith("?urlpath=lab/tree/notebooks/00_welcome.ipynb")
+    assert url in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+# --- execution -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_execute_runs_offline_in_the_notebook_folder_and_normalizes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _course(tmp_path)
+    monkeypatch.setenv("STREAM_OR_QUEUE_MODE", "live")
+    path = root / "notebooks" / "00_welcome.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1:1] = [
+        new_code_cell("import os, pathlib\nprint(pathlib.Path.cwd().name)"),
+        new_code_cell("print(os.environ.get('STREAM_OR_QUEUE_MODE', 'unset'))"),
+    ]
+    nbformat.write(nb, path)
+    assert bc.main(["--execute", "00", "--root", str(root)]) == 0
+    done = nbformat.read(path, as_version=4)
+    assert [c.execution_count for c in done.cells if c.cell_type == "code"] == [1, 2]
+    assert done.cells[1].outputs[0]["text"] == "notebooks\n"
+    assert done.cells[2].outputs[0]["text"] == "unset\n"
+    assert all("execution" not in c.metadata for c in done.cells)
+    assert bc.build(root, check=True) == []
+
+
+@pytest.mark.slow
+def test_a_failing_notebook_is_not_written(tmp_path: Path) -> None:
+    root = _course(tmp_path)
+    path = root / "notebooks" / "02_streaming_chat.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(1, new_code_cell("raise RuntimeError('boom')"))
+    nbformat.write(nb, path)
+    assert bc.main(["--execute", "02", "--root", str(root)]) == 1
+    after = nbformat.read(path, as_version=4)
+    assert after.cells[1].outputs == [] and after.cells[1].execution_count is None
