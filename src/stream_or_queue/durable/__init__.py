@@ -1,0 +1,88 @@
+"""Durable execution on RQ + Redis: checkpointed steps, once-only side effects, an audit trail.
+
+Durable-execution engines (Temporal, Inngest, Trigger.dev) make a long workflow
+survive crashes, deploys and retries by *step memoization*: each named step's
+result is stored as soon as it finishes; when the workflow runs again, the code
+runs from the top but finished steps return their stored result instead of
+running. This package builds that model on what the course already has: RQ
+re-runs the job (a `Retry`, or the abandoned-job cleanup after a worker died) and
+Redis stores the checkpoints, keyed by job id and step name.
+
+Inside an RQ job (enqueue it with `retry=Retry(max=3)`: every crash or failure
+uses one retry):
+
+    from stream_or_queue.durable import DurableRun
+
+    def research_job(question: str) -> dict:
+        with DurableRun.current() as run:                       # attempt 1, 2, ... audited
+            plan = run.step("plan", make_plan, question)        # runs once per job
+            notes = [run.step(f"tool-{i}", call_tool, c) for i, c in enumerate(plan)]
+            answer = run.step("write", write_answer, notes)
+            run.once("notify", send_email, run.key("notify"), answer)   # once per job
+            return answer
+
+Public API
+----------
+`DurableRun(job_id, connection=None, *, worker="", retries_left=None, version=None)`
+    One execution (attempt) of a durable job; `DurableRun.current()` inside an RQ job.
+    `.step(name, fn, *args, **kw)` / `await .astep(...)`: memoized step (JSON result).
+    `.once(name, fn, *args, **kw)` / `await .aonce(...)`: side effect done once per job;
+    `.key(name)`: its idempotency key, to pass to the receiver.
+    `.attempt`, `.completed_steps()`, `.checkpoints` (CheckpointStore), `.audit` (AuditTrail).
+    As a context manager it records `run finished`, or `failed` / `gave-up` with the error.
+`CheckpointStore(job_id, connection)`: `get/put/repair/steps/corrupt/clear`.
+`CheckpointCorrupted`: a checkpoint that cannot be trusted (audited; the step runs again).
+`AuditTrail(job_id, connection)`: `append/read` on a Redis stream; `audit_trail(job_id)`
+    reads one; `spans(events)` pairs starts and ends (unfinished = `crashed`);
+    `summarize(events)` counts attempts, skipped steps, finished steps re-executed.
+`Outbox(name, connection)`: a receiver that keeps one message per idempotency key.
+Workers (demos, tests, chaos): `start_worker()`, `InProcessWorker` (fakeredis; `kill()`
+    cuts it off from Redis), `ProcessWorker` (a real `rq worker`; `kill()` is SIGKILL),
+    `WorkerFleet` (`start/kill/recover/stop/deploy`), `recover_abandoned(queue, dead)`
+    (RQ's StartedJobRegistry cleanup, now), `wait_until(predicate, timeout_s)`.
+`timeline(events)`: the audit trail as a Gantt chart (matplotlib).
+Demo jobs: `stream_or_queue.durable.demo.pipeline_job`, `always_fails_job`.
+"""
+
+from __future__ import annotations
+
+from .audit import AuditEvent, AuditTrail, RunSummary, Span, audit_trail, spans, summarize
+from .checkpoints import CheckpointCorrupted, CheckpointStore
+from .keys import run_keys
+from .outbox import Outbox
+from .run import CODE_VERSION_ENV, DurableRun, code_version
+from .timeline import timeline
+from .workers import (
+    InProcessWorker,
+    ProcessWorker,
+    WorkerFleet,
+    WorkerHandle,
+    recover_abandoned,
+    start_worker,
+    wait_until,
+)
+
+__all__ = [
+    "CODE_VERSION_ENV",
+    "AuditEvent",
+    "AuditTrail",
+    "CheckpointCorrupted",
+    "CheckpointStore",
+    "DurableRun",
+    "InProcessWorker",
+    "Outbox",
+    "ProcessWorker",
+    "RunSummary",
+    "Span",
+    "WorkerFleet",
+    "WorkerHandle",
+    "audit_trail",
+    "code_version",
+    "recover_abandoned",
+    "run_keys",
+    "spans",
+    "start_worker",
+    "summarize",
+    "timeline",
+    "wait_until",
+]
