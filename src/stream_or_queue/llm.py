@@ -94,10 +94,7 @@ def _fault_headers(faults: Faults | None) -> dict[str, str]:
 
 
 def _get(usage: Any, name: str) -> int:
-    if isinstance(usage, Mapping):
-        value = usage.get(name)
-    else:
-        value = getattr(usage, name, None)
+    value = usage.get(name) if isinstance(usage, Mapping) else getattr(usage, name, None)
     return int(value or 0)
 
 

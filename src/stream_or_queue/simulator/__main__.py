@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
-
 from .. import config
 from .engine import RateLimits, Simulator
 from .faults import Faults
-from .server import SimulatorApp
+from .server import make_server
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,17 +21,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--time-scale", type=float, default=None,
                         help="real seconds per simulated second (default from config)")
     args = parser.parse_args(argv)
-    if args.time_scale is not None:
-        config.set_time_scale(args.time_scale)
-    simulator = Simulator(
-        seed=args.seed,
-        faults=Faults.parse(args.faults),
-        limits=RateLimits(max_concurrency=args.max_concurrency, requests_per_minute=args.rpm),
-    )
+    try:
+        if args.time_scale is not None:
+            config.set_time_scale(args.time_scale)
+        simulator = Simulator(
+            seed=args.seed,
+            faults=Faults.parse(args.faults),
+            limits=RateLimits(max_concurrency=args.max_concurrency, requests_per_minute=args.rpm),
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    server = make_server(simulator, host=args.host, port=args.port)
     print(f"Messages API simulator on http://{args.host}:{args.port} "
           f"(time scale {config.time_scale()})", flush=True)
-    uvicorn.run(SimulatorApp(simulator), host=args.host, port=args.port, log_level="warning",
-                lifespan="off")
+    server.run()
 
 
 if __name__ == "__main__":

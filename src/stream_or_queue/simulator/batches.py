@@ -3,8 +3,25 @@
 A batch is processed in the background at the simulated pace set in `config`
 (a start-up time plus a little per request), one request after another in
 submission order. Its state is computed from the clock whenever it is read, so
-no thread is needed: `request_counts` move from `processing` to a final type as
-the requests are reached, and always add up to the batch's size.
+no thread is needed.
+
+The semantics follow the real API:
+
+- `request_counts` are all `processing` until the whole batch has ended; then
+  each request is `succeeded`, `errored`, `canceled` or `expired`. The counts
+  always add up to the batch's size. (`BatchStore.progress` lets the course peek
+  at how far processing has got, which the real API does not tell.)
+- A cancelled batch is `canceling` for a few simulated seconds, then `ended`:
+  requests processed before the cancel keep their results, the rest are `canceled`.
+- A batch ends at the latest 24 hours after creation; what is unprocessed then
+  is `expired`. `Faults(batch_expired=...)` holds requests back so that this
+  happens; `fast_forward` moves a batch's clock to get there in no time.
+- Only the envelope is checked when a batch is created (a list of 1 to 100,000
+  `{custom_id, params}` with valid, unique custom_ids): anything else is a 400.
+  Each request's `params` are validated while processing, and a bad one ends
+  `errored` with an `invalid_request_error` in the results, as documented.
+- Results are JSONL in no particular order; match them by `custom_id`.
+- Only an ended batch can be deleted.
 """
 
 from __future__ import annotations
@@ -25,9 +42,13 @@ from .faults import Faults
 if TYPE_CHECKING:
     from .engine import SimRequest, SimResponse, Simulator
 
+__all__ = ["CANCEL_DRAIN_S", "CUSTOM_ID", "Batch", "BatchStore"]
+
 CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CANCEL_DRAIN_S = 5.0
 """Simulated seconds between a cancel request and the batch ending."""
+
+RESULT_TYPES = ("succeeded", "errored", "canceled", "expired")
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -36,6 +57,8 @@ def _iso(moment: dt.datetime) -> str:
 
 @dataclass
 class Batch:
+    """One batch and everything needed to tell its state at any simulated age."""
+
     id: str
     requests: list[dict[str, Any]]
     created_wall: dt.datetime
@@ -43,12 +66,14 @@ class Batch:
     processing_s: float  # simulated seconds to process every request
     faults: Faults
     base_url: str
+    invalid_params: dict[str, ApiError] = field(default_factory=dict)
     cancel_at_s: float | None = None  # simulated seconds after creation
-    results_cache: bytes | None = None
+    offset_s: float = 0.0  # simulated seconds added by fast_forward
     deleted: bool = False
     order_seed: int = 0
-    errored_ids: set[str] = field(default_factory=set)
-    offset_s: float = 0.0  # simulated seconds added by fast_forward
+    results_cache: bytes | None = None
+    final_counts: dict[str, int] | None = None
+    _held: frozenset[str] | None = None
 
     def age(self) -> float:
         """Simulated seconds since creation (time scale 0 means: processed at once)."""
@@ -60,21 +85,50 @@ class Batch:
     def size(self) -> int:
         return len(self.requests)
 
-    def _processed_by(self, age: float) -> int:
-        """How many requests have been reached `age` simulated seconds after creation."""
-        start = config.BATCH_BASE_PROCESSING_S * 0.5
-        if age == float("inf"):
+    @property
+    def held(self) -> frozenset[str]:
+        """custom_ids that `batch_expired` holds back until the batch expires."""
+        if self._held is None:
+            rate = self.faults.batch_expired
+            self._held = frozenset(
+                r["custom_id"]
+                for r in self.requests
+                if rate > 0 and self.faults.draw("batch-expired", self.id, r["custom_id"]) < rate
+            )
+        return self._held
+
+    @property
+    def start_s(self) -> float:
+        """Simulated seconds before the first request is reached (queueing, warm-up)."""
+        return min(config.BATCH_BASE_PROCESSING_S * 0.5, self.processing_s)
+
+    def processed_by(self, age: float) -> int:
+        """How many requests (in submission order) processing has reached at `age`."""
+        if age >= self.processing_s:
             return self.size
+        start = self.start_s
         if age <= start:
             return 0
         per = (self.processing_s - start) / max(1, self.size)
         return min(self.size, int((age - start) / per) if per > 0 else self.size)
 
+    def natural_end(self) -> float:
+        """When the batch would end if nobody cancelled it: done, or expired at 24 h."""
+        if self.held:
+            return config.BATCH_EXPIRY_S
+        return min(self.processing_s, config.BATCH_EXPIRY_S)
+
     def end_age(self) -> float:
-        candidates = [self.processing_s, config.BATCH_EXPIRY_S]
+        """Simulated age at which the batch ends: done, drained after a cancel, or expired."""
+        end = self.natural_end()
         if self.cancel_at_s is not None:
-            candidates.append(self.cancel_at_s + CANCEL_DRAIN_S)
-        return min(candidates)
+            end = min(end, self.cancel_at_s + CANCEL_DRAIN_S)
+        return end
+
+    def ended_by_cancel(self) -> bool:
+        return self.cancel_at_s is not None and (
+            self.cancel_at_s + CANCEL_DRAIN_S < self.natural_end()
+        )
 
     def status(self, age: float) -> str:
         if age >= self.end_age():
@@ -83,30 +137,28 @@ class Batch:
             return "canceling"
         return "in_progress"
 
-    def outcome(self, index: int, age: float) -> str:
-        """The final result type of request `index`, given the batch's age."""
-        reached_by = self._processed_by(min(age, self.end_age()))
-        if index >= reached_by:
-            if self.status(age) != "ended":
-                return "processing"
-            if self.cancel_at_s is not None and self.cancel_at_s + CANCEL_DRAIN_S < config.BATCH_EXPIRY_S:
-                return "canceled"
-            return "expired"
-        request = self.requests[index]
-        custom_id = request["custom_id"]
-        if self.faults.draw("batch-expired", self.id, custom_id) < self.faults.batch_expired:
-            return "expired"
-        if custom_id in self.errored_ids:
-            return "errored"
-        if self.faults.draw("batch-errored", self.id, custom_id) < self.faults.batch_errored:
-            return "errored"
-        return "succeeded"
+    def outcome(self, index: int) -> str:
+        """The result type of request `index` once the batch has ended."""
+        custom_id = self.requests[index]["custom_id"]
+        reached = index < self.processed_by(self.end_age()) and custom_id not in self.held
+        if reached:
+            if custom_id in self.invalid_params:
+                return "errored"
+            if self.faults.draw("batch-errored", self.id, custom_id) < self.faults.batch_errored:
+                return "errored"
+            return "succeeded"
+        return "canceled" if self.ended_by_cancel() else "expired"
 
     def counts(self, age: float) -> dict[str, int]:
-        counts = dict.fromkeys(("processing", "succeeded", "errored", "canceled", "expired"), 0)
-        for index in range(self.size):
-            counts[self.outcome(index, age)] += 1
-        return counts
+        """`request_counts`: all processing until the end, then final (and cached)."""
+        if self.status(age) != "ended":
+            return {"processing": self.size, **dict.fromkeys(RESULT_TYPES, 0)}
+        if self.final_counts is None:
+            counts = {"processing": 0, **dict.fromkeys(RESULT_TYPES, 0)}
+            for index in range(self.size):
+                counts[self.outcome(index)] += 1
+            self.final_counts = counts
+        return dict(self.final_counts)
 
 
 class BatchStore:
@@ -114,7 +166,7 @@ class BatchStore:
 
     def __init__(self, simulator: Simulator) -> None:
         self._sim = simulator
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._batches: dict[str, Batch] = {}
 
     # --- routing ---------------------------------------------------------------------
@@ -123,8 +175,8 @@ class BatchStore:
         parts = path.split("/")[4:]  # after /v1/messages/batches
         method = request.method
         if not parts and method == "POST":
-            return self._json(self.create(self._sim._json(request, self._sim.max_batch_body_bytes),
-                                          request.base_url, faults))
+            body = self._sim._json(request, self._sim.max_batch_body_bytes)
+            return self._json(self.create(body, request.base_url, faults))
         if not parts and method == "GET":
             return self._json(self.list(request.query))
         if len(parts) == 1 and method == "GET":
@@ -147,15 +199,19 @@ class BatchStore:
     # --- operations -------------------------------------------------------------------
 
     def create(self, body: Any, base_url: str, faults: Faults) -> dict[str, Any]:
+        """Check the envelope (400 on a bad one), then queue the batch."""
         if not isinstance(body, dict) or "requests" not in body:
             raise invalid("requests: Field required")
         requests = body["requests"]
         if not isinstance(requests, list) or not requests:
             raise invalid("requests: at least one request is required")
         if len(requests) > config.BATCH_MAX_REQUESTS:
-            raise invalid(f"requests: at most {config.BATCH_MAX_REQUESTS:,} requests per batch")
+            raise invalid(
+                f"requests: a batch holds at most {config.BATCH_MAX_REQUESTS:,} requests, "
+                f"got {len(requests):,}"
+            )
         seen: set[str] = set()
-        errored: set[str] = set()
+        invalid_params: dict[str, ApiError] = {}
         for index, item in enumerate(requests):
             if not isinstance(item, dict):
                 raise invalid(f"requests.{index}: must be an object")
@@ -171,25 +227,21 @@ class BatchStore:
             params = item.get("params")
             if not isinstance(params, dict):
                 raise invalid(f"requests.{index}.params: Field required")
-            if params.get("stream"):
-                raise invalid(f"requests.{index}.params.stream: streaming is not supported in batches")
-            try:
-                sim_model.validate_messages_request(params)
-            except ApiError as error:
-                if error.error_type == "not_found_error":
-                    errored.add(custom_id)  # the real API reports these per request
-                else:
-                    raise invalid(f"requests.{index}.params.{error.message}") from None
+            problem = _check_params(params)
+            if problem is not None:
+                invalid_params[custom_id] = problem
         batch = Batch(
             id=self._sim.new_id("msgbatch_"),
             requests=requests,
             created_wall=dt.datetime.now(dt.UTC),
             created_real=time.perf_counter(),
-            processing_s=config.BATCH_BASE_PROCESSING_S + config.BATCH_PER_REQUEST_S * len(requests),
+            processing_s=(
+                config.BATCH_BASE_PROCESSING_S + config.BATCH_PER_REQUEST_S * len(requests)
+            ),
             faults=faults,
             base_url=base_url,
             order_seed=self._sim.seed,
-            errored_ids=errored,
+            invalid_params=invalid_params,
         )
         with self._lock:
             self._batches[batch.id] = batch
@@ -206,6 +258,7 @@ class BatchStore:
         return self._describe(self._get(batch_id))
 
     def list(self, query: dict[str, str]) -> dict[str, Any]:
+        """Most recent first, `limit` per page; `after_id`/`before_id` page through."""
         try:
             limit = int(query.get("limit", "20"))
         except ValueError:
@@ -216,52 +269,86 @@ class BatchStore:
             batches = [b for b in self._batches.values() if not b.deleted]
         batches.reverse()  # most recent first
         ids = [b.id for b in batches]
-        if after := query.get("after_id"):
-            batches = batches[ids.index(after) + 1 :] if after in ids else []
         if before := query.get("before_id"):
-            batches = batches[: ids.index(before)] if before in ids else []
-        page = batches[:limit]
+            # the page that ends just before `before_id` (paging backwards)
+            stop = ids.index(before) if before in ids else 0
+            window = batches[:stop]
+            page = window[-limit:]
+            has_more = len(window) > limit
+        else:
+            if after := query.get("after_id"):
+                batches = batches[ids.index(after) + 1 :] if after in ids else []
+            page = batches[:limit]
+            has_more = len(batches) > limit
         data = [self._describe(b) for b in page]
         return {
             "data": data,
-            "has_more": len(batches) > limit,
+            "has_more": has_more,
             "first_id": data[0]["id"] if data else None,
             "last_id": data[-1]["id"] if data else None,
         }
 
     def cancel(self, batch_id: str) -> dict[str, Any]:
-        batch = self._get(batch_id)
-        age = batch.age()
-        if batch.status(age) == "in_progress":
-            batch.cancel_at_s = age
+        """Start cancelling; an already ended or canceling batch is returned as it is."""
+        with self._lock:
+            batch = self._get(batch_id)
+            age = batch.age()
+            if batch.status(age) == "in_progress":
+                batch.cancel_at_s = age
+                batch.results_cache, batch.final_counts = None, None
         return self._describe(batch)
 
     def delete(self, batch_id: str) -> dict[str, Any]:
-        batch = self._get(batch_id)
-        if batch.status(batch.age()) != "ended":
-            raise invalid(
-                f"message batch {batch_id} is still processing; cancel it and wait until it ends"
-            )
-        batch.deleted = True
+        with self._lock:
+            batch = self._get(batch_id)
+            if batch.status(batch.age()) != "ended":
+                raise invalid(
+                    f"message batch {batch_id} is still processing; cancel it and wait until "
+                    "it has ended before deleting it"
+                )
+            batch.deleted = True
         return {"id": batch.id, "type": "message_batch_deleted"}
 
     def results(self, batch_id: str) -> bytes:
         batch = self._get(batch_id)
-        age = batch.age()
-        if batch.status(age) != "ended":
-            raise invalid(f"message batch {batch_id} has not finished processing")
-        if batch.results_cache is None:
-            lines = [self._result_line(batch, i, age) for i in range(batch.size)]
-            random.Random(f"{batch.order_seed}|{batch.id}").shuffle(lines)  # any order, as documented
-            batch.results_cache = b"".join(lines)
-        return batch.results_cache
+        if batch.status(batch.age()) != "ended":
+            raise invalid(f"message batch {batch_id} has not ended yet; its results are not ready")
+        with self._lock:
+            if batch.results_cache is None:
+                lines = [self._result_line(batch, i) for i in range(batch.size)]
+                # any order, as documented: match results by custom_id
+                random.Random(f"{batch.order_seed}|{batch.id}").shuffle(lines)
+                batch.results_cache = b"".join(lines)
+            return batch.results_cache
+
+    # --- helpers for the course -----------------------------------------------------------
+
+    def fast_forward(self, batch_id: str, sim_seconds: float) -> None:
+        """Pretend `sim_seconds` more have passed for this batch (e.g. to reach expiry)."""
+        if not sim_seconds >= 0:
+            raise ValueError("sim_seconds must be >= 0")
+        with self._lock:
+            batch = self._get(batch_id)
+            batch.offset_s += sim_seconds
+            batch.results_cache, batch.final_counts = None, None
+
+    def progress(self, batch_id: str) -> float:
+        """Fraction of requests processing has reached (0-1): what the real API hides."""
+        batch = self._get(batch_id)
+        age = min(batch.age(), batch.end_age())
+        reached = batch.processed_by(age)
+        return reached / batch.size
+
+    def get(self, batch_id: str) -> Batch:
+        """The stored batch (for tests and the course's own views)."""
+        return self._get(batch_id)
 
     # --- shapes -----------------------------------------------------------------------------
 
-    def _result_line(self, batch: Batch, index: int, age: float) -> bytes:
+    def _result_line(self, batch: Batch, index: int) -> bytes:
         request = batch.requests[index]
         custom_id = request["custom_id"]
-        outcome = batch.outcome(index, age)
+        outcome = batch.outcome(index)
         result: dict[str, Any]
         if outcome == "succeeded":
             params = request["params"]
@@ -271,9 +358,9 @@ class BatchStore:
             message["usage"]["service_tier"] = "batch"
             result = {"type": "succeeded", "message": message}
         elif outcome == "errored":
-            if custom_id in batch.errored_ids:
-                model = request["params"].get("model")
-                error = error_body("not_found_error", f"model: {model}")
+            problem = batch.invalid_params.get(custom_id)
+            if problem is not None:
+                error = error_body(problem.error_type, problem.message)
             else:
                 error = error_body("api_error", "Internal server error")
             result = {"type": "errored", "error": error}
@@ -310,10 +397,13 @@ class BatchStore:
             ),
         }
 
-    # --- helpers for the course -----------------------------------------------------------
 
-    def fast_forward(self, batch_id: str, sim_seconds: float) -> None:
-        """Pretend `sim_seconds` more have passed for this batch (e.g. to reach expiry)."""
-        batch = self._get(batch_id)
-        batch.offset_s += sim_seconds
-        batch.results_cache = None
+def _check_params(params: dict[str, Any]) -> ApiError | None:
+    """What processing will say about one request's params (None: it can run)."""
+    if params.get("stream"):
+        return invalid("stream: streaming is not supported in a batch")
+    try:
+        sim_model.validate_messages_request(params)
+    except ApiError as error:
+        return error
+    return None

@@ -1,10 +1,13 @@
 """The simulator's engine: routes a request, applies faults and limits, plans timing.
 
 The engine never sleeps. It returns either a body with the simulated delay
-before it, or a `StreamPlan`: server-sent events each with the simulated time
-it is due. The in-process transports and the loopback HTTP server play a plan
-back (sync or async) and tell the engine how far the client read, which is how
-cancellation is accounted for.
+before it, or a `StreamPlan`: server-sent events each due at a simulated time
+after the request arrived. The in-process transports and the loopback HTTP
+server play a plan back (sync or async) and tell the engine how far the client
+read, which is how cancellation is accounted for.
+
+A plan builds its events lazily, while it is played: a 5,000-word answer must
+not delay its own first token by the time it takes to encode the last one.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ import asyncio
 import collections
 import hashlib
 import json
+import math
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,16 +30,32 @@ from .batches import BatchStore
 from .errors import ApiError, dumps, error_body, invalid
 from .faults import NO_FAULTS, Faults
 
+__all__ = [
+    "MAX_BATCH_BODY_BYTES",
+    "MAX_MESSAGE_BODY_BYTES",
+    "ConnectionDropped",
+    "RateLimits",
+    "RequestRecord",
+    "SimRequest",
+    "SimResponse",
+    "Simulator",
+    "StreamPlan",
+    "digest_of",
+    "sse",
+]
+
 MAX_MESSAGE_BODY_BYTES = 32 * 1024 * 1024
 MAX_BATCH_BODY_BYTES = 256 * 1024 * 1024
 
 
 class ConnectionDropped(Exception):
-    """The simulated server dropped the connection part-way through a stream."""
+    """The simulated server dropped the connection part-way through a response."""
 
 
 @dataclass(frozen=True)
 class SimRequest:
+    """One HTTP request as the engine sees it, whichever way it came in."""
+
     method: str
     path: str
     headers: dict[str, str]
@@ -46,7 +66,14 @@ class SimRequest:
 
 @dataclass
 class RequestRecord:
-    """What the simulator did for one request: the ledger the course measures from."""
+    """What the simulator did for one request: the ledger the course measures from.
+
+    Token counts are output tokens. `planned` is the whole answer the model meant
+    to give, `generated` what it produced before the request ended (less than
+    planned when the client cancelled or the stream failed), `delivered` what was
+    handed to the client. `scheduled_ttft_s` and `scheduled_total_s` are the
+    simulated seconds the timing profile gave this answer, before any overhead.
+    """
 
     request_id: str
     endpoint: str
@@ -61,6 +88,8 @@ class RequestRecord:
     cancelled: bool = False
     completed: bool = False
     retry_count: int = 0
+    scheduled_ttft_s: float = 0.0
+    scheduled_total_s: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     ended: float | None = None
 
@@ -80,102 +109,261 @@ class RateLimits:
     requests_per_minute: int | None = None
     retry_after_s: float = 1.0
 
+    def __post_init__(self) -> None:
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        if self.requests_per_minute is not None and self.requests_per_minute < 1:
+            raise ValueError("requests_per_minute must be at least 1")
+        if self.retry_after_s < 0:
+            raise ValueError("retry_after_s must be >= 0")
 
-@dataclass
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    """One server-sent event, exactly as the real API frames it."""
+    return b"event: " + event.encode() + b"\ndata: " + dumps(data) + b"\n\n"
+
+
+_PING = sse("ping", {"type": "ping"})
+_STOP = sse("message_stop", {"type": "message_stop"})
+_DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+_TEXT_DELTA = b',"delta":{"type":"text_delta","text":'
+_JSON_DELTA = b',"delta":{"type":"input_json_delta","partial_json":'
+_DELTA_TAIL = b"}}\n\n"
+
+
+def _delta(index: int, kind: str, piece: str) -> bytes:
+    """A content_block_delta event, formatted without building a dict per token."""
+    middle = _TEXT_DELTA if kind == "text" else _JSON_DELTA
+    return _DELTA_HEAD + str(index).encode() + middle + dumps(piece) + _DELTA_TAIL
+
+
+def _usage(input_tokens: int, output_tokens: int, tier: str = "standard") -> dict[str, Any]:
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "service_tier": tier,
+    }
+
+
+def message_json(message_id: str, completion: sim_model.Completion) -> dict[str, Any]:
+    """A complete Message object, as `POST /v1/messages` returns it."""
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": completion.model,
+        "content": [b.as_json() for b in completion.blocks],
+        "stop_reason": completion.stop_reason,
+        "stop_sequence": completion.stop_sequence,
+        "usage": _usage(completion.input_tokens, completion.output_tokens),
+    }
+
+
 class StreamPlan:
-    """A stream of server-sent events, each due at a simulated time after the start."""
+    """A stream of server-sent events, each due at a simulated time after the request.
 
-    events: list[tuple[float, bytes, int]]  # (due in simulated s, SSE bytes, output tokens)
-    record: RequestRecord
-    on_close: Callable[[RequestRecord], None]
-    drop_after: int | None = None  # index of the event after which the connection drops
-    _started: float | None = None
-    _delivered_events: int = 0
-    _closed: bool = False
+    Token `i` (counting over every block) is due at `ttft + i / rate`. Events due
+    at the same moment are sent as one chunk. A `fault` cuts the stream after
+    `cut` tokens: `stream_error` sends an `error` event there and ends the
+    stream; `disconnect` stops there and the transport drops the connection.
+    """
 
-    def _tokens_due(self, elapsed_sim: float) -> int:
-        return sum(tokens for due, _, tokens in self.events if due <= elapsed_sim)
+    def __init__(
+        self,
+        *,
+        message_id: str,
+        completion: sim_model.Completion,
+        ttft: float,
+        rate: float,
+        record: RequestRecord,
+        on_close: Callable[[RequestRecord], None],
+        fault: str | None = None,
+        cut: int | None = None,
+    ) -> None:
+        self.message_id = message_id
+        self.completion = completion
+        self.ttft = ttft
+        self.rate = rate
+        self.record = record
+        self.on_close = on_close
+        self.fault = fault
+        self.planned = completion.output_tokens
+        self.cut = None if fault is None else max(0, min(cut or 0, self.planned))
+        self.scale = config.time_scale()
+        self.started = time.perf_counter()  # generation starts when the request arrives
+        self.dropped = False
+        self._finished_events = False
+        self._closed = False
+        self._lock = threading.Lock()
 
-    def _batches(self) -> Iterator[tuple[float, bytes, int]]:
-        """Group events due at the same moment so fast streams are cheap to play back."""
-        index, total = 0, len(self.events)
-        while index < total:
-            due = self.events[index][0]
-            chunk, tokens, end = [], 0, index
-            while end < total and self.events[end][0] <= due + 1e-9:
-                chunk.append(self.events[end][1])
-                tokens += self.events[end][2]
-                end += 1
-                if self.drop_after is not None and end > self.drop_after:
-                    break
-            yield due, b"".join(chunk), tokens
-            self._delivered_events = end
-            index = end
-            if self.drop_after is not None and index > self.drop_after:
-                raise ConnectionDropped("the server closed the connection mid-stream")
+    # --- the schedule -------------------------------------------------------------------
+
+    @property
+    def tokens_in_plan(self) -> int:
+        """Output tokens this stream will carry (fewer than planned when a fault cuts it)."""
+        return self.planned if self.cut is None else self.cut
+
+    def token_due(self, index: int) -> float:
+        """Simulated seconds after the request at which token `index` is due."""
+        return self.ttft + index / self.rate
+
+    def tokens_due_by(self, elapsed_sim: float) -> int:
+        """How many tokens the model has produced `elapsed_sim` simulated seconds in."""
+        if elapsed_sim < self.ttft:
+            return 0
+        if math.isinf(elapsed_sim):
+            return self.tokens_in_plan
+        return min(self.tokens_in_plan, int((elapsed_sim - self.ttft) * self.rate) + 1)
+
+    @property
+    def end_due(self) -> float:
+        return self.token_due(max(self.planned - 1, 0))
+
+    def _events(self) -> Iterator[tuple[float, bytes, int]]:
+        """(due, SSE bytes, output tokens) in order, built only when asked for."""
+        completion = self.completion
+        start: dict[str, Any] = {
+            "id": self.message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": completion.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": _usage(completion.input_tokens, 1),
+        }
+        yield self.ttft * 0.6, sse("message_start", {"type": "message_start", "message": start}), 0
+        if self.cut == 0:
+            yield from self._fault_events(self.ttft * 0.6)
+            return
+        produced = 0
+        for index, block in enumerate(completion.blocks):
+            first_due = self.token_due(produced)
+            opening = block.as_json()
+            if block.kind == "text":
+                opening["text"] = ""
+            else:
+                opening["input"] = {}
+            yield first_due, sse("content_block_start", {
+                "type": "content_block_start", "index": index, "content_block": opening}), 0
+            if index == 0:
+                yield first_due, _PING, 0
+            for piece in block.pieces:
+                due = self.token_due(produced)
+                yield due, _delta(index, block.kind, piece), 1
+                produced += 1
+                if produced == self.cut:
+                    yield from self._fault_events(due)
+                    return
+            yield self.token_due(max(produced - 1, 0)), sse("content_block_stop", {
+                "type": "content_block_stop", "index": index}), 0
+        end = self.end_due
+        yield end, sse("message_delta", {
+            "type": "message_delta",
+            "delta": {"stop_reason": completion.stop_reason,
+                      "stop_sequence": completion.stop_sequence},
+            "usage": {"input_tokens": completion.input_tokens, "output_tokens": produced,
+                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+        }), 0
+        yield end, _STOP, 0
+
+    def _fault_events(self, due: float) -> Iterator[tuple[float, bytes, int]]:
+        if self.fault == "stream_error":
+            yield due, sse("error", error_body("overloaded_error", "Overloaded")), 0
+        else:
+            self.dropped = True
+
+    def _chunks(self) -> Iterator[tuple[float, bytes, int]]:
+        """Events due at the same moment, joined: fast streams cost fewer writes."""
+        group_due: float | None = None
+        parts: list[bytes] = []
+        tokens = 0
+        for due, data, count in self._events():
+            if parts and group_due is not None and due > group_due + 1e-9:
+                yield group_due, b"".join(parts), tokens
+                parts, tokens = [], 0
+            if not parts:
+                group_due = due
+            parts.append(data)
+            tokens += count
+        if parts and group_due is not None:
+            yield group_due, b"".join(parts), tokens
+
+    # --- playback -------------------------------------------------------------------------
+
+    def _wait(self, due: float) -> float:
+        return self.started + due * self.scale - time.perf_counter()
 
     def __iter__(self) -> Iterator[bytes]:
-        self._started = time.perf_counter()
-        scale = config.time_scale()
-        try:
-            for due, chunk, tokens in self._batches():
-                wait = self._started + due * scale - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
-                yield chunk
-                self.record.delivered_tokens += tokens
-        except ConnectionDropped:
-            self._finish(dropped=True)
-            raise
-        self._finish()
+        for due, chunk, tokens in self._chunks():
+            if self._closed:
+                return
+            wait = self._wait(due)
+            if wait > 0:
+                time.sleep(wait)
+            self.record.delivered_tokens += tokens
+            yield chunk
+        self._end_of_events()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        self._started = time.perf_counter()
-        scale = config.time_scale()
-        try:
-            for due, chunk, tokens in self._batches():
-                wait = self._started + due * scale - time.perf_counter()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                yield chunk
-                self.record.delivered_tokens += tokens
-        except ConnectionDropped:
-            self._finish(dropped=True)
-            raise
-        self._finish()
+        for due, chunk, tokens in self._chunks():
+            if self._closed:
+                return
+            wait = self._wait(due)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.record.delivered_tokens += tokens
+            yield chunk
+        self._end_of_events()
 
-    def _finish(self, dropped: bool = False) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def _end_of_events(self) -> None:
+        self._finished_events = True
+        self._finish()
+        if self.dropped:
+            raise ConnectionDropped("the server closed the connection mid-stream")
+
+    def _finish(self) -> None:
+        """Every event was sent: generation ended with the last token sent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
         record = self.record
-        record.completed = not dropped and self._delivered_events >= len(self.events)
-        record.generated_tokens = record.planned_output_tokens
-        if dropped:
-            record.generated_tokens = record.delivered_tokens
+        record.generated_tokens = record.delivered_tokens
+        record.completed = self.fault is None
         record.ended = time.perf_counter()
         self.on_close(record)
 
     def close(self) -> None:
         """The client went away: generation stops at what was due by now."""
-        if self._closed:
-            return
-        if self._delivered_events < len(self.events):
-            record = self.record
-            record.cancelled = True
-            elapsed = clock.to_sim(time.perf_counter() - (self._started or time.perf_counter()))
-            due_now = self._tokens_due(elapsed)
-            record.generated_tokens = max(record.delivered_tokens, min(due_now, record.planned_output_tokens))
-            record.completed = False
-            record.ended = time.perf_counter()
-            self._closed = True
-            self.on_close(record)
-        else:
+        if self._finished_events:
             self._finish()
+            return
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        record = self.record
+        elapsed_real = time.perf_counter() - self.started
+        elapsed = elapsed_real / self.scale if self.scale > 0 else math.inf
+        due_now = self.tokens_due_by(elapsed)
+        record.cancelled = True
+        record.completed = False
+        record.generated_tokens = max(record.delivered_tokens, due_now)
+        record.ended = time.perf_counter()
+        self.on_close(record)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
 
 @dataclass
 class SimResponse:
+    """The engine's answer: a body after `delay_s` simulated seconds, or a stream."""
+
     status: int
     headers: dict[str, str]
     body: bytes = b""
@@ -183,10 +371,7 @@ class SimResponse:
     stream: StreamPlan | None = None
     record: RequestRecord | None = None
     release: Callable[[], None] = lambda: None
-
-
-def sse(event: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + dumps(data) + b"\n\n"
+    drop: bool = False  # drop the connection instead of sending the body
 
 
 class Simulator:
@@ -195,6 +380,9 @@ class Simulator:
     >>> sim = Simulator(seed=7, faults=Faults(rate_limit=0.1))
     >>> client = anthropic.Anthropic(api_key="x", base_url="http://sim",
     ...     http_client=httpx2.Client(transport=SimulatorTransport(sim)))
+
+    `timing` overrides the timing profiles of `config.TIMING` for this simulator
+    only (e.g. a slow model to make cancellation visible).
     """
 
     def __init__(
@@ -205,12 +393,14 @@ class Simulator:
         limits: RateLimits | None = None,
         max_body_bytes: int = MAX_MESSAGE_BODY_BYTES,
         max_batch_body_bytes: int = MAX_BATCH_BODY_BYTES,
+        timing: Mapping[str, config.TimingProfile] | None = None,
     ) -> None:
         self.seed = seed
         self.faults = faults or NO_FAULTS
         self.limits = limits or RateLimits()
         self.max_body_bytes = max_body_bytes
-        self.max_batch_body_bytes = max_batch_body_bytes
+        self.max_batch_body_bytes = max(max_batch_body_bytes, max_body_bytes)
+        self.timing: dict[str, config.TimingProfile] = {**config.TIMING, **(timing or {})}
         self._lock = threading.Lock()
         self._ids = random.Random(f"ids-{seed}")
         self._occurrences: collections.Counter[str] = collections.Counter()
@@ -230,6 +420,12 @@ class Simulator:
         with self._lock:
             self.ledger.clear()
 
+    def find(self, request_id: str) -> RequestRecord | None:
+        """The ledger entry of a request id (the SDK's `_request_id`), if any."""
+        with self._lock:
+            records = list(self.ledger)
+        return next((r for r in reversed(records) if r.request_id == request_id), None)
+
     def stats(self) -> dict[str, int]:
         """Totals over the ledger: requests, faults, tokens planned/generated/delivered."""
         with self._lock:
@@ -238,6 +434,8 @@ class Simulator:
             "requests": len(records),
             "errors": sum(r.status >= 400 for r in records),
             "rate_limited": sum(r.status == 429 for r in records),
+            "faults": sum(r.fault is not None for r in records),
+            "retries": sum(r.retry_count > 0 for r in records),
             "cancelled": sum(r.cancelled for r in records),
             "planned_output_tokens": sum(r.planned_output_tokens for r in records),
             "generated_output_tokens": sum(r.generated_tokens for r in records),
@@ -267,7 +465,7 @@ class Simulator:
                 while self._starts and now - self._starts[0] >= 60.0:
                     self._starts.popleft()
                 if len(self._starts) >= limits.requests_per_minute:
-                    return max(0.05, 60.0 - (now - self._starts[0]))
+                    return max(limits.retry_after_s, 60.0 - (now - self._starts[0]))
                 self._starts.append(now)
             self._in_flight += 1
             return None
@@ -278,6 +476,7 @@ class Simulator:
 
     @property
     def in_flight(self) -> int:
+        """Requests holding a concurrency slot right now."""
         return self._in_flight
 
     # --- dispatch ----------------------------------------------------------------------
@@ -286,30 +485,32 @@ class Simulator:
         """Answer one HTTP request; bad input becomes the real API's error, never a 500."""
         request_id = self.new_id("req_")
         faults = faults or self.faults
-        path = request.path.rstrip("/")
+        path = request.path.rstrip("/") or "/"
         record = RequestRecord(request_id=request_id, endpoint=f"{request.method} {path}")
         try:
             self._check_auth(request)
-            if path.startswith("/v1/messages/batches"):
+            if path == "/v1/messages/batches" or path.startswith("/v1/messages/batches/"):
                 if len(request.body) > self.max_batch_body_bytes:
                     raise ApiError("request_too_large", "Request exceeds the maximum allowed size")
                 response = self.batches.route(request, path, faults)
             elif path == "/v1/messages/count_tokens" and request.method == "POST":
                 body = self._json(request, self.max_body_bytes)
                 sim_model.validate_messages_request(body, need_max_tokens=False)
+                record.model = sim_model.check_model(body["model"])
                 response = self._json_response({"input_tokens": sim_model.input_tokens(body)})
             elif path == "/v1/messages" and request.method == "POST":
                 return self._messages(request, record, faults)
-            elif path == "/v1/messages":
-                raise ApiError("not_found_error", f"{request.method} {path} is not supported")
             else:
                 raise ApiError("not_found_error", f"Not found: {request.method} {path}")
         except ApiError as error:
             record.status = error.status
+            record.ended = time.perf_counter()
             self._record(record)
             return self._error_response(error, request_id)
         response.headers["request-id"] = request_id
         record.status = response.status
+        record.completed = True
+        record.ended = time.perf_counter()
         self._record(record)
         return response
 
@@ -324,7 +525,7 @@ class Simulator:
             raise ApiError("request_too_large", "Request exceeds the maximum allowed size")
         try:
             return json.loads(request.body or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise invalid(f"request body is not valid JSON: {exc}") from None
 
     @staticmethod
@@ -339,11 +540,11 @@ class Simulator:
 
     def _messages(self, request: SimRequest, record: RequestRecord, faults: Faults) -> SimResponse:
         try:
+            record.retry_count = _retry_count(request.headers)
             body = self._json(request, self.max_body_bytes)
             sim_model.validate_messages_request(body)
             record.model = sim_model.check_model(body["model"])
-            record.stream = bool(body.get("stream"))
-            record.retry_count = int(request.headers.get("x-stainless-retry-count", "0") or 0)
+            record.stream = body.get("stream") is True
             digest = sim_model.request_digest(body)
             occurrence = self._occurrence(f"{digest}|{record.retry_count}")
             fault = faults.request_fault(digest, record.retry_count, occurrence)
@@ -356,35 +557,54 @@ class Simulator:
                 raise self._retry_after_error("rate_limit_error", "Rate limited", wait)
         except ApiError as error:
             record.status = error.status
+            record.ended = time.perf_counter()
             self._record(record)
             return self._error_response(error, record.request_id)
 
-        temperature = float(body.get("temperature", 1.0))
+        temperature = body.get("temperature")
+        temperature = 1.0 if temperature is None else float(temperature)
         text_seed = f"{self.seed}|{digest}" + (f"|{occurrence}" if temperature > 0 else "")
         completion = sim_model.complete(body, random.Random(text_seed))
         timing = random.Random(f"timing|{self.seed}|{digest}|{occurrence}")
-        profile = config.TIMING[completion.model]
+        profile = self.timing.get(completion.model) or config.TIMING[completion.model]
         ttft = timing.uniform(profile.ttft_min_s, profile.ttft_max_s)
-        rate = profile.tokens_per_s * (1 + timing.uniform(-profile.speed_jitter, profile.speed_jitter))
+        jitter = profile.speed_jitter
+        rate = profile.tokens_per_s * (1 + timing.uniform(-jitter, jitter))
         record.input_tokens = completion.input_tokens
         record.planned_output_tokens = completion.output_tokens
+        record.scheduled_ttft_s = ttft
+        record.scheduled_total_s = ttft + max(completion.output_tokens - 1, 0) / rate
         self._record(record)
         message_id = self.new_id("msg_")
         headers = {"request-id": record.request_id}
+        late_fault = faults.stream_fault(digest, record.retry_count, occurrence)
         if not record.stream:
-            record.generated_tokens = record.delivered_tokens = completion.output_tokens
-            record.completed = True
-            message = self._message_json(message_id, completion)
+            if late_fault == "disconnect":
+                # the connection drops before the answer arrives: nothing is delivered
+                record.fault = late_fault
+                return SimResponse(
+                    200, {**headers, "content-type": "application/json"},
+                    delay_s=record.scheduled_total_s, record=record, drop=True,
+                    release=lambda: self._finish_plain(record, delivered=False),
+                )
+            message = message_json(message_id, completion)
             return SimResponse(
                 200,
                 {**headers, "content-type": "application/json"},
                 dumps(message),
-                delay_s=ttft + completion.output_tokens / rate,
+                delay_s=record.scheduled_total_s,
                 record=record,
-                release=lambda: self._finish_plain(record),
+                release=lambda: self._finish_plain(record, delivered=True),
             )
-        stream_fault = faults.stream_fault(digest, record.retry_count, occurrence)
-        plan = self._stream_plan(message_id, completion, ttft, rate, record, stream_fault, timing)
+        cut = None
+        if late_fault is not None:
+            record.fault = late_fault
+            total = completion.output_tokens
+            cut = int(total * timing.uniform(0.2, 0.8)) if total > 1 else 0
+        plan = StreamPlan(
+            message_id=message_id, completion=completion, ttft=ttft, rate=rate, record=record,
+            on_close=self._release, fault=late_fault, cut=cut,
+        )
         return SimResponse(
             200,
             {**headers, "content-type": "text/event-stream", "cache-control": "no-cache"},
@@ -392,7 +612,13 @@ class Simulator:
             record=record,
         )
 
-    def _finish_plain(self, record: RequestRecord) -> None:
+    def _finish_plain(self, record: RequestRecord, *, delivered: bool) -> None:
+        """A non-streamed answer is generated in full whether or not it arrives."""
+        if record.ended is not None:
+            return
+        record.generated_tokens = record.planned_output_tokens
+        record.delivered_tokens = record.planned_output_tokens if delivered else 0
+        record.completed = delivered
         record.ended = time.perf_counter()
         self._release(record)
 
@@ -408,98 +634,34 @@ class Simulator:
 
     @staticmethod
     def _retry_after_error(kind: str, message: str, wait_sim_s: float) -> ApiError:
+        """An error whose headers say how long to wait, in real time (the SDK sleeps that).
+
+        `retry-after-ms` is at least 1: the SDK ignores a zero and falls back to
+        its own exponential backoff (0.5 s and up), which would make time scale 0 slow.
+        `retry-after` is whole seconds, rounded up, for clients that only read that.
+        """
         real = clock.to_real(wait_sim_s)
         headers = {
-            "retry-after-ms": str(max(0, round(real * 1000))),
-            "retry-after": str(max(0, int(real + 0.999))),
+            "retry-after-ms": str(max(1, round(real * 1000))),
+            "retry-after": str(math.ceil(real)),
         }
         return ApiError(kind, message, headers=headers)
 
+    # kept for callers that built messages through the engine
     @staticmethod
     def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
-        return {
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "service_tier": "standard",
-        }
+        return _usage(input_tokens, output_tokens)
 
     def _message_json(self, message_id: str, completion: sim_model.Completion) -> dict[str, Any]:
-        return {
-            "id": message_id,
-            "type": "message",
-            "role": "assistant",
-            "model": completion.model,
-            "content": [b.as_json() for b in completion.blocks],
-            "stop_reason": completion.stop_reason,
-            "stop_sequence": completion.stop_sequence,
-            "usage": self._usage(completion.input_tokens, completion.output_tokens),
-        }
+        return message_json(message_id, completion)
 
-    def _stream_plan(
-        self,
-        message_id: str,
-        completion: sim_model.Completion,
-        ttft: float,
-        rate: float,
-        record: RequestRecord,
-        fault: str | None,
-        timing: random.Random,
-    ) -> StreamPlan:
-        events: list[tuple[float, bytes, int]] = []
-        start = {
-            "id": message_id,
-            "type": "message",
-            "role": "assistant",
-            "model": completion.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": self._usage(completion.input_tokens, 1),
-        }
-        events.append((ttft * 0.6, sse("message_start", {"type": "message_start", "message": start}), 0))
-        produced = 0
-        for index, block in enumerate(completion.blocks):
-            first_due = ttft + produced / rate
-            opening = block.as_json()
-            if block.kind == "text":
-                opening["text"] = ""
-            else:
-                opening["input"] = {}
-            events.append((first_due, sse("content_block_start", {
-                "type": "content_block_start", "index": index, "content_block": opening}), 0))
-            if index == 0:
-                events.append((first_due, sse("ping", {"type": "ping"}), 0))
-            for piece in block.pieces:
-                if block.kind == "text":
-                    delta = {"type": "text_delta", "text": piece}
-                else:
-                    delta = {"type": "input_json_delta", "partial_json": piece}
-                events.append((ttft + produced / rate, sse("content_block_delta", {
-                    "type": "content_block_delta", "index": index, "delta": delta}), 1))
-                produced += 1
-            events.append((ttft + max(produced - 1, 0) / rate, sse("content_block_stop", {
-                "type": "content_block_stop", "index": index}), 0))
-        end = ttft + max(produced - 1, 0) / rate
-        events.append((end, sse("message_delta", {
-            "type": "message_delta",
-            "delta": {"stop_reason": completion.stop_reason, "stop_sequence": completion.stop_sequence},
-            "usage": {"output_tokens": produced},
-        }), 0))
-        events.append((end, sse("message_stop", {"type": "message_stop"}), 0))
 
-        drop_after = None
-        if fault is not None:
-            record.fault = fault
-            token_events = [i for i, e in enumerate(events) if e[2]]
-            cut = token_events[int(len(token_events) * timing.uniform(0.2, 0.8))] if token_events else 1
-            if fault == "stream_error":
-                error = error_body("overloaded_error", "Overloaded")
-                events = [*events[: cut + 1], (events[cut][0], sse("error", error), 0)]
-            else:
-                drop_after = cut + 1
-        return StreamPlan(events, record, on_close=self._release, drop_after=drop_after)
+def _retry_count(headers: Mapping[str, str]) -> int:
+    """The SDK's retry counter header; anything unparsable counts as a first try."""
+    try:
+        return max(0, int(headers.get("x-stainless-retry-count", "0") or 0))
+    except ValueError:
+        return 0
 
 
 def digest_of(obj: Any) -> str:

@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass, fields
 from typing import Literal
 
+__all__ = ["NO_FAULTS", "FaultKind", "Faults"]
+
 FaultKind = Literal["rate_limit", "overloaded", "server_error", "stream_error", "disconnect"]
 
 
@@ -15,8 +17,10 @@ class Faults:
 
     `rate_limit`, `overloaded` and `server_error` answer a request with 429, 529 or
     500 before any output; `stream_error` sends an `error` event part-way through a
-    stream and `disconnect` drops the connection part-way. `batch_errored` and
-    `batch_expired` decide the fate of individual batch requests.
+    stream and `disconnect` drops the connection part-way (a non-streamed request
+    loses its answer, and the SDK retries it). `batch_errored` makes a batch
+    request end `errored`; `batch_expired` makes it wait for capacity that never
+    comes, so its batch runs until the 24-hour expiry and it ends `expired`.
     """
 
     rate_limit: float = 0.0
@@ -36,8 +40,8 @@ class Faults:
             if f.name in ("seed",):
                 continue
             if f.name == "retry_after_s":
-                if value < 0:
-                    raise ValueError("retry_after_s must be >= 0")
+                if not 0.0 <= value < float("inf"):
+                    raise ValueError(f"retry_after_s must be a finite number >= 0, got {value}")
                 continue
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{f.name} must be a probability between 0 and 1, got {value}")

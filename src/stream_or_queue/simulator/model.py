@@ -29,21 +29,28 @@ def new_id(prefix: str, rng: random.Random) -> str:
 
 @dataclass
 class Block:
-    """One content block of an answer, with its text already split into tokens."""
+    """One content block of an answer; `pieces` are its output tokens, in order."""
 
     kind: str  # "text" or "tool_use"
     text: str = ""
     tool_id: str = ""
     tool_name: str = ""
     tool_input: dict[str, Any] = field(default_factory=dict)
+    _cache: tuple[str, list[str]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def pieces(self) -> list[str]:
+        """Tokens of the block (cached: a long answer is tokenized once, not per use)."""
+        key = self.text if self.kind == "text" else json.dumps(self.tool_input)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
         if self.kind == "text":
-            return tokenize(self.text)
-        # tool input is streamed as partial JSON, a few characters at a time
-        raw = json.dumps(self.tool_input)
-        return [raw[i : i + 12] for i in range(0, len(raw), 12)] or ["{}"]
+            pieces = tokenize(key)
+        else:
+            # tool input is streamed as partial JSON, a few characters at a time
+            pieces = [key[i : i + 12] for i in range(0, len(key), 12)] or ["{}"]
+        self._cache = (key, pieces)
+        return pieces
 
     def as_json(self) -> dict[str, Any]:
         if self.kind == "text":
@@ -121,8 +128,7 @@ def validate_messages_request(body: Any, *, need_max_tokens: bool = True) -> dic
             if not content:
                 raise invalid(f"messages.{index}: all messages must have non-empty content")
             for b_index, block in enumerate(content):
-                if not isinstance(block, dict) or "type" not in block:
-                    raise invalid(f"messages.{index}.content.{b_index}: must be a content block")
+                _check_block(block, f"messages.{index}.content.{b_index}", role)
         else:
             raise invalid(f"messages.{index}.content: must be a string or a list of blocks")
         previous_role = role
@@ -137,18 +143,86 @@ def validate_messages_request(body: Any, *, need_max_tokens: bool = True) -> dic
     ):
         raise invalid("stop_sequences: must be a list of non-empty strings")
     system = body.get("system")
-    if system is not None and not isinstance(system, str | list):
-        raise invalid("system: must be a string or a list of text blocks")
-    tools = body.get("tools")
-    if tools is not None:
-        if not isinstance(tools, list):
-            raise invalid("tools: must be a list")
-        for t_index, tool in enumerate(tools):
-            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-                raise invalid(f"tools.{t_index}.name: Field required")
-            if not re.fullmatch(r"[a-zA-Z0-9_-]{1,128}", tool["name"]):
-                raise invalid(f"tools.{t_index}.name: String should match pattern")
+    if system is not None:
+        if isinstance(system, list):
+            for s_index, block in enumerate(system):
+                if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(
+                    block.get("text"), str
+                ):
+                    raise invalid(f"system.{s_index}: must be a text block")
+        elif not isinstance(system, str):
+            raise invalid("system: must be a string or a list of text blocks")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise invalid("stream: must be a boolean")
+    names = _check_tools(body.get("tools"))
+    choice = body.get("tool_choice")
+    if choice is not None:
+        if not isinstance(choice, dict) or choice.get("type") not in _TOOL_CHOICES:
+            raise invalid("tool_choice: must be an object with type auto, any, tool or none")
+        if choice["type"] == "tool" and choice.get("name") not in names:
+            raise invalid("tool_choice.name: must name one of the tools")
+        if choice["type"] in ("any", "tool") and not names:
+            raise invalid("tool_choice: requires tools")
     return body
+
+
+_TOOL_CHOICES = ("auto", "any", "tool", "none")
+
+
+def _check_tools(tools: Any) -> list[str]:
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise invalid("tools: must be a list")
+    names: list[str] = []
+    for t_index, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+            raise invalid(f"tools.{t_index}.name: Field required")
+        if not re.fullmatch(r"[a-zA-Z0-9_-]{1,128}", tool["name"]):
+            raise invalid(f"tools.{t_index}.name: String should match pattern")
+        if tool["name"] in names:
+            raise invalid(f"tools: tool names must be unique, {tool['name']!r} repeats")
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            raise invalid(f"tools.{t_index}.input_schema: must be a JSON schema of type object")
+        properties = schema.get("properties", {})
+        required = schema.get("required", [])
+        if not isinstance(properties, dict) or not all(
+            isinstance(p, dict) for p in properties.values()
+        ):
+            raise invalid(f"tools.{t_index}.input_schema.properties: must map names to schemas")
+        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+            raise invalid(f"tools.{t_index}.input_schema.required: must be a list of names")
+        names.append(tool["name"])
+    return names
+
+
+def _check_block(block: Any, where: str, role: str) -> None:
+    """A content block must have the fields its type needs (what the SDK would send)."""
+    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+        raise invalid(f"{where}: must be a content block")
+    kind = block["type"]
+    if kind == "text" and not isinstance(block.get("text"), str):
+        raise invalid(f"{where}.text: Field required")
+    if kind == "tool_use":
+        if role != "assistant":
+            raise invalid(f"{where}: tool_use blocks are only allowed in assistant messages")
+        if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
+            raise invalid(f"{where}: tool_use blocks need an id and a name")
+        if not isinstance(block.get("input"), dict):
+            raise invalid(f"{where}.input: must be an object")
+    if kind == "tool_result":
+        if role != "user":
+            raise invalid(f"{where}: tool_result blocks are only allowed in user messages")
+        if not isinstance(block.get("tool_use_id"), str):
+            raise invalid(f"{where}.tool_use_id: Field required")
+        content = block.get("content", "")
+        if not isinstance(content, str | list) or (
+            isinstance(content, list)
+            and not all(isinstance(c, dict) and isinstance(c.get("type"), str) for c in content)
+        ):
+            raise invalid(f"{where}.content: must be a string or a list of blocks")
 
 
 # --- reading the conversation -------------------------------------------------------
@@ -157,8 +231,12 @@ def validate_messages_request(body: Any, *, need_max_tokens: bool = True) -> dic
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
+    if not isinstance(content, list):
+        return ""
     parts: list[str] = []
-    for block in content or []:
+    for block in content:
+        if not isinstance(block, dict):
+            continue
         if block.get("type") == "text":
             parts.append(str(block.get("text", "")))
         elif block.get("type") == "tool_result":
@@ -258,7 +336,7 @@ def _next_tool_call(
     else:
         name = _pick_tool(names, calls_made)
     tool = next(t for t in tools if t["name"] == name)
-    used_ids = {str(v) for c in calls_made for k, v in c.get("input", {}).items() if "id" in k}
+    used_ids = {str(v) for c in calls_made for k, v in c["input"].items() if "id" in k}
     tool_input = _fill_input(tool, question, tool_results, used_ids, len(calls_made), rng)
     preamble = Block("text", text=_preamble(name, tool_input))
     call = Block("tool_use", tool_id=new_id("toolu_", rng), tool_name=name, tool_input=tool_input)
@@ -273,7 +351,7 @@ def _pick_tool(names: list[str], calls_made: list[dict[str, Any]]) -> str:
 
     search, read, note = find("search"), find("read") or find("fetch"), find("note")
     step = len(calls_made)
-    previous = calls_made[-1]["name"] if calls_made else None
+    previous = calls_made[-1].get("name") if calls_made else None
     if search and (step == 0 or step == 4):
         return search
     if note and previous == read and step % 2 == 0:

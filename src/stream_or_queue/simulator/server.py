@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -29,6 +30,9 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+__all__ = ["RunningServer", "SimulatorApp", "make_server", "quiet_deliberate_drops",
+           "serve_in_thread"]
 
 
 def _headers(pairs: dict[str, str]) -> list[tuple[bytes, bytes]]:
@@ -52,7 +56,7 @@ class SimulatorApp:
                     return
         if scope["type"] != "http":
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         limit = self.simulator.max_batch_body_bytes
         try:
             declared = int(headers.get("content-length", "0") or 0)
@@ -86,7 +90,7 @@ class SimulatorApp:
             path=path,
             headers=headers,
             body=bytes(body),
-            query=dict(parse_qsl(scope.get("query_string", b"").decode())),
+            query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
             base_url=f"{scope.get('scheme', 'http')}://{host}",
         )
         faults = None
@@ -105,6 +109,9 @@ class SimulatorApp:
                     await asyncio.sleep(result.delay_s * config.time_scale())
             finally:
                 result.release()
+            if result.drop:
+                await self._drop(send, result.headers)
+                return
             await self._send_plain(send, result.status, result.headers, result.body)
             return
         plan = result.stream
@@ -132,6 +139,17 @@ class SimulatorApp:
         except ConnectionDropped:
             return  # returning without ending the body makes uvicorn drop the connection
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    @staticmethod
+    async def _drop(send: Send, headers: dict[str, str]) -> None:
+        """Start a response and hang up part-way: the client sees a dropped connection.
+
+        ASGI has no "abort"; returning before the body is complete makes the
+        server close the socket, which is what a crashed upstream looks like.
+        """
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": _headers({**headers, "content-length": "1024"})})
+        await send({"type": "http.response.body", "body": b'{"id":', "more_body": True})
 
     @staticmethod
     async def _wait_disconnect(receive: Receive) -> None:
@@ -183,16 +201,38 @@ class RunningServer:
         self.stop()
 
 
+class _DeliberateDropFilter(logging.Filter):
+    """Hide uvicorn's complaint about the responses the simulator drops on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without completing response" not in record.getMessage()
+
+
+def quiet_deliberate_drops() -> None:
+    """Install the filter once on uvicorn's error logger (faults are not server errors)."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _DeliberateDropFilter) for f in logger.filters):
+        logger.addFilter(_DeliberateDropFilter())
+
+
+def make_server(
+    simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0
+) -> uvicorn.Server:
+    """A uvicorn server for `simulator` (not started), quiet about deliberate drops."""
+    uv_config = uvicorn.Config(
+        SimulatorApp(simulator), host=host, port=port, log_level="warning", lifespan="off",
+        access_log=False,
+    )
+    quiet_deliberate_drops()
+    return uvicorn.Server(uv_config)
+
+
 def serve_in_thread(
     simulator: Simulator | None = None, *, host: str = "127.0.0.1", port: int = 0
 ) -> RunningServer:
     """Start the HTTP simulator in this process (port 0 picks a free port)."""
     simulator = simulator or Simulator()
-    uv_config = uvicorn.Config(
-        SimulatorApp(simulator), host=host, port=port, log_level="warning", lifespan="off",
-        access_log=False,
-    )
-    server = uvicorn.Server(uv_config)
+    server = make_server(simulator, host=host, port=port)
     thread = threading.Thread(target=server.run, name="simulator-http", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -19,7 +19,7 @@ _STOPWORDS = frozenset(
     into is it its me my of on or our should so than that the their them then there these they
     this to was we were what when where which who why will with would you your about please
     tell explain give write make some any more most just also very much many need want like
-    answer question short briefly words word long using use used one two three""".split()
+    answer question short briefly words word long using use used one two three""".split()  # noqa: SIM905
 )
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
@@ -117,7 +117,8 @@ _PRODUCT_OPENERS = [
     "Designed for {use}, the {name} pairs {adj} looks with everyday strength.",
 ]
 _PRODUCT_MIDDLES = [
-    "Its {feature} keeps things simple, so you spend less time adjusting and more time enjoying it.",
+    "Its {feature} keeps things simple, so you spend less time adjusting and more time "
+    "enjoying it.",
     "A thoughtful {feature} sets it apart from cheaper alternatives.",
     "Customers single out the {feature}, which holds up to daily use.",
 ]

@@ -18,6 +18,10 @@ from .. import config
 from .engine import ConnectionDropped, SimRequest, SimResponse, Simulator, StreamPlan
 from .faults import Faults
 
+__all__ = ["AsyncSimulatorTransport", "SimulatorTransport"]
+
+_DROPPED = "Server disconnected without sending a response."
+
 
 def _to_sim_request(request: httpx2.Request, body: bytes) -> SimRequest:
     url = request.url
@@ -61,12 +65,18 @@ class _AsyncPlanStream(httpx2.AsyncByteStream):
         self._plan.close()
 
 
-def _response(result: SimResponse, request: httpx2.Request, stream: httpx2.SyncByteStream
-              | httpx2.AsyncByteStream | None) -> httpx2.Response:
+def _response(
+    result: SimResponse,
+    request: httpx2.Request,
+    stream: httpx2.SyncByteStream | httpx2.AsyncByteStream | None,
+) -> httpx2.Response:
     if stream is not None:
-        return httpx2.Response(result.status, headers=result.headers, stream=stream, request=request)
-    return httpx2.Response(result.status, headers=result.headers, content=result.body,
-                           request=request)
+        return httpx2.Response(
+            result.status, headers=result.headers, stream=stream, request=request
+        )
+    return httpx2.Response(
+        result.status, headers=result.headers, content=result.body, request=request
+    )
 
 
 class SimulatorTransport(httpx2.BaseTransport):
@@ -85,6 +95,8 @@ class SimulatorTransport(httpx2.BaseTransport):
                 time.sleep(result.delay_s * config.time_scale())
         finally:
             result.release()
+        if result.drop:
+            raise httpx2.RemoteProtocolError(_DROPPED)
         return _response(result, request, None)
 
 
@@ -105,4 +117,6 @@ class AsyncSimulatorTransport(httpx2.AsyncBaseTransport):
                 await asyncio.sleep(result.delay_s * config.time_scale())
         finally:
             result.release()
+        if result.drop:
+            raise httpx2.RemoteProtocolError(_DROPPED)
         return _response(result, request, None)
