@@ -153,7 +153,7 @@ class ChatBox(widgets.VBox):
                                           icon="stop", disabled=True,
                                           tooltip="Stop the answer (the model stops too)")
         self.transcript = widgets.HTML(layout=widgets.Layout(
-            max_height="320px", overflow_y="auto", border="1px solid #ddd", padding="4px 8px"))
+            max_height="320px", overflow="auto", border="1px solid #ddd", padding="4px 8px"))
         self.stats = widgets.HTML()
         self.status = widgets.HTML()
         for part, name in ((self, "soq-chat"), (self.input, "soq-chat-input"),
