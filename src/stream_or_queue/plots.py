@@ -83,7 +83,7 @@ def token_timeline(
     axes.set_title(title)
     axes.set_xlim(left=0)
     axes.set_ylim(bottom=0)
-    if series or finished_at:
+    if axes.get_legend_handles_labels()[0]:
         axes.legend(loc="upper left", fontsize="small")
     axes.grid(alpha=0.3)
     return axes

@@ -1,0 +1,68 @@
+"""The shared plotting helpers draw what they say, on the axes they are given."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pytest
+
+from stream_or_queue import config, plots
+from stream_or_queue.streaming import StreamStats
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    yield
+    plt.close("all")
+
+
+def stats(arrivals: list[float]) -> StreamStats:
+    return StreamStats(model=config.LARGE_MODEL, max_tokens=100, arrivals=arrivals,
+                       pieces=["x"] * len(arrivals))
+
+
+def test_token_timeline_draws_one_step_line_per_stream_and_marks_ttft() -> None:
+    _, ax = plt.subplots()
+    result = plots.token_timeline(
+        {"fast": stats([0.5, 0.6, 0.7]), "pairs": [(1.0, 1), (2.0, 2)]},
+        ax=ax, finished_at={"not streamed": 2.5},
+    )
+    assert result is ax
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "fast" in labels and "pairs" in labels and "not streamed (all at once)" in labels
+    fast = next(line for line in ax.get_lines() if line.get_label() == "fast")
+    assert list(fast.get_xdata()) == [0.0, 0.5, 0.6, 0.7]
+    assert list(fast.get_ydata()) == [0, 1, 2, 3]
+    dots = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert [(d.get_xdata()[0], d.get_ydata()[0]) for d in dots] == [(0.5, 1), (1.0, 1)]
+    assert "simulated s" in ax.get_xlabel()
+
+
+def test_token_timeline_skips_empty_streams() -> None:
+    ax = plots.token_timeline({"nothing": stats([])})
+    assert ax.get_lines() == []
+
+
+def test_latency_histogram_marks_percentiles_and_budget() -> None:
+    latencies = [0.1 * i for i in range(1, 21)]
+    ax = plots.latency_histogram(latencies, budget_s=1.0)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["p50 = 1.00 s", "p95 = 1.90 s", "budget 1 s"]
+    assert sum(patch.get_height() for patch in ax.patches) == len(latencies)
+    with pytest.raises(ValueError, match="at least one"):
+        plots.latency_histogram([])
+
+
+def test_generation_vs_reading_ends_when_the_reader_catches_up() -> None:
+    stream = stats([1.0 + i / 100 for i in range(400)])  # 400 tokens in ~5 s
+    ax = plots.generation_vs_reading(stream, reading_wpm=240.0, words_per_token=0.75)
+    read = next(line for line in ax.get_lines() if line.get_label().startswith("read at"))
+    # 300 words at 4 words/s, starting at the first token: done at 1 + 75 s
+    assert list(read.get_xdata()) == pytest.approx([1.0, 76.0])
+    with pytest.raises(ValueError):
+        plots.generation_vs_reading(stats([]))
