@@ -145,6 +145,32 @@ DURABLE_KEY_TTL_S = 7 * 24 * 3600
 DURABLE_DEFAULT_RETRIES = 3
 """RQ `Retry(max=...)` budget of the durable demo jobs: each crash or failure uses one."""
 
+# --- the research assistant (issue 10) ------------------------------------------
+# The course's model of a research agent and of its users, not vendor figures.
+
+RESEARCH_SEARCH_MEDIAN_S = 8.0
+RESEARCH_SEARCH_SPREAD = 0.6
+"""One search (a search service answering): log-normal, this median (simulated s) and sigma,
+so that now and then a search is slow - the long tail that real agents see."""
+
+RESEARCH_READ_BASE_S = 3.8
+RESEARCH_READ_PER_WORD_S = 0.06
+"""Reading a document: fetching it plus parsing, in proportion to its length."""
+
+RESEARCH_NOTES_S = (2.0, 4.0)
+"""Filing a note, min and max simulated seconds."""
+
+RESEARCH_MAX_TURNS = 12
+"""Model turns one question may take before the agent gives up (a runaway-loop guard)."""
+
+USER_PATIENCE_MEDIAN_S = 75.0
+USER_PATIENCE_SPREAD = 0.5
+"""The user-patience model: how long a user keeps a chat tab open waiting for an answer
+is log-normal with this median (simulated s) and sigma. A stated model, not a measurement."""
+
+NOTIFICATION_RETURN_RATE = 0.85
+"""The model's share of users who left and come back to the permalink when notified."""
+
 # --- mode and time scale ----------------------------------------------------------
 
 DEFAULT_TIME_SCALE = 0.01
