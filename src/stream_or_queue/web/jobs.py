@@ -1,0 +1,224 @@
+"""The web service's background job: a research question run on RQ.
+
+`submit()` enqueues `research_job` under an unguessable id; the job runs the
+research agent and writes every step to the job's event stream (`events.py`),
+ending with one terminal event. `job_view()` is what `GET /jobs/{id}` returns.
+
+Which agent runs is decided by one import below (`run_research`); anything
+with the signature `run_research(question, *, client=None, progress=None)`
+whose `progress` receives `{"step", "percent", "message"}` events fits, and
+its result's `as_dict()` (with `answer` and `sources`) is the job's result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import redis
+from rq import Queue, get_current_job
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+
+from .. import config
+from ..jobs import get_queue
+from . import events
+from .agent import run_research  # the one line that picks the agent
+
+__all__ = [
+    "JOB_KIND",
+    "JobCanceled",
+    "ProgressPublisher",
+    "as_result",
+    "cancel",
+    "fetch",
+    "is_valid_job_id",
+    "job_view",
+    "new_job_id",
+    "research_job",
+    "run_research",
+    "submit",
+]
+
+JOB_KIND = "web-research"
+JOB_TIMEOUT_S = 30 * 60  # real seconds: RQ's own limit for one job
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+_STATUS = {
+    JobStatus.QUEUED: "queued",
+    JobStatus.DEFERRED: "queued",
+    JobStatus.SCHEDULED: "queued",
+    JobStatus.STARTED: "started",
+    JobStatus.FINISHED: "finished",
+    JobStatus.FAILED: "failed",
+    JobStatus.CANCELED: "canceled",
+    JobStatus.STOPPED: "canceled",
+}
+
+
+class JobCanceled(Exception):
+    """Raised inside a job (from its progress callback) once someone cancelled it."""
+
+
+def new_job_id() -> str:
+    """22 URL-safe characters, 128 random bits: a permalink nobody can guess."""
+    return secrets.token_urlsafe(16)
+
+
+def is_valid_job_id(job_id: str) -> bool:
+    return _JOB_ID.fullmatch(job_id) is not None
+
+
+def _cancel_key(job_id: str) -> str:
+    return f"soq:web:cancel:{job_id}"
+
+
+class ProgressPublisher:
+    """The `progress` callable handed to the agent: writes events, honours cancellation."""
+
+    def __init__(self, connection: redis.Redis, job_id: str) -> None:
+        self.connection = connection
+        self.job_id = job_id
+
+    def __call__(self, event: Mapping[str, Any]) -> None:
+        if self.connection.exists(_cancel_key(self.job_id)):
+            raise JobCanceled(self.job_id)
+        step = str(event.get("step", "working"))
+        if step in events.TERMINAL_STEPS:  # only the job wrapper ends a job
+            step = f"{step}-step"
+        events.publish(self.connection, self.job_id, step, float(event.get("percent", 0)),
+                       str(event.get("message", "")))
+
+
+def as_result(answer: Any) -> dict[str, Any]:
+    """The agent's answer as JSON data (its `as_dict()` when it has one)."""
+    if hasattr(answer, "as_dict"):
+        return dict(answer.as_dict())
+    if is_dataclass(answer) and not isinstance(answer, type):
+        return asdict(answer)
+    if isinstance(answer, Mapping):
+        return dict(answer)
+    return {"text": str(answer), "sources": []}
+
+
+def research_job(question: str) -> dict[str, Any]:
+    """The RQ job: answer `question`, reporting progress; the result is JSON-ready."""
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("research_job runs inside an RQ worker")
+    publisher = ProgressPublisher(job.connection, job.id)
+    try:
+        answer = run_research(question, progress=publisher)
+    except JobCanceled:
+        events.publish_terminal(job.connection, job.id, "canceled", "Canceled")
+        raise
+    except Exception:
+        events.publish_terminal(job.connection, job.id, "failed",
+                                "The research failed. Please ask again.")
+        raise
+    result = as_result(answer)
+    events.publish_terminal(job.connection, job.id, "finished", "The answer is ready",
+                            result=result)
+    return result
+
+
+def submit(question: str, *, queue: Queue | None = None) -> Job:
+    """Enqueue a research question; its first event ("queued") exists before any worker sees it."""
+    queue = queue or get_queue(config.WEB_QUEUE)
+    job_id = new_job_id()
+    events.publish(queue.connection, job_id, "queued", 0, "Waiting for a worker")
+    return queue.enqueue(
+        research_job,
+        question,
+        job_id=job_id,
+        job_timeout=JOB_TIMEOUT_S,
+        result_ttl=config.WEB_RESULT_TTL_S,
+        failure_ttl=config.WEB_RESULT_TTL_S,
+        ttl=config.WEB_RESULT_TTL_S,
+        description="research question",
+        meta={"kind": JOB_KIND},
+    )
+
+
+def fetch(connection: redis.Redis, job_id: str) -> Job | None:
+    """The web job `job_id`, or None: malformed ids, unknown ids and other jobs look the same."""
+    if not is_valid_job_id(job_id):
+        return None
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except NoSuchJobError:
+        return None
+    if job.meta.get("kind") != JOB_KIND:
+        return None
+    return job
+
+
+def job_view(connection: redis.Redis, job_id: str) -> dict[str, Any] | None:
+    """Status, progress and (when finished) result of a web job; None if there is none.
+
+    The terminal event, when there is one, decides the status: it is written
+    before RQ records the end of the job, and it is the only place that knows a
+    started job was cancelled.
+    """
+    job = fetch(connection, job_id)
+    if job is None:
+        return None
+    last = events.last_event(connection, job_id)
+    status = _STATUS.get(job.get_status(refresh=False) or JobStatus.QUEUED, "queued")
+    result: dict[str, Any] | None = None
+    if last is not None and last.terminal:
+        status = last.step
+        result = last.data.get("result")
+    if status == "finished" and result is None:
+        result = job.return_value()
+    progress = (
+        {"step": last.step, "percent": last.percent, "message": last.message}
+        if last is not None
+        else {"step": "queued", "percent": 0, "message": "Waiting for a worker"}
+    )
+    if status in ("failed", "canceled") and (last is None or not last.terminal):
+        progress = {"step": status, "percent": 100,
+                    "message": "Canceled" if status == "canceled" else "The research failed."}
+    return {
+        "id": job_id,
+        "status": status,
+        "question": job.args[0] if job.args else "",
+        "progress": progress,
+        "result": result if status == "finished" else None,
+        "links": {
+            "self": f"/jobs/{job_id}",
+            "events": f"/jobs/{job_id}/events",
+            "page": f"/r/{job_id}",
+        },
+    }
+
+
+def cancel(connection: redis.Redis, job_id: str) -> str | None:
+    """Cancel a web job; returns its status afterwards, or None if there is no such job.
+
+    A queued job is cancelled by RQ at once. A started one is asked to stop: a
+    forking `rq worker` kills it (`send_stop_job_command`), and every worker's
+    job stops at its next progress report, when it sees the cancel flag.
+    """
+    job = fetch(connection, job_id)
+    if job is None:
+        return None
+    view = job_view(connection, job_id)
+    status = view["status"] if view else "queued"
+    if status in ("finished", "failed", "canceled"):
+        return status
+    connection.set(_cancel_key(job_id), 1, ex=config.WEB_RESULT_TTL_S)
+    if status == "queued":
+        with contextlib.suppress(InvalidJobOperation):
+            job.cancel()
+    else:
+        from rq.command import send_stop_job_command
+
+        with contextlib.suppress(InvalidJobOperation, NoSuchJobError):
+            send_stop_job_command(connection, job_id)
+    events.publish_terminal(connection, job_id, "canceled", "Canceled")
+    view = job_view(connection, job_id)
+    return view["status"] if view else "canceled"
