@@ -137,6 +137,17 @@ WORDS_PER_TOKEN = 0.75
 SDK_MAX_RETRIES = 2
 """The SDK's default; it retries 408, 409, 429, >=500 and connection errors."""
 
+# --- sync fast path and chat (issue 5) ---------------------------------------------
+
+SYNC_LATENCY_BUDGET_S = 1.0
+"""What "sub-second" means for a sync decision such as approving an expense."""
+
+TYPING_WORDS_PER_MINUTE = 52.0
+"""Average typing speed on a physical keyboard (Dhakal et al., CHI 2018: 136M keystrokes)."""
+
+SLOW_CHAT_REPLY_S = 30.0
+"""The reply time at which a chat stops feeling like a conversation (the source article)."""
+
 # --- durability (issue 9) -------------------------------------------------------
 
 DURABLE_KEY_TTL_S = 7 * 24 * 3600
