@@ -1,21 +1,71 @@
-"""Background jobs on RQ: the connection, an in-notebook worker, job functions.
+"""Background jobs on RQ: the connection, workers, job functions, progress, notifications.
 
 The default Redis is an in-process fakeredis server; set REDIS_URL to use a real
-Redis and real `rq worker` processes.
+Redis and real `rq worker` processes. The same code runs on both.
+
+- connection: `get_redis()`, `get_queue()`, `reset_fake_redis()`
+- workers: `start_workers(n)` (threads on fakeredis, `rq worker` processes on a real
+  Redis), `ThreadWorker`, `ProcessWorker`; `stop()` is warm, `kill()` a crash
+- jobs: `enqueue_report(...)` (checked arguments), `fetch(id)` (`JobNotFound`),
+  `wait(job)`, `describe(job)`, `list_jobs()`; job functions in `jobs.tasks`
+- progress: `report_progress(percent, step, message)` from inside any job
+- notifications: `notification_callbacks()` (RQ callbacks that email once),
+  `MailCatcher` (SMTP on 127.0.0.1 into the Redis `Inbox`), `WebhookReceiver`
 """
 
 from __future__ import annotations
 
+import logging
+
+from .api import TERMINAL_STATUSES, JobView, describe, enqueue_report, fetch, list_jobs, wait
 from .connection import DEFAULT_QUEUE, fake_server, get_queue, get_redis, is_fake, reset_fake_redis
-from .worker import ThreadSafeSimpleWorker, ThreadWorker
+from .errors import InvalidJobArguments, JobNotFound
+from .hooks import WebhookReceiver
+from .inbox import Inbox, Message
+from .mail import MailCatcher, send_email
+from .notify import notification_callbacks, notify_failure, notify_once, notify_success
+from .pool import Workers, start_workers, stop_all_workers
+from .process import ProcessWorker
+from .progress import Progress, get_progress, progress_history, report_progress
+from .worker import ThreadSafeSimpleWorker, ThreadWorker, WorkerKilled
+
+# A library logs; the application decides where it goes (no stray stderr in notebooks).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "DEFAULT_QUEUE",
+    "TERMINAL_STATUSES",
+    "Inbox",
+    "InvalidJobArguments",
+    "JobNotFound",
+    "JobView",
+    "MailCatcher",
+    "Message",
+    "ProcessWorker",
+    "Progress",
     "ThreadSafeSimpleWorker",
     "ThreadWorker",
+    "WebhookReceiver",
+    "WorkerKilled",
+    "Workers",
+    "describe",
+    "enqueue_report",
     "fake_server",
+    "fetch",
+    "get_progress",
     "get_queue",
     "get_redis",
     "is_fake",
+    "list_jobs",
+    "notification_callbacks",
+    "notify_failure",
+    "notify_once",
+    "notify_success",
+    "progress_history",
+    "report_progress",
     "reset_fake_redis",
+    "send_email",
+    "start_workers",
+    "stop_all_workers",
+    "wait",
 ]

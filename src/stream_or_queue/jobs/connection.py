@@ -43,10 +43,7 @@ def get_redis(url: str | None = None) -> redis.Redis:
         conn = _connections.get(key)
     if conn is not None:
         return conn
-    if url:
-        conn = redis.Redis.from_url(url)
-    else:
-        conn = fakeredis.FakeRedis(server=fake_server())
+    conn = redis.Redis.from_url(url) if url else fakeredis.FakeRedis(server=fake_server())
     with _lock:
         return _connections.setdefault(key, conn)
 
@@ -55,8 +52,9 @@ def is_fake(connection: redis.Redis) -> bool:
     return isinstance(connection, fakeredis.FakeRedis)
 
 
-def get_queue(name: str = DEFAULT_QUEUE, *, connection: redis.Redis | None = None,
-              **kwargs: object) -> Queue:
+def get_queue(
+    name: str = DEFAULT_QUEUE, *, connection: redis.Redis | None = None, **kwargs: object
+) -> Queue:
     """An RQ queue on the course's connection."""
     return Queue(name, connection=connection or get_redis(), **kwargs)  # type: ignore[arg-type]
 

@@ -5,26 +5,77 @@ a notebook needs: no fork of a Jupyter kernel, and it works on fakeredis. Two
 adjustments make it thread-safe (verified on RQ 3.0): signal handlers can only be
 installed from the main thread, and the default death penalty uses SIGALRM, so
 timeouts use a timer thread instead.
+
+Three more things a notebook needs, added here:
+
+- `stop()` is a warm shutdown that returns within about a second when idle;
+- `kill()` simulates a crash (a kernel restart, an OOM kill, a deploy): from that
+  moment the worker cannot talk to Redis, so its current job stays "started" with
+  no one working on it - exactly what a dead process leaves behind;
+- `with_scheduler=True` moves due scheduled jobs (`enqueue_in`, `Retry` with an
+  interval) onto their queue, as `rq worker --with-scheduler` does in a process.
+
+The worker logs to the `stream_or_queue.jobs.worker` logger, which has no output
+by default (a failed job is in the failed-job registry, not in a random cell's
+stderr); configure logging to see it.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import redis
 from rq import Queue, SimpleWorker
+from rq.connections import get_connection_kwargs
 from rq.exceptions import StopRequested
+from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import WorkerStatus
 
 from .connection import DEFAULT_QUEUE, get_redis
+
+__all__ = ["ThreadSafeSimpleWorker", "ThreadWorker", "WorkerKilled"]
+
+log = logging.getLogger(__name__)
+
+
+class WorkerKilled(Exception):
+    """Raised inside a killed worker's thread on its next Redis command.
+
+    Deliberately not a `redis.ConnectionError`: RQ retries those forever, while a
+    dead process does nothing at all.
+    """
+
+
+class _KillablePool(redis.ConnectionPool):
+    """A connection pool that refuses to hand out connections once killed."""
+
+    killed = False
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        if self.killed:
+            raise WorkerKilled("this worker was killed")
+        return super().get_connection(*args, **kwargs)
+
+
+def _killable_copy(connection: redis.Redis) -> tuple[redis.Redis, _KillablePool]:
+    """A new client to the same server (real or fake) whose pool can be cut off."""
+    pool = _KillablePool(
+        connection_class=connection.connection_pool.connection_class,
+        **get_connection_kwargs(connection),
+    )
+    return type(connection)(connection_pool=pool), pool
 
 
 class ThreadSafeSimpleWorker(SimpleWorker):
     """SimpleWorker that can live on a non-main thread and stop within a second."""
 
     death_penalty_class = TimerDeathPenalty
+    thread_scheduler: RQScheduler | None = None
 
     def _install_signal_handlers(self) -> None:  # signals belong to the main thread
         pass
@@ -35,9 +86,26 @@ class ThreadSafeSimpleWorker(SimpleWorker):
 
     def heartbeat(self, timeout: int | None = None, pipeline: object = None) -> None:
         super().heartbeat(timeout, pipeline)  # type: ignore[arg-type]
+        idle = pipeline is None and self.get_state() != WorkerStatus.BUSY
         # RQ checks its stop flag only between jobs; an idle worker also beats here.
-        if self._stop_requested and pipeline is None and self.get_state() != WorkerStatus.BUSY:
+        if self._stop_requested and idle:
             raise StopRequested()
+        if idle and self.thread_scheduler is not None:
+            self._run_scheduler()
+
+    def _run_scheduler(self) -> None:
+        """Enqueue due scheduled jobs, if this worker holds the scheduler lock."""
+        scheduler = self.thread_scheduler
+        assert scheduler is not None
+        if not scheduler.acquired_locks:
+            scheduler.acquire_locks()
+        if scheduler.acquired_locks:
+            scheduler.enqueue_scheduled_jobs()
+
+    def teardown(self) -> None:
+        if self.thread_scheduler is not None:
+            self.thread_scheduler.release_locks()
+        super().teardown()
 
 
 class ThreadWorker:
@@ -45,7 +113,7 @@ class ThreadWorker:
 
     `start()` is idempotent; `stop()` asks the worker to finish its current job and
     waits for the thread to end, so no thread is leaked. `kill()` abandons the
-    thread at once, leaving its job "started" as a crashed worker would.
+    worker at once, leaving its job "started" as a crashed worker would.
     """
 
     def __init__(
@@ -54,12 +122,18 @@ class ThreadWorker:
         *,
         connection: redis.Redis | None = None,
         name: str | None = None,
+        with_scheduler: bool = False,
+        logging_level: str = "WARNING",
     ) -> None:
         self.connection = connection or get_redis()
         self.queue_names = list(queues)
         self.name = name
+        self.with_scheduler = with_scheduler
+        self.logging_level = logging_level
         self.worker: ThreadSafeSimpleWorker | None = None
         self._thread: threading.Thread | None = None
+        self._pool: _KillablePool | None = None
+        self.killed = False
 
     @property
     def running(self) -> bool:
@@ -68,29 +142,82 @@ class ThreadWorker:
     def start(self) -> ThreadWorker:
         if self.running:
             return self
-        queues = [Queue(n, connection=self.connection) for n in self.queue_names]
-        self.worker = ThreadSafeSimpleWorker(queues, connection=self.connection, name=self.name)
+        connection, self._pool = _killable_copy(self.connection)
+        self.killed = False
+        queues = [Queue(n, connection=connection) for n in self.queue_names]
+        name = self.name or f"thread-{secrets.token_hex(4)}"
+        self.worker = ThreadSafeSimpleWorker(queues, connection=connection, name=name)
+        self.worker.log = log
+        if self.with_scheduler:
+            scheduler = RQScheduler(queues, connection=connection, logging_level=logging.WARNING)
+            scheduler._connection = connection  # type: ignore[assignment]  # share the killable client, not a new pool
+            scheduler.log = log
+            self.worker.thread_scheduler = scheduler
         self._thread = threading.Thread(
-            target=self.worker.work,
-            kwargs={"logging_level": "WARNING"},
-            name=f"rq-worker-{self.worker.name}",
+            target=self._run,
+            args=(self.worker,),
+            name=f"rq-worker-{name}",
             daemon=True,
         )
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the current job, then stop (a warm shutdown)."""
+    def _run(self, worker: ThreadSafeSimpleWorker) -> None:
+        try:
+            worker.work(logging_level=self.logging_level)
+        except WorkerKilled:
+            pass  # a dead worker says nothing
+        except Exception:
+            if not self.killed:
+                log.exception("worker %s stopped on an error", worker.name)
+
+    def request_stop(self) -> None:
+        """Ask for a warm shutdown without waiting (see `stop`)."""
         if self.worker is not None:
             self.worker._stop_requested = True
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the current job, then stop (a warm shutdown)."""
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 raise TimeoutError(f"worker did not stop within {timeout} s")
         self._thread = None
 
+    def kill(self, timeout: float = 30.0) -> None:
+        """Crash the worker: no further Redis command, its current job left "started".
+
+        Python cannot kill a thread, so the job's code runs on until its next Redis
+        call (a progress report, the end of the job), which fails; the thread is then
+        joined (up to `timeout` s), so nothing is leaked. In Redis the result is the
+        same as a dead process: a job in the started registry whose worker stopped
+        sending heartbeats, for RQ's registry cleanup to retry or fail.
+        """
+        if self._pool is None or self.worker is None:
+            return
+        self.killed = True
+        self._pool.killed = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError(f"killed worker's thread did not end within {timeout} s")
+        self._thread = None
+        # A dead process's sockets close with it: close the listener RQ started.
+        if self.worker.pubsub_thread is not None:
+            try:
+                self.worker.unsubscribe()
+            except Exception:  # best effort on a dead worker
+                self.worker.pubsub_thread.stop()
+
     def __enter__(self) -> ThreadWorker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
+        if self.killed:
+            return
         self.stop()
+
+    def __repr__(self) -> str:
+        state = "killed" if self.killed else "running" if self.running else "stopped"
+        return f"ThreadWorker({self.queue_names}, {state})"

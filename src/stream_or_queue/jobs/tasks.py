@@ -1,0 +1,131 @@
+"""Job functions in an importable module, so that any worker - thread or process - can run them.
+
+RQ stores a job as "module.function" plus pickled arguments; the worker imports the
+module and calls the function. A function defined in a notebook cell lives in
+`__main__`, which another process cannot import, so RQ refuses it. Everything a
+worker runs in this course lives in modules like this one.
+
+The report is the course's "two-minute task": for each section it gathers data
+(`config.REPORT_GATHER_S` simulated seconds) and asks the model to write the
+section - about two simulated minutes for four sections. `slow_report` is the
+synchronous version a web handler would run while the user waits; `report_job` is
+the same work as a background job that reports its progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .. import clock, config
+from ..llm import client, cost
+from .progress import report_progress
+
+__all__ = [
+    "REPORT_SECTIONS",
+    "add",
+    "always_fails",
+    "flaky",
+    "noop",
+    "report_job",
+    "sleep_for",
+    "slow_report",
+    "write_section",
+]
+
+REPORT_SECTIONS: tuple[str, ...] = ("Summary", "Findings", "Risks", "Recommendations")
+
+
+def write_section(
+    topic: str, title: str, *, words: int = config.REPORT_SECTION_WORDS
+) -> dict[str, Any]:
+    """Gather data for one section, then have the model write it (one API call)."""
+    clock.sleep(config.REPORT_GATHER_S)  # stands for queries, downloads, tool calls
+    message = client().messages.create(
+        model=config.LARGE_MODEL,
+        max_tokens=4 * words,
+        messages=[
+            {
+                "role": "user",
+                "content": (
+                    f'Write a {words}-word section titled "{title}" for a report on {topic}.'
+                ),
+            }
+        ],
+    )
+    text = "".join(block.text for block in message.content if block.type == "text")
+    return {
+        "title": title,
+        "text": text,
+        "input_tokens": message.usage.input_tokens,
+        "output_tokens": message.usage.output_tokens,
+        "cost_usd": cost(message.usage, config.LARGE_MODEL),
+    }
+
+
+def _assemble(topic: str, sections: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "topic": topic,
+        "sections": [{"title": s["title"], "text": s["text"]} for s in sections],
+        "words": sum(len(s["text"].split()) for s in sections),
+        "cost_usd": round(sum(s["cost_usd"] for s in sections), 6),
+    }
+
+
+def slow_report(topic: str, sections: Sequence[str] = REPORT_SECTIONS) -> dict[str, Any]:
+    """The report, synchronously: about two simulated minutes with nothing to show."""
+    return _assemble(topic, [write_section(topic, title) for title in sections])
+
+
+def report_job(topic: str, sections: Sequence[str] = REPORT_SECTIONS) -> dict[str, Any]:
+    """The same report as a background job: identical result, progress in `job.meta`."""
+    written = []
+    for i, title in enumerate(sections):
+        message = f"section {i + 1} of {len(sections)}: {title}"
+        report_progress(100 * i / len(sections), title.lower(), message)
+        written.append(write_section(topic, title))
+    report_progress(100, "done", "report ready")
+    return _assemble(topic, written)
+
+
+# --- small jobs for demonstrations, tests and benchmarks ----------------------------
+
+
+def noop() -> None:
+    """Does nothing: measures the queue's own overhead."""
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def sleep_for(sim_seconds: float) -> float:
+    """Sleep `sim_seconds` of simulated time, reporting progress every tenth."""
+    for i in range(10):
+        report_progress(10 * i, "sleeping")
+        clock.sleep(sim_seconds / 10)
+    report_progress(100, "done")
+    return sim_seconds
+
+
+def always_fails(message: str = "the upstream API returned 500") -> None:
+    """Raises, so that the job lands in the failed-job registry with its traceback."""
+    raise RuntimeError(message)
+
+
+def flaky(failures: int, key: str) -> int:
+    """Fails its first `failures` attempts, then succeeds; returns the attempt number.
+
+    Attempts are counted in Redis under `key`, so they add up across retries and
+    across worker processes.
+    """
+    from rq import get_current_job
+
+    from .connection import get_redis
+
+    job = get_current_job()
+    connection = job.connection if job is not None else get_redis()
+    attempt = int(connection.incr(f"soq:attempts:{key}"))
+    if attempt <= failures:
+        raise ConnectionError(f"attempt {attempt}: upstream API unavailable (simulated)")
+    return attempt
