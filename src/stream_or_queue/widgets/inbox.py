@@ -1,0 +1,124 @@
+"""Inbox: the notifications a user received (emails, webhooks), newest first.
+
+It shows a `jobs.Inbox` (Redis) and refreshes itself, so an email sent by a worker
+- a thread here or an `rq worker` process elsewhere - appears without re-running a
+cell. Pick a message to read it; it is then marked read in Redis.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+
+import ipywidgets as widgets
+
+from ..jobs.inbox import Inbox as InboxStore
+from ..jobs.inbox import Message
+from ._refresh import Refresher
+
+__all__ = ["Inbox"]
+
+ICONS = {"email": "\N{ENVELOPE}", "webhook": "\N{LINK SYMBOL}", "callback": "\N{BELL}"}
+
+
+def _label(message: Message) -> str:
+    mark = "" if message.read else "\N{BLACK CIRCLE} "
+    icon = ICONS.get(message.channel, "")
+    when = time.strftime("%H:%M:%S", time.localtime(message.received_at))
+    return f"{mark}{icon} {message.subject} — {message.to} ({when})"
+
+
+class Inbox(widgets.VBox):
+    """A live inbox: a list of messages and the one being read."""
+
+    def __init__(
+        self,
+        inbox: InboxStore | None = None,
+        *,
+        to: str | None = None,
+        interval: float = 0.5,
+        autostart: bool = True,
+    ) -> None:
+        self.store = inbox if inbox is not None else InboxStore()
+        self.to = to
+        self.header = widgets.HTML()
+        self.messages_list = widgets.Select(options=[], rows=6, layout=widgets.Layout(width="100%"))
+        self.reader = widgets.HTML()
+        self.messages: list[Message] = []
+        self._updating = False
+        super().__init__([self.header, self.messages_list, self.reader])
+        self.messages_list.observe(self._on_select, names="value")
+        self._refresher = Refresher(self.refresh, interval, name="soq-inbox")
+        self.refresh()
+        if autostart:
+            self.start()
+
+    def refresh(self) -> list[Message]:
+        """Read the inbox from Redis and update the widget; returns the messages."""
+        try:
+            messages = self.store.list(to=self.to)
+        except Exception as exc:  # shown, not raised: this runs on a background thread
+            self.header.value = f"<i>cannot read the inbox: {html.escape(str(exc))}</i>"
+            return self.messages
+        messages.reverse()  # newest first
+        unread = sum(not m.read for m in messages)
+        self.header.value = (
+            f"<b>Inbox</b>{' for ' + html.escape(self.to) if self.to else ''}: "
+            f"{len(messages)} message{'s' if len(messages) != 1 else ''}, {unread} unread"
+        )
+        options = [(_label(m), m.id) for m in messages]
+        if list(self.messages_list.options) != options:
+            selected = self.messages_list.value
+            self._updating = True  # changing options is not the user picking a message
+            try:
+                self.messages_list.options = options
+                if selected in {m.id for m in messages}:
+                    self.messages_list.value = selected
+            finally:
+                self._updating = False
+        self.messages = messages
+        return messages
+
+    def read(self, message_id: str) -> Message:
+        """Show one message and mark it read (what selecting it in the list does)."""
+        message = self.store.read(message_id)
+        self.reader.value = (
+            f"<div><b>{html.escape(message.subject)}</b><br>"
+            f"<small>from {html.escape(message.sender)} to {html.escape(message.to)} · "
+            f"via {html.escape(message.channel)}</small>"
+            f"<pre style='white-space: pre-wrap'>{html.escape(message.body)}</pre></div>"
+        )
+        self.refresh()
+        return message
+
+    def _on_select(self, change: dict[str, object]) -> None:
+        if self._updating:
+            return
+        value = change.get("new")
+        if isinstance(value, str) and value:
+            try:
+                self.read(value)
+            except KeyError:
+                self.reader.value = "<i>this message is gone</i>"
+
+    @property
+    def running(self) -> bool:
+        return self._refresher.running
+
+    def start(self) -> Inbox:
+        self._refresher.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop refreshing (after one last refresh)."""
+        self._refresher.stop()
+        self.refresh()
+
+    def close(self) -> None:
+        refresher = getattr(self, "_refresher", None)
+        if refresher is not None:
+            refresher.stop()
+        super().close()
+
+    def __repr__(self) -> str:
+        return f"Inbox({self.store.name!r})"
