@@ -31,7 +31,8 @@ What a build does (it rewrites a file only when its content changes):
    `language_info` (without the Python version); cell metadata keeps only
    `tags`, `jupyter`, `editable`, `deletable` and `slideshow` (execution timings go);
    widget state and the widget-view part of outputs (random model ids) go, so a
-   widget shows its text form until the notebook is run. Outputs stay.
+   widget shows its text form until the notebook is run; consecutive pieces of the
+   same output stream are joined into one. Outputs stay.
 
 `--execute` runs each notebook in a fresh kernel with nbclient, with the notebook's
 folder as working directory, offline (it clears STREAM_OR_QUEUE_MODE, REDIS_URL,
@@ -277,7 +278,7 @@ def normalize(nb: NotebookNode) -> NotebookNode:
             cell.pop("outputs", None)
             cell.pop("execution_count", None)
             continue
-        kept = []
+        kept: list[NotebookNode] = []
         for output in cell.get("outputs", []):
             data = output.get("data")
             if data is not None:
@@ -285,6 +286,16 @@ def normalize(nb: NotebookNode) -> NotebookNode:
                     data.pop(mime, None)
                 if not data:
                     continue
+            previous = kept[-1] if kept else None
+            if (
+                output.output_type == "stream"
+                and previous is not None
+                and previous.output_type == "stream"
+                and previous.name == output.name
+            ):
+                # One output per print() (e.g. a streamed answer) -> one block, as shown.
+                previous.text += output.text
+                continue
             kept.append(output)
         cell.outputs = kept
     nbformat.validate(nb)

@@ -3,15 +3,31 @@
 `setup()` seeds Python's random generator, gives the process a fresh simulator
 (and a fresh in-process Redis), fixes the time scale, and prints what the
 notebook is running against - without keys, paths or host names.
+`versions()` reports what is installed, for the welcome notebook's environment check.
 """
 
 from __future__ import annotations
 
+import platform
 import random
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
 from . import config
 from .simulator import Faults, RateLimits, Simulator, reset_default_simulator
+
+__all__ = ["COURSE_PACKAGES", "Environment", "setup", "versions"]
+
+COURSE_PACKAGES: tuple[str, ...] = (
+    "anthropic",
+    "rq",
+    "redis",
+    "fakeredis",
+    "fastapi",
+    "ipywidgets",
+    "matplotlib",
+)
+"""The packages the course is built on, in the order the welcome notebook lists them."""
 
 
 @dataclass(frozen=True)
@@ -55,3 +71,18 @@ def setup(
     if not quiet:
         print(env)
     return env
+
+
+def versions(packages: tuple[str, ...] = COURSE_PACKAGES) -> dict[str, str]:
+    """Python's version and each package's installed version ("missing" if absent).
+
+    Versions change with every install, so a notebook shows them in a cell that
+    nbval does not compare (tag `why:versions`).
+    """
+    found = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "missing"
+    return found
