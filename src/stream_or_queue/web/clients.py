@@ -1,0 +1,214 @@
+"""The client side of start-then-poll: a polling client with backoff, and an SSE client.
+
+Both talk to the service's API with an `httpx2` client whose `base_url` is the
+service. Waits are in simulated seconds (`clock`), like every duration of the
+course.
+
+- `poll_job` asks `GET /jobs/{id}` until the job ends, waiting longer after
+  each poll (`backoff_delays`): quick feedback at first, few requests later.
+- `follow_events` reads `GET /jobs/{id}/events` and, when the connection is
+  cut (an edge timeout, a network change), reconnects with `Last-Event-ID`
+  so that it misses nothing and sees nothing twice.
+
+`apoll_job` and `afollow_events` are the async twins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+
+from .. import clock
+
+__all__ = [
+    "EventLog",
+    "PollResult",
+    "afollow_events",
+    "apoll_job",
+    "backoff_delays",
+    "follow_events",
+    "poll_job",
+]
+
+TERMINAL = frozenset({"finished", "failed", "canceled"})
+_CUT = (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.ConnectError, httpx2.ReadTimeout)
+
+
+def backoff_delays(first_s: float = 1.0, factor: float = 2.0, max_s: float = 15.0
+                   ) -> Iterator[float]:
+    """first, first*factor, ... capped at max_s (simulated seconds), forever."""
+    if first_s <= 0 or factor < 1 or max_s < first_s:
+        raise ValueError("need first_s > 0, factor >= 1 and max_s >= first_s")
+    delay = first_s
+    while True:
+        yield delay
+        delay = min(delay * factor, max_s)
+
+
+@dataclass
+class PollResult:
+    """How a polling client saw a job end."""
+
+    status: str
+    view: dict[str, Any]
+    polls: int
+    waited_s: float  # simulated seconds from the first poll to the one that saw the end
+    noticed_at: float  # Unix time the client saw the end
+
+
+def poll_job(
+    client: httpx2.Client,
+    job_id: str,
+    *,
+    first_s: float = 1.0,
+    factor: float = 2.0,
+    max_s: float = 15.0,
+    timeout_s: float = 1_800.0,
+    sleep: Callable[[float], None] = clock.sleep,
+) -> PollResult:
+    """Poll `GET /jobs/{id}` with backoff until the job ends (or `timeout_s` passes)."""
+    watch = clock.Stopwatch()
+    delays = backoff_delays(first_s, factor, max_s)
+    polls = 0
+    while True:
+        response = client.get(f"/jobs/{job_id}")
+        polls += 1
+        response.raise_for_status()
+        view = response.json()
+        if view["status"] in TERMINAL:
+            return PollResult(view["status"], view, polls, watch.elapsed, time.time())
+        if watch.elapsed > timeout_s:
+            raise TimeoutError(f"job {job_id} still {view['status']} after {timeout_s:g} simulated s")
+        sleep(next(delays))
+
+
+async def apoll_job(
+    client: httpx2.AsyncClient,
+    job_id: str,
+    *,
+    first_s: float = 1.0,
+    factor: float = 2.0,
+    max_s: float = 15.0,
+    timeout_s: float = 1_800.0,
+) -> PollResult:
+    """The async twin of `poll_job`."""
+    watch = clock.Stopwatch()
+    delays = backoff_delays(first_s, factor, max_s)
+    polls = 0
+    while True:
+        response = await client.get(f"/jobs/{job_id}")
+        polls += 1
+        response.raise_for_status()
+        view = response.json()
+        if view["status"] in TERMINAL:
+            return PollResult(view["status"], view, polls, watch.elapsed, time.time())
+        if watch.elapsed > timeout_s:
+            raise TimeoutError(f"job {job_id} still {view['status']} after {timeout_s:g} simulated s")
+        await clock.asleep(next(delays))
+
+
+@dataclass
+class EventLog:
+    """Every event an SSE client received, and how many connections that took."""
+
+    job_id: str
+    events: list[httpx2.ServerSentEvent] = field(default_factory=list)
+    connections: int = 0
+    last_event_id: str | None = None
+    noticed_at: float | None = None  # Unix time the terminal event arrived
+
+    @property
+    def status(self) -> str | None:
+        """The job's final status, once the terminal event has arrived."""
+        if self.events and self.events[-1].event == "done":
+            return str(self.events[-1].json()["step"])  # type: ignore[index]
+        return None
+
+    @property
+    def steps(self) -> list[str]:
+        return [str(e.json()["step"]) for e in self.events]  # type: ignore[index]
+
+    def _add(self, event: httpx2.ServerSentEvent) -> bool:
+        self.events.append(event)
+        if event.id:
+            self.last_event_id = event.id
+        if event.event == "done":
+            self.noticed_at = time.time()
+            return True
+        return False
+
+
+def _headers(last_event_id: str | None) -> dict[str, str]:
+    return {"Accept": "text/event-stream", **({"Last-Event-ID": last_event_id}
+                                              if last_event_id else {})}
+
+
+def follow_events(
+    client: httpx2.Client,
+    job_id: str,
+    *,
+    last_event_id: str | None = None,
+    max_connections: int = 50,
+    stop_after: int | None = None,
+    on_event: Callable[[httpx2.ServerSentEvent], None] | None = None,
+) -> EventLog:
+    """Read a job's events to the end, reconnecting with Last-Event-ID after a cut.
+
+    `stop_after=n` hangs up after n events (to show a reattach); `max_connections`
+    bounds the reconnections.
+    """
+    log = EventLog(job_id, last_event_id=last_event_id)
+    retry_ms = 0
+    while log.connections < max_connections:
+        log.connections += 1
+        try:
+            with client.stream("GET", f"/jobs/{job_id}/events",
+                               headers=_headers(log.last_event_id)) as response:
+                response.raise_for_status()
+                for event in httpx2.EventSource(response):
+                    retry_ms = event.retry if event.retry is not None else retry_ms
+                    ended = log._add(event)
+                    if on_event is not None:
+                        on_event(event)
+                    if ended or (stop_after is not None and len(log.events) >= stop_after):
+                        return log
+        except _CUT:
+            pass  # cut mid-stream: reconnect below, from the last id seen
+        time.sleep(retry_ms / 1000)
+    raise ConnectionError(f"gave up on job {job_id}'s events after {max_connections} connections")
+
+
+async def afollow_events(
+    client: httpx2.AsyncClient,
+    job_id: str,
+    *,
+    last_event_id: str | None = None,
+    max_connections: int = 50,
+    stop_after: int | None = None,
+    on_event: Callable[[httpx2.ServerSentEvent], None] | None = None,
+) -> EventLog:
+    """The async twin of `follow_events`."""
+    log = EventLog(job_id, last_event_id=last_event_id)
+    retry_ms = 0
+    while log.connections < max_connections:
+        log.connections += 1
+        try:
+            async with client.stream("GET", f"/jobs/{job_id}/events",
+                                     headers=_headers(log.last_event_id)) as response:
+                response.raise_for_status()
+                async for event in httpx2.EventSource(response):
+                    retry_ms = event.retry if event.retry is not None else retry_ms
+                    ended = log._add(event)
+                    if on_event is not None:
+                        on_event(event)
+                    if ended or (stop_after is not None and len(log.events) >= stop_after):
+                        return log
+        except _CUT:
+            pass
+        await asyncio.sleep(retry_ms / 1000)
+    raise ConnectionError(f"gave up on job {job_id}'s events after {max_connections} connections")
