@@ -83,7 +83,7 @@ def poll_job(
         if view["status"] in TERMINAL:
             return PollResult(view["status"], view, polls, watch.elapsed, time.time())
         if watch.elapsed > timeout_s:
-            raise TimeoutError(f"job {job_id} still {view['status']} after {timeout_s:g} simulated s")
+            raise TimeoutError(f"job {job_id} still {view['status']} after {timeout_s:g} sim s")
         sleep(next(delays))
 
 
@@ -108,7 +108,7 @@ async def apoll_job(
         if view["status"] in TERMINAL:
             return PollResult(view["status"], view, polls, watch.elapsed, time.time())
         if watch.elapsed > timeout_s:
-            raise TimeoutError(f"job {job_id} still {view['status']} after {timeout_s:g} simulated s")
+            raise TimeoutError(f"job {job_id} still {view['status']} after {timeout_s:g} sim s")
         await clock.asleep(next(delays))
 
 
