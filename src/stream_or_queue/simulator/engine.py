@@ -275,21 +275,24 @@ class StreamPlan:
         else:
             self.dropped = True
 
-    def _chunks(self) -> Iterator[tuple[float, bytes, int]]:
-        """Events due at the same moment, joined: fast streams cost fewer writes."""
+    def _chunks(self) -> Iterator[tuple[float, bytes, int, bool]]:
+        """Events due at the same moment, joined (fast streams cost fewer writes).
+
+        The last element says whether this is the stream's final chunk.
+        """
         group_due: float | None = None
         parts: list[bytes] = []
         tokens = 0
         for due, data, count in self._events():
             if parts and group_due is not None and due > group_due + 1e-9:
-                yield group_due, b"".join(parts), tokens
+                yield group_due, b"".join(parts), tokens, False
                 parts, tokens = [], 0
             if not parts:
                 group_due = due
             parts.append(data)
             tokens += count
         if parts and group_due is not None:
-            yield group_due, b"".join(parts), tokens
+            yield group_due, b"".join(parts), tokens, True
 
     # --- playback -------------------------------------------------------------------------
 
@@ -297,26 +300,32 @@ class StreamPlan:
         return self.started + due * self.scale - time.perf_counter()
 
     def __iter__(self) -> Iterator[bytes]:
-        for due, chunk, tokens in self._chunks():
+        for due, chunk, tokens, last in self._chunks():
             if self._closed:
                 return
             wait = self._wait(due)
             if wait > 0:
                 time.sleep(wait)
-            self.record.delivered_tokens += tokens
+            self._hand_over(tokens, last)
             yield chunk
         self._end_of_events()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        for due, chunk, tokens in self._chunks():
+        for due, chunk, tokens, last in self._chunks():
             if self._closed:
                 return
             wait = self._wait(due)
             if wait > 0:
                 await asyncio.sleep(wait)
-            self.record.delivered_tokens += tokens
+            self._hand_over(tokens, last)
             yield chunk
         self._end_of_events()
+
+    def _hand_over(self, tokens: int, last: bool) -> None:
+        """Account for a chunk as it leaves (a client that stops after it cancelled nothing)."""
+        self.record.delivered_tokens += tokens
+        if last:
+            self._finished_events = True
 
     def _end_of_events(self) -> None:
         self._finished_events = True

@@ -35,6 +35,8 @@ class Prompt:
     previous_answer: str
     tool_results: Sequence[str]
     turn: int
+    previous_question: str = ""
+    """The user turn the previous answer replied to: what "my previous answer" was about."""
 
 
 def keywords(text: str, limit: int = 4) -> list[str]:
@@ -225,7 +227,7 @@ _CHAT_BODY = [
 def chat_answer(prompt: Prompt, rng: random.Random) -> str:
     topic = _topic(prompt.user)
     if prompt.previous_answer:
-        previous = _topic(prompt.previous_answer)
+        previous = _topic(prompt.previous_question or prompt.previous_answer)
         opener = rng.choice(_CHAT_FOLLOWUPS).format(p=previous, t=topic)
     else:
         opener = rng.choice(_CHAT_OPENERS).format(t=topic)
@@ -246,27 +248,45 @@ _RESEARCH_PARAGRAPHS = [
 
 
 def research_answer(prompt: Prompt, rng: random.Random) -> str:
-    """Four paragraphs that cite the documents the tools returned."""
+    """Four paragraphs that cite the documents the tools returned, read ones first."""
     topic = _topic(prompt.user)
-    cited: list[str] = []
-    snippets: dict[str, str] = {}
+    read: list[str] = []  # ids of results about one document: documents read in full
+    mentioned: list[str] = []  # every id seen, in order (search hits included)
+    evidence: dict[str, str] = {}
     for result in prompt.tool_results:
-        for doc_id in _CITATION_ID.findall(result):
-            if doc_id not in cited:
-                cited.append(doc_id)
-        sentences = re.split(r"(?<=[.!?])\s+", result)
-        for doc_id in _CITATION_ID.findall(result):
-            snippet = next((s for s in sentences if len(s.split()) > 5 and "{" not in s), "")
-            if snippet and doc_id not in snippets:
-                snippets[doc_id] = snippet.strip()
-    if not cited:
-        cited = ["no-source-0"]
+        ids = list(dict.fromkeys(_CITATION_ID.findall(result)))
+        mentioned.extend(i for i in ids if i not in mentioned)
+        whole_document = len(ids) == 1
+        if whole_document and ids[0] not in read:
+            read.append(ids[0])
+        for doc_id, sentence in _evidence_lines(result):
+            if doc_id not in evidence or whole_document:
+                evidence[doc_id] = sentence
+    cited = read + [i for i in mentioned if i not in read] or ["no-source-0"]
     paragraphs = []
     for index, template in enumerate(_RESEARCH_PARAGRAPHS):
         doc_id = cited[index % len(cited)]
-        sentence = snippets.get(doc_id) or rng.choice(_CHAT_BODY).format(t=topic)
+        sentence = evidence.get(doc_id) or rng.choice(_CHAT_BODY).format(t=topic)
         paragraphs.append(template.format(t=topic, s=sentence, c=doc_id))
     return "\n\n".join(paragraphs)
+
+
+def _evidence_lines(result: str) -> list[tuple[str, str]]:
+    """(id, first informative sentence) for each line of a tool result naming one id."""
+    found: list[tuple[str, str]] = []
+    for line in result.splitlines():
+        ids = set(_CITATION_ID.findall(line))
+        if len(ids) != 1:
+            continue
+        text = _CITATION_ID.sub("", line).strip(" \t:-[]()")
+        sentences = [
+            s.strip() for s in re.split(r"(?<=[.!?])\s+", text)
+            if len(s.split()) > 5 and "{" not in s
+        ]
+        if sentences:
+            sentence = sentences[0]
+            found.append((ids.pop(), sentence if sentence[-1] in ".!?" else sentence + "."))
+    return found
 
 
 def citations_in(text: str) -> list[str]:
