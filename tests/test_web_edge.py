@@ -1,0 +1,88 @@
+"""The simulated edge: a held-open request is cut; start-then-poll is not."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+
+from stream_or_queue import config
+from stream_or_queue.web import EdgeTimeout, create_app, serve_in_thread
+from stream_or_queue.web.clients import follow_events, poll_job
+
+QUESTION = "Why do long agent requests fail behind a load balancer?"
+
+
+@pytest.fixture
+def web(simulator: object, fake_redis: object) -> Iterator[object]:
+    running = serve_in_thread(create_app(edge_timeout_s=20.0))  # an agent needs ~45-90 s
+    yield running
+    running.stop()
+
+
+def _settled(simulator: object) -> int:
+    """Wait until no model call is in flight, then return the number of calls made."""
+    deadline = time.monotonic() + 10
+    while simulator.in_flight:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return len(simulator.ledger)  # type: ignore[attr-defined]
+
+
+def test_a_held_open_request_gets_504_from_the_edge(web: object, simulator: object) -> None:
+    with httpx2.Client(base_url=web.url, timeout=30) as http:  # type: ignore[attr-defined]
+        response = http.post("/research/sync", json={"question": QUESTION})
+        assert response.status_code == 504
+        assert "20 simulated seconds" in response.json()["detail"]
+        assert http.get("/healthz").status_code == 200  # short requests pass
+    assert web.service.edge.cut_before_answer == 1  # type: ignore[attr-defined]
+    # the agent behind the cut request stops at its next step: spending stops too
+    calls = _settled(simulator)
+    time.sleep(config.time_scale() * 30)
+    assert _settled(simulator) == calls
+
+
+def test_a_stream_is_cut_mid_way_and_loses_its_answer(web: object) -> None:
+    received: list[str] = []
+    with httpx2.Client(base_url=web.url, timeout=30) as http:  # type: ignore[attr-defined]
+        with pytest.raises(httpx2.RemoteProtocolError), http.stream(  # noqa: PT012
+                "GET", "/research/stream", params={"question": QUESTION}) as response:
+            assert response.status_code == 200
+            for event in httpx2.EventSource(response):
+                received.append(event.event)
+    assert "progress" in received and "done" not in received
+    assert web.service.edge.cut_mid_stream == 1  # type: ignore[attr-defined]
+
+
+def test_the_same_work_as_a_job_is_never_cut(web: object) -> None:
+    with httpx2.Client(base_url=web.url, timeout=30) as http:  # type: ignore[attr-defined]
+        job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
+        assert poll_job(http, job_id, first_s=5.0).status == "finished"
+        # the event stream *is* cut (it is a long request too), and reattaches
+        log = follow_events(http, job_id)
+    assert log.status == "finished"
+    assert web.service.edge.cut_before_answer == 0  # type: ignore[attr-defined]
+
+
+def test_an_event_stream_cut_by_the_edge_reconnects_without_loss(
+    simulator: object, fake_redis: object
+) -> None:
+    with serve_in_thread(create_app(edge_timeout_s=8.0)) as web, \
+            httpx2.Client(base_url=web.url, timeout=30) as http:
+        job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
+        live = follow_events(http, job_id)
+        replay = follow_events(http, job_id)
+    assert live.status == "finished"
+    assert live.connections > 1  # cut at least once on the way
+    assert web.service.edge.cut_mid_stream >= live.connections - 1
+    assert [e.id for e in live.events] == [e.id for e in replay.events]
+
+
+def test_the_edge_refuses_a_non_positive_timeout() -> None:
+    async def app(scope: object, receive: object, send: object) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="positive"):
+        EdgeTimeout(app, 0)  # type: ignore[arg-type]

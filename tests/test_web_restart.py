@@ -1,0 +1,98 @@
+"""Jobs live in Redis, not in the web process: a restart loses nothing."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from stream_or_queue.web import create_app, serve_in_thread
+from stream_or_queue.web.clients import follow_events, poll_job
+
+QUESTION = "What survives a deploy of the web tier?"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_jobs_survive_a_restart_of_the_web_process(simulator: object, fake_redis: object) -> None:
+    first = serve_in_thread(create_app(), worker=False)  # jobs wait: nothing runs them yet
+    with httpx2.Client(base_url=first.url, timeout=30) as http:
+        ids = [http.post("/jobs", json={"question": f"{QUESTION} ({n})"}).json()["id"]
+               for n in range(2)]
+    first.stop()
+    with serve_in_thread(create_app()) as second, \
+            httpx2.Client(base_url=second.url, timeout=30) as http:
+        for job_id in ids:
+            assert poll_job(http, job_id, first_s=2.0).status == "finished"
+            log = follow_events(http, job_id)
+            assert log.steps[0] == "queued" and log.status == "finished"
+            assert http.get(f"/r/{job_id}").status_code == 200
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_web(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stream_or_queue.web", "--port", str(port), "--no-worker"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx2.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the web service did not start")
+        time.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+@pytest.mark.slow
+@pytest.mark.real_redis
+def test_real_processes_a_job_outlives_the_web_process(real_redis_url: str,
+                                                       real_redis: object) -> None:
+    """Web process 1 takes the job and dies; an `rq worker` runs it; web process 2 serves it."""
+    env = {**os.environ, "REDIS_URL": real_redis_url, "STREAM_OR_QUEUE_TIME_SCALE": "0.01"}
+    env.pop("ANTHROPIC_BASE_URL", None)
+    port = _free_port()
+    web = _start_web(env, port)
+    try:
+        response = httpx2.post(f"http://127.0.0.1:{port}/jobs", json={"question": QUESTION},
+                               timeout=10)
+        assert response.status_code == 202
+        job_id = response.json()["id"]
+    finally:
+        _stop(web)
+    rq = Path(sys.executable).with_name("rq")
+    worker = subprocess.run(
+        [str(rq), "worker", "web", "--burst", "--url", real_redis_url, "--quiet"],
+        env=env, cwd=ROOT, capture_output=True, timeout=120)
+    assert worker.returncode == 0, worker.stderr.decode()[-2000:]
+    web = _start_web(env, port)
+    try:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            view = http.get(f"/jobs/{job_id}").json()
+            assert view["status"] == "finished" and view["result"]["sources"]
+            log = follow_events(http, job_id)
+            assert log.steps[0] == "queued" and log.status == "finished"
+    finally:
+        _stop(web)
