@@ -46,12 +46,12 @@ def test_a_held_open_request_gets_504_from_the_edge(web: object, simulator: obje
 
 def test_a_stream_is_cut_mid_way_and_loses_its_answer(web: object) -> None:
     received: list[str] = []
-    with httpx2.Client(base_url=web.url, timeout=30) as http:  # type: ignore[attr-defined]
-        with pytest.raises(httpx2.RemoteProtocolError), http.stream(  # noqa: PT012
-                "GET", "/research/stream", params={"question": QUESTION}) as response:
-            assert response.status_code == 200
-            for event in httpx2.EventSource(response):
-                received.append(event.event)
+    with httpx2.Client(base_url=web.url, timeout=30) as http, \
+            pytest.raises(httpx2.RemoteProtocolError), \
+            http.stream("GET", "/research/stream", params={"question": QUESTION}) as response:
+        assert response.status_code == 200
+        for event in httpx2.EventSource(response):
+            received.append(event.event)
     assert "progress" in received and "done" not in received
     assert web.service.edge.cut_mid_stream == 1  # type: ignore[attr-defined]
 
