@@ -1,0 +1,214 @@
+"""Every committed notebook is clean: runs without errors, leaks nothing, follows the skeleton.
+
+Covers notebooks/, solutions/ and labs/ (labs carry no outputs at all). Cheap: it
+reads files, it does not execute them (nbval and tests/test_labs.py do that).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import socket
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import nbformat
+import pytest
+from nbformat import NotebookNode
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+LABS = sorted((ROOT / "labs").glob("*.ipynb"))
+EXECUTED = LESSONS + SOLUTIONS
+EVERY = EXECUTED + LABS
+
+SECRETS = [
+    re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"(?i)api[_-]?key['\"]?\s*[:=]\s*['\"](?!offline-simulator-key)[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"(?i)\bBearer\s+[A-Za-z0-9_\-.]{20,}"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+]
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~/-])/(work|root|home|tmp|Users)(?=/|\b)")
+SKELETON = (
+    "## What you will learn",
+    "## Setup",
+    "## Summary",
+    "## Quick check",
+    "## Lab",
+)
+
+
+def _load_build_course() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_course", ROOT / "scripts/build_course.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("build_course", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [f"{p.parent.name}/{p.stem}" for p in paths]
+
+
+def _read(path: Path) -> NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def _output_text(output: NotebookNode) -> str:
+    if output.output_type == "stream":
+        return str(output.text)
+    if output.output_type == "error":
+        return "\n".join([output.ename, output.evalue, *output.traceback])
+    return "\n".join(
+        value if isinstance(value, str) else str(value)
+        for mime, value in output.get("data", {}).items()
+        if not mime.startswith("image/")
+    )
+
+
+def _texts(nb: NotebookNode) -> list[tuple[str, str]]:
+    """(where, text) for every source and every textual output."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        found.append((f"cell {index} source", cell.source))
+        for output in cell.get("outputs", []):
+            found.append((f"cell {index} output", _output_text(output)))
+    return found
+
+
+def _headings(nb: NotebookNode) -> list[str]:
+    return [
+        line.strip()
+        for cell in nb.cells
+        if cell.cell_type == "markdown"
+        for line in cell.source.splitlines()
+        if line.startswith("#")
+    ]
+
+
+def _tagged(nb: NotebookNode, tag: str) -> list[NotebookNode]:
+    return [c for c in nb.cells if tag in c.get("metadata", {}).get("tags", [])]
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=_ids(EXECUTED))
+def test_no_error_outputs(path: Path) -> None:
+    for index, cell in enumerate(_read(path).cells):
+        for output in cell.get("outputs", []):
+            assert output.output_type != "error", (
+                f"cell {index} has an error output ({output.ename}): re-run "
+                f"scripts/build_course.py --execute {path.stem[:2]} after fixing it"
+            )
+            if output.output_type == "stream":
+                assert "Traceback (most recent call last)" not in output.text, f"cell {index}"
+
+
+@pytest.mark.parametrize("path", LABS, ids=_ids(LABS))
+def test_labs_have_no_outputs(path: Path) -> None:
+    for index, cell in enumerate(_read(path).cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"cell {index}"
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=_ids(EXECUTED))
+def test_execution_counts_run_in_order(path: Path) -> None:
+    counts = [
+        cell.execution_count
+        for cell in _read(path).cells
+        if cell.cell_type == "code" and cell.source.strip()
+    ]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"execution counts {counts}: run the notebook top to bottom from a fresh kernel "
+        f"(scripts/build_course.py --execute {path.stem[:2]})"
+    )
+
+
+@pytest.mark.parametrize("path", EVERY, ids=_ids(EVERY))
+def test_no_secrets(path: Path) -> None:
+    for where, text in _texts(_read(path)):
+        for pattern in SECRETS:
+            assert not pattern.search(text), f"{where}: looks like a secret ({pattern.pattern})"
+
+
+@pytest.mark.parametrize("path", EVERY, ids=_ids(EVERY))
+def test_no_absolute_paths_or_machine_name(path: Path) -> None:
+    host = socket.gethostname().split(".")[0]
+    host_pattern = re.compile(rf"\b{re.escape(host)}\b") if len(host) >= 4 else None
+    for where, text in _texts(_read(path)):
+        assert str(ROOT) not in text, f"{where}: contains the repository's absolute path"
+        match = ABSOLUTE_PATH.search(text)
+        assert match is None, f"{where}: absolute path {text[match.start() : match.end() + 30]!r}"
+        if host_pattern is not None and "output" in where:
+            assert not host_pattern.search(text), f"{where}: contains the machine name"
+
+
+@pytest.mark.parametrize("path", EVERY, ids=_ids(EVERY))
+def test_every_nbval_exception_says_why(path: Path) -> None:
+    for index, cell in enumerate(_read(path).cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        special = [t for t in tags if t.startswith("nbval-")]
+        if "NBVAL_" in cell.source:
+            special.append("a # NBVAL_ comment")
+        if special:
+            assert any(t.startswith("why:") for t in tags), (
+                f"cell {index} is {special} but has no `why:<reason>` tag "
+                "(why:timing, why:ids, why:threads, why:versions, ...)"
+            )
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=_ids(LESSONS))
+def test_lesson_follows_the_skeleton(path: Path) -> None:
+    nb = _read(path)
+    number = path.stem.split("_", 1)[0]
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith(f"# {number} · "), (
+        f"the first cell should be the title '# {number} · ...'"
+    )
+    headings = _headings(nb)
+    for heading in SKELETON:
+        assert any(h == heading or h.startswith(heading + " ") for h in headings), (
+            f"missing the section {heading!r} (docs/ARCHITECTURE.md, the notebook skeleton)"
+        )
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "from stream_or_queue.course import setup" in code[0].source, (
+        "the first code cell is the Setup cell: `from stream_or_queue.course import setup`"
+    )
+    assert re.search(r"\bsetup\(\s*seed=", code[0].source), "Setup calls setup(seed=...)"
+    assert any(f'Quiz.for_notebook("{path.stem}")' in c.source for c in code), (
+        f'the Quick check should show Quiz.for_notebook("{path.stem}")'
+    )
+    assert (ROOT / "notebooks" / "quiz" / f"{path.stem}.json").is_file()
+    lab = _load_build_course()
+    lab_slug = next(x.lab_slug for x in lab.LESSONS if x.slug == path.stem)
+    assert any(
+        f"../labs/{lab_slug}.ipynb" in c.source for c in nb.cells if c.cell_type == "markdown"
+    ), f"the Lab section should link ../labs/{lab_slug}.ipynb"
+    nav = _tagged(nb, "nav")
+    assert len(nav) == 1 and nav[0].cell_type == "markdown", "one markdown cell tagged `nav`"
+    assert nb.cells[-1] is nav[0], "the `nav` cell comes last"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS + LABS, ids=_ids(SOLUTIONS + LABS))
+def test_lab_and_solution_follow_the_skeleton(path: Path) -> None:
+    nb = _read(path)
+    number = path.stem.split("_", 1)[0]
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith(f"# Lab {number} · "), (
+        f"the first cell should be the title '# Lab {number} · ...'"
+    )
+    assert "## Setup" in _headings(nb)
+    assert len(_tagged(nb, "nav")) == 1, "one markdown cell tagged `nav`"
+    if path.parent.name == "labs":
+        assert "SOLUTION" not in "".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert any("raise NotImplementedError()" in c.source for c in nb.cells)
+
+
+def test_labs_navigation_and_readme_are_up_to_date() -> None:
+    build_course = _load_build_course()
+    stale = build_course.build(ROOT, check=True)
+    assert stale == [], (
+        f"stale: {[str(p.relative_to(ROOT)) for p in stale]}; "
+        "run .venv/bin/python scripts/build_course.py and commit the result"
+    )
