@@ -30,14 +30,16 @@ def test_token_timeline_draws_one_step_line_per_stream_and_marks_ttft() -> None:
     _, ax = plt.subplots()
     result = plots.token_timeline(
         {"fast": stats([0.5, 0.6, 0.7]), "pairs": [(1.0, 1), (2.0, 2)]},
-        ax=ax, finished_at={"not streamed": 2.5},
+        ax=ax, all_at_once={"not streamed": (2.5, 3)},
     )
     assert result is ax
     labels = [line.get_label() for line in ax.get_lines()]
-    assert "fast" in labels and "pairs" in labels and "not streamed (all at once)" in labels
+    assert "fast" in labels and "pairs" in labels and "not streamed" in labels
     fast = next(line for line in ax.get_lines() if line.get_label() == "fast")
     assert list(fast.get_xdata()) == [0.0, 0.5, 0.6, 0.7]
     assert list(fast.get_ydata()) == [0, 1, 2, 3]
+    jump = next(line for line in ax.get_lines() if line.get_label() == "not streamed")
+    assert list(jump.get_xdata()) == [0.0, 2.5, 2.5] and list(jump.get_ydata()) == [0, 0, 3]
     dots = [line for line in ax.get_lines() if line.get_marker() == "o"]
     assert [(d.get_xdata()[0], d.get_ydata()[0]) for d in dots] == [(0.5, 1), (1.0, 1)]
     assert "simulated s" in ax.get_xlabel()

@@ -277,3 +277,11 @@ def _unescape(value: str) -> str:
     import html
 
     return html.unescape(value)
+
+
+def test_text_form_is_short_and_stable() -> None:
+    chat = ChatBox(model=config.FAST_MODEL)
+    expected = "ChatBox · claude-haiku-4-5 · 0 turns so far (run the notebook to chat)"
+    assert repr(chat) == expected
+    bundle = chat._repr_mimebundle_()
+    assert isinstance(bundle, dict) and bundle["text/plain"] == expected

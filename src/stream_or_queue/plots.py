@@ -55,13 +55,13 @@ def token_timeline(
     ax: Axes | None = None,
     title: str = "When each token arrived",
     mark_first_token: bool = True,
-    finished_at: Mapping[str, float] | None = None,
+    all_at_once: Mapping[str, tuple[float, int]] | None = None,
 ) -> Axes:
     """Cumulative tokens received against time, one step line per labelled stream.
 
-    A dot marks each stream's first token (its time to first token). A label in
-    `finished_at` (e.g. a non-streamed call) is drawn as a single jump at that
-    time instead: nothing, then everything.
+    A dot marks each stream's first token (its time to first token).
+    `all_at_once` maps a label to `(seconds, tokens)` for answers that were not
+    streamed: drawn dashed, as nothing until `seconds`, then every token at once.
     """
     axes = new_axes(ax)
     for label, data in series.items():
@@ -74,10 +74,8 @@ def token_timeline(
         if mark_first_token:
             first_t, first_n = points[0]
             axes.plot([first_t], [first_n], "o", color=line.get_color())
-    for label, done in (finished_at or {}).items():
-        total = max((n for data in series.values() for _, n in _points(data)), default=1)
-        axes.step([0.0, done, done], [0, 0, total], where="post", linestyle="--",
-                  label=f"{label} (all at once)")
+    for label, (done, total) in (all_at_once or {}).items():
+        axes.step([0.0, done, done], [0, 0, total], where="post", linestyle="--", label=label)
     axes.set_xlabel(SIM_SECONDS)
     axes.set_ylabel("tokens received")
     axes.set_title(title)

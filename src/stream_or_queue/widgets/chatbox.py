@@ -283,6 +283,17 @@ class ChatBox(widgets.VBox):
         self.stats.value = ""
         self._set_status("Ready.")
 
+    def __repr__(self) -> str:
+        """A short text form: what nbval compares and what a static viewer shows."""
+        return (f"ChatBox · {self.model} · {len(self.turns)} turns so far "
+                "(run the notebook to chat)")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            bundle["text/plain"] = repr(self)
+        return bundle
+
     # --- the task ------------------------------------------------------------------------
 
     def _request(self, messages: list[dict[str, str]]) -> dict[str, Any]:
