@@ -16,10 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _load() -> ModuleType:
+    if "build_course" in sys.modules:  # one module object for every test file
+        return sys.modules["build_course"]
     spec = importlib.util.spec_from_file_location("build_course", ROOT / "scripts/build_course.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("build_course", module)
+    sys.modules["build_course"] = module
     spec.loader.exec_module(module)
     return module
 

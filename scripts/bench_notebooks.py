@@ -1,0 +1,143 @@
+"""How long nbval takes: each notebook and solution alone, then the whole course at once.
+
+    .venv/bin/python scripts/bench_notebooks.py            # print a Markdown table
+    .venv/bin/python scripts/bench_notebooks.py --write    # ...and record it in
+                                                           # docs/performance.md
+    .venv/bin/python scripts/bench_notebooks.py 00 05      # only these lessons
+
+Each figure is the wall-clock time of one `python -m pytest --nbval ...` process,
+start to finish (interpreter, kernel start-up, every cell, output comparison), the
+way `make test` runs it. Targets: each notebook <= 20 s; the whole course
+(notebooks + solutions) <= 180 s on 2 cores. Every run is bounded by `--timeout`.
+The load average is recorded with the figures: on a shared machine it matters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PERFORMANCE = ROOT / "docs" / "performance.md"
+SECTION = "## Notebooks (issue 4)"
+EACH_TARGET_S = 20.0
+COURSE_TARGET_S = 180.0
+NBVAL = [
+    "-m",
+    "pytest",
+    "--nbval",
+    "--nbval-sanitize-with",
+    "tests/nbval_sanitize.cfg",
+    "-q",
+    "-p",
+    "no:cacheprovider",
+]
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float
+    cells: int
+    ok: bool
+
+
+def _nbval(paths: list[Path], timeout: float) -> Run:
+    command = [sys.executable, *NBVAL, *(str(p.relative_to(ROOT)) for p in paths)]
+    started = time.perf_counter()
+    try:
+        result = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        output, ok = result.stdout, result.returncode == 0
+    except subprocess.TimeoutExpired:
+        output, ok = "", False
+    seconds = time.perf_counter() - started
+    passed = re.search(r"(\d+) passed", output)
+    label = ", ".join(f"{p.parent.name}/{p.name}" for p in paths)
+    return Run(label, seconds, int(passed.group(1)) if passed else 0, ok)
+
+
+def _selected(selectors: list[str]) -> list[Path]:
+    paths = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
+        (ROOT / "solutions").glob("*.ipynb")
+    )
+    if selectors:
+        paths = [p for p in paths if any(p.stem.startswith(s) for s in selectors)]
+    return paths
+
+
+def _row(run: Run, target: float) -> str:
+    verdict = "ok" if run.ok and run.seconds <= target else ("FAILED" if not run.ok else "SLOW")
+    return f"| {run.label} | {run.cells} | {run.seconds:.1f} | {verdict} |"
+
+
+def report(selectors: list[str], timeout: float) -> str:
+    paths = _selected(selectors)
+    if not paths:
+        raise SystemExit("no notebook matches")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    runs = []
+    for path in paths:
+        run = _nbval([path], timeout)
+        print(f"{run.label}: {run.seconds:.1f} s, {run.cells} cells, ok={run.ok}", flush=True)
+        runs.append(run)
+    course = _nbval(paths, timeout * len(paths))
+    course.label = f"**whole course** ({len(paths)} notebooks)"
+    print(f"whole course: {course.seconds:.1f} s, ok={course.ok}", flush=True)
+    command = "python scripts/bench_notebooks.py" + (" " + " ".join(selectors) if selectors else "")
+    lines = [
+        SECTION,
+        "",
+        f"Measured {date.today().isoformat()} with `.venv/bin/{command}`: wall-clock "
+        "seconds of one `pytest --nbval` process per notebook (interpreter and kernel "
+        "start-up included), then of one process over all of them as `make test` runs "
+        f"them. {os.cpu_count()} cores, Python {platform.python_version()}, load average "
+        f"{load:.1f} at the start (the machine is shared). Targets: each notebook <= "
+        f"{EACH_TARGET_S:g} s, the whole course <= {COURSE_TARGET_S:g} s.",
+        "",
+        "| notebook | cells | seconds | verdict |",
+        "|---|---:|---:|---|",
+        *(_row(run, EACH_TARGET_S) for run in runs),
+        _row(course, COURSE_TARGET_S),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    """Replace the section's body in docs/performance.md, keeping every other section."""
+    doc = PERFORMANCE.read_text(encoding="utf-8")
+    if SECTION not in doc:
+        raise SystemExit(f"{PERFORMANCE.name} has no {SECTION!r} heading")
+    head, rest = doc.split(SECTION, 1)
+    following = re.search(r"^## ", rest, flags=re.MULTILINE)
+    tail = rest[following.start() :] if following else ""
+    PERFORMANCE.write_text(head + text + ("\n" + tail if tail else ""), encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("selectors", nargs="*", help="lesson prefixes, e.g. 00 05 09b")
+    parser.add_argument("--write", action="store_true", help="record in docs/performance.md")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per notebook run")
+    args = parser.parse_args()
+    text = report(args.selectors, args.timeout)
+    print()
+    print(text)
+    if args.write:
+        write_section(text)
+        print(f"recorded in {PERFORMANCE.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
