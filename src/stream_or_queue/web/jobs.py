@@ -27,7 +27,7 @@ from rq.job import Job, JobStatus
 from .. import config
 from ..jobs import get_queue
 from . import events
-from .agent import run_research  # the one line that picks the agent
+from ..research import run_research  # the one line that picks the agent
 
 __all__ = [
     "JOB_KIND",
