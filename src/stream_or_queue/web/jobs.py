@@ -26,8 +26,8 @@ from rq.job import Job, JobStatus
 
 from .. import config
 from ..jobs import get_queue
-from . import events
 from ..research import run_research  # the one line that picks the agent
+from . import events
 
 __all__ = [
     "JOB_KIND",
