@@ -11,18 +11,20 @@ function). In the solution, every cell runs without error and every check passes
 
 from __future__ import annotations
 
-import re
+import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 from nbformat import NotebookNode
 
-from stream_or_queue.labs import CheckFailed
+from stream_or_queue import clock, config
+from stream_or_queue.labs import CheckFailed, call_learner, expect, lab00
+from stream_or_queue.labs import is_check_cell as is_check_source
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
-CHECK_CALL = re.compile(r"\blab\w*\.check_\w+\s*\(")
 OFFLINE_ENV_CLEARED = (
     "STREAM_OR_QUEUE_MODE",
     "REDIS_URL",
@@ -32,13 +34,10 @@ OFFLINE_ENV_CLEARED = (
 MIN_MESSAGE = 40
 """A helpful message says what is wrong and what to do: more than a few words."""
 
-pytestmark = pytest.mark.slow
-
 
 def is_check_cell(cell: NotebookNode) -> bool:
-    return cell.cell_type == "code" and (
-        "check" in cell.get("metadata", {}).get("tags", []) or bool(CHECK_CALL.search(cell.source))
-    )
+    tags = cell.get("metadata", {}).get("tags", [])
+    return cell.cell_type == "code" and is_check_source(cell.source, tags)
 
 
 def _errors(cell: NotebookNode) -> list[NotebookNode]:
@@ -71,6 +70,7 @@ def test_there_are_solutions() -> None:
     assert SOLUTIONS, "solutions/ holds no notebook"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
 def test_lab_as_shipped_fails_every_check_helpfully(
     solution: Path, monkeypatch: pytest.MonkeyPatch
@@ -99,6 +99,7 @@ def test_lab_as_shipped_fails_every_check_helpfully(
                 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
 def test_solution_passes_every_check(solution: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     nb = _run(solution, monkeypatch)
@@ -110,3 +111,88 @@ def test_solution_passes_every_check(solution: Path, monkeypatch: pytest.MonkeyP
         )
         checks += is_check_cell(cell)
     assert checks, f"{solution.name} has no check cell"
+
+
+# --- the framework itself, and lab 00's checks, in-process -------------------------------
+
+
+def test_check_cells_are_recognised() -> None:
+    assert is_check_source("lab00.check_measure_ttft(measure_ttft)")
+    assert is_check_source("x = 1", ["check"])
+    assert not is_check_source("from stream_or_queue.labs import lab00")
+    assert not is_check_source("def check_me(): pass")
+
+
+def test_call_learner_turns_unfinished_work_into_advice() -> None:
+    def unfinished() -> None:
+        raise NotImplementedError()
+
+    with pytest.raises(CheckFailed, match="`unfinished` still raises NotImplementedError"):
+        call_learner(unfinished)
+    with pytest.raises(ZeroDivisionError):  # a real bug in the learner's code stays visible
+        call_learner(lambda: 1 / 0)
+    assert call_learner(lambda x: x + 1, 1) == 2
+    with pytest.raises(CheckFailed, match="why"):
+        expect(False, "why")
+    expect(True, "never shown")
+
+
+def _measure(
+    client: Any, prompt: str, *, create: bool = False, late: bool = False, real: bool = False
+) -> Any:
+    watch, started, first, pieces = clock.Stopwatch(), time.perf_counter(), None, []
+    request = {
+        "model": config.LARGE_MODEL,
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": prompt}],
+    }
+    if create:
+        reply = client.messages.create(**request)
+        return (watch.elapsed, watch.elapsed, reply.content[0].text)
+    with client.messages.stream(**request) as stream:
+        for text in stream.text_stream:
+            if first is None and not late:
+                first = time.perf_counter() - started if real else watch.elapsed
+            pieces.append(text)
+    if real:
+        return (first, time.perf_counter() - started, "".join(pieces))
+    return lab00.StreamTiming(
+        first if first is not None else watch.elapsed, watch.elapsed, "".join(pieces)
+    )
+
+
+def test_lab00_accepts_a_correct_measurement(capsys: pytest.CaptureFixture[str]) -> None:
+    lab00.check_measure_ttft(_measure)
+    lab00.check_tokens_per_second(lambda n, a, b: n / (b - a) if b > a else 0.0)
+    assert capsys.readouterr().out.count("\N{CHECK MARK}") == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "advice"),
+    [
+        ({"create": True}, "not streamed"),
+        ({"late": True}, "FIRST piece of text"),
+        ({"real": True}, "simulated seconds"),
+    ],
+)
+def test_lab00_explains_each_mistake(options: dict[str, bool], advice: str) -> None:
+    with pytest.raises(CheckFailed, match=advice):
+        lab00.check_measure_ttft(lambda client, prompt: _measure(client, prompt, **options))
+
+
+def test_lab00_wants_the_whole_text_and_a_tuple() -> None:
+    def short(client: Any, prompt: str) -> Any:
+        timing = _measure(client, prompt)
+        return timing._replace(text=timing.text[:20])
+
+    with pytest.raises(CheckFailed, match="not the whole answer"):
+        lab00.check_measure_ttft(short)
+    with pytest.raises(CheckFailed, match="should return three things"):
+        lab00.check_measure_ttft(lambda client, prompt: 1.0)
+
+
+def test_lab00_rate_must_not_divide_by_the_total() -> None:
+    with pytest.raises(CheckFailed, match="total_s - ttft_s"):
+        lab00.check_tokens_per_second(lambda n, a, b: n / b)
+    with pytest.raises(CheckFailed, match="dividing by zero"):
+        lab00.check_tokens_per_second(lambda n, a, b: n / (b - a) if b > a else 1.0)

@@ -116,7 +116,7 @@ def check_measure_ttft(measure_ttft: Callable[..., Any], model: str = config.LAR
     )
     gap = scheduled_total - scheduled_ttft
     expect(
-        timing.total_s - timing.ttft_s >= 0.5 * gap,
+        timing.total_s - timing.ttft_s >= 0.25 * gap,
         f"`ttft_s` ({timing.ttft_s:.2f} s) is almost `total_s` ({timing.total_s:.2f} s), but "
         f"this answer streams for ~{gap:.1f} simulated s after its first token: record the "
         "time when the FIRST piece of text arrives (inside the loop, only once), not after it.",
