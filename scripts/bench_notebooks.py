@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/bench_notebooks.py            # print a Markdown table
     .venv/bin/python scripts/bench_notebooks.py --write    # ...and record it in
-                                                           # docs/performance.md
+                                                           # docs/performance.md and
+                                                           # the README's headline
     .venv/bin/python scripts/bench_notebooks.py 00 05      # only these lessons
 
 Each figure is the wall-clock time of one `python -m pytest --nbval ...` process,
@@ -27,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PERFORMANCE = ROOT / "docs" / "performance.md"
+README = ROOT / "README.md"
+README_START, README_END = "<!-- notebooks-perf:start -->", "<!-- notebooks-perf:end -->"
 SECTION = "## Notebooks (issue 4)"
 EACH_TARGET_S = 20.0
 COURSE_TARGET_S = 180.0
@@ -80,7 +83,8 @@ def _row(run: Run, target: float) -> str:
     return f"| {run.label} | {run.cells} | {run.seconds:.1f} | {verdict} |"
 
 
-def report(selectors: list[str], timeout: float) -> str:
+def report(selectors: list[str], timeout: float) -> tuple[str, str]:
+    """(the performance.md section, the README's headline rows)."""
     paths = _selected(selectors)
     if not paths:
         raise SystemExit("no notebook matches")
@@ -110,7 +114,16 @@ def report(selectors: list[str], timeout: float) -> str:
         _row(course, COURSE_TARGET_S),
         "",
     ]
-    return "\n".join(lines)
+    slowest = max(runs, key=lambda run: run.seconds)
+    headline = [
+        "| what (nbval, wall clock) | measured | target |",
+        "|---|---:|---:|",
+        f"| whole course, {len(paths)} notebooks and solutions | {course.seconds:.0f} s "
+        f"| <= {COURSE_TARGET_S:g} s |",
+        f"| slowest single notebook ({slowest.label}) | {slowest.seconds:.1f} s "
+        f"| <= {EACH_TARGET_S:g} s |",
+    ]
+    return "\n".join(lines), "\n".join(headline)
 
 
 def write_section(text: str) -> None:
@@ -124,18 +137,29 @@ def write_section(text: str) -> None:
     PERFORMANCE.write_text(head + text + ("\n" + tail if tail else ""), encoding="utf-8")
 
 
+def write_readme(headline: str) -> None:
+    """The README's headline rows, between their markers."""
+    text = README.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"README.md needs {README_START} and {README_END}")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    README.write_text(f"{head}{README_START}\n{headline}\n{README_END}{tail}", encoding="utf-8")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("selectors", nargs="*", help="lesson prefixes, e.g. 00 05 09b")
     parser.add_argument("--write", action="store_true", help="record in docs/performance.md")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per notebook run")
     args = parser.parse_args()
-    text = report(args.selectors, args.timeout)
+    text, headline = report(args.selectors, args.timeout)
     print()
     print(text)
     if args.write:
         write_section(text)
-        print(f"recorded in {PERFORMANCE.relative_to(ROOT)}")
+        write_readme(headline)
+        print(f"recorded in {PERFORMANCE.relative_to(ROOT)} and {README.name}")
     return 0
 
 
