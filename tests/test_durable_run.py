@@ -67,7 +67,7 @@ def test_results_are_json_round_tripped_on_the_first_run_too(fake_redis: Any) ->
 
 def test_a_result_that_is_not_json_is_a_clear_error_and_not_checkpointed(fake_redis: Any) -> None:
     run = DurableRun("job-set", fake_redis)
-    with pytest.raises(TypeError, match="step 'bad' returned set.*plain data"):
+    with pytest.raises(TypeError, match=r"step 'bad' returned set.*plain data"):
         run.step("bad", lambda: {1, 2})
     assert run.completed_steps() == []
     assert audit_trail("job-set", fake_redis)[-1].outcome == "failed"
@@ -101,7 +101,7 @@ def test_a_corrupted_checkpoint_is_reported_and_the_step_runs_again(
     DurableRun("job-c", fake_redis).step("a", work, "a", 1)
     store = CheckpointStore("job-c", fake_redis)
     store.corrupt("a", garbage)
-    with pytest.raises(CheckpointCorrupted, match="checkpoint of step 'a' of job 'job-c' is corrupted"):
+    with pytest.raises(CheckpointCorrupted, match="step 'a' of job 'job-c' is corrupted"):
         store.get("a")
 
     with caplog.at_level(logging.WARNING, logger="stream_or_queue.durable.run"):
@@ -169,7 +169,8 @@ def test_the_audit_trail_records_the_run_and_why_it_gave_up(fake_redis: Any) -> 
     events = AuditTrail("job-a", fake_redis).read()
     runs = [(e.attempt, e.outcome) for e in events if e.kind == "run"]
     assert runs == [(1, "started"), (1, "failed"), (2, "started"), (2, "gave-up")]
-    assert "RQ will retry: 2 retries left" in events[[e.outcome for e in events].index("failed") + 1].error
+    failed = next(e for e in events if e.kind == "run" and e.outcome == "failed")
+    assert "RQ will retry: 2 retries left" in failed.error
     assert "FailedJobRegistry" in events[-1].error and "upstream 503" in events[-1].error
     for event in events:
         assert event.end is None or event.end >= event.start

@@ -71,17 +71,21 @@ def pipeline_job(
     notify_after: str | None = "write",
     fail: Mapping[str, int] | None = None,
     outbox: str = "notifications",
+    durations: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """A durable multi-step job: one checkpoint per step, one notification, an audit trail.
 
-    `fail` maps a step name to the number of attempts on which it raises
-    `UpstreamError` (a big number: a step that always fails).
+    Each step takes `step_s` simulated seconds, or `durations[name]`. `fail` maps a
+    step name to the number of attempts on which it raises `UpstreamError` (a big
+    number: a step that always fails).
     """
     fail = dict(fail or {})
+    durations = dict(durations or {})
     with DurableRun.current() as run:
         results = []
         for name in steps:
-            results.append(run.step(name, _work, run, name, step_s, fail.get(name, 0)))
+            sim_s = durations.get(name, step_s)
+            results.append(run.step(name, _work, run, name, sim_s, fail.get(name, 0)))
             if name == notify_after:
                 run.once("notify", _notify, Outbox(outbox, run.connection), run.key("notify"),
                          run.job_id, f"your report is ready ({len(results)} steps)")

@@ -290,7 +290,8 @@ def start_worker(
 # --- recovery: RQ's abandoned-job cleanup, now -------------------------------------------------
 
 
-def recover_abandoned(queue: Queue, dead_workers: Iterable[str]) -> list[str]:
+def recover_abandoned(queue: Queue, dead_workers: Iterable[str], *,
+                      lock_timeout_s: float = 10.0) -> list[str]:
     """Hand the jobs of `dead_workers` to RQ's abandoned-job cleanup; return their ids.
 
     Their executions in the queue's StartedJobRegistry are marked expired, then
@@ -300,6 +301,31 @@ def recover_abandoned(queue: Queue, dead_workers: Iterable[str]) -> list[str]:
     `run abandoned` entry saying which worker died and what RQ did.
     """
     dead = set(dead_workers)
+    # RQ workers clean registries under the queue's maintenance lock (a new worker does
+    # so when it starts): two cleanups at once would re-enqueue the same job twice.
+    locked = _acquire_maintenance_lock(queue, lock_timeout_s)
+    try:
+        return _recover(queue, dead)
+    finally:
+        if locked:
+            queue.release_maintenance_lock()
+
+
+def _acquire_maintenance_lock(queue: Queue, timeout_s: float) -> bool:
+    """The lock RQ's maintenance task takes; False if it is still held after `timeout_s`.
+
+    A worker killed while it held the lock leaves it behind for 15 minutes; nobody is
+    cleaning then, so going ahead without it is safe.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not queue.acquire_maintenance_lock():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _recover(queue: Queue, dead: set[str]) -> list[str]:
     connection = queue.connection
     registry = queue.started_job_registry
     recovered: list[str] = []
