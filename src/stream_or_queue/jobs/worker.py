@@ -184,6 +184,12 @@ class ThreadWorker:
             if self._thread.is_alive():
                 raise TimeoutError(f"worker did not stop within {timeout} s")
         self._thread = None
+        self._close_pool()
+
+    def _close_pool(self) -> None:
+        """Close the worker's own sockets (an unclosed socket is a ResourceWarning)."""
+        if self._pool is not None:
+            self._pool.disconnect()
 
     def kill(self, timeout: float = 30.0) -> None:
         """Crash the worker: no further Redis command, its current job left "started".
@@ -209,6 +215,7 @@ class ThreadWorker:
                 self.worker.unsubscribe()
             except Exception:  # best effort on a dead worker
                 self.worker.pubsub_thread.stop()
+        self._close_pool()
 
     def __enter__(self) -> ThreadWorker:
         return self.start()

@@ -1,0 +1,144 @@
+"""The in-process worker: idempotent start, warm stop, a crash that loses nothing, the scheduler."""
+# ruff: noqa: F811 - the fixtures imported from jobs_support are used as arguments
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from jobs_support import Backend, backend, no_leaked_threads, wait_until  # noqa: F401
+from rq import Retry
+from rq.utils import current_timestamp
+
+from stream_or_queue import jobs
+from stream_or_queue.jobs import ThreadWorker, tasks
+
+
+def test_start_is_idempotent_and_stop_leaves_no_thread(
+    backend: Backend, no_leaked_threads: None
+) -> None:
+    worker = ThreadWorker()
+    worker.start()
+    thread = worker._thread
+    assert worker.start() is worker and worker._thread is thread
+    assert worker.running
+    job = jobs.get_queue().enqueue(tasks.add, 1, 2)
+    jobs.wait(job)
+    worker.stop()
+    assert not worker.running
+    worker.stop()  # stopping twice is harmless
+
+
+def test_stop_is_warm_the_current_job_finishes(backend: Backend, no_leaked_threads: None) -> None:
+    job = jobs.get_queue().enqueue(tasks.sleep_for, 50.0)  # 0.5 s real
+    worker = ThreadWorker().start()
+    wait_until(lambda: job.get_status(refresh=True) == "started", what="the job to start")
+    worker.stop()
+    assert job.get_status(refresh=True) == "finished"
+
+
+def test_kill_leaves_the_job_started_and_a_new_worker_loses_nothing(
+    backend: Backend, no_leaked_threads: None
+) -> None:
+    queue = jobs.get_queue()
+    crashed = queue.enqueue(tasks.sleep_for, 200.0, retry=Retry(max=1))  # 2 s real
+    waiting = [queue.enqueue(tasks.add, i, i) for i in range(3)]
+    worker = ThreadWorker().start()
+    wait_until(
+        lambda: (jobs.get_progress(crashed) or jobs.Progress(0, "-")).percent >= 10,
+        what="the job to report progress",
+    )
+    worker.kill()
+    assert worker.killed and not worker.running
+    assert crashed.get_status(refresh=True) == "started"  # no one finishes it...
+    assert queue.started_job_registry.get_job_ids(cleanup=False) == [crashed.id]
+    assert all(j.get_status(refresh=True) == "queued" for j in waiting)  # ...or these
+    # RQ notices a dead worker when its heartbeat expires; check as if that time had come.
+    queue.started_job_registry.cleanup(timestamp=current_timestamp() + 3600)
+    assert crashed.get_status(refresh=True) == "queued"  # retried: Retry(max=1)
+    with ThreadWorker():
+        for job in [crashed, *waiting]:
+            jobs.wait(job)
+    assert [j.get_status() for j in [crashed, *waiting]] == ["finished"] * 4
+    assert [j.return_value() for j in waiting] == [0, 2, 4]
+
+
+def test_without_retry_an_abandoned_job_is_kept_in_the_failed_registry(
+    backend: Backend, no_leaked_threads: None
+) -> None:
+    queue = jobs.get_queue()
+    job = queue.enqueue(tasks.sleep_for, 500.0)
+    worker = ThreadWorker().start()
+    wait_until(lambda: job.get_status(refresh=True) == "started", what="the job to start")
+    worker.kill()
+    queue.started_job_registry.cleanup(timestamp=current_timestamp() + 3600)
+    assert job.get_status(refresh=True) == "failed"
+    assert job.id in queue.failed_job_registry.get_job_ids()
+    assert "AbandonedJobError" in job.latest_result().exc_string
+
+
+def test_retry_with_intervals_needs_and_gets_the_scheduler(
+    backend: Backend, no_leaked_threads: None
+) -> None:
+    queue = jobs.get_queue()
+    job = queue.enqueue(tasks.flaky, 2, f"retry-{backend.name}", retry=Retry(max=3, interval=[1]))
+    with ThreadWorker(with_scheduler=True):
+        jobs.wait(job, timeout=30)
+    assert job.get_status() == "finished"
+    assert job.return_value() == 3  # failed twice, succeeded on the third attempt
+    assert jobs.fetch(job.id).retries_left == 1
+
+
+def test_retry_gives_up_after_max_and_keeps_the_job(backend: Backend) -> None:
+    queue = jobs.get_queue()
+    job = queue.enqueue(tasks.flaky, 5, f"giveup-{backend.name}", retry=Retry(max=2))
+    with ThreadWorker():
+        jobs.wait(job)
+    assert job.get_status() == "failed"
+    assert "attempt 3: upstream API unavailable" in job.latest_result().exc_string
+    assert job.id in queue.failed_job_registry.get_job_ids()
+
+
+def test_scheduled_job_runs_when_due(backend: Backend, no_leaked_threads: None) -> None:
+    job = jobs.get_queue().enqueue_in(timedelta(seconds=1), tasks.add, 20, 22)
+    assert job.get_status() == "scheduled"
+    with ThreadWorker(with_scheduler=True):
+        jobs.wait(job, timeout=30)
+    assert job.return_value() == 42
+
+
+def test_two_workers_run_two_jobs_at_once(backend: Backend, no_leaked_threads: None) -> None:
+    queue = jobs.get_queue()
+    a, b = (queue.enqueue(tasks.sleep_for, 60.0) for _ in range(2))
+    with jobs.start_workers(2, kind="thread") as workers:
+        assert len(workers) == 2 and workers.kind == "thread"
+        jobs.wait(a)
+        jobs.wait(b)
+    va, vb = jobs.describe(a), jobs.describe(b)
+    assert va.started_at and va.ended_at and vb.started_at and vb.ended_at
+    assert va.started_at < vb.ended_at and vb.started_at < va.ended_at  # they overlapped
+
+
+def test_start_workers_checks_its_arguments(backend: Backend) -> None:
+    for bad in (0, -1, 33, 1.5, True):
+        with pytest.raises(ValueError, match="n must be an integer"):
+            jobs.start_workers(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="queues must be a list"):
+        jobs.start_workers(1, queues=[""])
+
+
+def test_process_workers_need_a_real_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with pytest.raises(ValueError, match="cannot reach the in-process fakeredis"):
+        jobs.start_workers(1, kind="process")
+
+
+def test_a_worker_on_fakeredis_is_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    workers = jobs.start_workers(1)
+    try:
+        assert workers.kind == "thread" and workers.running == 1
+        assert "1 thread workers" in repr(workers)
+    finally:
+        workers.stop()
+    assert workers.running == 0
