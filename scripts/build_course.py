@@ -49,9 +49,11 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import secrets
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -470,9 +472,17 @@ def _write_if_changed(path: Path, text: str, check: bool, stale: list[Path]) -> 
 
 def _read(path: Path) -> NotebookNode:
     try:
-        return nbformat.read(path, as_version=4)
+        with warnings.catch_warnings():
+            # A cell without an id (hand-written JSON) gets one below instead of a warning.
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
     except Exception as exc:  # a half-written or hand-broken file
         raise BuildError(f"{path}: not a readable notebook ({exc})") from exc
+    if (nb.nbformat, nb.get("nbformat_minor", 0)) >= (4, 5):
+        for cell in nb.cells:
+            if not cell.get("id"):
+                cell["id"] = secrets.token_hex(4)
+    return nb
 
 
 def build(
@@ -557,6 +567,14 @@ def execute(path: Path, *, timeout: float = 120.0) -> NotebookNode:
 
 def _execute_selected(root: Path, names: set[str], timeout: float) -> list[str]:
     errors: list[str] = []
+    found = [
+        path
+        for folder in ("notebooks", "solutions")
+        for path in (root / folder).glob("*.ipynb")
+        if path.stem in names
+    ]
+    if not found:
+        print(f"nothing to execute: no notebook or solution named {sorted(names)} yet")
     for folder in ("notebooks", "solutions"):
         for path in sorted((root / folder).glob("*.ipynb")):
             if path.stem not in names or path.stem not in _known(folder):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -221,6 +222,22 @@ def test_a_marker_error_in_one_solution_does_not_hide_the_others(tmp_path: Path)
         bc.build(root)
     assert (root / "labs" / "00_welcome.ipynb").is_file()
     assert not (root / "labs" / "05_background_jobs.ipynb").exists()
+
+
+def test_hand_written_json_without_cell_ids_is_accepted(tmp_path: Path) -> None:
+    root = _course(tmp_path)
+    raw = {
+        "cells": [{"cell_type": "markdown", "metadata": {"tags": ["nav"]}, "source": ""}],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path = root / "notebooks" / "01_sync_fast_path.ipynb"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    bc.build(root)  # warnings are errors in this test suite
+    cell = nbformat.read(path, as_version=4).cells[0]
+    assert cell.id and "[Course index]" in cell.source
+    assert bc.build(root, check=True) == []
 
 
 def test_course_map_cell_lists_every_lesson_with_minutes(tmp_path: Path) -> None:
