@@ -34,6 +34,7 @@ __all__ = [
     "BatchRound",
     "BatchRun",
     "SimulatorPeek",
+    "api_seconds",
     "chunked",
     "collect_results",
     "run_batches",
@@ -54,7 +55,8 @@ class BatchRound:
     submitted: int
     batch_ids: list[str] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
-    sim_seconds: float = 0.0
+    sim_seconds: float = 0.0  # the client's stopwatch (includes its own overhead)
+    api_seconds: float = 0.0  # the API's clock: creation to end, wave after wave
 
     def count(self, outcome: str) -> int:
         return self.outcomes.get(outcome, 0)
@@ -66,6 +68,11 @@ class BatchRun:
 
     rounds: list[BatchRound] = field(default_factory=list)
     sim_seconds: float = 0.0
+
+    @property
+    def api_seconds(self) -> float:
+        """Simulated seconds the API spent, round after round (the path's wall time)."""
+        return sum(r.api_seconds for r in self.rounds)
 
     @property
     def batches(self) -> int:
@@ -92,10 +99,27 @@ def chunked(items: Sequence[Item], size: int = config.BATCH_MAX_REQUESTS) -> Ite
         yield list(items[start : start + size])
 
 
-def submit_batch(client: anthropic.Anthropic, items: Sequence[Item]) -> str:
-    """Create one batch from `items`; returns its id."""
+def submit_batch(
+    client: anthropic.Anthropic, items: Sequence[Item], *, ledger: Ledger | None = None
+) -> str:
+    """Create one batch from `items` (an attempt for each, if a ledger is given); its id."""
     batch = client.messages.batches.create(requests=[item.as_request() for item in items])  # type: ignore[misc]
+    if ledger is not None:
+        for item in items:
+            ledger.attempt(item.custom_id)
     return batch.id
+
+
+def api_seconds(batches: Sequence[Any]) -> float:
+    """How long the API took for batches submitted together: creation to the last end.
+
+    This is the API's own clock (`created_at`, `ended_at`), so it leaves out the
+    client's overhead and the polling interval - at hours per batch, both noise.
+    """
+    ends = [b.ended_at for b in batches if b.ended_at is not None]
+    if not ends:
+        return 0.0
+    return (max(ends) - min(b.created_at for b in batches)).total_seconds()
 
 
 class SimulatorPeek:
@@ -256,15 +280,12 @@ def run_batches(
         retry: list[str] = []
         for start in range(0, len(chunks), window):
             wave = chunks[start : start + window]
-            ids = []
-            for chunk in wave:
-                for item in chunk:
-                    ledger.attempt(item.custom_id)
-                ids.append(submit_batch(client, chunk))
+            ids = [submit_batch(client, chunk, ledger=ledger) for chunk in wave]
             current.batch_ids += ids
-            wait_for_batches(client, ids, sizes=[len(c) for c in wave],
-                             poll_every_s=poll_every_s, progress=progress,
-                             already_done=done_before, peek=peek)
+            ended = wait_for_batches(client, ids, sizes=[len(c) for c in wave],
+                                     poll_every_s=poll_every_s, progress=progress,
+                                     already_done=done_before, peek=peek)
+            current.api_seconds += api_seconds(ended)
             for batch_id in ids:
                 outcomes, again = collect_results(client, batch_id, ledger, final=final)
                 for outcome, count in outcomes.items():

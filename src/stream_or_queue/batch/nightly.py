@@ -245,7 +245,7 @@ def nightly_classify(
         "lost": reconciliation.lost,
         "batches": run.batches,
         "rounds": len(run.rounds),
-        "sim_seconds": run.sim_seconds,
+        "api_seconds": run.api_seconds,
         "input_tokens": tokens["input_tokens"],
         "output_tokens": tokens["output_tokens"],
         "batch_cost": ledger.cost(batch=True),
