@@ -325,58 +325,51 @@ def _neighbours(names: Sequence[str], current: str) -> tuple[str | None, str | N
     return before, after
 
 
+def _prev_next_line(root: Path, folder: str, items: Sequence[tuple[str, str]], current: str) -> str:
+    """`← previous | index | next →` among `items` (slug, label) that exist in `folder`."""
+    base = root / folder
+    labels = dict(items)
+    existing = [slug for slug, _ in items if _exists(root, folder, slug) or slug == current]
+    before, after = _neighbours(existing, current)
+    readme = Path(os.path.relpath(root / "README.md", base)).as_posix()
+    line = []
+    if before:
+        line.append("← " + _link(labels[before], base / f"{before}.ipynb", base))
+    line.append(f"[Course index]({readme}#lessons)")
+    if after:
+        line.append(_link(labels[after], base / f"{after}.ipynb", base) + " →")
+    return " | ".join(line)
+
+
 def nav_markdown(root: Path, folder: str, slug: str) -> str:
     """The navigation cell of `folder/slug.ipynb` (links only to files that exist)."""
     base = root / folder
-    readme = Path(os.path.relpath(root / "README.md", base)).as_posix()
-    index = f"[Course index]({readme}#lessons)"
-    parts: list[str] = []
+    extras: list[str] = []
     if folder == "notebooks":
-        lesson = next(lesson for lesson in LESSONS if lesson.slug == slug)
-        existing = [x.slug for x in LESSONS if _exists(root, folder, x.slug) or x.slug == slug]
-        by_slug = {x.slug: x for x in LESSONS}
-        before, after = _neighbours(existing, slug)
-        line = []
-        if before:
-            line.append("← " + _link(by_slug[before].label, base / f"{before}.ipynb", base))
-        line.append(index)
-        if after:
-            line.append(_link(by_slug[after].label, base / f"{after}.ipynb", base) + " →")
-        parts.append(" | ".join(line))
+        items = [(x.slug, x.label) for x in LESSONS]
+        lesson = next(x for x in LESSONS if x.slug == slug)
         lab = next(x for x in labs() if x.slug == lesson.lab_slug)
-        extras = []
         if _exists(root, "labs", lab.slug):
             extras.append("**Lab:** " + _link(lab.label, root / "labs" / f"{lab.slug}.ipynb", base))
         if _exists(root, "solutions", lab.slug):
             extras.append(_link("solution", root / "solutions" / f"{lab.slug}.ipynb", base))
-        if extras:
-            parts.append(" · ".join(extras))
     else:
+        items = [(x.slug, x.label) for x in labs()]
         lab = next(x for x in labs() if x.slug == slug)
-        existing = [x.slug for x in labs() if _exists(root, folder, x.slug) or x.slug == slug]
-        by_slug = {x.slug: x for x in labs()}
-        before, after = _neighbours(existing, slug)
-        line = []
-        if before:
-            line.append("← " + _link(by_slug[before].label, base / f"{before}.ipynb", base))
-        line.append(index)
-        if after:
-            line.append(_link(by_slug[after].label, base / f"{after}.ipynb", base) + " →")
-        parts.append(" | ".join(line))
         lessons = [
             _link(x.label, root / "notebooks" / f"{x.slug}.ipynb", base)
             for x in lab.lessons
             if _exists(root, "notebooks", x.slug)
         ]
-        extras = []
         if lessons:
             extras.append("**Lesson:** " + ", ".join(lessons))
         other = "solutions" if folder == "labs" else "labs"
         if _exists(root, other, slug):
             word = "Solution" if other == "solutions" else "Lab"
             extras.append(f"**{word}:** " + _link(slug, root / other / f"{slug}.ipynb", base))
-        if extras:
-            parts.append(" · ".join(extras))
+    parts = [_prev_next_line(root, folder, items, slug)]
+    if extras:
+        parts.append(" · ".join(extras))
     return "\n\n".join([GENERATED, "---", *parts])
 
 
