@@ -1,0 +1,158 @@
+"""config: mode, time scale, and the course-wide numbers every module reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pytest
+
+from stream_or_queue import config
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("STREAM_OR_QUEUE_MODE", "ANTHROPIC_API_KEY", "STREAM_OR_QUEUE_TIME_SCALE",
+                 "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+# --- time scale ------------------------------------------------------------------------------------
+
+
+def test_default_time_scale() -> None:
+    assert config.time_scale() == config.DEFAULT_TIME_SCALE == 0.01
+
+
+def test_environment_sets_the_time_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAM_OR_QUEUE_TIME_SCALE", "0.5")
+    assert config.time_scale() == 0.5
+    config.set_time_scale(0.2)  # an explicit setting wins over the environment
+    assert config.time_scale() == 0.2
+    config.set_time_scale(None)
+    assert config.time_scale() == 0.5
+
+
+@pytest.mark.parametrize("raw", ["fast", "", "1e400x", "nan", "-1", "11", "inf"])
+def test_bad_environment_time_scale_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, raw: str
+) -> None:
+    monkeypatch.setenv("STREAM_OR_QUEUE_TIME_SCALE", raw)
+    with pytest.raises(ValueError, match="STREAM_OR_QUEUE_TIME_SCALE|time scale"):
+        config.time_scale()
+
+
+@pytest.mark.parametrize("value", [-0.01, 10.5, math.nan, math.inf])
+def test_set_time_scale_refuses_out_of_range(value: float) -> None:
+    with pytest.raises(ValueError):
+        config.set_time_scale(value)
+    assert config.time_scale() == config.DEFAULT_TIME_SCALE, "a refused value changes nothing"
+
+
+@pytest.mark.parametrize("value", [0.0, 0.001, 1.0, 10.0])
+def test_set_time_scale_accepts_the_range_inclusive(value: float) -> None:
+    config.set_time_scale(value)
+    assert config.time_scale() == value
+
+
+def test_time_scale_set_to_restores_even_after_an_error() -> None:
+    config.set_time_scale(0.3)
+    with pytest.raises(RuntimeError), config.time_scale_set_to(1.0):
+        assert config.time_scale() == 1.0
+        raise RuntimeError("boom")
+    assert config.time_scale() == 0.3
+    with config.time_scale_set_to(0.0), config.time_scale_set_to(2.0):
+        assert config.time_scale() == 2.0
+    assert config.time_scale() == 0.3
+
+
+def test_time_scale_set_to_refuses_before_changing_anything() -> None:
+    with pytest.raises(ValueError), config.time_scale_set_to(-1.0):
+        pass  # pragma: no cover
+    assert config.time_scale() == config.DEFAULT_TIME_SCALE
+
+
+# --- mode -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "key", "expected"),
+    [
+        (None, None, "offline"),
+        ("live", None, "offline"),
+        (None, "sk-test", "offline"),
+        ("offline", "sk-test", "offline"),
+        ("live", "", "offline"),
+        ("live", "sk-test", "live"),
+        ("  LIVE ", "sk-test", "live"),
+        ("lively", "sk-test", "offline"),
+    ],
+)
+def test_live_needs_both_the_mode_and_a_key(
+    monkeypatch: pytest.MonkeyPatch, mode: str | None, key: str | None, expected: str
+) -> None:
+    if mode is not None:
+        monkeypatch.setenv("STREAM_OR_QUEUE_MODE", mode)
+    if key is not None:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    assert config.mode() == expected
+
+
+def test_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert config.redis_url() is None
+    monkeypatch.setenv("REDIS_URL", "")
+    assert config.redis_url() is None
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6390/0")
+    assert config.redis_url() == "redis://127.0.0.1:6390/0"
+
+
+# --- the numbers ------------------------------------------------------------------------------------
+
+
+def test_every_model_has_a_dated_price_and_a_timing_profile() -> None:
+    for model in (config.FAST_MODEL, config.LARGE_MODEL, config.FRONTIER_MODEL):
+        price = config.PRICES[model]
+        assert 0 < price.input_per_mtok < price.output_per_mtok
+        dt.date.fromisoformat(price.published)
+        timing = config.TIMING[model]
+        assert 0 < timing.ttft_min_s <= timing.ttft_max_s
+        assert timing.tokens_per_s > 0 and 0 <= timing.speed_jitter < 1
+    assert set(config.TIMING) == set(config.PRICES)
+
+
+def test_the_fast_model_is_faster_and_cheaper() -> None:
+    fast, large = config.FAST_MODEL, config.LARGE_MODEL
+    assert config.TIMING[fast].tokens_per_s > config.TIMING[large].tokens_per_s
+    assert config.TIMING[fast].ttft_max_s < config.TIMING[large].ttft_max_s
+    assert config.PRICES[fast].output_per_mtok < config.PRICES[large].output_per_mtok
+
+
+def test_published_speeds_of_the_large_model() -> None:
+    """COURSE.md: Sonnet-class ~60-95 output tokens/s after a TTFT of ~0.8-1.8 s."""
+    large = config.TIMING[config.LARGE_MODEL]
+    assert 60 <= large.tokens_per_s <= 95
+    assert 0.8 <= large.ttft_min_s and large.ttft_max_s <= 1.8
+
+
+def test_aliases_point_at_priced_models() -> None:
+    for dated, alias in config.MODEL_ALIASES.items():
+        assert alias in config.PRICES and config.canonical_model(dated) == alias
+    assert config.canonical_model(config.FAST_MODEL) == config.FAST_MODEL
+    assert config.canonical_model("unknown-model") == "unknown-model"
+
+
+def test_batch_figures() -> None:
+    assert config.BATCH_DISCOUNT == 0.5
+    assert config.BATCH_MAX_REQUESTS == 100_000
+    assert config.BATCH_EXPIRY_S == 24 * 3600
+    assert config.BATCH_BASE_PROCESSING_S + config.BATCH_PER_REQUEST_S * 100_000 < (
+        config.BATCH_EXPIRY_S
+    ), "a full batch finishes before it would expire"
+
+
+def test_edge_timeouts() -> None:
+    assert config.EDGE_TIMEOUTS_S["AWS ALB (idle)"] == 60.0
+    assert config.EDGE_TIMEOUTS_S["Cloudflare proxy (read)"] == 100.0
+    assert config.EDGE_TIMEOUTS_S["AWS API Gateway (REST)"] == 29.0
+    assert config.DEFAULT_EDGE_TIMEOUT_S in config.EDGE_TIMEOUTS_S.values()
+    assert config.SDK_MAX_RETRIES == 2

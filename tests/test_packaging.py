@@ -1,0 +1,192 @@
+"""The project's promises about setup: one dependency list, two commands, CI runs them.
+
+pyproject.toml is the single source of dependencies; environment.yml (Binder)
+mirrors it exactly; `make lab` and `make test` create the .venv; the README's
+quick start is those two commands; `.ci/run` runs `make test`.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata as metadata
+import re
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+import stream_or_queue
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+@pytest.fixture(scope="module")
+def environment() -> dict[str, Any]:
+    loaded = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _pip_section(environment: dict[str, Any]) -> list[str]:
+    sections = [d["pip"] for d in environment["dependencies"] if isinstance(d, dict) and "pip" in d]
+    assert len(sections) == 1, "environment.yml has one pip: list"
+    return [str(item) for item in sections[0]]
+
+
+def test_environment_mirrors_pyproject_exactly(
+    pyproject: dict[str, Any], environment: dict[str, Any]
+) -> None:
+    declared = pyproject["project"]["dependencies"]
+    pip = _pip_section(environment)
+    assert "-e ." in pip, "Binder installs the project itself"
+    mirrored = [item for item in pip if item != "-e ."]
+    assert mirrored == declared, "same requirements, same specs, same order"
+    assert len(set(map(_name, declared))) == len(declared), "no package listed twice"
+
+
+def _name(spec: str) -> str:
+    return canonicalize_name(Requirement(spec).name)
+
+
+def test_python_is_at_least_3_11(pyproject: dict[str, Any], environment: dict[str, Any]) -> None:
+    requires = SpecifierSet(pyproject["project"]["requires-python"])
+    assert Version("3.11") in requires and Version("3.10") not in requires
+    conda_python = [d for d in environment["dependencies"]
+                    if isinstance(d, str) and re.match(r"python\b", d)]
+    assert len(conda_python) == 1
+    version = re.sub(r"^python\s*[=<>!~]*", "", conda_python[0])
+    assert Version(version) >= Version("3.11")
+    assert "conda-forge" in environment["channels"]
+    assert sys.version_info >= (3, 11)
+
+
+def test_the_course_is_built_on_the_promised_packages(pyproject: dict[str, Any]) -> None:
+    runtime = {_name(s): Requirement(s) for s in pyproject["project"]["dependencies"]}
+    extras = pyproject["project"]["optional-dependencies"]
+    test = {_name(s) for s in extras["test"]}
+    dev = {_name(s) for s in extras["dev"]}
+    for package in ("jupyterlab", "ipywidgets", "anthropic", "nest-asyncio2", "rq", "fakeredis"):
+        assert package in runtime, package
+    assert "lua" in runtime["fakeredis"].extras, "RQ's RateLimit runs Lua"
+    assert {"nbval", "pytest"} <= test
+    assert {"ruff", "mypy"} <= dev
+    assert "nest-asyncio" not in runtime, "the archived original; use nest-asyncio2"
+
+
+def test_installed_versions_satisfy_the_declared_specs(pyproject: dict[str, Any]) -> None:
+    for spec in pyproject["project"]["dependencies"]:
+        requirement = Requirement(spec)
+        installed = metadata.version(requirement.name)
+        assert requirement.specifier.contains(installed, prereleases=True), (spec, installed)
+
+
+def test_version_agrees(pyproject: dict[str, Any]) -> None:
+    assert pyproject["project"]["version"] == stream_or_queue.__version__
+
+
+def _closure(names: set[str]) -> set[str]:
+    """Every distribution the declared ones pull in (what a fresh install will have)."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for raw in requires:
+            requirement = Requirement(raw)
+            wanted_extras = {"lua"} if name == "fakeredis" else set()
+            marker = requirement.marker
+            if marker is None or any(marker.evaluate({"extra": e}) for e in wanted_extras | {""}):
+                todo.append(requirement.name)
+    return seen
+
+
+def test_every_import_of_the_library_is_installed_by_its_dependencies(
+    pyproject: dict[str, Any],
+) -> None:
+    """A fresh clone's `make test` must not depend on something only this machine has."""
+    declared = {_name(s) for s in pyproject["project"]["dependencies"]}
+    available = _closure(declared)
+    providers = metadata.packages_distributions()
+    missing: dict[str, str] = {}
+    for path in (ROOT / "src" / "stream_or_queue").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top == "stream_or_queue":
+                    continue
+                dists = {canonicalize_name(d) for d in providers.get(top, [])}
+                if not dists & available:
+                    missing[top] = str(path.relative_to(ROOT))
+    assert not missing, f"imported but not installed by pyproject's dependencies: {missing}"
+
+
+# --- the two commands ------------------------------------------------------------------------------
+
+
+def _makefile() -> str:
+    return (ROOT / "Makefile").read_text()
+
+
+def _recipe(makefile: str, target: str) -> tuple[str, str]:
+    """(prerequisites, recipe) of a make target."""
+    match = re.search(rf"^{re.escape(target)}:([^\n]*)\n((?:\t[^\n]*\n?)*)", makefile, re.M)
+    assert match, f"no `{target}` target"
+    return match.group(1), match.group(2)
+
+
+def test_make_lab_and_make_test_create_the_venv() -> None:
+    makefile = _makefile()
+    assert re.search(r"^VENV\s*\?=\s*\.venv\s*$", makefile, re.M)
+    stamp_deps, stamp_recipe = _recipe(makefile, "$(STAMP)")
+    assert "pyproject.toml" in stamp_deps, "a changed dependency list refreshes the venv"
+    assert "-m venv $(VENV)" in stamp_recipe
+    assert "pip install" in stamp_recipe and "-e '.[test,dev]'" in stamp_recipe
+    lab_deps, lab_recipe = _recipe(makefile, "lab")
+    test_deps, test_recipe = _recipe(makefile, "test")
+    assert "$(STAMP)" in lab_deps and "$(STAMP)" in test_deps
+    assert "jupyter lab" in lab_recipe and "--ip=127.0.0.1" in lab_recipe
+    assert "-m pytest" in test_recipe and "--nbval" in test_recipe
+    assert re.search(r"^\.PHONY:.*\blab\b.*\btest\b", makefile, re.M)
+
+
+def test_readme_quick_start_is_exactly_the_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = re.search(r"^## Quick start\n(.*?)(?=^## |\Z)", readme, re.M | re.S)
+    assert section, "README has a Quick start section"
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", section.group(1), re.S)
+    assert len(blocks) == 1
+    commands = [line.split("#")[0].strip() for line in blocks[0].splitlines()]
+    assert [c for c in commands if c] == ["make lab", "make test"]
+
+
+def test_ci_runs_make_test() -> None:
+    run = ROOT / ".ci" / "run"
+    text = run.read_text()
+    assert text.startswith("#!/usr/bin/env bash")
+    assert run.stat().st_mode & 0o111, ".ci/run is executable"
+    assert "set -euo pipefail" in text
+    assert re.search(r"^make test\s*$", text, re.M)
