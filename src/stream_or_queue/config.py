@@ -179,6 +179,12 @@ USER_PATIENCE_SPREAD = 0.5
 """The user-patience model: how long a user keeps a chat tab open waiting for an answer
 is log-normal with this median (simulated s) and sigma. A stated model, not a measurement."""
 
+RESEARCH_CHAT_TIME_SCALE = 0.1
+RESEARCH_JOBS_TIME_SCALE = 0.05
+"""Time scales of the v1 and v2/v3 measurements. Sixty agents in one process need real CPU
+time per simulated step; at the default scale that overhead would stretch the simulated
+durations, so the measurements slow the clock down until it no longer does."""
+
 NOTIFICATION_RETURN_RATE = 0.85
 """The model's share of users who left and come back to the permalink when notified."""
 

@@ -160,7 +160,8 @@ def save_digests(digests: Mapping[str, str], connection: redis.Redis) -> None:
     with connection.pipeline() as pipe:
         pipe.delete(DIGESTS_KEY)
         if digests:
-            pipe.hset(DIGESTS_KEY, mapping=dict(digests))
+            mapping: dict[str | bytes, str | bytes] = dict(digests.items())
+            pipe.hset(DIGESTS_KEY, mapping=mapping)  # type: ignore[arg-type]
         pipe.execute()
 
 
@@ -228,6 +229,11 @@ def _collect(client: anthropic.Anthropic, submitted: Mapping[str, Any], params: 
             "fallback": str(result.get("type", "missing"))}
 
 
+def _write_live(client: anthropic.Anthropic, params: dict[str, Any]) -> dict[str, Any]:
+    message = client.messages.create(**params)
+    return {"message": message.model_dump(mode="json"), "batch": False, "fallback": ""}
+
+
 def _step(steps: StepRunner, trace: ResearchTrace, name: str, fn: Any, *args: Any) -> Any:
     """Run a named step, noting whether it ran now or came from a checkpoint."""
     ran: list[bool] = []
@@ -252,8 +258,13 @@ def run_research_v3(
     write_model: str = config.LARGE_MODEL,
     poll_s: float = POLL_S,
     trace: ResearchTrace | None = None,
+    write_in_batch: bool = True,
 ) -> ResearchResult:
-    """v3: gather live on `gather_model` (reading `digests` when given), write in a batch."""
+    """v3: gather live on `gather_model` (reading `digests` when given), write in a batch.
+
+    `write_in_batch=False` writes the answer with a live request instead (to
+    measure what the batch alone saves).
+    """
     question = check_question(question)
     client = client or make_client()
     steps = steps or NoCheckpoints()
@@ -264,8 +275,12 @@ def run_research_v3(
         progress({"step": "writing", "percent": 90,
                   "message": "Writing the answer (Batches API: half price, takes a few minutes)"})
     params = write_params(messages, write_model)
-    submitted = _step(steps, trace, "write-submit", _submit, client, params)
-    collected = _step(steps, trace, "write-collect", _collect, client, submitted, params, poll_s)
+    if write_in_batch:
+        submitted = _step(steps, trace, "write-submit", _submit, client, params)
+        collected = _step(steps, trace, "write-collect", _collect, client, submitted, params,
+                          poll_s)
+    else:
+        collected = _step(steps, trace, "write-live", _write_live, client, params)
     message = collected["message"]
     tokens_in, tokens_out = _usage_of(message)
     trace.usage.append(CallUsage(len(trace.usage), "write", write_model, tokens_in, tokens_out,

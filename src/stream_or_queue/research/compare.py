@@ -1,0 +1,564 @@
+"""v1, v2 and v3 measured on the same questions and the same users, beside the article's claims.
+
+Every figure of the results table comes from a run, never from a constant:
+
+- `measure_chat` (v1): every question is asked at once through the edge, as a
+  held-open streaming request; each simulated user closes the tab when their
+  patience runs out. A cut or abandoned request throws away everything it did.
+- `measure_jobs` (v2 or v3): every question is submitted as a job through the
+  same edge; the user watches the "we're working on it" page (polling) while
+  their patience lasts, then leaves, and comes back from the notification if the
+  user model says they do.
+- `deploy_chat` / `deploy_jobs`: a deploy while every question is in flight.
+- `results_table`: the rows, each with the claim it tests and whether it holds.
+
+Sync functions run their event loop on a helper thread, so they also work inside
+Jupyter (which already runs a loop); the `a...` twins are for `await`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import statistics
+import threading
+from collections.abc import Coroutine, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+import httpx2
+from rq.job import Job
+
+from .. import clock, config
+from ..durable import WorkerFleet, audit_trail, summarize
+from ..llm import token_cost
+from ..simulator import Simulator, default_simulator
+from .job import RESEARCH_QUEUE
+from .result import ResearchTrace
+from .service import ResearchService, serve_in_thread
+from .users import User, users
+
+__all__ = [
+    "ClaimRow",
+    "DeployOutcome",
+    "Lever",
+    "QuestionRun",
+    "Summary",
+    "adeploy_chat",
+    "ameasure_chat",
+    "ameasure_jobs",
+    "cost_levers",
+    "deploy_chat",
+    "deploy_jobs",
+    "measure_chat",
+    "measure_jobs",
+    "results_table",
+    "summarize_runs",
+]
+
+T = TypeVar("T")
+
+ARRIVAL_GAP_S = 0.25
+"""Simulated seconds between two users' first requests: people do not all click at once."""
+POLL_S = 5.0
+"""Simulated seconds between two status checks of the 'we're working on it' page."""
+MAX_JOB_WAIT_S = 1_800.0
+"""Simulated seconds a measurement waits for a job before calling it lost."""
+
+
+def _run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to the end on a fresh loop in a helper thread (safe inside Jupyter)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coroutine)
+        except BaseException as exc:  # handed back to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="research-measure", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+@dataclass
+class QuestionRun:
+    """What happened to one question in one version, from the user's side and the bill's."""
+
+    version: str
+    question: str
+    patience_s: float
+    returns: bool
+    timed_out: bool = False
+    """The edge cut one of its requests."""
+    abandoned: bool = False
+    """The user left before the answer and never saw it."""
+    finished: bool = False
+    """The work completed: an answer exists."""
+    delivered: bool = False
+    """The user saw the answer (live, or by coming back to the permalink)."""
+    time_to_answer_s: float | None = None
+    tool_calls: int = 0
+    lost_tool_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    lost_cost_usd: float = 0.0
+    longest_request_s: float = 0.0
+    requests: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --- v1: the chat box ---
+
+
+def _billed(trace: ResearchTrace, simulator: Simulator) -> tuple[int, int]:
+    """Tokens billed for a run: its finished calls plus what a cut call had generated."""
+    tokens_in, tokens_out = trace.input_tokens, trace.output_tokens
+    if trace.in_flight:
+        record = next((r for r in simulator.ledger if r.request_id == trace.in_flight), None)
+        if record is not None:
+            tokens_in += record.input_tokens
+            tokens_out += record.generated_tokens
+    return tokens_in, tokens_out
+
+
+async def _chat_one(http: httpx2.AsyncClient, base: str, question: str, user: User,
+                    trace_id: str, arrival_s: float = 0.0) -> QuestionRun:
+    await clock.asleep(arrival_s)
+    run = QuestionRun("v1", question, user.patience_s, user.returns_when_notified, requests=1)
+    watch = clock.Stopwatch()
+    answered = cut = False
+    try:
+        patience = None if user.patience_s == float("inf") else clock.to_real(user.patience_s)
+        async with asyncio.timeout(patience):
+            async with http.stream("POST", f"{base}/chat", json={"question": question},
+                                   headers={"x-trace-id": trace_id}) as response:
+                if response.status_code == 504:
+                    cut = True
+                else:
+                    event = ""
+                    async for line in response.aiter_lines():
+                        if line.startswith("event:"):
+                            event = line[6:].strip()
+                        elif line.startswith("data:") and event == "done":
+                            answered = True
+                    cut = not answered
+    except TimeoutError:
+        run.abandoned = True
+    except httpx2.TransportError:
+        cut = True
+    run.longest_request_s = watch.elapsed
+    run.timed_out = cut and not run.abandoned
+    run.finished = run.delivered = answered
+    run.time_to_answer_s = watch.elapsed if answered else None
+    return run
+
+
+async def _settle(service: ResearchService, limit_s: float = 10.0) -> None:
+    """Wait (bounded) until every agent run the server started has ended."""
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while service._tasks and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+
+
+def _account(run: QuestionRun, trace: ResearchTrace | None, simulator: Simulator) -> None:
+    if trace is None:
+        return
+    tokens_in, tokens_out = _billed(trace, simulator)
+    dollars = sum(u.cost_usd for u in trace.usage)
+    extra_in, extra_out = tokens_in - trace.input_tokens, tokens_out - trace.output_tokens
+    if extra_in or extra_out:
+        dollars += token_cost(extra_in, extra_out, config.LARGE_MODEL)
+    run.input_tokens, run.output_tokens, run.cost_usd = tokens_in, tokens_out, dollars
+    run.tool_calls = len(trace.tool_calls)
+    if not run.delivered:
+        run.lost_tool_calls, run.lost_cost_usd = run.tool_calls, dollars
+
+
+def _people(count: int, seed: int, patient: bool) -> list[User]:
+    if patient:
+        return [User(float("inf"), True) for _ in range(count)]
+    return users(count, seed)
+
+
+async def ameasure_chat(
+    questions: Sequence[str], *, seed: int = 0, timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S,
+    patient: bool = False, simulator: Simulator | None = None,
+) -> list[QuestionRun]:
+    """v1: every question at once, held open through the edge; see the module docstring.
+
+    `patient=True` gives every user infinite patience: only the edge can end a
+    request, which isolates the timeout rate from abandonment.
+    """
+    simulator = simulator or default_simulator()
+    people = _people(len(questions), seed, patient)
+    service = ResearchService(edge_timeout_s=timeout_s)
+    running = serve_in_thread(service)
+    try:
+        limits = httpx2.Limits(max_connections=len(questions) + 10)
+        async with httpx2.AsyncClient(timeout=None, limits=limits) as http:
+            ids = [secrets.token_hex(8) for _ in questions]
+            runs = await asyncio.gather(*(
+                _chat_one(http, running.url, q, u, i, n * ARRIVAL_GAP_S)
+                for n, (q, u, i) in enumerate(zip(questions, people, ids, strict=True))))
+        await _settle(service)
+        for run, trace_id in zip(runs, ids, strict=True):
+            _account(run, service.traces.get(trace_id), simulator)
+        return list(runs)
+    finally:
+        running.stop()
+
+
+def measure_chat(questions: Sequence[str], *, seed: int = 0,
+                 timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S, patient: bool = False,
+                 simulator: Simulator | None = None,
+                 time_scale: float | None = None) -> list[QuestionRun]:
+    """The sync twin of `ameasure_chat` (safe to call inside Jupyter).
+
+    Runs at `config.RESEARCH_CHAT_TIME_SCALE` unless `time_scale` says otherwise.
+    """
+    with config.time_scale_set_to(time_scale or config.RESEARCH_CHAT_TIME_SCALE):
+        return _run_sync(ameasure_chat(questions, seed=seed, timeout_s=timeout_s,
+                                       patient=patient,
+                                       simulator=simulator or default_simulator()))
+
+
+# --- v2 / v3: the job ---
+
+
+async def _timed(http: httpx2.AsyncClient, method: str, url: str, run: QuestionRun,
+                 **kwargs: Any) -> httpx2.Response:
+    watch = clock.Stopwatch()
+    response = await http.request(method, url, **kwargs)
+    run.requests += 1
+    run.longest_request_s = max(run.longest_request_s, watch.elapsed)
+    if response.status_code == 504:
+        run.timed_out = True
+    return response
+
+
+def _status(job: Job) -> str:
+    found = job.get_status(refresh=True)
+    return found.value if found is not None else "queued"
+
+
+async def _job_one(http: httpx2.AsyncClient, base: str, question: str, version: str,
+                   user: User, service: ResearchService, arrival_s: float = 0.0) -> QuestionRun:
+    await clock.asleep(arrival_s)
+    run = QuestionRun(version, question, user.patience_s, user.returns_when_notified)
+    watch = clock.Stopwatch()
+    response = await _timed(http, "POST", f"{base}/jobs", run,
+                            json={"question": question, "version": version})
+    if response.status_code != 202:
+        return run
+    job_id = response.json()["id"]
+    url = f"{base}/jobs/{job_id}"
+    # the user watches the "we're working on it" page while their patience lasts
+    while watch.elapsed < min(user.patience_s, MAX_JOB_WAIT_S):
+        await clock.asleep(min(POLL_S, user.patience_s - watch.elapsed))
+        view = (await _timed(http, "GET", url, run)).json()
+        if view["status"] == "finished":
+            run.delivered = True
+            break
+        if view["status"] == "failed":
+            break
+    job = await asyncio.to_thread(Job.fetch, job_id, connection=service.connection)
+    # gone: the job carries on; the notification arrives when it is done
+    while await asyncio.to_thread(_status, job) not in ("finished", "failed") \
+            and watch.elapsed < MAX_JOB_WAIT_S:
+        await clock.asleep(POLL_S)
+    if await asyncio.to_thread(_status, job) == "finished":
+        run.finished = True
+        if not run.delivered and user.returns_when_notified:
+            view = (await _timed(http, "GET", url, run)).json()  # the permalink, from the email
+            run.delivered = view["status"] == "finished"
+    run.abandoned = not run.delivered
+    if run.finished:
+        result = job.return_value() or {}
+        run.cost_usd = float(result.get("cost_usd", 0.0))
+        run.tool_calls = len(result.get("tool_calls", []))
+        run.input_tokens = sum(int(u["input_tokens"]) for u in result.get("usage", []))
+        run.output_tokens = sum(int(u["output_tokens"]) for u in result.get("usage", []))
+        await asyncio.to_thread(job.refresh)
+        if job.created_at and job.ended_at:
+            real = (job.ended_at - job.created_at).total_seconds()
+            run.time_to_answer_s = clock.to_sim(real)
+    return run
+
+
+async def ameasure_jobs(
+    questions: Sequence[str], version: str = "v2", *, seed: int = 0, workers: int | None = None,
+    timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S, patient: bool = False,
+) -> list[QuestionRun]:
+    """v2 or v3: every question submitted as a job through the edge; see the module docstring."""
+    people = _people(len(questions), seed, patient)
+    service = ResearchService(edge_timeout_s=timeout_s)
+    fleet = WorkerFleet(workers or len(questions), [RESEARCH_QUEUE],
+                        connection=service.connection)
+    running = serve_in_thread(service)
+    try:
+        fleet.start()
+        limits = httpx2.Limits(max_connections=len(questions) + 10)
+        async with httpx2.AsyncClient(timeout=None, limits=limits) as http:
+            runs = await asyncio.gather(*(
+                _job_one(http, running.url, q, version, u, service, n * ARRIVAL_GAP_S)
+                for n, (q, u) in enumerate(zip(questions, people, strict=True))))
+        return list(runs)
+    finally:
+        running.stop()
+        fleet.stop(grace_s=5.0)
+
+
+def measure_jobs(questions: Sequence[str], version: str = "v2", *, seed: int = 0,
+                 workers: int | None = None, timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S,
+                 patient: bool = False, time_scale: float | None = None) -> list[QuestionRun]:
+    """The sync twin of `ameasure_jobs`, at `config.RESEARCH_JOBS_TIME_SCALE` by default."""
+    with config.time_scale_set_to(time_scale or config.RESEARCH_JOBS_TIME_SCALE):
+        return _run_sync(ameasure_jobs(questions, version, seed=seed, workers=workers,
+                                       timeout_s=timeout_s, patient=patient))
+
+
+# --- a deploy with every question in flight ---
+
+
+@dataclass(frozen=True)
+class DeployOutcome:
+    """What a deploy in the middle of the work cost."""
+
+    version: str
+    questions: int
+    in_flight: int
+    """Questions being worked on when the deploy happened."""
+    answered: int
+    """Questions that still got an answer."""
+    tool_calls_lost: int
+    """Finished tool calls whose result was thrown away (or had to be redone)."""
+    finished_steps_redone: int
+    interrupted_steps: int
+    """Steps cut in the middle (they run again; only a durable job can say how many)."""
+    cost_lost_usd: float
+
+
+async def adeploy_chat(questions: Sequence[str], *, at_s: float = 30.0,
+                       simulator: Simulator | None = None) -> DeployOutcome:
+    """v1: a new web release goes out `at_s` simulated seconds after every question started."""
+    simulator = simulator or default_simulator()
+    patient = [User(10_000.0, False) for _ in questions]  # nobody leaves: only the deploy counts
+    service = ResearchService(edge_timeout_s=None)
+    running = serve_in_thread(service)
+    try:
+        async with httpx2.AsyncClient(timeout=None) as http:
+            ids = [secrets.token_hex(8) for _ in questions]
+            tasks = [asyncio.ensure_future(_chat_one(http, running.url, q, u, i))
+                     for q, u, i in zip(questions, patient, ids, strict=True)]
+            await clock.asleep(at_s)
+            in_flight = await asyncio.to_thread(service.deploy)
+            runs = await asyncio.gather(*tasks)
+        await _settle(service)
+        for run, trace_id in zip(runs, ids, strict=True):
+            _account(run, service.traces.get(trace_id), simulator)
+    finally:
+        running.stop()
+    return DeployOutcome(
+        version="v1",
+        questions=len(questions),
+        in_flight=in_flight,
+        answered=sum(r.delivered for r in runs),
+        tool_calls_lost=sum(r.lost_tool_calls for r in runs),
+        finished_steps_redone=0,
+        interrupted_steps=in_flight,
+        cost_lost_usd=sum(r.lost_cost_usd for r in runs),
+    )
+
+
+def deploy_chat(questions: Sequence[str], *, at_s: float = 30.0,
+                simulator: Simulator | None = None) -> DeployOutcome:
+    """The sync twin of `adeploy_chat`."""
+    return _run_sync(adeploy_chat(questions, at_s=at_s, simulator=simulator or default_simulator()))
+
+
+def deploy_jobs(questions: Sequence[str], version: str = "v2", *, at_s: float = 30.0,
+                grace_s: float = 5.0) -> DeployOutcome:
+    """v2/v3: every worker replaced `at_s` simulated seconds in, with `grace_s` to finish.
+
+    The jobs are longer than the grace period, so the old workers are killed in
+    the middle of their jobs; RQ re-runs the jobs on the new workers, which replay
+    the finished steps from their checkpoints.
+    """
+    from .job import enqueue_research
+
+    fleet = WorkerFleet(len(questions), [RESEARCH_QUEUE])
+    fleet.start()
+    try:
+        jobs = [enqueue_research(q, version, queue=fleet.queue) for q in questions]
+        clock.sleep(at_s)
+        in_flight = sum(j.get_status(refresh=True) == "started" for j in jobs)
+        fleet.deploy(f"{version}-next", grace_s=clock.to_real(grace_s))
+        watch = clock.Stopwatch()
+        while watch.elapsed < MAX_JOB_WAIT_S and any(
+                j.get_status(refresh=True) not in ("finished", "failed") for j in jobs):
+            clock.sleep(POLL_S)
+    finally:
+        fleet.stop(grace_s=5.0)
+    summaries = [summarize(audit_trail(j.id, fleet.connection)) for j in jobs]
+    return DeployOutcome(
+        version=version,
+        questions=len(questions),
+        in_flight=in_flight,
+        answered=sum(j.get_status(refresh=True) == "finished" for j in jobs),
+        tool_calls_lost=sum(s.finished_steps_reexecuted for s in summaries),
+        finished_steps_redone=sum(s.finished_steps_reexecuted for s in summaries),
+        interrupted_steps=sum(s.interrupted_steps for s in summaries),
+        cost_lost_usd=0.0,
+    )
+
+
+# --- the results table ---
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One version's figures over a set of questions."""
+
+    version: str
+    questions: int
+    timeout_rate: float
+    abandonment_rate: float
+    completion_rate: float
+    cost_per_question_usd: float
+    cost_per_answer_usd: float
+    lost_cost_usd: float
+    lost_tool_calls: int
+    median_time_to_answer_s: float | None
+    longest_request_s: float
+    extra_cost_per_question_usd: float = 0.0
+
+
+def summarize_runs(runs: Sequence[QuestionRun], *, extra_cost_usd: float = 0.0) -> Summary:
+    """Rates and costs of one version; `extra_cost_usd` is shared work (v3's nightly digests)."""
+    if not runs:
+        raise ValueError("no runs to summarize")
+    count = len(runs)
+    delivered = sum(r.delivered for r in runs)
+    spent = sum(r.cost_usd for r in runs) + extra_cost_usd
+    times = [r.time_to_answer_s for r in runs if r.time_to_answer_s is not None]
+    return Summary(
+        version=runs[0].version,
+        questions=count,
+        timeout_rate=sum(r.timed_out for r in runs) / count,
+        abandonment_rate=sum(r.abandoned and not r.timed_out for r in runs) / count,
+        completion_rate=delivered / count,
+        cost_per_question_usd=spent / count,
+        cost_per_answer_usd=spent / delivered if delivered else float("inf"),
+        lost_cost_usd=sum(r.lost_cost_usd for r in runs),
+        lost_tool_calls=sum(r.lost_tool_calls for r in runs),
+        median_time_to_answer_s=statistics.median(times) if times else None,
+        longest_request_s=max(r.longest_request_s for r in runs),
+        extra_cost_per_question_usd=extra_cost_usd / count,
+    )
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """One row of the results table: the measured values beside the claim they test."""
+
+    metric: str
+    v1: str
+    v2: str
+    v3: str
+    claim: str
+    holds: bool
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def _usd(value: float) -> str:
+    return f"${value:.4f}"
+
+
+@dataclass(frozen=True)
+class _Deploys:
+    v1: DeployOutcome
+    v2: DeployOutcome
+    v3: DeployOutcome
+
+
+def results_table(v1: Summary, v2: Summary, v3: Summary, deploys: Sequence[DeployOutcome]
+                  ) -> list[ClaimRow]:
+    """The article's four claims, each measured on the same questions in all three versions."""
+    by_version = {d.version: d for d in deploys}
+    missing = {"v1", "v2", "v3"} - set(by_version)
+    if missing:
+        raise ValueError(f"a deploy outcome is missing for {sorted(missing)}")
+    d = _Deploys(by_version["v1"], by_version["v2"], by_version["v3"])
+    saving = 1 - v3.cost_per_question_usd / v1.cost_per_question_usd
+    rows = [
+        ClaimRow("timeout failures", _pct(v1.timeout_rate), _pct(v2.timeout_rate),
+                 _pct(v3.timeout_rate), "about half at a 60 s edge -> 0%",
+                 0.3 <= v1.timeout_rate <= 0.7 and v2.timeout_rate == 0 and v3.timeout_rate == 0),
+        ClaimRow("cost per question", _usd(v1.cost_per_question_usd),
+                 _usd(v2.cost_per_question_usd), _usd(v3.cost_per_question_usd),
+                 f"v3 at least 30% cheaper than v1 (measured: {100 * saving:.0f}%)",
+                 saving >= 0.30),
+        ClaimRow("completion rate", _pct(v1.completion_rate), _pct(v2.completion_rate),
+                 _pct(v3.completion_rate), "higher: users come back instead of abandoning",
+                 v2.completion_rate > v1.completion_rate
+                 and v3.completion_rate > v1.completion_rate),
+        ClaimRow("work lost in a deploy (tool calls)", str(d.v1.tool_calls_lost),
+                 str(d.v2.finished_steps_redone), str(d.v3.finished_steps_redone),
+                 "0: deploys don't kill in-flight research",
+                 d.v2.finished_steps_redone == 0 and d.v3.finished_steps_redone == 0
+                 and d.v2.answered == d.v2.questions and d.v3.answered == d.v3.questions),
+    ]
+    return rows
+
+
+# --- where v3's saving comes from ---
+
+
+@dataclass(frozen=True)
+class Lever:
+    """The average cost per question of one design, on the same questions."""
+
+    name: str
+    cost_per_question_usd: float
+    shared_cost_usd: float = 0.0
+    """Work shared by every question (the nightly digests), already spread over them."""
+
+
+def cost_levers(questions: Sequence[str]) -> list[Lever]:
+    """v2, then each v3 lever added one at a time, priced on the same questions.
+
+    Prices do not depend on time, so this runs at time scale 0 (batches end at
+    once) without the HTTP rig: it measures tokens, not latency.
+    """
+    from .agent import run_research
+    from .batched import prepare_digests, run_research_v3
+
+    count = len(questions)
+    if not count:
+        raise ValueError("no questions")
+    with config.time_scale_set_to(0.0):
+        live = [run_research(q).cost_usd for q in questions]
+        small_gather = [run_research_v3(q, write_in_batch=False).cost_usd for q in questions]
+        v3 = [run_research_v3(q).cost_usd for q in questions]
+        digest_set = prepare_digests()
+        with_digests = [run_research_v3(q, digests=digest_set.digests).cost_usd
+                        for q in questions]
+    share = digest_set.cost_usd / count
+    return [
+        Lever("v2: agent loop, live, large model", sum(live) / count),
+        Lever("gather on the small model, write live on the large one",
+              sum(small_gather) / count),
+        Lever("+ the answer written through the Batches API (v3)", sum(v3) / count),
+        Lever("+ document digests from a nightly batch", sum(with_digests) / count + share,
+              share),
+    ]
