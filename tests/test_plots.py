@@ -66,5 +66,8 @@ def test_generation_vs_reading_ends_when_the_reader_catches_up() -> None:
     read = next(line for line in ax.get_lines() if line.get_label().startswith("read at"))
     # 300 words at 4 words/s, starting at the first token: done at 1 + 75 s
     assert list(read.get_xdata()) == pytest.approx([1.0, 76.0])
+    counted = plots.generation_vs_reading(stream, words=480, reading_wpm=240.0)
+    read = next(line for line in counted.get_lines() if line.get_label().startswith("read at"))
+    assert list(read.get_ydata()) == pytest.approx([0.0, 480.0])
     with pytest.raises(ValueError):
         plots.generation_vs_reading(stats([]))

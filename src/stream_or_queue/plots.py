@@ -122,6 +122,7 @@ def latency_histogram(
 def generation_vs_reading(
     stream: Timeline,
     *,
+    words: int | None = None,
     words_per_token: float = config.WORDS_PER_TOKEN,
     reading_wpm: float = config.READING_WORDS_PER_MINUTE,
     ax: Axes | None = None,
@@ -132,19 +133,22 @@ def generation_vs_reading(
 
     The reader starts at the first token and reads at `reading_wpm`; the line
     stops when the reader catches up with the last word - which for a long
-    document is long after the stream ended.
+    document is long after the stream ended. Tokens become words at
+    `words_per_token`, or so that the stream ends at `words` if you counted them.
     """
     points = _points(stream)
     if not points:
         raise ValueError("the stream has no tokens to plot")
+    if words is not None:
+        words_per_token = words / points[-1][1]
     axes = new_axes(ax, **kwargs)
     times = [0.0, *(t for t, _ in points)]
-    words = [0.0, *(n * words_per_token for _, n in points)]
-    total_words = words[-1]
+    written = [0.0, *(n * words_per_token for _, n in points)]
+    total_words = written[-1]
     start = points[0][0]
     per_s = reading_wpm / 60.0
     done_reading = start + total_words / per_s
-    axes.step(times, words, where="post", label="generated (streamed)")
+    axes.step(times, written, where="post", label="generated (streamed)")
     axes.plot([start, done_reading], [0, total_words], label=f"read at {reading_wpm:g} words/min")
     axes.axvline(points[-1][0], color="grey", linestyle=":", label="stream ended")
     axes.set_xlabel(SIM_SECONDS)

@@ -321,7 +321,10 @@ class ChatBox(widgets.VBox):
         try:
             async with stream:
                 async for _ in stream:
-                    pass
+                    # Give the loop a turn after every token: when tokens are already
+                    # waiting (the task fell behind), the stream would otherwise run
+                    # without pausing, and a Stop click or another cell would wait.
+                    await asyncio.sleep(0)
         except anthropic.APIError as exc:
             error = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
         except asyncio.CancelledError:
