@@ -56,13 +56,14 @@ def no_leaked_threads() -> Iterator[None]:
     """Fail the test if it leaves a thread behind (a worker, a refresher, a server)."""
     before = set(threading.enumerate())
     yield
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while True:
         leaked = [t for t in set(threading.enumerate()) - before if t.is_alive()]
         if not leaked or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    assert not leaked, f"threads left running: {[t.name for t in leaked]}"
+    described = [(t.name, type(t).__name__, getattr(t, "_target", None)) for t in leaked]
+    assert not leaked, f"threads left running: {described}"
 
 
 def wait_until(condition: object, timeout: float = 20.0, what: str = "condition") -> None:

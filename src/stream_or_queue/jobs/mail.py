@@ -141,7 +141,7 @@ class _InboxHandler:
             self.inbox.append(
                 Message(
                     subject=str(parsed.get("Subject", "(no subject)")) or "(no subject)",
-                    body=body.rstrip("\n"),
+                    body=body.replace("\r\n", "\n").rstrip("\n"),
                     to=rcpt,
                     sender=str(parsed.get("From", envelope.mail_from)),
                     channel="email",

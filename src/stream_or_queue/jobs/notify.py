@@ -119,7 +119,8 @@ def _notify(job: Job, connection: redis.Redis, event: str, subject: str, body: s
         log.warning("notification for job %s not sent: %s", job.id, exc)
         _record(job, "not sent", error=f"{type(exc).__name__}: {exc}")
         return
-    _record(job, "sent" if sent else "already sent", channel="email", to=str(address))
+    if sent:  # a rerun that found the key sent changes nothing, not even the meta
+        _record(job, "sent", channel="email", to=str(address))
 
 
 def notify_success(

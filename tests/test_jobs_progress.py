@@ -1,0 +1,62 @@
+"""Progress in job meta: checked input, a no-op outside a job, readable while the job runs."""
+# ruff: noqa: F811 - the fixtures imported from jobs_support are used as arguments
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from jobs_support import Backend, backend, wait_until  # noqa: F401
+
+from stream_or_queue import jobs
+from stream_or_queue.jobs import report_progress, tasks
+from stream_or_queue.jobs.progress import HISTORY_LIMIT
+
+
+def test_outside_a_job_it_is_a_no_op() -> None:
+    assert report_progress(50, "writing", "half way") is None
+
+
+@pytest.mark.parametrize(
+    ("percent", "step", "message", "error"),
+    [
+        (-1, "x", "", ValueError),
+        (101, "x", "", ValueError),
+        (math.nan, "x", "", ValueError),
+        ("50", "x", "", TypeError),
+        (True, "x", "", TypeError),
+        (10, "", "", ValueError),
+        (10, "x" * 65, "", ValueError),
+        (10, "x", "m" * 501, ValueError),
+        (10, "x", None, ValueError),
+    ],
+)
+def test_bad_progress_is_refused_even_outside_a_job(
+    percent: object, step: object, message: object, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        report_progress(percent, step, message)  # type: ignore[arg-type]
+
+
+def test_progress_is_readable_while_the_job_runs(backend: Backend) -> None:
+    job = jobs.get_queue().enqueue(tasks.sleep_for, 300.0)  # 3 s real
+    assert jobs.get_progress(job) is None
+    with jobs.start_workers(1):
+        wait_until(
+            lambda: (p := jobs.get_progress(job)) is not None and 0 < p.percent < 100,
+            what="progress between 0 and 100 while the job runs",
+        )
+        assert job.get_status(refresh=True) == "started"
+        jobs.wait(job)
+    progress = jobs.get_progress(job)
+    assert progress is not None and progress.percent == 100 and progress.step == "done"
+    percents = [p for p, _ in jobs.progress_history(job)]
+    assert percents == sorted(percents) and percents[-1] == 100
+
+
+def test_history_is_bounded(backend: Backend) -> None:
+    job = jobs.get_queue().enqueue(tasks.noop)
+    for i in range(HISTORY_LIMIT + 20):
+        report_progress(min(i, 100), "step", job=job)
+    history = jobs.progress_history(job)
+    assert len(history) == HISTORY_LIMIT and history[-1] == (100.0, "step")
