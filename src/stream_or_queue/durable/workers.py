@@ -38,6 +38,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import redis
 from rq import Queue
@@ -53,11 +54,13 @@ from .run import CODE_VERSION_ENV, code_version
 
 __all__ = [
     "InProcessWorker",
+    "PreloadedWorker",
     "ProcessWorker",
     "WorkerFleet",
     "WorkerHandle",
     "recover_abandoned",
     "start_worker",
+    "url_of",
     "wait_until",
 ]
 
@@ -186,6 +189,16 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+class PreloadedWorker(Worker):
+    """RQ's forking `Worker`, with the course's package imported before the first fork.
+
+    A work-horse is forked per job and imports the job's module if the parent has
+    not: ~1.5 s per job for this package (the SDK is big). Naming this class with
+    `--worker-class` imports it once in the parent, so every horse inherits it -
+    what gunicorn calls preloading.
+    """
+
+
 class ProcessWorker:
     """A real `rq worker` process (`python -m rq.cli worker --url ...`)."""
 
@@ -196,7 +209,7 @@ class ProcessWorker:
         url: str,
         name: str | None = None,
         env: Mapping[str, str] | None = None,
-        worker_class: str | None = None,
+        worker_class: str | None = f"{__name__}.PreloadedWorker",
     ) -> None:
         self.name = name or _worker_name()
         self.queues = list(queues)
@@ -210,8 +223,12 @@ class ProcessWorker:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self, ready_timeout_s: float = 30.0) -> ProcessWorker:
+    def start(self, ready_timeout_s: float = 60.0) -> ProcessWorker:
         """Spawn the worker and wait until it has registered in Redis."""
+        return self.spawn().wait_ready(ready_timeout_s)
+
+    def spawn(self) -> ProcessWorker:
+        """Start the process without waiting (start several, then `wait_ready` each)."""
         if self.process is not None:
             return self
         env = {**os.environ, **self.env}
@@ -226,10 +243,16 @@ class ProcessWorker:
             [*command, *self.queues], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> ProcessWorker:
+        """Wait until the worker has registered in Redis (it is then listening)."""
+        if self.process is None:
+            raise RuntimeError("spawn() the worker first")
         connection = redis.Redis.from_url(self.url)
         try:
             wait_until(lambda: bool(connection.exists(f"rq:worker:{self.name}")) or not self.alive,
-                       ready_timeout_s, 0.05, f"worker {self.name} registration")
+                       timeout_s, 0.05, f"worker {self.name} registration")
         finally:
             connection.close()
         if not self.alive:
@@ -278,13 +301,35 @@ def start_worker(
     env: Mapping[str, str] | None = None,
 ) -> InProcessWorker | ProcessWorker:
     """A started worker of the right kind: a process on a real Redis, a thread on fakeredis."""
+    return _new_worker(queues, connection=connection, name=name, env=env).start()
+
+
+def _new_worker(
+    queues: Sequence[str],
+    *,
+    connection: redis.Redis | None = None,
+    name: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> InProcessWorker | ProcessWorker:
     connection = connection or get_redis()
     if is_fake(connection):
-        return InProcessWorker(queues, name=name).start()
+        return InProcessWorker(queues, name=name)
+    return ProcessWorker(queues, url=url_of(connection), name=name, env=env)
+
+
+def url_of(connection: redis.Redis) -> str:
+    """The URL a worker process needs to reach the same Redis as `connection`."""
     kw = connection.connection_pool.connection_kwargs
-    url = config.redis_url() or (
-        f"redis://{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{kw.get('db', 0)}")
-    return ProcessWorker(queues, url=url, name=name, env=env).start()
+    db = kw.get("db", 0)
+    if kw.get("path"):
+        return f"unix://{kw['path']}?db={db}"
+    auth = ""
+    if kw.get("password"):
+        user = quote(str(kw.get("username") or ""), safe="")
+        auth = f"{user}:{quote(str(kw['password']), safe='')}@"
+    ssl = "SSL" in connection.connection_pool.connection_class.__name__
+    scheme = "rediss" if ssl else "redis"
+    return f"{scheme}://{auth}{kw.get('host', '127.0.0.1')}:{kw.get('port', 6379)}/{db}"
 
 
 # --- recovery: RQ's abandoned-job cleanup, now -------------------------------------------------
@@ -378,9 +423,15 @@ class WorkerFleet:
 
     def start(self) -> WorkerFleet:
         os.environ[CODE_VERSION_ENV] = self.version  # in-process workers read it from here
-        while len(self.alive()) < self.size:
-            self.workers.append(start_worker(self.queues, connection=self.connection,
-                                             env={CODE_VERSION_ENV: self.version}))
+        new = [_new_worker(self.queues, connection=self.connection,
+                           env={CODE_VERSION_ENV: self.version})
+               for _ in range(self.size - len(self.alive()))]
+        for worker in new:  # processes boot in parallel
+            if isinstance(worker, ProcessWorker):
+                worker.spawn()
+        for worker in new:
+            worker.start()
+        self.workers += new
         return self
 
     def alive(self) -> list[InProcessWorker | ProcessWorker]:
