@@ -9,7 +9,6 @@ timing threshold.
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 
 import anthropic
@@ -27,6 +26,7 @@ from stream_or_queue.streaming import (
     measure_stream,
     percentile,
     savings,
+    tokens_due_at,
     upstream_record,
 )
 
@@ -43,17 +43,6 @@ def record_for(sim: Simulator, stats: StreamStats) -> RequestRecord:
     record = upstream_record(stats.request_id, sim)
     assert record is not None, "the stream's request id is not in the simulator's ledger"
     return record
-
-
-def tokens_due(record: RequestRecord, at_real: float) -> int:
-    """Tokens the simulated model had produced by `at_real` (a perf_counter time)."""
-    elapsed = (at_real - record.started) / config.time_scale()
-    if elapsed < record.scheduled_ttft_s:
-        return 0
-    span = record.scheduled_total_s - record.scheduled_ttft_s
-    rate = (record.planned_output_tokens - 1) / span
-    return min(record.planned_output_tokens,
-               math.floor((elapsed - record.scheduled_ttft_s) * rate) + 1)
 
 
 # --- measuring ---------------------------------------------------------------------------
@@ -184,7 +173,7 @@ def test_sync_cancel_from_another_thread_stops_within_one_token(simulator: Simul
     thread.join(timeout=30)
     record = record_for(simulator, stream.stats)
     assert stream.stats.cancelled and record.cancelled
-    due = tokens_due(record, stopped_at[0])
+    due = tokens_due_at(record, stopped_at[0])
     assert record.generated_tokens <= due + 1, (record.generated_tokens, due)
     assert record.generated_tokens < record.planned_output_tokens
 
@@ -220,7 +209,7 @@ def test_async_cancel_interrupts_the_wait_and_stops_within_one_token(
     stream, stopped_at = asyncio.run(run())
     record = record_for(simulator, stream.stats)
     assert stream.stats.cancelled and record.cancelled and not record.completed
-    due = tokens_due(record, stopped_at)
+    due = tokens_due_at(record, stopped_at)
     assert record.generated_tokens <= due + 1, (record.generated_tokens, due)
     assert len(stream.stats.pieces) <= due + 1
 
@@ -284,3 +273,12 @@ def test_cancelling_the_task_itself_still_propagates(simulator: Simulator) -> No
     stream = asyncio.run(run())
     record = record_for(simulator, stream.stats)
     assert record.cancelled and stream.stats.closed_real is not None
+
+
+def test_tokens_due_at_follows_the_schedule() -> None:
+    config.set_time_scale(1.0)
+    record = RequestRecord(request_id="req_x", endpoint="POST /v1/messages",
+                           planned_output_tokens=101, scheduled_ttft_s=1.0,
+                           scheduled_total_s=11.0, started=100.0)
+    assert [tokens_due_at(record, 100.0 + t) for t in (0.5, 1.0, 1.05, 1.1, 6.0, 500.0)] == [
+        0, 1, 1, 2, 51, 101]

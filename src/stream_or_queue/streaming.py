@@ -47,6 +47,7 @@ __all__ = [
     "measure_stream",
     "percentile",
     "savings",
+    "tokens_due_at",
     "upstream_record",
 ]
 
@@ -576,6 +577,24 @@ def upstream_record(
         if record.request_id == request_id:
             return record
     return None
+
+
+def tokens_due_at(record: RequestRecord, when_real: float) -> int:
+    """Output tokens the simulated model had produced at `when_real` (a `perf_counter()` time).
+
+    Reconstructed from the request's schedule in the ledger (first token, last token,
+    planned tokens, start time), so a notebook can compare "what the model had produced
+    when Stop was pressed" with what the ledger says it generated in the end.
+    """
+    elapsed = clock.to_sim(when_real - record.started)
+    if elapsed < record.scheduled_ttft_s or record.planned_output_tokens == 0:
+        return 0
+    span = record.scheduled_total_s - record.scheduled_ttft_s
+    if span <= 0:
+        return record.planned_output_tokens
+    rate = (record.planned_output_tokens - 1) / span
+    due = math.floor((elapsed - record.scheduled_ttft_s) * rate + 1e-9) + 1
+    return min(record.planned_output_tokens, due)
 
 
 def savings(stats: StreamStats, simulator: Simulator | None = None) -> Savings:
