@@ -422,8 +422,8 @@ async def run_in_request(
 
     def work() -> None:
         try:
-            outcome: dict[str, Any] | BaseException = jobs.as_result(
-                jobs.run_research(question, progress=progress, on_text=text))
+            outcome: dict[str, Any] | BaseException = jobs.as_result(jobs.run_research(
+                question, progress=progress, on_text=text if on_text is not None else None))
         except BaseException as exc:  # handed to the awaiting request
             outcome = exc
         soon(settle, outcome)
