@@ -64,14 +64,20 @@ def async_client(
 def http_client(url: str, *, max_retries: int = 0, **kwargs: Any) -> anthropic.Anthropic:
     """The real sync SDK over loopback HTTP."""
     return anthropic.Anthropic(
-        api_key=KEY, base_url=url, max_retries=max_retries, _strict_response_validation=True,
+        api_key=KEY,
+        base_url=url,
+        max_retries=max_retries,
+        _strict_response_validation=True,
         **kwargs,
     )
 
 
 def async_http_client(url: str, *, max_retries: int = 0, **kwargs: Any) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(
-        api_key=KEY, base_url=url, max_retries=max_retries, _strict_response_validation=True,
+        api_key=KEY,
+        base_url=url,
+        max_retries=max_retries,
+        _strict_response_validation=True,
         **kwargs,
     )
 

@@ -12,12 +12,16 @@ from stream_or_queue import config
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("STREAM_OR_QUEUE_MODE", "ANTHROPIC_API_KEY", "STREAM_OR_QUEUE_TIME_SCALE",
-                 "REDIS_URL"):
+    for name in (
+        "STREAM_OR_QUEUE_MODE",
+        "ANTHROPIC_API_KEY",
+        "STREAM_OR_QUEUE_TIME_SCALE",
+        "REDIS_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
-# --- time scale ------------------------------------------------------------------------------------
+# --- time scale -----------------------------------------------------------------------------------
 
 
 def test_default_time_scale() -> None:
@@ -38,7 +42,7 @@ def test_bad_environment_time_scale_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, raw: str
 ) -> None:
     monkeypatch.setenv("STREAM_OR_QUEUE_TIME_SCALE", raw)
-    with pytest.raises(ValueError, match="STREAM_OR_QUEUE_TIME_SCALE|time scale"):
+    with pytest.raises(ValueError, match=r"STREAM_OR_QUEUE_TIME_SCALE|time scale"):
         config.time_scale()
 
 
@@ -72,7 +76,7 @@ def test_time_scale_set_to_refuses_before_changing_anything() -> None:
     assert config.time_scale() == config.DEFAULT_TIME_SCALE
 
 
-# --- mode -------------------------------------------------------------------------------------------
+# --- mode -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -106,7 +110,7 @@ def test_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.redis_url() == "redis://127.0.0.1:6390/0"
 
 
-# --- the numbers ------------------------------------------------------------------------------------
+# --- the numbers ----------------------------------------------------------------------------------
 
 
 def test_every_model_has_a_dated_price_and_a_timing_profile() -> None:
@@ -131,7 +135,7 @@ def test_published_speeds_of_the_large_model() -> None:
     """COURSE.md: Sonnet-class ~60-95 output tokens/s after a TTFT of ~0.8-1.8 s."""
     large = config.TIMING[config.LARGE_MODEL]
     assert 60 <= large.tokens_per_s <= 95
-    assert 0.8 <= large.ttft_min_s and large.ttft_max_s <= 1.8
+    assert large.ttft_min_s >= 0.8 and large.ttft_max_s <= 1.8
 
 
 def test_aliases_point_at_priced_models() -> None:

@@ -19,8 +19,12 @@ FAKE_KEY = "sk-ant-test-not-a-real-key"
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever the developer's shell exports, each test starts offline and local."""
-    for name in ("STREAM_OR_QUEUE_MODE", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
-                 "ANTHROPIC_AUTH_TOKEN"):
+    for name in (
+        "STREAM_OR_QUEUE_MODE",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_AUTH_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -55,9 +59,11 @@ async def test_async_twin_is_offline_by_default(simulator: Simulator) -> None:
 
 def test_a_given_simulator_and_faults_are_used(simulator: Simulator) -> None:
     mine = Simulator(seed=2)
-    with client(simulator=mine, faults=Faults(overloaded=1.0), max_retries=0) as sdk:
-        with pytest.raises(anthropic.OverloadedError):
-            sdk.messages.create(**ask("hello"))
+    with (
+        client(simulator=mine, faults=Faults(overloaded=1.0), max_retries=0) as sdk,
+        pytest.raises(anthropic.OverloadedError),
+    ):
+        sdk.messages.create(**ask("hello"))
     assert len(mine.ledger) == 1 and simulator.ledger == []
 
 
@@ -98,7 +104,7 @@ def test_live_with_key_and_mode_targets_the_real_api(
     asyncio.run(sdk_async.close())
 
 
-# --- ANTHROPIC_BASE_URL: the HTTP simulator -----------------------------------------------------------
+# --- ANTHROPIC_BASE_URL: the HTTP simulator -------------------------------------------------------
 
 
 def test_base_url_env_sends_requests_over_http(
@@ -133,7 +139,7 @@ def test_an_explicit_simulator_wins_over_the_base_url(
     assert len(mine.ledger) == 1 and server.simulator.ledger == []
 
 
-# --- cost ---------------------------------------------------------------------------------------------
+# --- cost -----------------------------------------------------------------------------------------
 
 
 def test_cost_of_a_million_tokens_is_the_list_price() -> None:
@@ -155,16 +161,24 @@ def test_cost_reads_an_sdk_usage_object(simulator: Simulator) -> None:
         message = sdk.messages.create(**ask("hello"))
     usage = message.usage
     price = config.PRICES[config.FAST_MODEL]
-    expected = (usage.input_tokens * price.input_per_mtok
-                + usage.output_tokens * price.output_per_mtok) / 1e6
+    expected = (
+        usage.input_tokens * price.input_per_mtok + usage.output_tokens * price.output_per_mtok
+    ) / 1e6
     assert cost(usage, message.model) == pytest.approx(expected)
     assert cost(usage, message.model) > 0
 
 
 def test_cost_counts_cache_tokens_and_tolerates_missing_fields() -> None:
     plain = cost({"input_tokens": 100, "output_tokens": 0}, config.FAST_MODEL)
-    cached = cost({"input_tokens": 50, "cache_read_input_tokens": 50, "output_tokens": 0,
-                   "cache_creation_input_tokens": None}, config.FAST_MODEL)
+    cached = cost(
+        {
+            "input_tokens": 50,
+            "cache_read_input_tokens": 50,
+            "output_tokens": 0,
+            "cache_creation_input_tokens": None,
+        },
+        config.FAST_MODEL,
+    )
     assert cached == pytest.approx(plain)
     assert cost({}, config.FAST_MODEL) == 0.0
 

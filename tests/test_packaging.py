@@ -63,8 +63,9 @@ def _name(spec: str) -> str:
 def test_python_is_at_least_3_11(pyproject: dict[str, Any], environment: dict[str, Any]) -> None:
     requires = SpecifierSet(pyproject["project"]["requires-python"])
     assert Version("3.11") in requires and Version("3.10") not in requires
-    conda_python = [d for d in environment["dependencies"]
-                    if isinstance(d, str) and re.match(r"python\b", d)]
+    conda_python = [
+        d for d in environment["dependencies"] if isinstance(d, str) and re.match(r"python\b", d)
+    ]
     assert len(conda_python) == 1
     version = re.sub(r"^python\s*[=<>!~]*", "", conda_python[0])
     assert Version(version) >= Version("3.11")
@@ -144,7 +145,7 @@ def test_every_import_of_the_library_is_installed_by_its_dependencies(
     assert not missing, f"imported but not installed by pyproject's dependencies: {missing}"
 
 
-# --- the two commands ------------------------------------------------------------------------------
+# --- the two commands -----------------------------------------------------------------------------
 
 
 def _makefile() -> str:

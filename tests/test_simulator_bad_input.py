@@ -50,29 +50,90 @@ CASES: list[tuple[str, Any, int, str]] = [
     ("empty-messages", _with(messages=[]), 400, "invalid_request_error"),
     ("messages-string", _with(messages="hi"), 400, "invalid_request_error"),
     ("message-not-object", _with(messages=["hi"]), 400, "invalid_request_error"),
-    ("role-system", _with(messages=[{"role": "system", "content": "x"}]), 400,
-     "invalid_request_error"),
-    ("first-assistant", _with(messages=[{"role": "assistant", "content": "x"}]), 400,
-     "invalid_request_error"),
+    (
+        "role-system",
+        _with(messages=[{"role": "system", "content": "x"}]),
+        400,
+        "invalid_request_error",
+    ),
+    (
+        "first-assistant",
+        _with(messages=[{"role": "assistant", "content": "x"}]),
+        400,
+        "invalid_request_error",
+    ),
     ("two-users", _with(messages=user("a") + user("b")), 400, "invalid_request_error"),
-    ("content-null", _with(messages=[{"role": "user", "content": None}]), 400,
-     "invalid_request_error"),
-    ("content-empty-list", _with(messages=[{"role": "user", "content": []}]), 400,
-     "invalid_request_error"),
-    ("content-list-of-strings", _with(messages=[{"role": "user", "content": ["x"]}]), 400,
-     "invalid_request_error"),
-    ("block-without-type", _with(messages=[{"role": "user", "content": [{"text": "x"}]}]), 400,
-     "invalid_request_error"),
-    ("text-block-without-text", _with(messages=[{"role": "user", "content": [{"type": "text"}]}]),
-     400, "invalid_request_error"),
-    ("tool-use-from-user", _with(messages=[{"role": "user", "content": [
-        {"type": "tool_use", "id": "t", "name": "n", "input": {}}]}]), 400, "invalid_request_error"),
-    ("tool-result-bad-content", _with(messages=[{"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": "t", "content": 5}]}]), 400,
-     "invalid_request_error"),
-    ("tool-use-input-not-object", _with(messages=[*user("q"), {"role": "assistant", "content": [
-        {"type": "tool_use", "id": "t", "name": "n", "input": "x"}]}, *user("r")]), 400,
-     "invalid_request_error"),
+    (
+        "content-null",
+        _with(messages=[{"role": "user", "content": None}]),
+        400,
+        "invalid_request_error",
+    ),
+    (
+        "content-empty-list",
+        _with(messages=[{"role": "user", "content": []}]),
+        400,
+        "invalid_request_error",
+    ),
+    (
+        "content-list-of-strings",
+        _with(messages=[{"role": "user", "content": ["x"]}]),
+        400,
+        "invalid_request_error",
+    ),
+    (
+        "block-without-type",
+        _with(messages=[{"role": "user", "content": [{"text": "x"}]}]),
+        400,
+        "invalid_request_error",
+    ),
+    (
+        "text-block-without-text",
+        _with(messages=[{"role": "user", "content": [{"type": "text"}]}]),
+        400,
+        "invalid_request_error",
+    ),
+    (
+        "tool-use-from-user",
+        _with(
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_use", "id": "t", "name": "n", "input": {}}],
+                }
+            ]
+        ),
+        400,
+        "invalid_request_error",
+    ),
+    (
+        "tool-result-bad-content",
+        _with(
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "t", "content": 5}],
+                }
+            ]
+        ),
+        400,
+        "invalid_request_error",
+    ),
+    (
+        "tool-use-input-not-object",
+        _with(
+            messages=[
+                *user("q"),
+                {
+                    "role": "assistant",
+                    "content": [{"type": "tool_use", "id": "t", "name": "n", "input": "x"}],
+                },
+                *user("r"),
+            ]
+        ),
+        400,
+        "invalid_request_error",
+    ),
     ("temperature-too-high", _with(temperature=2), 400, "invalid_request_error"),
     ("temperature-string", _with(temperature="hot"), 400, "invalid_request_error"),
     ("stop-sequences-string", _with(stop_sequences="x"), 400, "invalid_request_error"),
@@ -83,15 +144,26 @@ CASES: list[tuple[str, Any, int, str]] = [
     ("tools-string", _with(tools="search"), 400, "invalid_request_error"),
     ("tool-bad-name", _with(tools=[{**TOOL, "name": "bad name!"}]), 400, "invalid_request_error"),
     ("tool-no-schema", _with(tools=[{"name": "search"}]), 400, "invalid_request_error"),
-    ("tool-schema-properties-list", _with(tools=[
-        {"name": "s", "input_schema": {"type": "object", "properties": ["q"]}}]), 400,
-     "invalid_request_error"),
+    (
+        "tool-schema-properties-list",
+        _with(tools=[{"name": "s", "input_schema": {"type": "object", "properties": ["q"]}}]),
+        400,
+        "invalid_request_error",
+    ),
     ("tool-names-repeat", _with(tools=[TOOL, TOOL]), 400, "invalid_request_error"),
-    ("tool-choice-unknown-tool", _with(tools=[TOOL], tool_choice={"type": "tool", "name": "x"}),
-     400, "invalid_request_error"),
+    (
+        "tool-choice-unknown-tool",
+        _with(tools=[TOOL], tool_choice={"type": "tool", "name": "x"}),
+        400,
+        "invalid_request_error",
+    ),
     ("tool-choice-string", _with(tools=[TOOL], tool_choice="auto"), 400, "invalid_request_error"),
-    ("tool-choice-any-without-tools", _with(tool_choice={"type": "any"}), 400,
-     "invalid_request_error"),
+    (
+        "tool-choice-any-without-tools",
+        _with(tool_choice={"type": "any"}),
+        400,
+        "invalid_request_error",
+    ),
 ]
 
 
@@ -111,12 +183,18 @@ def _poster(way: str, server: RunningServer) -> Iterator[Callable[..., httpx2.Re
 
 
 @pytest.fixture(params=["inproc", "http"])
-def post(request: pytest.FixtureRequest, server: RunningServer) -> Iterator[Callable[..., httpx2.Response]]:
+def post(
+    request: pytest.FixtureRequest, server: RunningServer
+) -> Iterator[Callable[..., httpx2.Response]]:
     yield from _poster(request.param, server)
 
 
-def _send(post: Callable[..., httpx2.Response], body: Any, path: str = "/v1/messages",
-          headers: dict[str, str] | None = None) -> httpx2.Response:
+def _send(
+    post: Callable[..., httpx2.Response],
+    body: Any,
+    path: str = "/v1/messages",
+    headers: dict[str, str] | None = None,
+) -> httpx2.Response:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     return post(path, content=content, headers=headers or HEADERS)
 
@@ -130,12 +208,14 @@ def _assert_error(response: httpx2.Response, status: int, kind: str) -> None:
 
 
 @pytest.mark.parametrize(("case", "body", "status", "kind"), CASES, ids=[c[0] for c in CASES])
-def test_bad_message_requests(post: Callable[..., httpx2.Response], case: str, body: Any,
-                              status: int, kind: str) -> None:
+def test_bad_message_requests(
+    post: Callable[..., httpx2.Response], case: str, body: Any, status: int, kind: str
+) -> None:
     _assert_error(_send(post, body), status, kind)
     if isinstance(body, dict) and "max-tokens" not in case:  # count_tokens takes no max_tokens
-        counted = _send(post, {k: v for k, v in body.items() if k != "max_tokens"},
-                        "/v1/messages/count_tokens")
+        counted = _send(
+            post, {k: v for k, v in body.items() if k != "max_tokens"}, "/v1/messages/count_tokens"
+        )
         assert counted.status_code in (400, 404), counted.text
     # the server keeps serving
     assert _send(post, GOOD).status_code == 200
@@ -160,21 +240,29 @@ def test_temperature_null_means_the_default(post: Callable[..., httpx2.Response]
 )
 def test_bad_batch_requests(post: Callable[..., httpx2.Response], case: str, body: Any) -> None:
     _assert_error(_send(post, body, "/v1/messages/batches"), 400, "invalid_request_error")
-    assert _send(post, {"requests": [{"custom_id": "ok", "params": GOOD}]},
-                 "/v1/messages/batches").status_code == 200
+    assert (
+        _send(
+            post, {"requests": [{"custom_id": "ok", "params": GOOD}]}, "/v1/messages/batches"
+        ).status_code
+        == 200
+    )
 
 
 @pytest.mark.parametrize("query", ["limit=abc", "limit=0", "limit=1001"])
 def test_bad_batch_list_queries(server: RunningServer, query: str) -> None:
     with httpx2.Client(base_url=server.url) as http:
-        _assert_error(http.get(f"/v1/messages/batches?{query}", headers=HEADERS), 400,
-                      "invalid_request_error")
+        _assert_error(
+            http.get(f"/v1/messages/batches?{query}", headers=HEADERS), 400, "invalid_request_error"
+        )
 
 
-def test_unknown_routes_are_404(post: Callable[..., httpx2.Response], server: RunningServer) -> None:
+def test_unknown_routes_are_404(
+    post: Callable[..., httpx2.Response], server: RunningServer
+) -> None:
     _assert_error(_send(post, GOOD, "/v1/complete"), 404, "not_found_error")
-    _assert_error(_send(post, {}, "/v1/messages/batches/msgbatch_x/explode"), 404,
-                  "not_found_error")
+    _assert_error(
+        _send(post, {}, "/v1/messages/batches/msgbatch_x/explode"), 404, "not_found_error"
+    )
     with httpx2.Client(base_url=server.url) as http:
         _assert_error(http.get("/v1/messages", headers=HEADERS), 404, "not_found_error")
 
@@ -187,24 +275,56 @@ def test_missing_api_key_is_401(post: Callable[..., httpx2.Response]) -> None:
 def test_seeded_mutation_fuzz_never_gets_a_5xx() -> None:
     """Hypothesis is not a dependency: a seeded mutator explores malformed bodies instead."""
     rng = random.Random(1234)
-    junk: list[Any] = [None, True, 0, -1, 1.5, "", "x", [], {}, [None], {"type": None},
-                       [{"role": "user"}], {"role": "user", "content": [{}]}]
-    valid = _with(system="s", stop_sequences=["z"], tools=[TOOL], tool_choice={"type": "auto"},
-                  temperature=0.5, stream=False)
+    junk: list[Any] = [
+        None,
+        True,
+        0,
+        -1,
+        1.5,
+        "",
+        "x",
+        [],
+        {},
+        [None],
+        {"type": None},
+        [{"role": "user"}],
+        {"role": "user", "content": [{}]},
+    ]
+    valid = _with(
+        system="s",
+        stop_sequences=["z"],
+        tools=[TOOL],
+        tool_choice={"type": "auto"},
+        temperature=0.5,
+        stream=False,
+    )
     sim = Simulator(seed=1)
     with raw_client(sim) as http:
         for _ in range(300):
             body = json.loads(json.dumps(valid))
             for _ in range(rng.randint(1, 3)):
                 target: Any = body
-                path = rng.choice([["model"], ["max_tokens"], ["messages"], ["messages", 0],
-                                   ["messages", 0, "content"], ["system"], ["tools"],
-                                   ["tools", 0, "input_schema"], ["tool_choice"],
-                                   ["stop_sequences"], ["temperature"], ["stream"]])
+                path = rng.choice(
+                    [
+                        ["model"],
+                        ["max_tokens"],
+                        ["messages"],
+                        ["messages", 0],
+                        ["messages", 0, "content"],
+                        ["system"],
+                        ["tools"],
+                        ["tools", 0, "input_schema"],
+                        ["tool_choice"],
+                        ["stop_sequences"],
+                        ["temperature"],
+                        ["stream"],
+                    ]
+                )
                 for key in path[:-1]:
-                    if isinstance(target, dict) and key in target:
-                        target = target[key]
-                    elif isinstance(target, list) and isinstance(key, int) and key < len(target):
+                    in_dict = isinstance(target, dict) and key in target
+                    in_list = isinstance(target, list) and isinstance(key, int)
+                    in_list = in_list and key < len(target)
+                    if in_dict or in_list:
                         target = target[key]
                 if isinstance(target, dict):
                     if rng.random() < 0.3:
@@ -259,8 +379,9 @@ def test_oversized_upload_is_refused_before_it_is_read() -> None:
     """Over HTTP, a declared Content-Length above the limit is refused without reading it."""
     sim = Simulator(max_body_bytes=1_000, max_batch_body_bytes=4_000)
     with serve_in_thread(sim) as running, httpx2.Client(base_url=running.url) as http:
-        response = http.post("/v1/messages/batches", content=b"x" * 10_000,
-                             headers={**HEADERS, "x-api-key": KEY})
+        response = http.post(
+            "/v1/messages/batches", content=b"x" * 10_000, headers={**HEADERS, "x-api-key": KEY}
+        )
         assert response.status_code == 413
         assert response.json()["error"]["type"] == "request_too_large"
         assert http.post("/v1/messages", json=GOOD, headers=HEADERS).status_code == 200

@@ -72,8 +72,13 @@ def test_lifecycle_create_poll_end_results(sim: Simulator, way: str) -> None:
         assert batch.processing_status == "in_progress"
         assert batch.results_url is None and batch.ended_at is None
         # counts stay "processing" until the whole batch has ended (real semantics)
-        assert counts(batch) == {"processing": 12, "succeeded": 0, "errored": 0,
-                                 "canceled": 0, "expired": 0}
+        assert counts(batch) == {
+            "processing": 12,
+            "succeeded": 0,
+            "errored": 0,
+            "canceled": 0,
+            "expired": 0,
+        }
         assert (batch.expires_at - batch.created_at).total_seconds() == config.BATCH_EXPIRY_S
 
         stored = sim.batches.get(batch.id)
@@ -86,8 +91,13 @@ def test_lifecycle_create_poll_end_results(sim: Simulator, way: str) -> None:
         finish(sim, batch.id)
         ended = client.messages.batches.retrieve(batch.id)
         assert ended.processing_status == "ended" and ended.ended_at is not None
-        assert counts(ended) == {"processing": 0, "succeeded": 12, "errored": 0,
-                                 "canceled": 0, "expired": 0}
+        assert counts(ended) == {
+            "processing": 0,
+            "succeeded": 12,
+            "errored": 0,
+            "canceled": 0,
+            "expired": 0,
+        }
         assert ended.results_url and ended.results_url.endswith(f"/{batch.id}/results")
         results = list(client.messages.batches.results(batch.id))
     assert sim.batches.progress(batch.id) == 1.0
@@ -155,7 +165,9 @@ def test_cancel_keeps_what_was_done_and_cancels_the_rest(sim: Simulator, way: st
     with sync_sdk(sim, way) as client:
         batch = client.messages.batches.create(requests=requests(20))
         stored = sim.batches.get(batch.id)
-        sim.batches.fast_forward(batch.id, stored.start_s + (stored.processing_s - stored.start_s) / 2)
+        sim.batches.fast_forward(
+            batch.id, stored.start_s + (stored.processing_s - stored.start_s) / 2
+        )
         canceling = client.messages.batches.cancel(batch.id)
         assert canceling.processing_status == "canceling"
         assert canceling.cancel_initiated_at is not None
@@ -225,8 +237,11 @@ def test_errored_requests_report_their_error(sim: Simulator) -> None:
     assert unknown.type == "errored" and unknown.error.error.type == "not_found_error"
     assert empty.type == "errored" and empty.error.error.type == "invalid_request_error"
     assert streamed.type == "errored" and streamed.error.error.type == "invalid_request_error"
-    injected = [r for cid, r in results.items()
-                if r.type == "errored" and cid not in ("item-3", "item-4", "item-5")]
+    injected = [
+        r
+        for cid, r in results.items()
+        if r.type == "errored" and cid not in ("item-3", "item-4", "item-5")
+    ]
     assert injected and all(r.error.error.type == "api_error" for r in injected)  # type: ignore[union-attr]
 
 
@@ -278,7 +293,7 @@ def test_unknown_batch_is_404(sim: Simulator) -> None:
     assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
 
 
-# --- the envelope rules ----------------------------------------------------------------------------
+# --- the envelope rules ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -319,8 +334,9 @@ def test_empty_batch_is_400(sim: Simulator) -> None:
 def test_more_than_100000_requests_is_400(sim: Simulator) -> None:
     """Sent raw: the cap is checked before anything else, so the items can be tiny."""
     item = '{"custom_id":"r%d","params":{}}'
-    body = ('{"requests":[' + ",".join(item % i for i in range(config.BATCH_MAX_REQUESTS + 1))
-            + "]}").encode()
+    body = (
+        '{"requests":[' + ",".join(item % i for i in range(config.BATCH_MAX_REQUESTS + 1)) + "]}"
+    ).encode()
     with raw_client(sim) as http:
         response = http.post("/v1/messages/batches", content=body, headers=HEADERS)
     assert response.status_code == 400
@@ -332,8 +348,9 @@ def test_more_than_100000_requests_is_400(sim: Simulator) -> None:
 def test_exactly_100000_requests_are_accepted(sim: Simulator) -> None:
     params = json.dumps({"model": MODEL, "max_tokens": 5, "messages": user("hi")})
     item = '{"custom_id":"r%d","params":' + params + "}"
-    body = ('{"requests":[' + ",".join(item % i for i in range(config.BATCH_MAX_REQUESTS))
-            + "]}").encode()
+    body = (
+        '{"requests":[' + ",".join(item % i for i in range(config.BATCH_MAX_REQUESTS)) + "]}"
+    ).encode()
     with config.time_scale_set_to(0), raw_client(sim) as http:
         response = http.post("/v1/messages/batches", content=body, headers=HEADERS)
     assert response.status_code == 200, response.text

@@ -53,12 +53,11 @@ def _check_cancelled(record: RequestRecord, *, read: int) -> None:
 
 
 def test_closing_a_stream_early_stops_generation(sim: Simulator) -> None:
-    with sync_client(sim) as client:
-        with client.messages.stream(**ask(PROMPT)) as stream:
-            for count, _ in enumerate(stream.text_stream, start=1):
-                if count == READ:
-                    break
-            request_id = stream.request_id
+    with sync_client(sim) as client, client.messages.stream(**ask(PROMPT)) as stream:
+        for count, _ in enumerate(stream.text_stream, start=1):
+            if count == READ:
+                break
+        request_id = stream.request_id
     record = sim.find(request_id or "")
     assert record is not None
     _check_cancelled(record, read=READ)
@@ -72,14 +71,13 @@ def test_closing_a_stream_early_stops_generation(sim: Simulator) -> None:
 
 @pytest.mark.anyio
 async def test_closing_an_async_stream_early_stops_generation(sim: Simulator) -> None:
-    async with async_client(sim) as client:
-        async with client.messages.stream(**ask(PROMPT)) as stream:
-            count = 0
-            async for _ in stream.text_stream:
-                count += 1
-                if count == READ:
-                    break
-            request_id = stream.request_id
+    async with async_client(sim) as client, client.messages.stream(**ask(PROMPT)) as stream:
+        count = 0
+        async for _ in stream.text_stream:
+            count += 1
+            if count == READ:
+                break
+        request_id = stream.request_id
     record = sim.find(request_id or "")
     assert record is not None
     _check_cancelled(record, read=READ)
@@ -90,12 +88,11 @@ async def test_closing_an_async_stream_early_stops_generation(sim: Simulator) ->
 def test_client_disconnect_over_http_is_noticed_by_the_server(
     sim: Simulator, server: RunningServer
 ) -> None:
-    with http_client(server.url) as client:
-        with client.messages.stream(**ask(PROMPT)) as stream:
-            for count, _ in enumerate(stream.text_stream, start=1):
-                if count == READ:
-                    break
-            request_id = stream.request_id
+    with http_client(server.url) as client, client.messages.stream(**ask(PROMPT)) as stream:
+        for count, _ in enumerate(stream.text_stream, start=1):
+            if count == READ:
+                break
+        request_id = stream.request_id
     assert wait_for(lambda: (r := sim.find(request_id or "")) is not None and r.ended is not None)
     record = sim.find(request_id or "")
     assert record is not None
@@ -110,12 +107,14 @@ def test_client_disconnect_over_http_is_noticed_by_the_server(
 
 def test_raw_http_client_hanging_up_mid_stream(sim: Simulator, server: RunningServer) -> None:
     body = {**ask(PROMPT), "stream": True}
-    with httpx2.Client(base_url=server.url) as http:
-        with http.stream("POST", "/v1/messages", json=body, headers=HEADERS) as response:
-            request_id = response.headers["request-id"]
-            chunks = response.iter_bytes()
-            while b"content_block_delta" not in next(chunks):
-                pass
+    with (
+        httpx2.Client(base_url=server.url) as http,
+        http.stream("POST", "/v1/messages", json=body, headers=HEADERS) as response,
+    ):
+        request_id = response.headers["request-id"]
+        chunks = response.iter_bytes()
+        while b"content_block_delta" not in next(chunks):
+            pass
     assert wait_for(lambda: (r := sim.find(request_id)) is not None and r.ended is not None)
     record = sim.find(request_id)
     assert record is not None and record.cancelled
@@ -133,9 +132,12 @@ def test_closing_before_the_first_token_generates_almost_nothing(sim: Simulator)
 
 def test_a_stream_read_to_the_end_is_not_cancelled(sim: Simulator) -> None:
     fast = Simulator(seed=8)
-    with config.time_scale_set_to(0), sync_client(fast) as client:
-        with client.messages.stream(**ask(PROMPT)) as stream:
-            text = "".join(stream.text_stream)
+    with (
+        config.time_scale_set_to(0),
+        sync_client(fast) as client,
+        client.messages.stream(**ask(PROMPT)) as stream,
+    ):
+        text = "".join(stream.text_stream)
     record = fast.ledger[-1]
     assert text and not record.cancelled and record.completed
     assert record.planned_output_tokens == record.generated_tokens == record.delivered_tokens

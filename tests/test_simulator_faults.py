@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Iterator
 
@@ -56,9 +57,12 @@ def test_rate_limit_is_429_with_both_retry_headers(way: str) -> None:
 def test_retry_after_ms_is_never_zero_at_time_scale_zero() -> None:
     """The SDK ignores a zero and backs off for half a second or more instead."""
     sim = Simulator(faults=Faults(rate_limit=1.0))
-    with config.time_scale_set_to(0), sync_client(sim) as client:
-        with pytest.raises(anthropic.RateLimitError) as caught:
-            client.messages.create(**ask(QUESTION))
+    with (
+        config.time_scale_set_to(0),
+        sync_client(sim) as client,
+        pytest.raises(anthropic.RateLimitError) as caught,
+    ):
+        client.messages.create(**ask(QUESTION))
     assert caught.value.response.headers["retry-after-ms"] == "1"
 
 
@@ -103,10 +107,8 @@ def test_fault_pattern_repeats_with_the_seed() -> None:
         sim = Simulator(faults=Faults(rate_limit=0.3, overloaded=0.2, server_error=0.1, seed=seed))
         with sync_client(sim) as client:
             for i in range(12):
-                try:
+                with contextlib.suppress(anthropic.APIStatusError):
                     client.messages.create(**ask(f"{QUESTION} {i}"))
-                except anthropic.APIStatusError:
-                    pass
         return [r.status for r in sim.ledger]
 
     assert pattern(3) == pattern(3)
@@ -122,12 +124,16 @@ def test_faults_per_client_override_the_simulator(sim: Simulator) -> None:
 
 
 def test_faults_per_request_over_http_header(server: RunningServer) -> None:
-    with http_client(server.url, default_headers={"x-sim-faults": "server_error=1"}) as flaky:
-        with pytest.raises(anthropic.InternalServerError):
-            flaky.messages.create(**ask(QUESTION))
-    with http_client(server.url, default_headers={"x-sim-faults": "no_such_fault=1"}) as wrong:
-        with pytest.raises(anthropic.BadRequestError) as caught:
-            wrong.messages.create(**ask(QUESTION))
+    with (
+        http_client(server.url, default_headers={"x-sim-faults": "server_error=1"}) as flaky,
+        pytest.raises(anthropic.InternalServerError),
+    ):
+        flaky.messages.create(**ask(QUESTION))
+    with (
+        http_client(server.url, default_headers={"x-sim-faults": "no_such_fault=1"}) as wrong,
+        pytest.raises(anthropic.BadRequestError) as caught,
+    ):
+        wrong.messages.create(**ask(QUESTION))
     assert "no_such_fault" in caught.value.message
     with http_client(server.url) as steady:
         assert steady.messages.create(**ask(QUESTION)).stop_reason == "end_turn"
@@ -140,9 +146,12 @@ def test_faults_per_request_over_http_header(server: RunningServer) -> None:
 def test_error_event_mid_stream_makes_the_sdk_raise(way: str) -> None:
     sim = Simulator(faults=Faults(stream_error=1.0))
     received: list[str] = []
-    with sync_sdk(sim, way) as client, pytest.raises(anthropic.APIStatusError) as caught:
-        with client.messages.stream(**ask(QUESTION)) as stream:
-            received.extend(stream.text_stream)
+    with (
+        sync_sdk(sim, way) as client,
+        pytest.raises(anthropic.APIStatusError) as caught,
+        client.messages.stream(**ask(QUESTION)) as stream,
+    ):
+        received.extend(stream.text_stream)
     assert caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
     assert received, "some text arrived before the error"
     record = sim.ledger[-1]
@@ -154,9 +163,12 @@ def test_error_event_mid_stream_makes_the_sdk_raise(way: str) -> None:
 def test_dropped_connection_mid_stream(way: str) -> None:
     sim = Simulator(faults=Faults(disconnect=1.0))
     received: list[str] = []
-    with sync_sdk(sim, way) as client, pytest.raises(httpx2.RemoteProtocolError):
-        with client.messages.stream(**ask(QUESTION)) as stream:
-            received.extend(stream.text_stream)
+    with (
+        sync_sdk(sim, way) as client,
+        pytest.raises(httpx2.RemoteProtocolError),
+        client.messages.stream(**ask(QUESTION)) as stream,
+    ):
+        received.extend(stream.text_stream)
     assert received
     record = sim.ledger[-1]
     assert record.fault == "disconnect" and not record.completed
@@ -258,7 +270,7 @@ def test_rate_limited_over_raw_http(server: RunningServer) -> None:
     assert int(second.headers["retry-after-ms"]) > 0
 
 
-# --- validation of the knobs -----------------------------------------------------------------------
+# --- validation of the knobs ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -81,8 +81,17 @@ def process() -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stream_or_queue.simulator", "--port", str(port), "--seed", "3",
-         "--time-scale", "0.001"],
+        [
+            sys.executable,
+            "-m",
+            "stream_or_queue.simulator",
+            "--port",
+            str(port),
+            "--seed",
+            "3",
+            "--time-scale",
+            "0.001",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -120,8 +129,9 @@ def test_module_entry_point_serves_the_sdk_and_raw_http(process: str) -> None:
         message = client.messages.create(**ask("What is a job queue?"))
         with client.messages.stream(**ask("What is a job queue?")) as stream:
             streamed = "".join(stream.text_stream)
-        counted = client.messages.count_tokens(model=message.model,
-                                               messages=ask("What is a job queue?")["messages"])
+        counted = client.messages.count_tokens(
+            model=message.model, messages=ask("What is a job queue?")["messages"]
+        )
         batch = client.messages.batches.create(
             requests=[{"custom_id": "one", "params": ask("What is a job queue?")}]
         )
@@ -135,8 +145,9 @@ def test_module_entry_point_serves_the_sdk_and_raw_http(process: str) -> None:
     with httpx2.Client(base_url=process) as http:
         plain = http.post("/v1/messages", json=ask("hi"), headers=HEADERS)
         assert plain.status_code == 200 and plain.json()["type"] == "message"
-        with http.stream("POST", "/v1/messages", json={**ask("hi"), "stream": True},
-                         headers=HEADERS) as response:
+        with http.stream(
+            "POST", "/v1/messages", json={**ask("hi"), "stream": True}, headers=HEADERS
+        ) as response:
             events = parse_sse(b"".join(response.iter_bytes()))
         assert events[0][0] == "message_start" and events[-1][0] == "message_stop"
         bad = http.post("/v1/messages", content=b"{oops", headers=HEADERS)
@@ -146,11 +157,23 @@ def test_module_entry_point_serves_the_sdk_and_raw_http(process: str) -> None:
     curl = shutil.which("curl")
     if curl:  # the README's promise: any client, curl included
         out = subprocess.run(
-            [curl, "-sS", "--max-time", "20", f"{process}/v1/messages", "-H", "x-api-key: any",
-             "-H", "content-type: application/json", "-d",
-             '{"model":"claude-haiku-4-5","max_tokens":50,"stream":true,'
-             '"messages":[{"role":"user","content":"hi"}]}'],
-            capture_output=True, check=True, timeout=30,
+            [
+                curl,
+                "-sS",
+                "--max-time",
+                "20",
+                f"{process}/v1/messages",
+                "-H",
+                "x-api-key: any",
+                "-H",
+                "content-type: application/json",
+                "-d",
+                '{"model":"claude-haiku-4-5","max_tokens":50,"stream":true,'
+                '"messages":[{"role":"user","content":"hi"}]}',
+            ],
+            capture_output=True,
+            check=True,
+            timeout=30,
         ).stdout
         assert parse_sse(out)[-1][0] == "message_stop"
 
@@ -159,7 +182,8 @@ def test_module_entry_point_serves_the_sdk_and_raw_http(process: str) -> None:
 def test_module_entry_point_rejects_bad_arguments() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "stream_or_queue.simulator", "--faults", "typo=1"],
-        capture_output=True, timeout=60,
+        capture_output=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert b"unknown fault" in result.stderr

@@ -60,7 +60,9 @@ def test_create_returns_a_valid_message_recorded_in_the_ledger(sim: Simulator, w
 async def test_async_create_and_count_tokens_in_process(sim: Simulator) -> None:
     async with async_client(sim) as client:
         message = await client.messages.create(**ask("What is a message queue?"))
-        counted = await client.messages.count_tokens(model=MODEL, messages=user("What is a message queue?"))
+        counted = await client.messages.count_tokens(
+            model=MODEL, messages=user("What is a message queue?")
+        )
     assert message.content[0].type == "text" and message.content[0].text
     assert counted.input_tokens == message.usage.input_tokens
 
@@ -84,9 +86,10 @@ def test_count_tokens_matches_the_input_usage(sim: Simulator, way: str) -> None:
     assert counted.input_tokens == message.usage.input_tokens
     longer = ask("Count me, please: a few words. And many more words than before, really.")
     with sync_client(sim) as client:
-        assert client.messages.count_tokens(
-            model=MODEL, messages=longer["messages"]
-        ).input_tokens > counted.input_tokens - 3  # the system prompt is gone, the text grew
+        assert (
+            client.messages.count_tokens(model=MODEL, messages=longer["messages"]).input_tokens
+            > counted.input_tokens - 3
+        )  # the system prompt is gone, the text grew
 
 
 def test_dated_model_id_is_accepted_and_reported(sim: Simulator) -> None:
@@ -138,7 +141,9 @@ def test_system_prompt_changes_the_task(sim: Simulator) -> None:
         ("Train ticket to Lyon, $64.", "APPROVE"),
     ],
 )
-def test_expense_classification_follows_the_policy(sim: Simulator, expense: str, verdict: str) -> None:
+def test_expense_classification_follows_the_policy(
+    sim: Simulator, expense: str, verdict: str
+) -> None:
     with sync_client(sim) as client:
         answer = _text(client, messages=user(f"Approve or reject this expense: {expense}"))
     assert answer.split(":")[0] == verdict
@@ -155,7 +160,9 @@ def test_product_description_uses_the_given_fields(sim: Simulator) -> None:
 
 
 def test_ticket_classification_picks_one_listed_category(sim: Simulator) -> None:
-    prompt = "Classify this ticket. Categories: billing, bug, account\nI was charged twice on my card."
+    prompt = (
+        "Classify this ticket. Categories: billing, bug, account\nI was charged twice on my card."
+    )
     with sync_client(sim) as client:
         text = _text(client, messages=user(prompt))
     assert text in {"billing", "bug", "account"}
@@ -207,7 +214,9 @@ def test_multi_turn_answer_depends_on_the_previous_answer(sim: Simulator) -> Non
 @pytest.mark.parametrize("way", WAYS)
 def test_max_tokens_cuts_the_answer(sim: Simulator, way: str) -> None:
     with sync_sdk(sim, way) as client:
-        full = client.messages.create(**ask("Write a 200-word note on queues.", extra_body={"temperature": 0}))
+        full = client.messages.create(
+            **ask("Write a 200-word note on queues.", extra_body={"temperature": 0})
+        )
         cut = client.messages.create(
             **ask("Write a 200-word note on queues.", extra_body={"temperature": 0}, max_tokens=7)
         )
@@ -240,16 +249,22 @@ def test_stop_sequence_ends_the_answer_where_it_appears(sim: Simulator, way: str
 
 def test_temperature_zero_is_deterministic(sim: Simulator) -> None:
     with sync_client(sim) as client:
-        answers = {_text(client, messages=user("Tell me about retries"), extra_body={"temperature": 0})
-                   for _ in range(4)}
+        answers = {
+            _text(client, messages=user("Tell me about retries"), extra_body={"temperature": 0})
+            for _ in range(4)
+        }
     assert len(answers) == 1
 
 
 def test_temperature_above_zero_varies_but_repeats_with_the_seed() -> None:
     def three_answers(seed: int) -> list[str]:
         with sync_client(Simulator(seed=seed)) as client:
-            return [_text(client, messages=user("Tell me about retries"), extra_body={"temperature": 0.8})
-                    for _ in range(3)]
+            return [
+                _text(
+                    client, messages=user("Tell me about retries"), extra_body={"temperature": 0.8}
+                )
+                for _ in range(3)
+            ]
 
     first = three_answers(seed=11)
     assert len(set(first)) > 1

@@ -107,19 +107,23 @@ def test_sdk_raw_stream_events_in_order(sim: Simulator, way: str) -> None:
 
 @pytest.mark.anyio
 async def test_async_stream_in_process(sim: Simulator) -> None:
-    async with async_client(sim) as client:
-        async with client.messages.stream(**ask("Why stream tokens?", **T0)) as stream:
-            pieces = [piece async for piece in stream.text_stream]
-            final = await stream.get_final_message()
+    async with (
+        async_client(sim) as client,
+        client.messages.stream(**ask("Why stream tokens?", **T0)) as stream,
+    ):
+        pieces = [piece async for piece in stream.text_stream]
+        final = await stream.get_final_message()
     assert "".join(pieces) == final.content[0].text  # type: ignore[union-attr]
     assert final.usage.output_tokens == len(pieces)
 
 
 @pytest.mark.anyio
 async def test_async_stream_over_http(sim: Simulator, server: RunningServer) -> None:
-    async with async_http_client(server.url) as client:
-        async with client.messages.stream(**ask("Why stream tokens?", **T0)) as stream:
-            final = await stream.get_final_message()
+    async with (
+        async_http_client(server.url) as client,
+        client.messages.stream(**ask("Why stream tokens?", **T0)) as stream,
+    ):
+        final = await stream.get_final_message()
     assert final.stop_reason == "end_turn" and final.usage.output_tokens > 5
 
 
@@ -150,11 +154,14 @@ def test_first_token_never_arrives_before_its_scheduled_time(sim: Simulator) -> 
 
 
 def test_a_long_document_streams_every_word(sim: Simulator) -> None:
-    with config.time_scale_set_to(0), sync_client(sim) as client:
-        with client.messages.stream(
+    with (
+        config.time_scale_set_to(0),
+        sync_client(sim) as client,
+        client.messages.stream(
             **ask("Write a 2000-word report on message queues.", max_tokens=8000)
-        ) as stream:
-            text = "".join(stream.text_stream)
+        ) as stream,
+    ):
+        text = "".join(stream.text_stream)
     assert 2000 <= len(text.split()) <= 2100
     record = sim.ledger[-1]
     assert record.delivered_tokens == record.planned_output_tokens > 2000

@@ -58,8 +58,8 @@ TOOLS: list[dict[str, Any]] = [
 ]
 
 CORPUS = {
-    "doc-12": "Queues let workers retry failed calls with backoff, so a flaky upstream loses no work.",
-    "doc-31": "Streaming tokens lowers the time to first token but not the total time of an answer.",
+    "doc-12": "Queues let workers retry failed calls with backoff: flaky upstreams lose no work.",
+    "doc-31": "Streaming tokens lowers the time to first token but not the total time to answer.",
     "doc-47": "Edge proxies cut idle requests after about sixty seconds, which breaks long agents.",
     "doc-58": "Batch APIs halve the price of work that can wait a few hours for its results.",
 }

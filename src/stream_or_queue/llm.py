@@ -51,8 +51,12 @@ def client(
     base_url = os.environ.get("ANTHROPIC_BASE_URL")
     if base_url and simulator is None:
         headers = _fault_headers(faults)
-        return anthropic.Anthropic(base_url=base_url, max_retries=max_retries,
-                                   default_headers=headers, **_offline_kwargs(kwargs))
+        return anthropic.Anthropic(
+            base_url=base_url,
+            max_retries=max_retries,
+            default_headers=headers,
+            **_offline_kwargs(kwargs),
+        )
     transport = SimulatorTransport(simulator or default_simulator(), faults=faults)
     return anthropic.Anthropic(
         base_url=OFFLINE_BASE_URL,
@@ -75,8 +79,12 @@ def async_client(
     base_url = os.environ.get("ANTHROPIC_BASE_URL")
     if base_url and simulator is None:
         headers = _fault_headers(faults)
-        return anthropic.AsyncAnthropic(base_url=base_url, max_retries=max_retries,
-                                        default_headers=headers, **_offline_kwargs(kwargs))
+        return anthropic.AsyncAnthropic(
+            base_url=base_url,
+            max_retries=max_retries,
+            default_headers=headers,
+            **_offline_kwargs(kwargs),
+        )
     transport = AsyncSimulatorTransport(simulator or default_simulator(), faults=faults)
     return anthropic.AsyncAnthropic(
         base_url=OFFLINE_BASE_URL,

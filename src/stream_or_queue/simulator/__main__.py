@@ -18,8 +18,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--faults", default="", help="e.g. rate_limit=0.1,overloaded=0.05")
     parser.add_argument("--max-concurrency", type=int, default=None)
     parser.add_argument("--rpm", type=int, default=None, help="requests per simulated minute")
-    parser.add_argument("--time-scale", type=float, default=None,
-                        help="real seconds per simulated second (default from config)")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=None,
+        help="real seconds per simulated second (default from config)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.time_scale is not None:
@@ -32,8 +36,11 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         parser.error(str(exc))
     server = make_server(simulator, host=args.host, port=args.port)
-    print(f"Messages API simulator on http://{args.host}:{args.port} "
-          f"(time scale {config.time_scale()})", flush=True)
+    print(
+        f"Messages API simulator on http://{args.host}:{args.port} "
+        f"(time scale {config.time_scale()})",
+        flush=True,
+    )
     server.run()
 
 

@@ -137,6 +137,30 @@ def _delta(index: int, kind: str, piece: str) -> bytes:
     return _DELTA_HEAD + str(index).encode() + middle + dumps(piece) + _DELTA_TAIL
 
 
+_TIMER_SLACK_S = 0.0015
+"""asyncio's timers round a wait up to the next millisecond (epoll takes whole ms)."""
+
+
+async def _sleep_until(deadline: float, *, precise: bool = False) -> None:
+    """Await until `deadline` (perf_counter seconds), always letting other tasks run.
+
+    A plain `asyncio.sleep` wakes up to a millisecond late. With `precise`, it
+    sleeps short and then yields to the loop until the deadline: other tasks
+    keep running, and a token is neither early nor a millisecond late.
+    """
+    wait = deadline - time.perf_counter()
+    if wait <= 0:
+        await asyncio.sleep(0)  # behind schedule: still let the loop breathe (disconnects, peers)
+        return
+    if not precise:
+        await asyncio.sleep(wait)
+        return
+    if wait > _TIMER_SLACK_S:
+        await asyncio.sleep(wait - _TIMER_SLACK_S)
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(0)
+
+
 def _usage(input_tokens: int, output_tokens: int, tier: str = "standard") -> dict[str, Any]:
     return {
         "input_tokens": input_tokens,
@@ -246,8 +270,14 @@ class StreamPlan:
                 opening["text"] = ""
             else:
                 opening["input"] = {}
-            yield first_due, sse("content_block_start", {
-                "type": "content_block_start", "index": index, "content_block": opening}), 0
+            yield (
+                first_due,
+                sse(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": opening},
+                ),
+                0,
+            )
             if index == 0:
                 yield first_due, _PING, 0
             for piece in block.pieces:
@@ -257,16 +287,32 @@ class StreamPlan:
                 if produced == self.cut:
                     yield from self._fault_events(due)
                     return
-            yield self.token_due(max(produced - 1, 0)), sse("content_block_stop", {
-                "type": "content_block_stop", "index": index}), 0
+            yield (
+                self.token_due(max(produced - 1, 0)),
+                sse("content_block_stop", {"type": "content_block_stop", "index": index}),
+                0,
+            )
         end = self.end_due
-        yield end, sse("message_delta", {
-            "type": "message_delta",
-            "delta": {"stop_reason": completion.stop_reason,
-                      "stop_sequence": completion.stop_sequence},
-            "usage": {"input_tokens": completion.input_tokens, "output_tokens": produced,
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
-        }), 0
+        yield (
+            end,
+            sse(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {
+                        "stop_reason": completion.stop_reason,
+                        "stop_sequence": completion.stop_sequence,
+                    },
+                    "usage": {
+                        "input_tokens": completion.input_tokens,
+                        "output_tokens": produced,
+                        "cache_creation_input_tokens": 0,
+                        "cache_read_input_tokens": 0,
+                    },
+                },
+            ),
+            0,
+        )
         yield end, _STOP, 0
 
     def _fault_events(self, due: float) -> Iterator[tuple[float, bytes, int]]:
@@ -314,9 +360,9 @@ class StreamPlan:
         for due, chunk, tokens, last in self._chunks():
             if self._closed:
                 return
-            wait = self._wait(due)
-            if wait > 0:
-                await asyncio.sleep(wait)
+            # the first token is what TTFT measures: wait for it precisely
+            precise = tokens > 0 and self.record.delivered_tokens == 0
+            await _sleep_until(self.started + due * self.scale, precise=precise)
             self._hand_over(tokens, last)
             yield chunk
         self._end_of_events()
@@ -592,8 +638,11 @@ class Simulator:
                 # the connection drops before the answer arrives: nothing is delivered
                 record.fault = late_fault
                 return SimResponse(
-                    200, {**headers, "content-type": "application/json"},
-                    delay_s=record.scheduled_total_s, record=record, drop=True,
+                    200,
+                    {**headers, "content-type": "application/json"},
+                    delay_s=record.scheduled_total_s,
+                    record=record,
+                    drop=True,
                     release=lambda: self._finish_plain(record, delivered=False),
                 )
             message = message_json(message_id, completion)
@@ -611,8 +660,14 @@ class Simulator:
             total = completion.output_tokens
             cut = int(total * timing.uniform(0.2, 0.8)) if total > 1 else 0
         plan = StreamPlan(
-            message_id=message_id, completion=completion, ttft=ttft, rate=rate, record=record,
-            on_close=self._release, fault=late_fault, cut=cut,
+            message_id=message_id,
+            completion=completion,
+            ttft=ttft,
+            rate=rate,
+            record=record,
+            on_close=self._release,
+            fault=late_fault,
+            cut=cut,
         )
         return SimResponse(
             200,
@@ -634,7 +689,8 @@ class Simulator:
     def _fault_error(self, fault: str, faults: Faults) -> ApiError:
         if fault == "rate_limit":
             return self._retry_after_error(
-                "rate_limit_error", "Number of requests has exceeded your rate limit",
+                "rate_limit_error",
+                "Number of requests has exceeded your rate limit",
                 faults.retry_after_s,
             )
         if fault == "overloaded":

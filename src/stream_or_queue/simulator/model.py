@@ -24,7 +24,8 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 
 
 def new_id(prefix: str, rng: random.Random) -> str:
-    return prefix + "".join(rng.choice(_ID_ALPHABET) for _ in range(24))
+    """A seeded id like the real API's (prefix + 24 letters and digits)."""
+    return prefix + "".join(rng.choices(_ID_ALPHABET, k=24))
 
 
 @dataclass
@@ -114,11 +115,11 @@ def validate_messages_request(body: Any, *, need_max_tokens: bool = True) -> dic
         if role not in ("user", "assistant"):
             raise invalid(f"messages.{index}.role: must be 'user' or 'assistant'")
         if index == 0 and role != "user":
-            raise invalid("messages: first message must use the \"user\" role")
+            raise invalid('messages: first message must use the "user" role')
         if role == previous_role:
             raise invalid(
-                f"messages: roles must alternate between \"user\" and \"assistant\", "
-                f"but found multiple \"{role}\" roles in a row"
+                f'messages: roles must alternate between "user" and "assistant", '
+                f'but found multiple "{role}" roles in a row'
             )
         content = message.get("content")
         if isinstance(content, str):
@@ -146,8 +147,10 @@ def validate_messages_request(body: Any, *, need_max_tokens: bool = True) -> dic
     if system is not None:
         if isinstance(system, list):
             for s_index, block in enumerate(system):
-                if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(
-                    block.get("text"), str
+                if (
+                    not isinstance(block, dict)
+                    or block.get("type") != "text"
+                    or not isinstance(block.get("text"), str)
                 ):
                     raise invalid(f"system.{s_index}: must be a text block")
         elif not isinstance(system, str):

@@ -31,8 +31,13 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-__all__ = ["RunningServer", "SimulatorApp", "make_server", "quiet_deliberate_drops",
-           "serve_in_thread"]
+__all__ = [
+    "RunningServer",
+    "SimulatorApp",
+    "make_server",
+    "quiet_deliberate_drops",
+    "serve_in_thread",
+]
 
 
 def _headers(pairs: dict[str, str]) -> list[tuple[bytes, bytes]]:
@@ -64,8 +69,12 @@ class SimulatorApp:
             declared = 0
         if declared > limit:
             error = ApiError("request_too_large", "Request exceeds the maximum allowed size")
-            await self._send_plain(send, error.status, {"content-type": "application/json"},
-                                   dumps(error.body(self.simulator.new_id("req_"))))
+            await self._send_plain(
+                send,
+                error.status,
+                {"content-type": "application/json"},
+                dumps(error.body(self.simulator.new_id("req_"))),
+            )
             return
         body = bytearray()
         while True:
@@ -75,8 +84,12 @@ class SimulatorApp:
             body.extend(message.get("body", b""))
             if len(body) > limit:
                 error = ApiError("request_too_large", "Request exceeds the maximum allowed size")
-                await self._send_plain(send, error.status, {"content-type": "application/json"},
-                                       dumps(error.body(self.simulator.new_id("req_"))))
+                await self._send_plain(
+                    send,
+                    error.status,
+                    {"content-type": "application/json"},
+                    dumps(error.body(self.simulator.new_id("req_"))),
+                )
                 return
             if not message.get("more_body"):
                 break
@@ -99,8 +112,12 @@ class SimulatorApp:
                 faults = Faults.parse(spec)
             except (ValueError, TypeError) as exc:
                 error = ApiError("invalid_request_error", f"x-sim-faults: {exc}")
-                await self._send_plain(send, 400, {"content-type": "application/json"},
-                                       dumps(error.body(self.simulator.new_id("req_"))))
+                await self._send_plain(
+                    send,
+                    400,
+                    {"content-type": "application/json"},
+                    dumps(error.body(self.simulator.new_id("req_"))),
+                )
                 return
         result = self.simulator.handle(request, faults=faults)
         if result.stream is None:
@@ -115,8 +132,13 @@ class SimulatorApp:
             await self._send_plain(send, result.status, result.headers, result.body)
             return
         plan = result.stream
-        await send({"type": "http.response.start", "status": result.status,
-                    "headers": _headers(result.headers)})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": result.status,
+                "headers": _headers(result.headers),
+            }
+        )
         streamer = asyncio.ensure_future(self._play(plan, send))
         watcher = asyncio.ensure_future(self._wait_disconnect(receive))
         try:
@@ -147,8 +169,13 @@ class SimulatorApp:
         ASGI has no "abort"; returning before the body is complete makes the
         server close the socket, which is what a crashed upstream looks like.
         """
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": _headers({**headers, "content-length": "1024"})})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": _headers({**headers, "content-length": "1024"}),
+            }
+        )
         await send({"type": "http.response.body", "body": b'{"id":', "more_body": True})
 
     @staticmethod
@@ -158,8 +185,13 @@ class SimulatorApp:
 
     @staticmethod
     async def _send_plain(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": _headers({**headers, "content-length": str(len(body))})})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": _headers({**headers, "content-length": str(len(body))}),
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def _admin(self, scope: Scope, body: bytes, send: Send) -> None:
@@ -175,8 +207,12 @@ class SimulatorApp:
             sim.reset()
             payload = {"ok": True}
         else:
-            await self._send_plain(send, 404, {"content-type": "application/json"},
-                                   json.dumps({"error": "unknown admin route"}).encode())
+            await self._send_plain(
+                send,
+                404,
+                {"content-type": "application/json"},
+                json.dumps({"error": "unknown admin route"}).encode(),
+            )
             return
         await self._send_plain(send, 200, {"content-type": "application/json"}, dumps(payload))
 
@@ -215,12 +251,14 @@ def quiet_deliberate_drops() -> None:
         logger.addFilter(_DeliberateDropFilter())
 
 
-def make_server(
-    simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0
-) -> uvicorn.Server:
+def make_server(simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0) -> uvicorn.Server:
     """A uvicorn server for `simulator` (not started), quiet about deliberate drops."""
     uv_config = uvicorn.Config(
-        SimulatorApp(simulator), host=host, port=port, log_level="warning", lifespan="off",
+        SimulatorApp(simulator),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
         access_log=False,
     )
     quiet_deliberate_drops()

@@ -280,7 +280,8 @@ def _evidence_lines(result: str) -> list[tuple[str, str]]:
             continue
         text = _CITATION_ID.sub("", line).strip(" \t:-[]()")
         sentences = [
-            s.strip() for s in re.split(r"(?<=[.!?])\s+", text)
+            s.strip()
+            for s in re.split(r"(?<=[.!?])\s+", text)
             if len(s.split()) > 5 and "{" not in s
         ]
         if sentences:
