@@ -20,7 +20,6 @@ from rq.job import Job, JobStatus
 from stream_or_queue.durable import (
     CODE_VERSION_ENV,
     Outbox,
-    ProcessWorker,
     WorkerFleet,
     audit_trail,
     spans,
@@ -28,6 +27,7 @@ from stream_or_queue.durable import (
     wait_until,
 )
 from stream_or_queue.durable.demo import executions, pipeline_job
+from stream_or_queue.jobs import ProcessWorker
 
 pytestmark = [pytest.mark.real_redis, pytest.mark.slow]
 

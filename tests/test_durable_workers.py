@@ -1,6 +1,6 @@
 """Durable jobs on real RQ workers in this process (fakeredis): crash, resume, deploy, pause.
 
-An `InProcessWorker.kill()` cuts the worker off from Redis mid-job; RQ's
+`ThreadWorker.kill()` (stream_or_queue.jobs) cuts the worker off from Redis mid-job; RQ's
 abandoned-job cleanup (`recover_abandoned`) hands the job to another worker.
 """
 
@@ -17,13 +17,13 @@ from rq.worker import Worker, WorkerStatus
 
 from stream_or_queue.durable import (
     CODE_VERSION_ENV,
-    InProcessWorker,
     Outbox,
     WorkerFleet,
     audit_trail,
     spans,
     summarize,
     wait_until,
+    worker_name,
 )
 from stream_or_queue.durable.demo import always_fails_job, executions, pipeline_job
 from stream_or_queue.jobs import get_queue
@@ -202,27 +202,18 @@ def test_a_deploy_with_jobs_in_flight_loses_none(queue: Any, fleet: Any, grace_s
 
 def test_suspend_pauses_between_jobs_and_resume_continues(queue: Any, fleet: Any) -> None:
     """RQ checks the suspension flag before it dequeues: the job in progress finishes."""
-    worker = fleet(1).workers[0]
+    name = worker_name(fleet(1).workers[0])
     jobs = [queue.enqueue(pipeline_job, step_s=STEP_S, durations={"read": SLOW_S})
             for _ in range(4)]
     wait_until(lambda: _step_started(jobs[0].id, "read", 1), 30, what="first job to start")
     suspend(queue.connection)
-    wait_until(lambda: Worker.find_by_key(f"rq:worker:{worker.name}", connection=queue.connection)
+    wait_until(lambda: Worker.find_by_key(f"rq:worker:{name}", connection=queue.connection)
                .get_state() == WorkerStatus.SUSPENDED, 30, what="worker to suspend")
     assert _status(jobs[0]) == JobStatus.FINISHED                      # in flight: finished
     assert [_status(j) for j in jobs[1:]] == [JobStatus.QUEUED] * 3   # the rest: held
     resume(queue.connection)
     _wait_finished(jobs)
     assert [_status(j) for j in jobs] == [JobStatus.FINISHED] * 4
-
-
-def test_a_killed_worker_cannot_be_restarted(queue: Any) -> None:
-    worker = InProcessWorker([QUEUE]).start()
-    worker.kill()
-    assert not worker.alive
-    assert worker.stop() is False
-    with pytest.raises(RuntimeError, match="was killed"):
-        worker.start()
 
 
 def test_a_fleet_needs_a_worker() -> None:

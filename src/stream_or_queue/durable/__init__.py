@@ -36,10 +36,11 @@ Public API
     reads one; `spans(events)` pairs starts and ends (unfinished = `crashed`);
     `summarize(events)` counts attempts, skipped steps, finished steps re-executed.
 `Outbox(name, connection)`: a receiver that keeps one message per idempotency key.
-Workers (demos, tests, chaos): `start_worker()`, `InProcessWorker` (fakeredis; `kill()`
-    cuts it off from Redis), `ProcessWorker` (a real `rq worker`; `kill()` is SIGKILL),
-    `WorkerFleet` (`start/kill/recover/stop/deploy`), `recover_abandoned(queue, dead)`
-    (RQ's StartedJobRegistry cleanup, now), `wait_until(predicate, timeout_s)`.
+Crash and recovery (demos, tests, chaos), on `stream_or_queue.jobs` workers (threads on
+    fakeredis, `rq worker` processes on a real Redis; `kill()` is a crash):
+    `WorkerFleet(size, queues)` (`start/kill/busy_worker/recover/stop/deploy`),
+    `recover_abandoned(queue, dead_workers)` (RQ's StartedJobRegistry cleanup, now),
+    `wait_until(predicate, timeout_s)`, `worker_name(worker)`.
 `timeline(events)`: the audit trail as a Gantt chart (matplotlib).
 Demo jobs: `stream_or_queue.durable.demo.pipeline_job`, `always_fails_job`.
 """
@@ -52,37 +53,27 @@ from .keys import run_keys
 from .outbox import Outbox
 from .run import CODE_VERSION_ENV, DurableRun, code_version
 from .timeline import timeline
-from .workers import (
-    InProcessWorker,
-    ProcessWorker,
-    WorkerFleet,
-    WorkerHandle,
-    recover_abandoned,
-    start_worker,
-    wait_until,
-)
+from .workers import AnyWorker, WorkerFleet, recover_abandoned, wait_until, worker_name
 
 __all__ = [
     "CODE_VERSION_ENV",
+    "AnyWorker",
     "AuditEvent",
     "AuditTrail",
     "CheckpointCorrupted",
     "CheckpointStore",
     "DurableRun",
-    "InProcessWorker",
     "Outbox",
-    "ProcessWorker",
     "RunSummary",
     "Span",
     "WorkerFleet",
-    "WorkerHandle",
     "audit_trail",
     "code_version",
     "recover_abandoned",
     "run_keys",
     "spans",
-    "start_worker",
     "summarize",
     "timeline",
     "wait_until",
+    "worker_name",
 ]
