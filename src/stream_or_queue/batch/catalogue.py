@@ -40,9 +40,9 @@ _NOUNS = [
     "Cookware Set",
 ]
 _FEATURES = [
-    "double-wall insulation", "a lifetime warranty", "recycled materials", "a magnetic clasp",
-    "a non-slip base", "USB-C charging", "a water-resistant finish", "a hand-stitched seam",
-    "dishwasher-safe parts", "an adjustable strap", "a fold-flat design", "a soft-touch grip",
+    "double-wall insulation", "lifetime warranty", "recycled materials", "magnetic clasp",
+    "non-slip base", "USB-C charging", "water-resistant finish", "hand-stitched seams",
+    "dishwasher-safe parts", "adjustable strap", "fold-flat design", "soft-touch grip",
 ]
 _AUDIENCES = [
     "hikers", "home cooks", "students", "remote workers", "new parents", "commuters",
@@ -51,7 +51,7 @@ _AUDIENCES = [
 _CATEGORIES = ["outdoor", "kitchen", "office", "home", "travel", "fitness"]
 
 DESCRIPTION_PROMPT = (
-    "Write a product description of about 40 words for our online shop.\n"
+    "Write a product description of about 40 words to publish in our online shop.\n"
     "Name: {name}\nFeatures: {features}\nFor: {audience}"
 )
 """The simulator recognises 'product description' and uses the Name/Features/For lines."""

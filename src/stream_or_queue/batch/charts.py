@@ -23,12 +23,13 @@ class PathResult:
     sim_seconds: float
     requests: int
     rate_limited: int
-    lost: int
+    failed: int  # reported as failed (to be retried by the next run)
+    lost: int  # neither delivered nor reported: must be 0
     cost: float
 
 
 def compare_paths(paths: Sequence[PathResult], *, title: str = "") -> Figure:
-    """Wall time (log scale), requests and 429s, and items lost, side by side."""
+    """Wall time (log scale), requests and 429s, and items not delivered, side by side."""
     fig, (time_ax, req_ax, lost_ax) = plt.subplots(1, 3, figsize=(11.0, 3.4),
                                                    layout="constrained")
     names = [p.name for p in paths]
@@ -49,10 +50,16 @@ def compare_paths(paths: Sequence[PathResult], *, title: str = "") -> Figure:
     req_ax.set_xticks(list(positions), names, rotation=15, ha="right", fontsize=8)
     req_ax.set_ylabel("count")
     req_ax.legend(fontsize=8)
-    lost_ax.bar(names, [p.lost for p in paths], color="#55a868")
-    lost_ax.set_ylim(0, max(1, *(p.lost for p in paths)))
-    lost_ax.set_ylabel("items lost")
+    lost_ax.bar([x - width / 2 for x in positions], [p.failed for p in paths], width,
+                label="failed (reported)", color="#dd8452")
+    lost_ax.bar([x + width / 2 for x in positions], [p.lost for p in paths], width,
+                label="lost", color="#c44e52")
+    lost_ax.set_ylim(0, max(1, *(max(p.failed, p.lost) for p in paths)) * 1.15)
+    lost_ax.set_ylabel("items not delivered")
     lost_ax.set_xticks(list(positions), names, rotation=15, ha="right", fontsize=8)
+    lost_ax.legend(fontsize=8)
+    for x, p in zip(positions, paths, strict=True):
+        lost_ax.text(x + width / 2, p.lost, str(p.lost), ha="center", va="bottom", fontsize=8)
     if title:
         fig.suptitle(title)
     return fig

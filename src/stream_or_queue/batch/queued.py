@@ -13,6 +13,7 @@ makes enqueueing the same item twice a no-op.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
@@ -20,13 +21,23 @@ from rq import Queue, RateLimit, Retry
 from rq.job import Job, JobStatus
 
 from .. import clock
+from ..jobs import ThreadWorker
 from ..llm import client as make_client
 from .catalogue import Item
 from .ledger import Ledger
 from .progress import Progress
 from .runners import message_text
 
-__all__ = ["RATE_LIMIT_KEY", "collect_jobs", "describe_job", "enqueue_items", "job_id_for"]
+__all__ = [
+    "RATE_LIMIT_KEY",
+    "collect_jobs",
+    "describe_job",
+    "enqueue_items",
+    "follow_job",
+    "job_id_for",
+    "start_workers",
+    "stop_workers",
+]
 
 RATE_LIMIT_KEY = "anthropic-messages"
 """One key for every job that calls the Messages API: one shared cap."""
@@ -129,3 +140,47 @@ def _job_error(job: Job) -> str:
     last = text.strip().splitlines()[-1] if text.strip() else "failed"
     return last[:200]
 
+
+
+def start_workers(queue_name: str, count: int) -> list[ThreadWorker]:
+    """`count` in-process RQ workers on `queue_name` (more workers than the cap, on purpose)."""
+    return [ThreadWorker([queue_name]).start() for _ in range(count)]
+
+
+def stop_workers(workers: Sequence[ThreadWorker]) -> None:
+    """Stop workers in parallel: each takes up to a second to notice, so not one by one."""
+    if not workers:
+        return
+    with ThreadPoolExecutor(len(workers)) as pool:
+        list(pool.map(lambda worker: worker.stop(), workers))
+
+
+def follow_job(
+    job: Job,
+    *,
+    progress: Progress | None = None,
+    poll_every_s: float = 60.0,
+    timeout_s: float = 7 * 24 * 3600.0,
+) -> Any:
+    """Wait for one job (simulated seconds between looks), mirroring its meta progress.
+
+    The job reports `meta["done"]` and `meta["total"]`; a total that grows (a retry
+    round) moves the end of the bar out. Returns the job's return value; a failed
+    job raises RuntimeError with the error it died of.
+    """
+    for _ in range(int(timeout_s / poll_every_s) + 1):
+        status = job.get_status(refresh=True)
+        job.refresh()
+        if progress is not None:
+            total = int(job.meta.get("total", progress.total))
+            if total > progress.total:
+                progress.grow(total - progress.total)
+            progress.set(int(job.meta.get("done", 0)))
+        if status == JobStatus.FINISHED:
+            if progress is not None:
+                progress.close()
+            return job.return_value()
+        if status == JobStatus.FAILED:
+            raise RuntimeError(f"job {job.id} failed: {_job_error(job)}")
+        clock.sleep(poll_every_s)
+    raise TimeoutError(f"job {job.id} still running after {timeout_s:,.0f} simulated s")
