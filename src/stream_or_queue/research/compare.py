@@ -22,15 +22,17 @@ import asyncio
 import secrets
 import statistics
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 import httpx2
+from rq import Queue
 from rq.job import Job
 
 from .. import clock, config
 from ..durable import WorkerFleet, audit_trail, summarize
+from ..jobs import get_queue
 from ..llm import token_cost
 from ..simulator import Simulator, default_simulator
 from .job import RESEARCH_QUEUE
@@ -40,6 +42,7 @@ from .users import User, users
 
 __all__ = [
     "ClaimRow",
+    "Comparison",
     "DeployOutcome",
     "Lever",
     "QuestionRun",
@@ -47,6 +50,7 @@ __all__ = [
     "adeploy_chat",
     "ameasure_chat",
     "ameasure_jobs",
+    "compare",
     "cost_levers",
     "deploy_chat",
     "deploy_jobs",
@@ -292,15 +296,39 @@ async def _job_one(http: httpx2.AsyncClient, base: str, question: str, version: 
     return run
 
 
+class _Fleets:
+    """As many workers as asked for, in fleets of at most `FLEET_MAX` (one worker per job)."""
+
+    FLEET_MAX = 30
+
+    def __init__(self, size: int, connection: Any) -> None:
+        sizes = [self.FLEET_MAX] * (size // self.FLEET_MAX)
+        if size % self.FLEET_MAX:
+            sizes.append(size % self.FLEET_MAX)
+        self.fleets = [WorkerFleet(n, [RESEARCH_QUEUE], connection=connection) for n in sizes]
+
+    def start(self) -> None:
+        for fleet in self.fleets:
+            fleet.start()
+
+    def stop(self, grace_s: float) -> None:
+        for fleet in self.fleets:
+            fleet.stop(grace_s=grace_s)
+
+
 async def ameasure_jobs(
     questions: Sequence[str], version: str = "v2", *, seed: int = 0, workers: int | None = None,
     timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S, patient: bool = False,
+    submit: Callable[[Queue, str], Any] | None = None,
 ) -> list[QuestionRun]:
-    """v2 or v3: every question submitted as a job through the edge; see the module docstring."""
+    """v2 or v3: every question submitted as a job through the edge; see the module docstring.
+
+    `submit(queue, question) -> job id` replaces the course's `enqueue_research`
+    (the capstone lab measures the learner's own job this way).
+    """
     people = _people(len(questions), seed, patient)
-    service = ResearchService(edge_timeout_s=timeout_s)
-    fleet = WorkerFleet(workers or len(questions), [RESEARCH_QUEUE],
-                        connection=service.connection)
+    service = ResearchService(edge_timeout_s=timeout_s, submit=submit)
+    fleet = _Fleets(workers or len(questions), service.connection)
     running = serve_in_thread(service)
     try:
         fleet.start()
@@ -317,11 +345,12 @@ async def ameasure_jobs(
 
 def measure_jobs(questions: Sequence[str], version: str = "v2", *, seed: int = 0,
                  workers: int | None = None, timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S,
-                 patient: bool = False, time_scale: float | None = None) -> list[QuestionRun]:
+                 patient: bool = False, time_scale: float | None = None,
+                 submit: Callable[[Queue, str], Any] | None = None) -> list[QuestionRun]:
     """The sync twin of `ameasure_jobs`, at `config.RESEARCH_JOBS_TIME_SCALE` by default."""
     with config.time_scale_set_to(time_scale or config.RESEARCH_JOBS_TIME_SCALE):
         return _run_sync(ameasure_jobs(questions, version, seed=seed, workers=workers,
-                                       timeout_s=timeout_s, patient=patient))
+                                       timeout_s=timeout_s, patient=patient, submit=submit))
 
 
 # --- a deploy with every question in flight ---
@@ -396,7 +425,8 @@ def deploy_jobs(questions: Sequence[str], version: str = "v2", *, at_s: float = 
     fleet = WorkerFleet(len(questions), [RESEARCH_QUEUE])
     fleet.start()
     try:
-        jobs = [enqueue_research(q, version, queue=fleet.queue) for q in questions]
+        queue = get_queue(RESEARCH_QUEUE, connection=fleet.connection)
+        jobs = [enqueue_research(q, version, queue=queue) for q in questions]
         clock.sleep(at_s)
         in_flight = sum(j.get_status(refresh=True) == "started" for j in jobs)
         fleet.deploy(f"{version}-next", grace_s=clock.to_real(grace_s))
@@ -562,3 +592,40 @@ def cost_levers(questions: Sequence[str]) -> list[Lever]:
         Lever("+ document digests from a nightly batch", sum(with_digests) / count + share,
               share),
     ]
+
+
+# --- everything at once ---
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Runs, summaries, deploy outcomes and the results table of one full comparison."""
+
+    runs: dict[str, list[QuestionRun]]
+    summaries: dict[str, Summary]
+    deploys: dict[str, DeployOutcome]
+    rows: list[ClaimRow]
+
+
+def compare(questions: Sequence[str] | None = None, *, seed: int = 0,
+            deploy_count: int = 12, deploy_at_s: float = 30.0) -> Comparison:
+    """Measure v1, v2 and v3 on the same questions and users, deploy each, build the table."""
+    from .questions import QUESTIONS
+
+    chosen = list(questions or QUESTIONS)
+    runs = {
+        "v1": measure_chat(chosen, seed=seed),
+        "v2": measure_jobs(chosen, "v2", seed=seed),
+        "v3": measure_jobs(chosen, "v3", seed=seed),
+    }
+    summaries = {version: summarize_runs(found) for version, found in runs.items()}
+    few = chosen[:deploy_count]
+    with config.time_scale_set_to(0.01):
+        deploys = {
+            "v1": deploy_chat(few, at_s=deploy_at_s),
+            "v2": deploy_jobs(few, "v2", at_s=deploy_at_s),
+            "v3": deploy_jobs(few, "v3", at_s=deploy_at_s),
+        }
+    rows = results_table(summaries["v1"], summaries["v2"], summaries["v3"],
+                         list(deploys.values()))
+    return Comparison(runs, summaries, deploys, rows)
