@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbformat.v4 import new_code_cell, new_notebook
 
 from stream_or_queue.widgets import Quiz
 from stream_or_queue.widgets.quiz import (
@@ -173,3 +184,98 @@ def test_question_feedback_is_pure() -> None:
     assert question.feedback(None) == (None, PICK_FIRST)
     assert question.feedback(1)[0] is True
     assert question.feedback(0)[0] is False
+
+
+# --- in a real front end -------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """JupyterLab on loopback, rooted in a scratch folder (autosave cannot touch the repo)."""
+    folder = tmp_path / "course"
+    (folder / "quiz").mkdir(parents=True)
+    shutil.copy(QUIZ_DIR / "00_welcome.json", folder / "quiz" / "00_welcome.json")
+    cell = new_code_cell(
+        'from stream_or_queue.widgets import Quiz\nQuiz.for_notebook("00_welcome")'
+    )
+    kernel = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    notebook = new_notebook(cells=[cell], metadata={"kernelspec": kernel})
+    nbformat.write(notebook, folder / "quiz_demo.ipynb")
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+    }
+    for name in ("STREAM_OR_QUEUE_MODE", "REDIS_URL", "ANTHROPIC_BASE_URL"):
+        env.pop(name, None)
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+            f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root",
+            f"--ServerApp.root_dir={folder}",
+            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+            f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
+        ],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):  # bounded: up to ~60 s for the server to answer
+            try:
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None:
+                    pytest.fail("jupyter lab exited during start-up")
+                time.sleep(0.5)
+        else:
+            pytest.fail("jupyter lab did not answer within 60 s")
+        yield f"{url}/lab/tree/quiz_demo.ipynb?token={token}", folder
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_quiz_in_jupyterlab_explains_a_wrong_then_a_right_answer(
+    jupyter_lab: tuple[str, Path], chromium_path: str
+) -> None:
+    from conftest import CHROMIUM_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url, _ = jupyter_lab
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(url)
+            page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+            page.keyboard.press("Shift+Enter")
+            quiz = page.locator(".widget-radio-box").first
+            quiz.wait_for(state="visible")
+            page.get_by_text("c) The Message Batches API", exact=False).wait_for()
+            # The first question's card: the innermost box holding its text.
+            card = page.locator(".widget-vbox", has_text="Which pattern fits?").last
+            card.get_by_text("b) A background job", exact=False).click()
+            card.get_by_role("button", name="Check").click()
+            feedback = card.locator(".widget-html").last
+            sync_api.expect(feedback).to_contain_text("Not quite")
+            sync_api.expect(feedback).to_contain_text("is not a chat")
+            card.get_by_text("a) A sync stream", exact=False).click()
+            card.get_by_role("button", name="Check").click()
+            sync_api.expect(feedback).to_contain_text("Right.")
+        finally:
+            browser.close()
