@@ -11,7 +11,6 @@ import asyncio
 import collections
 import datetime as dt
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -44,8 +43,14 @@ from stream_or_queue.batch.nightly import (
     plan_nightly,
     schedule_nightly,
 )
-from stream_or_queue.batch.queued import collect_jobs, enqueue_items
-from stream_or_queue.jobs import ThreadWorker, get_queue, get_redis
+from stream_or_queue.batch.queued import (
+    collect_jobs,
+    enqueue_items,
+    follow_job,
+    start_workers,
+    stop_workers,
+)
+from stream_or_queue.jobs import get_queue, get_redis
 from stream_or_queue.simulator import Faults, RateLimits, Simulator, reset_default_simulator
 
 REQUEST_FAULTS = {"rate_limit": 0.04, "overloaded": 0.03, "server_error": 0.03}  # 10% in all
@@ -104,6 +109,25 @@ def test_batch_pipeline_delivers_every_valid_item_exactly_once(faulty: Simulator
     assert set(delivered) == {i.custom_id for i in items}
     assert set(delivered.values()) == {1}  # exactly once, from the API's side too
     assert progress.value == progress.total
+    # the API's clock: held (expired) entries keep round 1 open until hour 24
+    assert first.api_seconds == pytest.approx(config.BATCH_EXPIRY_S, abs=5.0)
+    assert run.api_seconds > first.api_seconds
+
+
+def test_charts_draw_every_path() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from stream_or_queue.batch.charts import PathResult, compare_paths, cost_chart
+
+    paths = [PathResult("loop", 8000.0, 100, 0, 0, 0, 3.0),
+             PathResult("batch", 90000.0, 101, 0, 0, 0, 1.5)]
+    figure = compare_paths(paths, title="t")
+    assert len(figure.axes) == 3
+    assert "50%" in cost_chart(3.0, 1.5, items=100, model=config.FAST_MODEL).axes[0].get_title()
+    plt.close("all")
 
 
 def test_permanent_errors_are_reported_not_retried(faulty: Simulator) -> None:
@@ -220,15 +244,14 @@ def test_queued_path_caps_concurrency_with_rq_ratelimit(fake_redis: object) -> N
         items = [product_item(p) for p in generate_catalogue(40, invalid={})]
         ledger = Ledger(items)
         queue = get_queue("batch-test")
-        workers = [ThreadWorker(["batch-test"], name=f"bt-{i}").start() for i in range(5)]
+        workers = start_workers("batch-test", 5)
         try:
             jobs = enqueue_items(queue, items, concurrency=3, ledger=ledger)
             again = enqueue_items(queue, items[:10], concurrency=3, ledger=ledger)
             assert [j.id for j in again] == [j.id for j in jobs[:10]]  # idempotent by id
             statuses = collect_jobs(jobs, ledger, connection=get_redis(), poll_every_s=5.0)
         finally:
-            for worker in workers:
-                worker.stop()
+            stop_workers(workers)
         assert statuses == {"finished": 40}
         assert upstream(sim).rate_limited == 0
         assert peak_in_flight(sim) <= 3
@@ -263,18 +286,24 @@ def test_nightly_job_fires_from_rq_cron_and_is_idempotent(fake_redis: object) ->
         cron_job = schedule_nightly(scheduler, queue_name="nightly-test", total=600,
                                     max_per_batch=200, max_queued=400, poll_every_s=20.0)
         reports = []
-        with ThreadWorker(["nightly-test"]):
+        workers = start_workers("nightly-test", 1)
+        try:
             for _ in range(2):
                 assert fire_now(scheduler) == [cron_job]
                 job = Job.fetch(cron_job.get_job_ids(connection)[0], connection=connection)
-                for _ in range(600):
-                    if job.get_status(refresh=True).value in ("finished", "failed"):
-                        break
-                    time.sleep(0.05)
-                reports.append(job.return_value())
+                progress = Progress(600, show=False)
+                reports.append(follow_job(job, progress=progress, poll_every_s=60.0))
+                if len(reports) == 1:  # the bar followed the job's meta to the end
+                    assert progress.value == progress.total > 600
+        finally:
+            stop_workers(workers)
         first, second = reports
         assert first["labelled"] == 600 and first["lost"] == 0 and first["failed"] == 0
         assert first["batches"] >= 3 and first["rounds"] >= 2
+        # two waves (two 200-request batches, then one; 130 simulated s each), then retries
+        assert first["api_seconds"] >= 2 * (config.BATCH_BASE_PROCESSING_S
+                                            + config.BATCH_PER_REQUEST_S * 200
+                                            ) + config.BATCH_BASE_PROCESSING_S
         assert second["already_labelled"] == 600 and second["submitted"] == 0
         labels = connection.hgetall(LABELS_KEY)
         assert {k.decode() for k in labels} == {t.id for t in generate_tickets(600)}
