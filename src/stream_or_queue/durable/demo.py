@@ -13,6 +13,7 @@ which steps ran again after a crash.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "UpstreamError",
     "always_fails_job",
     "executions",
+    "naive_pipeline_job",
     "pipeline_job",
 ]
 
@@ -90,6 +92,32 @@ def pipeline_job(
                 run.once("notify", _notify, Outbox(outbox, run.connection), run.key("notify"),
                          run.job_id, f"your report is ready ({len(results)} steps)")
         return {"steps": results, "attempt": run.attempt}
+
+
+def naive_pipeline_job(
+    steps: Sequence[str] = DEFAULT_STEPS,
+    step_s: float = STEP_S,
+    outbox: str = "notifications",
+) -> dict[str, Any]:
+    """The same pipeline without checkpoints: every attempt starts again from step one.
+
+    It also notifies without an idempotency key, as code that never expected to run
+    twice does. The contrast for `pipeline_job`.
+    """
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("naive_pipeline_job runs as an RQ job")
+    connection = job.connection
+    results = []
+    for name in steps:
+        connection.hincrby(_executions_key(job.id), name, 1)
+        clock.sleep(step_s)
+        results.append({"step": name, "version": code_version()})
+    Outbox(outbox, connection).send(f"{job.id}:notify:{secrets.token_hex(4)}",
+                                    {"job": job.id, "text": "your report is ready"})
+    return {"steps": results}
 
 
 def always_fails_job(step_s: float = STEP_S) -> dict[str, Any]:

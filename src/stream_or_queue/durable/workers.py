@@ -24,6 +24,7 @@ expired and calls RQ, under the lock RQ's maintenance takes.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -35,12 +36,18 @@ from rq.executions import Execution
 from rq.job import Job
 from rq.worker import Worker
 
-from ..jobs import DEFAULT_QUEUE, ProcessWorker, ThreadWorker, get_redis, start_workers
+from ..jobs import DEFAULT_QUEUE, ProcessWorker, ThreadWorker, get_redis, is_fake, start_workers
+from ..jobs.process import url_of
 from .audit import AuditTrail
 from .keys import attempts_key, audit_key
 from .run import CODE_VERSION_ENV, code_version
 
 __all__ = ["AnyWorker", "WorkerFleet", "recover_abandoned", "wait_until", "worker_name"]
+
+# RQ's cleanup logs a WARNING for each job it gives up on; with no logging configured,
+# Python would print it on stderr (its "last resort" handler) - into a notebook cell.
+# The audit trail records it; an application that configures logging still sees it.
+logging.getLogger("rq.registry").addHandler(logging.NullHandler())
 
 AnyWorker = ThreadWorker | ProcessWorker
 
@@ -152,12 +159,23 @@ class WorkerFleet:
         self.workers: list[AnyWorker] = []
         self.dead: list[str] = []
 
-    def start(self) -> WorkerFleet:
+    def start(self, *, wait: bool = True) -> WorkerFleet:
+        """Top the fleet up to `size` live workers.
+
+        `wait=False` does not wait for new `rq worker` processes to register (they boot
+        in the background, as replacements do in an orchestrator); threads start at once.
+        """
         missing = self.size - len(self.alive())
-        if missing > 0:
-            # Threads read it from this process; processes inherit it when they start.
-            os.environ[CODE_VERSION_ENV] = self.version
+        if missing <= 0:
+            return self
+        # Threads read it from this process; processes inherit it when they start.
+        os.environ[CODE_VERSION_ENV] = self.version
+        if wait or is_fake(self.connection):
             self.workers += list(start_workers(missing, self.queues, connection=self.connection))
+        else:
+            url = url_of(self.connection)
+            self.workers += [ProcessWorker(self.queues, url=url).start(wait=False)
+                             for _ in range(missing)]
         return self
 
     def alive(self) -> list[AnyWorker]:
