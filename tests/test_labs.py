@@ -95,7 +95,9 @@ def test_lab_as_shipped_fails_every_check_helpfully(
             for error in errors:
                 assert error.ename == "NotImplementedError", (
                     f"{where}: only check cells (and calls of unfinished functions) may fail "
-                    f"in a lab; this one raised {error.ename}: {error.evalue}"
+                    f"in a lab; this one raised {error.ename}: {error.evalue}. A 'try it' cell "
+                    "should call the learner's function itself, not reuse a variable that an "
+                    "earlier, unfinished cell never set"
                 )
 
 
