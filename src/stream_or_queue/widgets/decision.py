@@ -64,6 +64,12 @@ class DecisionGuide(widgets.VBox):
             self.recurring,
         ]
         super().__init__([*controls, self.answer])
+        # stable hooks for browser tests and custom CSS
+        self.add_class("soq-decision")
+        self.answer.add_class("soq-decision-answer")
+        self.user_waiting.add_class("soq-decision-waiting")
+        self.items.add_class("soq-decision-items")
+        self.recurring.add_class("soq-decision-recurring")
         for control in (
             self.name,
             self.user_waiting,
