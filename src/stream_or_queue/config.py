@@ -185,6 +185,11 @@ RESEARCH_JOBS_TIME_SCALE = 0.05
 time per simulated step; at the default scale that overhead would stretch the simulated
 durations, so the measurements slow the clock down until it no longer does."""
 
+RESEARCH_PROBE_REFERENCE_S = 0.03
+"""Real seconds one streamed question takes at time scale 0 on an idle developer laptop.
+A busier or slower machine takes longer, and the measurements slow their clock in
+proportion (`research.compare.fidelity_scale`), so that simulated time stays honest."""
+
 NOTIFICATION_RETURN_RATE = 0.85
 """The model's share of users who left and come back to the permalink when notified."""
 

@@ -22,6 +22,7 @@ import asyncio
 import secrets
 import statistics
 import threading
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -54,8 +55,10 @@ __all__ = [
     "cost_levers",
     "deploy_chat",
     "deploy_jobs",
+    "fidelity_scale",
     "measure_chat",
     "measure_jobs",
+    "probe_s",
     "results_table",
     "summarize_runs",
 ]
@@ -68,6 +71,32 @@ POLL_S = 5.0
 """Simulated seconds between two status checks of the 'we're working on it' page."""
 MAX_JOB_WAIT_S = 1_800.0
 """Simulated seconds a measurement waits for a job before calling it lost."""
+
+
+def probe_s() -> float:
+    """Real seconds one streamed question takes at time scale 0 here and now (best of 2)."""
+    from ..llm import client
+    from .agent import run_research
+
+    times = []
+    with config.time_scale_set_to(0.0):
+        llm = client(simulator=Simulator(seed=1_234))  # a private simulator: no trace in yours
+        for _ in range(3):
+            started = time.perf_counter()
+            run_research("How does a queue absorb a burst of requests?", client=llm,
+                         on_text=lambda _text: None)
+            times.append(time.perf_counter() - started)
+    return min(times[1:])
+
+
+def fidelity_scale(base: float) -> float:
+    """`base`, slowed down in proportion to how much slower this machine is than the reference.
+
+    Simulated time is played back on the wall clock; if the CPU cannot keep up
+    with sixty agents, every simulated duration stretches and the measurement
+    lies. So the clock is slowed until it can (capped at 1.0, real time).
+    """
+    return min(1.0, max(base, base * probe_s() / config.RESEARCH_PROBE_REFERENCE_S))
 
 
 def _run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -156,7 +185,7 @@ async def _chat_one(http: httpx2.AsyncClient, base: str, question: str, user: Us
     except TimeoutError:
         run.abandoned = True
     except httpx2.TransportError:
-        cut = True
+        cut = not answered  # cut after the answer arrived: the user has it
     run.longest_request_s = watch.elapsed
     run.timed_out = cut and not run.abandoned
     run.finished = run.delivered = answered
@@ -227,7 +256,8 @@ def measure_chat(questions: Sequence[str], *, seed: int = 0,
 
     Runs at `config.RESEARCH_CHAT_TIME_SCALE` unless `time_scale` says otherwise.
     """
-    with config.time_scale_set_to(time_scale or config.RESEARCH_CHAT_TIME_SCALE):
+    scale = time_scale or fidelity_scale(config.RESEARCH_CHAT_TIME_SCALE)
+    with config.time_scale_set_to(scale):
         return _run_sync(ameasure_chat(questions, seed=seed, timeout_s=timeout_s,
                                        patient=patient,
                                        simulator=simulator or default_simulator()))
@@ -348,7 +378,8 @@ def measure_jobs(questions: Sequence[str], version: str = "v2", *, seed: int = 0
                  patient: bool = False, time_scale: float | None = None,
                  submit: Callable[[Queue, str], Any] | None = None) -> list[QuestionRun]:
     """The sync twin of `ameasure_jobs`, at `config.RESEARCH_JOBS_TIME_SCALE` by default."""
-    with config.time_scale_set_to(time_scale or config.RESEARCH_JOBS_TIME_SCALE):
+    scale = time_scale or fidelity_scale(config.RESEARCH_JOBS_TIME_SCALE)
+    with config.time_scale_set_to(scale):
         return _run_sync(ameasure_jobs(questions, version, seed=seed, workers=workers,
                                        timeout_s=timeout_s, patient=patient, submit=submit))
 
@@ -620,7 +651,7 @@ def compare(questions: Sequence[str] | None = None, *, seed: int = 0,
     }
     summaries = {version: summarize_runs(found) for version, found in runs.items()}
     few = chosen[:deploy_count]
-    with config.time_scale_set_to(0.01):
+    with config.time_scale_set_to(fidelity_scale(0.01)):
         deploys = {
             "v1": deploy_chat(few, at_s=deploy_at_s),
             "v2": deploy_jobs(few, "v2", at_s=deploy_at_s),
