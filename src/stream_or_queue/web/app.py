@@ -40,6 +40,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError, field_validator
+from rq.job import Job
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
@@ -53,6 +54,7 @@ from .metrics import TrafficMeter
 __all__ = ["QuestionIn", "WebService", "create_app"]
 
 HERE = Path(__file__).resolve().parent
+_ENDED = frozenset({"finished", "failed", "stopped", "canceled"})
 CHAT_MAX_TOKENS = 400
 CHAT_SYSTEM = "Answer briefly and directly, in a few sentences."
 
@@ -142,9 +144,15 @@ class WebService:
         await self.traffic(scope, receive, send)
 
 
+ASYNC_REDIS_CONNECTIONS = 64
+"""Event streams share this many Redis connections; a stream waits for a free one."""
+
+
 def _async_redis(url: str | None) -> redis.asyncio.Redis:
     if url:
-        return redis.asyncio.Redis.from_url(url)
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            url, max_connections=ASYNC_REDIS_CONNECTIONS, timeout=30)
+        return redis.asyncio.Redis(connection_pool=pool)
     return fakeredis.FakeAsyncRedis(server=fake_server())
 
 
@@ -172,7 +180,7 @@ def create_app(
         finally:
             await hub.stop()
             with contextlib.suppress(Exception):
-                await aconn.aclose()
+                await aconn.aclose(close_connection_pool=True)
 
     api = FastAPI(title="Stream or Queue: research service", lifespan=lifespan,
                   docs_url=None, redoc_url=None)
@@ -237,6 +245,7 @@ def create_app(
         aconn: redis.asyncio.Redis = state["aredis"]
         hub: events.EventHub = state["hub"]
         retry: int | None = config.WEB_SSE_RETRY_MS
+        check_every = config.WEB_SSE_STATUS_CHECK_S
         with hub.watch(job_id) as woken:
             while True:
                 woken.clear()
@@ -252,9 +261,15 @@ def create_app(
                     if event.terminal:
                         return
                 try:
-                    await asyncio.wait_for(woken.wait(), config.WEB_SSE_STATUS_CHECK_S)
+                    await asyncio.wait_for(woken.wait(), check_every)
+                    check_every = config.WEB_SSE_STATUS_CHECK_S
                 except TimeoutError:
-                    await run_in_threadpool(_end_if_job_ended, job_id)
+                    # Quiet for a while: did the job end without a word (a crashed worker)?
+                    # Check less and less often, so idle streams cost next to nothing.
+                    check_every = min(2 * check_every, 8 * config.WEB_SSE_STATUS_CHECK_S)
+                    status = await aconn.hget(Job.key_for(job_id), "status")
+                    if status is None or events._text(status) in _ENDED:
+                        await run_in_threadpool(_end_if_job_ended, job_id)
 
     def _end_if_job_ended(job_id: str) -> None:
         """A worker that crashed writes no terminal event: write it from RQ's status."""

@@ -93,6 +93,7 @@ class ProgressEvent:
 
 
 def _text(value: Any) -> str:
+    """Redis answers bytes (or str with decode_responses): always a str."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 

@@ -1,0 +1,219 @@
+"""Benchmark the web service on loopback: SSE event delivery and the status endpoint.
+
+    .venv/bin/python scripts/bench_web.py [--clients 100] [--rounds 20] [--rate 200] [--seconds 10]
+
+Starts a private `redis-server` and the service as its own process
+(`python -m stream_or_queue.web`, no edge, no worker), creates web jobs, then:
+
+1. holds `--clients` SSE connections (one per job) open at once and publishes
+   `--rounds` progress events to every job; the delivery latency of an event is
+   the time from its `publish()` to the moment the client has parsed it;
+2. sends `GET /jobs/{id}` open-loop at `--rate` requests per second for
+   `--seconds` seconds and measures each response's latency.
+
+Everything is bounded (fixed counts, timeouts) and bound to 127.0.0.1.
+Targets (issue 7): SSE delivery p99 <= 50 ms; status p99 <= 10 ms at 200 req/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2
+import redis
+
+from stream_or_queue import config
+from stream_or_queue.jobs import get_queue, get_redis
+from stream_or_queue.web import events, jobs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.05)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+async def bench_sse(base: str, conn: redis.Redis, job_ids: list[str], rounds: int,
+                    gap_s: float) -> dict[str, float]:
+    latencies: list[float] = []
+    ready = asyncio.Event()
+    connected = 0
+
+    async def client(http: httpx2.AsyncClient, job_id: str) -> int:
+        nonlocal connected
+        got = 0
+        async with http.stream("GET", f"/jobs/{job_id}/events") as response:
+            response.raise_for_status()
+            async for event in httpx2.EventSource(response):
+                now = time.time()
+                data = event.json()
+                if data["step"] == "queued":  # the backlog: the stream is open
+                    connected += 1
+                    if connected == len(job_ids):
+                        ready.set()
+                    continue
+                latencies.append(now - float(data["ts"]))  # type: ignore[index]
+                got += 1
+                if event.event == "done":
+                    break
+        return got
+
+    limits = httpx2.Limits(max_connections=len(job_ids) + 10)
+    async with httpx2.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
+        tasks = [asyncio.create_task(client(http, j)) for j in job_ids]
+        await asyncio.wait_for(ready.wait(), 60)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, _publish_evenly, conn, job_ids, rounds, gap_s)
+        counts = await asyncio.wait_for(asyncio.gather(*tasks), 60)
+    return {
+        "clients": len(job_ids),
+        "events": len(latencies),
+        "lost": rounds * len(job_ids) - sum(counts),
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "max_ms": max(latencies) * 1000,
+    }
+
+
+def _publish_evenly(conn: redis.Redis, job_ids: list[str], rounds: int, gap_s: float) -> None:
+    """`rounds` events per job, one every gap_s / len(job_ids) seconds: no bursts."""
+    step = gap_s / len(job_ids)
+    start = time.perf_counter()
+    for n in range(rounds):
+        for k, job_id in enumerate(job_ids):
+            delay = start + (n * len(job_ids) + k) * step - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            if n == rounds - 1:
+                events.publish_terminal(conn, job_id, "finished", "done", result={"answer": "ok"})
+            else:
+                events.publish(conn, job_id, "working", 100 * n / rounds, f"step {n}")
+
+
+async def bench_status(base: str, job_ids: list[str], rate: float, seconds: float
+                       ) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(http: httpx2.AsyncClient, job_id: str) -> None:
+        nonlocal errors
+        started = time.perf_counter()
+        response = await http.get(f"/jobs/{job_id}")
+        latencies.append(time.perf_counter() - started)
+        errors += response.status_code != 200
+
+    total = int(rate * seconds)
+    async with httpx2.AsyncClient(base_url=base, timeout=10,
+                                  limits=httpx2.Limits(max_connections=50)) as http:
+        for warm in job_ids[:20]:  # open the pool's connections first
+            await http.get(f"/jobs/{warm}")
+        start = time.perf_counter()
+        tasks = []
+        for n in range(total):  # open loop: request n goes out at n / rate
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(http, job_ids[n % len(job_ids)])))
+        await asyncio.wait_for(asyncio.gather(*tasks), 60)
+        elapsed = time.perf_counter() - start
+    return {
+        "requests": total,
+        "achieved_rps": total / elapsed,
+        "errors": errors,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "max_ms": max(latencies) * 1000,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--gap", type=float, default=0.5,
+                        help="seconds between two events of one job (events are spread evenly)")
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    if not (1 <= args.clients <= 1000 and 2 <= args.rounds <= 1000
+            and 1 <= args.rate <= 2000 and 1 <= args.seconds <= 60):
+        parser.error("keep it bounded: clients 1-1000, rounds 2-1000, rate 1-2000, seconds 1-60")
+    server = shutil.which("redis-server")
+    if server is None:
+        print("bench_web needs Debian's redis-server", file=sys.stderr)
+        return 2
+    workdir = tempfile.mkdtemp(prefix="soq-bench-web-")
+    redis_port, web_port = _free_port(), _free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen(
+            [server, "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "",
+             "--appendonly", "no", "--dir", workdir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _wait_port(redis_port, procs[-1], "redis-server")
+        url = f"redis://127.0.0.1:{redis_port}/0"
+        env = {**os.environ, "REDIS_URL": url}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "stream_or_queue.web", "--port", str(web_port),
+             "--no-worker", "--edge-timeout", "0"],
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _wait_port(web_port, procs[-1], "the web service")
+        conn = get_redis(url)
+        queue = get_queue(config.WEB_QUEUE, connection=conn)
+        job_ids = [jobs.submit(f"benchmark question {n}", queue=queue).id
+                   for n in range(args.clients)]
+        base = f"http://127.0.0.1:{web_port}"
+        print(f"machine: {os.cpu_count()} cores, load average "
+              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        sse = asyncio.run(bench_sse(base, conn, job_ids, args.rounds, args.gap))
+        print(f"SSE: {sse['clients']} clients, {sse['events']} events, lost {sse['lost']}: "
+              f"delivery p50 {sse['p50_ms']:.1f} ms, p99 {sse['p99_ms']:.1f} ms, "
+              f"max {sse['max_ms']:.1f} ms (target p99 <= 50 ms)")
+        status = asyncio.run(bench_status(base, job_ids, args.rate, args.seconds))
+        print(f"GET /jobs/{{id}}: {status['requests']} requests at "
+              f"{status['achieved_rps']:.0f}/s, {status['errors']} errors: "
+              f"p50 {status['p50_ms']:.1f} ms, p99 {status['p99_ms']:.1f} ms, "
+              f"max {status['max_ms']:.1f} ms (target p99 <= 10 ms)")
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
