@@ -282,3 +282,39 @@ def test_same_request_same_seed_same_timing() -> None:
 
     assert timing(5) == timing(5)
     assert timing(5) != timing(6)
+
+
+def test_seeded_outputs_are_pinned() -> None:
+    """Notebooks are committed with outputs computed from these seeds.
+
+    If this test fails, a change altered what a seeded simulator says or when:
+    every notebook with simulator output must be re-executed (tell the lead).
+    """
+    from test_simulator_tools import QUESTION, TOOLS
+
+    sim = Simulator(seed=0)
+    with sync_client(sim) as client:
+        chat = client.messages.create(**ask("Tell me about queues and streams"))
+        product = client.messages.create(
+            **ask("Write a product description.\nName: Lamp\nFor: reading")
+        )
+        tool = client.messages.create(**ask(QUESTION, tools=TOOLS))
+    assert chat.content[0].text.startswith(  # type: ignore[union-attr]
+        "Good question about queues streams. The key idea is that queues streams depends"
+    )
+    assert product.content[0].text == (  # type: ignore[union-attr]
+        "Designed for reading, the Lamp pairs versatile looks with everyday strength. "
+        "Customers single out the design, which holds up to daily use. "
+        "Order today and see why it is a favourite in its category."
+    )
+    call = tool.content[1]
+    assert call.type == "tool_use" and call.id == "toolu_Gpy5PFUvpnHWDfDRNqYVs8Pf"
+    assert call.input == {"query": "research agent takes minutes"}
+    assert [r.request_id for r in sim.ledger] == [
+        "req_B5h1tZagQqGfhm0A7P1puzFW",
+        "req_bOrzk5h2nGhUMo2nFeuN5uz0",
+        "req_8yUwVYBjtKIAzcclmozYQxtp",
+    ]
+    timing = [(round(r.scheduled_ttft_s, 6), round(r.scheduled_total_s, 6)) for r in sim.ledger]
+    assert timing == [(0.401343, 0.858864), (0.671563, 0.99853), (0.389731, 0.491757)]
+    assert [r.planned_output_tokens for r in sim.ledger] == [75, 46, 15]
