@@ -276,7 +276,10 @@ WEB_SSE_RETRY_MS = 500
 """The `retry:` hint sent to EventSource clients: how soon to reconnect after a cut."""
 
 WEB_SSE_STATUS_CHECK_S = 0.5
-"""An idle event stream re-checks the job's status this often (real s): a crashed worker writes no event."""
+"""An idle event stream re-checks the job's status this often (real s).
+
+A crashed worker writes no event, so silence alone must not look like progress.
+"""
 
 # --- background jobs (issue 6) --------------------------------------------------------
 
