@@ -56,6 +56,6 @@ def test_without_an_edge_the_chat_answers(simulator: Simulator) -> None:
 
 
 def test_a_deploy_kills_every_chat_in_flight(simulator: Simulator) -> None:
-    outcome = deploy_chat(QUESTIONS[:4], at_s=20.0)
+    outcome = deploy_chat(QUESTIONS[:4], at_s=30.0)
     assert outcome.in_flight == 4 and outcome.answered == 0
-    assert outcome.tool_calls_lost >= 4 and outcome.cost_lost_usd > 0
+    assert outcome.tool_calls_lost >= 1 and outcome.cost_lost_usd > 0

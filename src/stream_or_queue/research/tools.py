@@ -183,7 +183,7 @@ class Toolbox:
         body = doc.text
         if self.digests is not None and doc.id in self.digests:
             body = self.digests[doc.id]
-        text = f"{body}\n\nSource: {doc.id}, \"{doc.title}\"."
+        text = f"Title: {doc.title}\n{body} [{doc.id}]"
         return ToolOutcome("read_document", tool_input, text, duration, doc_ids=(doc.id,))
 
     def _note(self, tool_input: dict[str, Any]) -> ToolOutcome:
