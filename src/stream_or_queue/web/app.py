@@ -215,9 +215,12 @@ def create_app(
         return view or {"id": job.id, "status": "queued"}
 
     @api.get("/jobs/{job_id}")
-    def get_job(job_id: str, response: Response) -> dict[str, Any]:
+    async def get_job(job_id: str, response: Response) -> dict[str, Any]:
+        view = await jobs.ajob_view(state["aredis"], connection, job_id)
+        if view is None:
+            raise HTTPException(404, "no such job")
         response.headers["Cache-Control"] = "no-store"
-        return view_or_404(job_id)
+        return view
 
     @api.delete("/jobs/{job_id}")
     def delete_job(job_id: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 
 import redis
+import redis.asyncio
 from rq import Queue, get_current_job
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -33,6 +34,7 @@ __all__ = [
     "JOB_KIND",
     "JobCanceled",
     "ProgressPublisher",
+    "ajob_view",
     "as_result",
     "cancel",
     "fetch",
@@ -151,29 +153,56 @@ def fetch(connection: redis.Redis, job_id: str) -> Job | None:
         job = Job.fetch(job_id, connection=connection)
     except NoSuchJobError:
         return None
-    if job.meta.get("kind") != JOB_KIND:
-        return None
-    return job
+    return job if job.meta.get("kind") == JOB_KIND else None
 
 
 def job_view(connection: redis.Redis, job_id: str) -> dict[str, Any] | None:
-    """Status, progress and (when finished) result of a web job; None if there is none.
+    """Status, progress and (when finished) result of a web job; None if there is none."""
+    job = fetch(connection, job_id)
+    if job is None:
+        return None
+    return _view(job, events.last_event(connection, job_id))
+
+
+async def ajob_view(aconnection: redis.asyncio.Redis, connection: redis.Redis, job_id: str
+                    ) -> dict[str, Any] | None:
+    """The async twin of `job_view`: both reads in one round trip, no thread hop.
+
+    `connection` (sync) is only used if the result must be read from RQ's
+    results store - the rare finished job without a terminal event.
+    """
+    if not is_valid_job_id(job_id):
+        return None
+    async with aconnection.pipeline(transaction=False) as pipe:
+        pipe.hgetall(Job.key_for(job_id))
+        pipe.xrevrange(events.events_key(job_id), "+", "-", count=1)
+        raw, last = await pipe.execute()
+    if not raw:
+        return None
+    job = Job(job_id, connection=connection)
+    try:
+        job.restore(raw)
+    except NoSuchJobError:
+        return None
+    if job.meta.get("kind") != JOB_KIND:
+        return None
+    return _view(job, events.ProgressEvent.from_entry(last[0]) if last else None)
+
+
+def _view(job: Job, last: events.ProgressEvent | None) -> dict[str, Any]:
+    """What `GET /jobs/{id}` shows, from the RQ job and its newest event.
 
     The terminal event, when there is one, decides the status: it is written
     before RQ records the end of the job, and it is the only place that knows a
     started job was cancelled.
     """
-    job = fetch(connection, job_id)
-    if job is None:
-        return None
-    last = events.last_event(connection, job_id)
     status = _STATUS.get(job.get_status(refresh=False) or JobStatus.QUEUED, "queued")
     result: dict[str, Any] | None = None
     if last is not None and last.terminal:
         status = last.step
         result = last.data.get("result")
     if status == "finished" and result is None:
-        result = job.return_value()
+        result = as_result(job.return_value())
     progress = (
         {"step": last.step, "percent": last.percent, "message": last.message}
         if last is not None
@@ -183,15 +212,15 @@ def job_view(connection: redis.Redis, job_id: str) -> dict[str, Any] | None:
         progress = {"step": status, "percent": 100,
                     "message": "Canceled" if status == "canceled" else "The research failed."}
     return {
-        "id": job_id,
+        "id": job.id,
         "status": status,
         "question": job.args[0] if job.args else "",
         "progress": progress,
         "result": result if status == "finished" else None,
         "links": {
-            "self": f"/jobs/{job_id}",
-            "events": f"/jobs/{job_id}/events",
-            "page": f"/r/{job_id}",
+            "self": f"/jobs/{job.id}",
+            "events": f"/jobs/{job.id}/events",
+            "page": f"/r/{job.id}",
         },
     }
 
