@@ -240,7 +240,7 @@ safely. (RQ's own `unique=True` cannot be combined with a rate limit, so
 
 ## 4. Retries: whose job is it?
 
-Three ways to survive transient errors, on 500 items against an API that fails
+Three ways to survive transient errors, on 300 items against an API that fails
 10% of requests (4% `429`, 3% `529 overloaded`, 3% `500`). The faults are decided
 by the simulator's seed, so these counts are the same on every run:
 """),
@@ -257,9 +257,9 @@ print(f"{'strategy':38} {'requests':>9} {'errors':>7} {'retried':>8} {'succeeded
       f"{'failed':>7} {'lost':>5}")
 for name, strategy in STRATEGIES.items():
     mark = len(retry_sim.ledger)
-    ledger = Ledger(items[:500])
+    ledger = Ledger(items[:300])
     async with async_client(simulator=retry_sim, max_retries=strategy["max_retries"]) as api:
-        await run_concurrent(items[:500], client=api, ledger=ledger, concurrency=50,
+        await run_concurrent(items[:300], client=api, ledger=ledger, concurrency=50,
                              attempts=strategy["attempts"])
     seen, summary = upstream(retry_sim, mark), ledger.reconcile()
     print(f"{name:38} {seen.requests:>9,} {seen.errors:>7,} "
@@ -267,8 +267,9 @@ for name, strategy in STRATEGIES.items():
           f"{summary.counts['failed']:>7,} {summary.lost:>5}")
 """),
     md("""
-Read the *retried* column: the SDK retried about fifty requests, and the ledger
-saw none of it. Both retry layers deliver, but they fit different places:
+Compare *requests* with *retried*: the SDK's row made more requests than there
+are items, yet its ledger recorded no retry at all. Both retry layers deliver,
+but they fit different places:
 
 - **The SDK's built-in retries** (2 by default, 0.5-8 s apart, obeying
   `retry-after`): right for a call a person is waiting on, where the goal is a
@@ -301,22 +302,22 @@ outage_sim = Simulator(seed=2, faults=Faults(overloaded=0.5))
 budgets = {}
 for name, budget in (("no budget", None), ("budget 10% + 10", RetryBudget())):
     mark = len(outage_sim.ledger)
-    ledger = Ledger(items[:500])
+    ledger = Ledger(items[:300])
     async with async_client(simulator=outage_sim, max_retries=0) as api:
-        await run_concurrent(items[:500], client=api, ledger=ledger, concurrency=50,
+        await run_concurrent(items[:300], client=api, ledger=ledger, concurrency=50,
                              attempts=6, budget=budget)
     budgets[name] = (upstream(outage_sim, mark), ledger.reconcile())
     seen, summary = budgets[name]
-    print(f"{name:16} {seen.requests:>5,} requests ({seen.requests / 500 - 1:+.0%} load), "
+    print(f"{name:16} {seen.requests:>5,} requests ({seen.requests / 300 - 1:+.0%} load), "
           f"{summary.succeeded:>3} succeeded, {summary.counts['failed']:>3} failed "
           f"(reported, for the next run), {summary.lost} lost")
-assert budgets["budget 10% + 10"][0].requests <= 500 + 60
+assert budgets["budget 10% + 10"][0].requests <= 300 + 40
 assert all(summary.lost == 0 for _, summary in budgets.values())
 """, ["nbval-ignore-output", "why:threads"]),
     md("""
 Which items the budget rescues depends on which failures come first, so the
-exact split varies a little between runs; the extra load does not: at most 60
-retries for 500 items.
+exact split varies a little between runs; the extra load does not: at most 40
+retries for 300 items.
 
 ### Idempotency by `custom_id`
 
@@ -698,15 +699,6 @@ def run_all(api, requests, max_rounds=4):
 '''),
     code("lab07.check_run_all(run_all)"),
     md("""
-Now the real run: 1,000 prompts.
-"""),
-    code("""
-results = run_all(api, to_requests(PROMPTS))
-batches = env.simulator.batches.list({"limit": "100"})["data"]
-print(f"{len(results):,} of {len(PROMPTS):,} prompts answered, in {len(batches)} batches")
-print(f"{PROMPTS[0][0]}: {results[PROMPTS[0][0]].content[0].text}")
-"""),
-    md("""
 ## 5. The savings
 
 Write `savings(messages, model)` returning `(standard_dollars, batch_dollars)`:
@@ -724,7 +716,17 @@ def savings(messages, model):
     ### END SOLUTION
 '''),
     code("lab07.check_savings(savings)"),
+    md("""
+## 6. The real run
+
+All together now: 1,000 prompts through the Batches API, the failures resubmitted,
+and the bill at both prices.
+"""),
     code("""
+results = run_all(api, to_requests(PROMPTS))
+batches = env.simulator.batches.list({"limit": "100"})["data"]
+print(f"{len(results):,} of {len(PROMPTS):,} prompts answered, in {len(batches)} batches")
+print(f"{PROMPTS[0][0]}: {results[PROMPTS[0][0]].content[0].text}")
 standard, batch = savings(results.values(), config.FAST_MODEL)
 print(f"1,000 descriptions: ${standard:.4f} at the standard price, ${batch:.4f} in batches "
       f"-> ${standard - batch:.4f} saved ({1 - batch / standard:.0%})")
