@@ -1,0 +1,300 @@
+"""Real-browser helpers: JupyterLab on loopback, driven by Debian's headless chromium.
+
+Reusable by any test (`from browser import ...`; pytest puts `tests/` on the path):
+
+    with jupyter_lab(copy_notebooks(tmp_path)) as lab, chromium_page(chromium_path) as page:
+        open_and_run_notebook(page, lab, "notebooks/02_streaming_chat.ipynb")
+        ...  # interact with the page: the kernel is idle and every cell has run
+
+`jupyter_lab` starts `jupyter lab` from the project's virtualenv with a random
+token, a free port on 127.0.0.1 and private config/runtime/data/workspace dirs,
+so it neither reads nor writes anybody's settings; it stops the server (and the
+kernels it started) on exit. Run notebooks in a *copy* (`copy_notebooks`): the
+browser saves what it runs. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+JUPYTER = Path(sys.executable).with_name("jupyter")
+
+__all__ = [
+    "LabServer",
+    "NotebookRunError",
+    "chromium_page",
+    "copy_notebooks",
+    "jupyter_lab",
+    "open_and_run_notebook",
+    "run_all_cells",
+    "strip_outputs",
+    "wait_until_idle",
+]
+
+
+class NotebookRunError(AssertionError):
+    """A notebook did not run cleanly in the browser; the message says which cell and why."""
+
+
+@dataclass(frozen=True)
+class LabServer:
+    """A running JupyterLab: its base URL, token and the folder it serves."""
+
+    url: str
+    token: str
+    root: Path
+    log: Path
+
+    def tree_url(self, relative: str) -> str:
+        return f"{self.url}/lab/tree/{relative}?token={self.token}"
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def copy_notebooks(destination: Path, *folders: str) -> Path:
+    """Copy course folders (default: notebooks/, with its quiz files) into `destination`."""
+    for folder in folders or ("notebooks",):
+        shutil.copytree(ROOT / folder, destination / folder,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    return destination
+
+
+@contextlib.contextmanager
+def jupyter_lab(
+    root: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    start_timeout_s: float = 90.0,
+) -> Iterator[LabServer]:
+    """Serve `root` with JupyterLab on 127.0.0.1 with private settings; stop it on exit."""
+    private = root / ".jupyter-private"
+    dirs = {name: private / name for name in ("config", "runtime", "data", "settings", "work")}
+    for path in dirs.values():
+        path.mkdir(parents=True, exist_ok=True)
+    _write_settings(dirs["settings"])
+    token = secrets.token_hex(24)
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(dirs["config"]),
+        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+        "JUPYTER_DATA_DIR": str(dirs["data"]),
+        "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
+        "JUPYTERLAB_WORKSPACES_DIR": str(dirs["work"]),
+        "JUPYTER_PLATFORM_DIRS": "1",
+        **(env or {}),
+    }
+    log = private / "server.log"
+    command = [
+        str(JUPYTER), "lab", "--no-browser",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=None",
+        *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=root, env=environment, stdout=sink,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    server = LabServer(url=f"http://127.0.0.1:{port}", token=token, root=root, log=log)
+    try:
+        _wait_for_server(server, process, start_timeout_s)
+        yield server
+    finally:
+        _stop(process)
+
+
+LAB_SETTINGS: dict[str, dict[str, object]] = {
+    # Render every cell (JupyterLab 4 only renders the cells in view by default), so
+    # that tests can read every prompt and output.
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    # No "would you like news?" toast over the page.
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
+                                                     "checkForUpdates": False},
+}
+
+
+def _write_settings(settings_dir: Path) -> None:
+    for plugin, values in LAB_SETTINGS.items():
+        package, name = plugin.rsplit("/", 1)
+        path = settings_dir / package / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+
+def _wait_for_server(server: LabServer, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    status = f"{server.url}/api/status?token={server.token}"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"jupyter lab exited with {process.returncode}:\n{server.log_tail()}")
+        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError), \
+                urllib.request.urlopen(status, timeout=2) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.25)
+    raise RuntimeError(f"jupyter lab did not answer within {timeout_s:g} s:\n{server.log_tail()}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group (server and kernels), then SIGKILL if needed."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def chromium_page(
+    chromium_path: str,
+    args: list[str] | None = None,
+    *,
+    viewport: tuple[int, int] = (1400, 1000),
+) -> Iterator[Any]:
+    """A playwright page in Debian's headless chromium (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    if args is None:
+        from conftest import CHROMIUM_ARGS
+
+        args = list(CHROMIUM_ARGS)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, headless=True,
+                                             args=args)
+        try:
+            context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            yield page
+        finally:
+            browser.close()
+
+
+_PROMPT = re.compile(r"\[(\d+|\*| )\]:")
+
+
+def wait_until_idle(page: Any, timeout_s: float = 60.0) -> None:
+    """Wait until the open notebook's kernel reports idle."""
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                           timeout=timeout_s * 1000)
+
+
+def _prompts(page: Any) -> list[str]:
+    return list(page.locator(".jp-Notebook .jp-CodeCell .jp-InputArea-prompt").all_inner_texts())
+
+
+def _menu(page: Any, menu: str, item: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{re.escape(menu)}$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
+
+
+def run_all_cells(page: Any, cells: int, timeout_s: float = 180.0) -> None:
+    """Run > Run All Cells, then wait until all `cells` code cells show an execution count.
+
+    A click that lands before the kernel connection is ready does nothing, so the
+    command is repeated (at most three times) until the first cell starts.
+    """
+    for _attempt in range(3):
+        _menu(page, "Run", "Run All Cells")
+        started = time.monotonic() + 15
+        while time.monotonic() < started:
+            prompts = _prompts(page)
+            if prompts and prompts[0].strip() != "[ ]:":
+                break
+            time.sleep(0.1)
+        else:
+            continue
+        break
+    else:
+        raise NotebookRunError("Run All Cells did not start the first cell (tried 3 times)")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        _raise_on_error(page)
+        prompts = _prompts(page)
+        done = len(prompts) == cells and all(re.fullmatch(r"\[\d+\]:", p.strip())
+                                             for p in prompts)
+        if done and page.locator(
+                ".jp-Notebook-ExecutionIndicator[data-status='idle']").count():
+            return
+        time.sleep(0.25)
+    raise NotebookRunError(f"the notebook did not finish within {timeout_s:g} s; "
+                           f"prompts: {_prompts(page)}")
+
+
+def strip_outputs(path: Path) -> int:
+    """Remove outputs and execution counts (so a fresh count proves a cell ran); returns
+    the number of code cells."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    cells = 0
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+            cells += 1
+    nbformat.write(notebook, path)
+    return cells
+
+
+def _raise_on_error(page: Any) -> None:
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    if errors.count():
+        raise NotebookRunError("a cell wrote to stderr or raised:\n" + errors.first.inner_text())
+
+
+def open_and_run_notebook(page: Any, server: LabServer, relative: str, *,
+                          timeout_s: float = 180.0) -> None:
+    """Open `relative` (a path under the server's root) in JupyterLab and run every cell.
+
+    The notebook file's outputs are stripped first (run it in a copy). Returns when
+    the kernel is idle and every code cell has a fresh execution count; raises
+    `NotebookRunError` on any error or stderr output, showing it.
+    """
+    cells = strip_outputs(server.root / relative)
+    page.goto(server.tree_url(relative))
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=60_000)
+    wait_until_idle(page, timeout_s=90)
+    deadline = time.monotonic() + 60
+    while len(_prompts(page)) < cells:
+        if time.monotonic() > deadline:
+            raise NotebookRunError(f"only {len(_prompts(page))} of {cells} code cells rendered")
+        time.sleep(0.1)
+    run_all_cells(page, cells, timeout_s=timeout_s)
+    _raise_on_error(page)

@@ -1,0 +1,75 @@
+"""Notebook 02 in a real browser: run it, stream into the ChatBox, press Stop.
+
+JupyterLab runs on loopback in a temporary copy of the notebooks, Debian's
+chromium drives it through playwright. The kernel runs at a time scale of 0.1
+real s per simulated s, so a long answer streams for a few real seconds: long
+enough to watch it grow and to stop it half-way.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from browser import chromium_page, copy_notebooks, jupyter_lab, open_and_run_notebook
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+NOTEBOOK = "notebooks/02_streaming_chat.ipynb"
+QUESTION = "Write a 3,000-word essay on why a Stop button must stop the model."
+
+
+def transcript_text(page: object) -> str:
+    return str(page.locator(".soq-chat .soq-chat-transcript").first.inner_text())  # type: ignore[attr-defined]
+
+
+def test_chatbox_streams_live_and_stops_in_the_browser(chromium_path: str, tmp_path: Path) -> None:
+    root = copy_notebooks(tmp_path)
+    with jupyter_lab(root, env={"STREAM_OR_QUEUE_TIME_SCALE": "0.1"}) as lab, \
+            chromium_page(chromium_path) as page:
+        open_and_run_notebook(page, lab, NOTEBOOK, timeout_s=240)
+
+        chat = page.locator(".soq-chat").first
+        chat.scroll_into_view_if_needed()
+        # the cells already talked to it: two answers are in the transcript
+        assert transcript_text(page).count("Assistant:") == 2
+        send = chat.locator("button.soq-chat-send")
+        stop = chat.locator("button.soq-chat-stop")
+        assert stop.is_disabled() and send.is_enabled()
+
+        chat.locator(".soq-chat-input input").fill(QUESTION)
+        send.click()
+
+        # tokens arrive live: the transcript grows several times while Stop is enabled
+        stop.wait_for(state="visible")
+        page.wait_for_function(
+            "el => !el.disabled", arg=stop.element_handle(), timeout=30_000)
+        lengths: list[int] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(set(lengths)) < 4:
+            if stop.is_disabled():
+                break
+            lengths.append(len(transcript_text(page)))
+            time.sleep(0.05)
+        growth = sorted(set(lengths))
+        assert len(growth) >= 4, f"the transcript did not grow live: {lengths}"
+        assert lengths == sorted(lengths)
+        assert stop.is_enabled(), "the answer finished before the test could stop it"
+
+        stop.click()
+        status = chat.locator(".soq-chat-status")
+        status.filter(has_text="Stopped").wait_for(timeout=30_000)
+        saved = chat.locator(".soq-saved")
+        saved.wait_for(timeout=10_000)
+        assert re.search(r"saved [\d,]+ tokens", saved.inner_text())
+        assert "simulator's ledger" in chat.locator(".soq-chat-stats").inner_text()
+        text = transcript_text(page)
+        assert QUESTION in text and "[stopped]" in text
+        assert send.is_enabled() and stop.is_disabled()
+
+        # stopped means stopped: nothing more arrives
+        settled = len(transcript_text(page))
+        time.sleep(1.0)
+        assert len(transcript_text(page)) == settled
