@@ -8,6 +8,10 @@ Which agent runs is decided by one import below (`run_research`); anything
 with the signature `run_research(question, *, client=None, progress=None)`
 whose `progress` receives `{"step", "percent", "message"}` events fits, and
 its result's `as_dict()` (with `answer` and `sources`) is the job's result.
+It is the research assistant's job body (`stream_or_queue.research.job`):
+inside an RQ job every model turn and tool call is checkpointed under the
+job's id (`stream_or_queue.durable`), so a job that RQ retries after a crash
+resumes where it was instead of paying for every step again.
 """
 
 from __future__ import annotations
@@ -21,13 +25,13 @@ from typing import Any
 
 import redis
 import redis.asyncio
-from rq import Queue, get_current_job
+from rq import Queue, Retry, get_current_job
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from .. import config
-from ..jobs import get_queue
-from ..research import run_research  # the one line that picks the agent
+from ..jobs import get_queue, report_progress
+from ..research.job import run_research  # the one line that picks the agent
 from . import events
 
 __all__ = [
@@ -81,9 +85,10 @@ def _cancel_key(job_id: str) -> str:
 class ProgressPublisher:
     """The `progress` callable handed to the agent: writes events, honours cancellation."""
 
-    def __init__(self, connection: redis.Redis, job_id: str) -> None:
+    def __init__(self, connection: redis.Redis, job_id: str, job: Job | None = None) -> None:
         self.connection = connection
         self.job_id = job_id
+        self.job = job
 
     def __call__(self, event: Mapping[str, Any]) -> None:
         if self.connection.exists(_cancel_key(self.job_id)):
@@ -91,8 +96,11 @@ class ProgressPublisher:
         step = str(event.get("step", "working"))
         if step in events.TERMINAL_STEPS:  # only the job wrapper ends a job
             step = f"{step}-step"
-        events.publish(self.connection, self.job_id, step, float(event.get("percent", 0)),
-                       str(event.get("message", "")))
+        percent = max(0.0, min(100.0, float(event.get("percent", 0))))
+        message = str(event.get("message", ""))
+        events.publish(self.connection, self.job_id, step, percent, message)
+        if self.job is not None:  # also in the job's meta, for RQ-side tools (JobBoard)
+            report_progress(percent, step[:64], message[:500], job=self.job)
 
 
 def as_result(answer: Any) -> dict[str, Any]:
@@ -111,15 +119,20 @@ def research_job(question: str) -> dict[str, Any]:
     job = get_current_job()
     if job is None:
         raise RuntimeError("research_job runs inside an RQ worker")
-    publisher = ProgressPublisher(job.connection, job.id)
+    publisher = ProgressPublisher(job.connection, job.id, job)
     try:
         answer = run_research(question, progress=publisher)
     except JobCanceled:
+        job.retries_left = 0  # a cancelled job must not be retried
         events.publish_terminal(job.connection, job.id, "canceled", "Canceled")
         raise
     except Exception:
-        events.publish_terminal(job.connection, job.id, "failed",
-                                "The research failed. Please ask again.")
+        if job.retries_left:
+            events.publish(job.connection, job.id, "retrying", 0,
+                           "Something failed; trying again from the last checkpoint")
+        else:
+            events.publish_terminal(job.connection, job.id, "failed",
+                                    "The research failed. Please ask again.")
         raise
     result = as_result(answer)
     events.publish_terminal(job.connection, job.id, "finished", "The answer is ready",
@@ -137,6 +150,7 @@ def submit(question: str, *, queue: Queue | None = None) -> Job:
         question,
         job_id=job_id,
         job_timeout=JOB_TIMEOUT_S,
+        retry=Retry(max=config.DURABLE_DEFAULT_RETRIES),
         result_ttl=config.WEB_RESULT_TTL_S,
         failure_ttl=config.WEB_RESULT_TTL_S,
         ttl=config.WEB_RESULT_TTL_S,
