@@ -55,49 +55,70 @@ CONCURRENCY_RATIO_TARGET = 1.15
 def bench_batches(rows: int, time_scale: float) -> bool:
     config.set_time_scale(time_scale)
     sim = reset_default_simulator(
-        Simulator(seed=0, faults=Faults(batch_errored=0.01, batch_expired=0.005)))
+        Simulator(seed=0, faults=Faults(batch_errored=0.01, batch_expired=0.005))
+    )
     started = time.perf_counter()
     report = validate_products(generate_catalogue(rows))
     items = [product_item(p) for p in report.valid]
     ledger = Ledger(items, report.rejected)
-    run = run_batches(items, client=client(), ledger=ledger, peek=SimulatorPeek(sim),
-                      progress=Progress(len(items), show=False))
+    run = run_batches(
+        items,
+        client=client(),
+        ledger=ledger,
+        peek=SimulatorPeek(sim),
+        progress=Progress(len(items), show=False),
+    )
     summary = ledger.reconcile()
     wall = time.perf_counter() - started
     ok = wall <= BATCH_WALL_TARGET_S and summary.lost == 0 and summary.counts["failed"] == 0
-    print(f"Batches API: {rows:,} rows ({len(items):,} valid, "
-          f"{summary.counts['rejected-invalid']} rejected) at time scale {time_scale:g}")
+    print(
+        f"Batches API: {rows:,} rows ({len(items):,} valid, "
+        f"{summary.counts['rejected-invalid']} rejected) at time scale {time_scale:g}"
+    )
     for number, submitted, succeeded, errored, expired, canceled in run.table():
-        print(f"  round {number}: {submitted:,} submitted -> {succeeded:,} succeeded, "
-              f"{errored} errored, {expired} expired, {canceled} canceled")
-    print(f"  succeeded {summary.succeeded:,}, failed {summary.counts['failed']}, "
-          f"lost {summary.lost}; API time {run.api_seconds / 3600:.1f} simulated h")
-    print(f"  wall time {wall:.2f} s (target <= {BATCH_WALL_TARGET_S:g} s): "
-          f"{'OK' if ok else 'MISSED'}")
+        print(
+            f"  round {number}: {submitted:,} submitted -> {succeeded:,} succeeded, "
+            f"{errored} errored, {expired} expired, {canceled} canceled"
+        )
+    print(
+        f"  succeeded {summary.succeeded:,}, failed {summary.counts['failed']}, "
+        f"lost {summary.lost}; API time {run.api_seconds / 3600:.1f} simulated h"
+    )
+    print(
+        f"  wall time {wall:.2f} s (target <= {BATCH_WALL_TARGET_S:g} s): "
+        f"{'OK' if ok else 'MISSED'}"
+    )
     return ok
 
 
 def bench_concurrency(count: int, concurrency: int, time_scale: float) -> bool:
     config.set_time_scale(time_scale)
-    sim = reset_default_simulator(
-        Simulator(seed=0, limits=RateLimits(max_concurrency=concurrency)))
+    sim = reset_default_simulator(Simulator(seed=0, limits=RateLimits(max_concurrency=concurrency)))
     items = [product_item(p) for p in generate_catalogue(count, invalid={})]
     ledger = Ledger(items)
     started = time.perf_counter()
-    stats = asyncio.run(run_concurrent(items, client=async_client(max_retries=0), ledger=ledger,
-                                       concurrency=concurrency))
+    stats = asyncio.run(
+        run_concurrent(
+            items, client=async_client(max_retries=0), ledger=ledger, concurrency=concurrency
+        )
+    )
     wall_real = time.perf_counter() - started
     seen = upstream(sim)
     floor = concurrency_floor_s(scheduled_latencies_s(sim), concurrency)
     ratio = stats.sim_seconds / floor
     ok = ratio <= CONCURRENCY_RATIO_TARGET and ledger.reconcile().lost == 0
-    print(f"Capped concurrency: {count:,} items, {concurrency} in flight, time scale "
-          f"{time_scale:g}")
-    print(f"  requests {seen.requests:,}, 429s {seen.rate_limited}, peak in flight "
-          f"{peak_in_flight(sim)}, succeeded {stats.succeeded:,}")
-    print(f"  wall {stats.sim_seconds:.1f} simulated s ({wall_real:.2f} real s), floor "
-          f"{floor:.1f} simulated s -> {ratio:.3f}x (target <= {CONCURRENCY_RATIO_TARGET}x): "
-          f"{'OK' if ok else 'MISSED'}")
+    print(
+        f"Capped concurrency: {count:,} items, {concurrency} in flight, time scale {time_scale:g}"
+    )
+    print(
+        f"  requests {seen.requests:,}, 429s {seen.rate_limited}, peak in flight "
+        f"{peak_in_flight(sim)}, succeeded {stats.succeeded:,}"
+    )
+    print(
+        f"  wall {stats.sim_seconds:.1f} simulated s ({wall_real:.2f} real s), floor "
+        f"{floor:.1f} simulated s -> {ratio:.3f}x (target <= {CONCURRENCY_RATIO_TARGET}x): "
+        f"{'OK' if ok else 'MISSED'}"
+    )
     return ok
 
 
@@ -107,8 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-time-scale", type=float, default=0.001)
     parser.add_argument("--items", type=int, default=2_000)
     parser.add_argument("--concurrency", type=int, default=config.BATCH_CONCURRENCY)
-    parser.add_argument("--time-scale", type=float, default=0.5,
-                        help="real s per simulated s for the concurrent run")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.5,
+        help="real s per simulated s for the concurrent run",
+    )
     args = parser.parse_args(argv)
     results = [
         bench_batches(args.rows, args.batch_time_scale),

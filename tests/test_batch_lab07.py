@@ -13,12 +13,22 @@ from stream_or_queue.labs import CheckFailed, lab07
 
 
 def to_requests(prompts: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
-    return [{"custom_id": cid, "params": {"model": config.FAST_MODEL, "max_tokens": 200,
-             "messages": [{"role": "user", "content": text}]}} for cid, text in prompts]
+    return [
+        {
+            "custom_id": cid,
+            "params": {
+                "model": config.FAST_MODEL,
+                "max_tokens": 200,
+                "messages": [{"role": "user", "content": text}],
+            },
+        }
+        for cid, text in prompts
+    ]
 
 
-def submit_and_wait(api: anthropic.Anthropic, requests: list[dict[str, Any]],
-                    poll_every_s: float = 30.0) -> Any:
+def submit_and_wait(
+    api: anthropic.Anthropic, requests: list[dict[str, Any]], poll_every_s: float = 30.0
+) -> Any:
     batch = api.messages.batches.create(requests=requests)  # type: ignore[arg-type]
     while batch.processing_status != "ended":
         clock.sleep(poll_every_s)
@@ -52,12 +62,19 @@ def run_all(api: anthropic.Anthropic, requests: list[dict[str, Any]]) -> dict[st
 
 def savings(messages: Iterable[Any], model: str) -> tuple[float, float]:
     done = list(messages)
-    return (sum(cost(m.usage, model) for m in done),
-            sum(cost(m.usage, model, batch=True) for m in done))
+    return (
+        sum(cost(m.usage, model) for m in done),
+        sum(cost(m.usage, model, batch=True) for m in done),
+    )
 
 
-RIGHT = {"to_requests": to_requests, "submit_and_wait": submit_and_wait, "collect": collect,
-         "run_all": run_all, "savings": savings}
+RIGHT = {
+    "to_requests": to_requests,
+    "submit_and_wait": submit_and_wait,
+    "collect": collect,
+    "run_all": run_all,
+    "savings": savings,
+}
 
 
 @pytest.mark.parametrize("name", sorted(RIGHT))
@@ -77,8 +94,9 @@ def test_untouched_lab_fails_helpfully(name: str) -> None:
 
 
 def test_busy_polling_is_caught() -> None:
-    def busy(api: anthropic.Anthropic, requests: list[dict[str, Any]],
-             poll_every_s: float = 30.0) -> Any:
+    def busy(
+        api: anthropic.Anthropic, requests: list[dict[str, Any]], poll_every_s: float = 30.0
+    ) -> Any:
         batch = api.messages.batches.create(requests=requests)  # type: ignore[arg-type]
         while batch.processing_status != "ended":
             clock.sleep(0.5)

@@ -60,8 +60,11 @@ REQUEST_FAULTS = {"rate_limit": 0.04, "overloaded": 0.03, "server_error": 0.03} 
 def faulty() -> Iterator[Simulator]:
     """Time scale 0 (no waiting) and a simulator with every kind of fault."""
     config.set_time_scale(0.0)
-    sim = reset_default_simulator(Simulator(seed=5, faults=Faults(
-        **REQUEST_FAULTS, batch_errored=0.01, batch_expired=0.005, seed=5)))
+    sim = reset_default_simulator(
+        Simulator(
+            seed=5, faults=Faults(**REQUEST_FAULTS, batch_errored=0.01, batch_expired=0.005, seed=5)
+        )
+    )
     yield sim
     reset_default_simulator()
 
@@ -87,8 +90,14 @@ def _succeeded_entries(sim: Simulator, batch_ids: list[str]) -> collections.Coun
 def test_batch_pipeline_delivers_every_valid_item_exactly_once(faulty: Simulator) -> None:
     items, ledger = _catalogue(2_000)
     progress = Progress(len(items), show=False)
-    run = run_batches(items, client=client(), ledger=ledger, max_per_batch=700,
-                      progress=progress, peek=SimulatorPeek(faulty))
+    run = run_batches(
+        items,
+        client=client(),
+        ledger=ledger,
+        max_per_batch=700,
+        progress=progress,
+        peek=SimulatorPeek(faulty),
+    )
 
     first = run.rounds[0]
     assert len(first.batch_ids) == 3  # 1,996 items in chunks of at most 700
@@ -122,8 +131,10 @@ def test_charts_draw_every_path() -> None:
 
     from stream_or_queue.batch.charts import PathResult, compare_paths, cost_chart
 
-    paths = [PathResult("loop", 8000.0, 100, 0, 0, 0, 3.0),
-             PathResult("batch", 90000.0, 101, 0, 0, 0, 1.5)]
+    paths = [
+        PathResult("loop", 8000.0, 100, 0, 0, 0, 3.0),
+        PathResult("batch", 90000.0, 101, 0, 0, 0, 1.5),
+    ]
     figure = compare_paths(paths, title="t")
     assert len(figure.axes) == 3
     assert "50%" in cost_chart(3.0, 1.5, items=100, model=config.FAST_MODEL).axes[0].get_title()
@@ -172,9 +183,17 @@ def test_capped_concurrency_with_faults_and_a_rate_limit(faulty: Simulator) -> N
     faulty.limits = RateLimits(max_concurrency=8)
     items, ledger = _catalogue(400)
     mark = len(faulty.ledger)
-    stats = asyncio.run(run_concurrent(
-        items, client=async_client(max_retries=0), ledger=ledger, concurrency=8,
-        attempts=8, base_s=0.0, budget=RetryBudget(ratio=0.5)))
+    stats = asyncio.run(
+        run_concurrent(
+            items,
+            client=async_client(max_retries=0),
+            ledger=ledger,
+            concurrency=8,
+            attempts=8,
+            base_s=0.0,
+            budget=RetryBudget(ratio=0.5),
+        )
+    )
     seen = upstream(faulty, mark)
     summary = ledger.reconcile()
     assert summary.counts["failed"] == 0
@@ -196,9 +215,17 @@ def test_an_uncapped_client_collects_429s_that_a_capped_one_avoids() -> None:
         for cap in (10, 60):
             mark = len(sim.ledger)
             ledger = Ledger(items)
-            asyncio.run(run_concurrent(items, client=async_client(max_retries=0),
-                                       ledger=ledger, concurrency=cap, attempts=20,
-                                       base_s=0.1, cap_s=1.0))
+            asyncio.run(
+                run_concurrent(
+                    items,
+                    client=async_client(max_retries=0),
+                    ledger=ledger,
+                    concurrency=cap,
+                    attempts=20,
+                    base_s=0.1,
+                    cap_s=1.0,
+                )
+            )
             results[cap] = (upstream(sim, mark), ledger.reconcile())
         assert results[10][0].rate_limited == 0
         assert results[60][0].rate_limited > 0
@@ -214,9 +241,17 @@ def test_budget_exhaustion_fails_items_visibly() -> None:
         items = [product_item(p) for p in generate_catalogue(200, invalid={})]
         ledger = Ledger(items)
         budget = RetryBudget(ratio=0.1, minimum=5)
-        stats = asyncio.run(run_concurrent(items, client=async_client(max_retries=0),
-                                           ledger=ledger, concurrency=20, attempts=10,
-                                           base_s=0.0, budget=budget))
+        stats = asyncio.run(
+            run_concurrent(
+                items,
+                client=async_client(max_retries=0),
+                ledger=ledger,
+                concurrency=20,
+                attempts=10,
+                base_s=0.0,
+                budget=budget,
+            )
+        )
         summary = ledger.reconcile()
         assert budget.spent == budget.allowed == 25 and budget.denied > 0
         assert stats.attempts == 200 + budget.spent == upstream(sim).requests
@@ -238,8 +273,11 @@ def test_sequential_loop_relies_on_sdk_retries(faulty: Simulator) -> None:
 @pytest.mark.slow
 def test_queued_path_caps_concurrency_with_rq_ratelimit(fake_redis: object) -> None:
     config.set_time_scale(0.01)
-    sim = reset_default_simulator(Simulator(seed=7, limits=RateLimits(max_concurrency=3),
-                                            faults=Faults(server_error=0.1, seed=7)))
+    sim = reset_default_simulator(
+        Simulator(
+            seed=7, limits=RateLimits(max_concurrency=3), faults=Faults(server_error=0.1, seed=7)
+        )
+    )
     try:
         items = [product_item(p) for p in generate_catalogue(40, invalid={})]
         ledger = Ledger(items)
@@ -283,8 +321,14 @@ def test_nightly_job_fires_from_rq_cron_and_is_idempotent(fake_redis: object) ->
     try:
         connection = get_redis()
         scheduler = CronScheduler(connection=connection, logging_level="WARNING")
-        cron_job = schedule_nightly(scheduler, queue_name="nightly-test", total=600,
-                                    max_per_batch=200, max_queued=400, poll_every_s=20.0)
+        cron_job = schedule_nightly(
+            scheduler,
+            queue_name="nightly-test",
+            total=600,
+            max_per_batch=200,
+            max_queued=400,
+            poll_every_s=20.0,
+        )
         reports = []
         workers = start_workers("nightly-test", 1)
         try:
@@ -301,9 +345,11 @@ def test_nightly_job_fires_from_rq_cron_and_is_idempotent(fake_redis: object) ->
         assert first["labelled"] == 600 and first["lost"] == 0 and first["failed"] == 0
         assert first["batches"] >= 3 and first["rounds"] >= 2
         # two waves (two 200-request batches, then one; 130 simulated s each), then retries
-        assert first["api_seconds"] >= 2 * (config.BATCH_BASE_PROCESSING_S
-                                            + config.BATCH_PER_REQUEST_S * 200
-                                            ) + config.BATCH_BASE_PROCESSING_S
+        assert (
+            first["api_seconds"]
+            >= 2 * (config.BATCH_BASE_PROCESSING_S + config.BATCH_PER_REQUEST_S * 200)
+            + config.BATCH_BASE_PROCESSING_S
+        )
         assert second["already_labelled"] == 600 and second["submitted"] == 0
         labels = connection.hgetall(LABELS_KEY)
         assert {k.decode() for k in labels} == {t.id for t in generate_tickets(600)}

@@ -14,8 +14,11 @@ from stream_or_queue.batch import RetryBudget, is_retryable, retry_after_s, retr
 from stream_or_queue.batch.retries import WaitRetryAfterOrJitter
 from stream_or_queue.simulator import Faults, Simulator, reset_default_simulator
 
-PARAMS = {"model": config.FAST_MODEL, "max_tokens": 50,
-          "messages": [{"role": "user", "content": "Say hello"}]}
+PARAMS = {
+    "model": config.FAST_MODEL,
+    "max_tokens": 50,
+    "messages": [{"role": "user", "content": "Say hello"}],
+}
 
 
 @pytest.fixture
@@ -138,8 +141,9 @@ def test_async_retrying_backs_off_with_bounded_jittered_waits() -> None:
         waits.append(state.next_action.sleep)
 
     async def main() -> None:
-        async for attempt in async_retrying(attempts=4, base_s=4.0, cap_s=4.0,
-                                            rng=random.Random(1), on_retry=note):
+        async for attempt in async_retrying(
+            attempts=4, base_s=4.0, cap_s=4.0, rng=random.Random(1), on_retry=note
+        ):
             with attempt:
                 calls["n"] += 1
                 if calls["n"] < 4:

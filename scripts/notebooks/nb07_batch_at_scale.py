@@ -125,11 +125,14 @@ print(f"model time per description: {per_item_s:.2f} s (simulated, mean of {SAMP
 print(f"{len(items):,} descriptions one after another: {loop_total_s:,.0f} s "
       f"= {loop_total_s / 3600:.1f} h (simulated)")
 """),
-    code("""
+    code(
+        """
 print(f"measured: {loop.sim_seconds:.1f} s for {SAMPLE} items (simulated), "
       f"{loop.sim_seconds / SAMPLE:.2f} s per item")
 assert loop.succeeded == SAMPLE and loop.sim_seconds >= 0.95 * per_item_s * SAMPLE
-""", TIMING),
+""",
+        TIMING,
+    ),
     md("""
 More than two hours with one process busy, every token at the full price, and a
 single uncaught exception at item 6,000 would stop the loop (this one records the
@@ -177,7 +180,8 @@ for cap in (50, 500):
         "peak": peak_in_flight(env.simulator, mark),
     }
 """),
-    code("""
+    code(
+        """
 print(f"{'cap':>5} {'requests':>9} {'429s':>6} {'succeeded':>10} {'failed':>7} {'lost':>5} "
       f"{'wall (sim s)':>13} {'floor':>7} {'peak':>5}")
 for cap, run in capped.items():
@@ -188,7 +192,9 @@ for cap, run in capped.items():
 assert capped[50]["upstream"].rate_limited == 0 and capped[50]["summary"].succeeded == len(SUBSET)
 assert capped[500]["upstream"].rate_limited > 0 and capped[500]["summary"].counts["failed"] > 0
 assert all(run["summary"].lost == 0 for run in capped.values())
-""", TIMING),
+""",
+        TIMING,
+    ),
     md("""
 With the cap at the limit, no request is refused and the run takes close to its
 floor, the sum of the model's latencies divided by 50 (the rest is Python's own
@@ -226,12 +232,15 @@ print(f"jobs: {statuses}; enqueued the same 10 items again -> "
       f"{len({job.id for job in again} - {job.id for job in jobs})} new jobs")
 print(queued_ledger.reconcile())
 """),
-    code("""
+    code(
+        """
 peak = peak_in_flight(env.simulator, mark)
 print(f"6 workers, RateLimit 4: at most {peak} requests in flight, "
       f"{upstream(env.simulator, mark).rate_limited} refused with 429")
 assert peak <= 4 and upstream(env.simulator, mark).rate_limited == 0
-""", TIMING),
+""",
+        TIMING,
+    ),
     md("""
 Each job's id is derived from its item's `custom_id`, so enqueueing an item twice
 returns the existing job instead of creating another: the producer can be rerun
@@ -295,7 +304,8 @@ the API can least take it. A retry budget caps retries for the whole run at a
 share of first attempts (`RetryBudget`: 10%, plus a floor of 10). What it cannot
 retry is reported as failed, for the next run to pick up:
 """),
-    code("""
+    code(
+        """
 from stream_or_queue.batch import RetryBudget
 
 outage_sim = Simulator(seed=2, faults=Faults(overloaded=0.5))
@@ -313,7 +323,9 @@ for name, budget in (("no budget", None), ("budget 10% + 10", RetryBudget())):
           f"(reported, for the next run), {summary.lost} lost")
 assert budgets["budget 10% + 10"][0].requests <= 300 + 40
 assert all(summary.lost == 0 for _, summary in budgets.values())
-""", ["nbval-ignore-output", "why:threads"]),
+""",
+        ["nbval-ignore-output", "why:threads"],
+    ),
     md("""
 Which items the budget rescues depends on which failures come first, so the
 exact split varies a little between runs; the extra load does not: at most 40
@@ -396,7 +408,8 @@ Now resubmit exactly those, and keep going until nothing transient is left
 (at most three more rounds; what still fails after that is reported). This is
 what `run_batches` does from the start; here it picks up after round one:
 """),
-    code("""
+    code(
+        """
 from stream_or_queue.batch import run_batches
 
 retry_ids = set(to_retry)
@@ -408,7 +421,9 @@ for number, submitted, succeeded, errored, expired, canceled in retries.table():
     print(f"retry round {number}: {submitted} submitted -> {succeeded} succeeded, "
           f"{errored} errored, {expired} expired")
 print(f"batch path, all rounds: {batch_api_s / 3600:.1f} h (simulated, API clock)")
-""", IDS),
+""",
+        IDS,
+    ),
     code("""
 summary = batch_ledger.reconcile()
 print(summary)
@@ -432,7 +447,8 @@ to be retried) and lost, and the bill.
 The same tokens are priced twice: at the standard price, as the loop and the
 concurrent path pay, and at the batch price.
 """),
-    code("""
+    code(
+        """
 from stream_or_queue.batch.charts import PathResult, compare_paths, cost_chart
 
 scale = len(items) / len(SUBSET)
@@ -452,7 +468,9 @@ print(f"{'path':24} {'wall (simulated)':>17} {'requests':>9} {'429s':>7} {'faile
 for path in paths:
     print(f"{path.name:24} {path.sim_seconds / 3600:>15.2f} h {path.requests:>9,} "
           f"{path.rate_limited:>7,} {path.failed:>7,} {path.lost:>5} ${path.cost:>7.2f}")
-""", TIMING),
+""",
+        TIMING,
+    ),
     code("""
 import matplotlib.pyplot as plt
 
@@ -526,10 +544,13 @@ for key in ("tickets", "submitted", "labelled", "failed", "lost", "input_tokens"
     print(f"{key:14} {night[key]:>9,}")
 print(f"second night: {second['already_labelled']:,} already labelled, {second['submitted']} submitted")
 """),
-    code("""
+    code(
+        """
 print(f"{night['batches']} batches in {night['rounds']} rounds, "
       f"{night['api_seconds'] / 60:.0f} min of API time (simulated)")
-""", IDS),
+""",
+        IDS,
+    ),
     md("""
 Now the arithmetic for the real thing, with the tokens per ticket measured
 tonight. `plan_nightly` splits 50 million tickets into batches of 100,000, keeps
@@ -743,7 +764,10 @@ resubmitting them (see `stream_or_queue.batch.message_batches.PERMANENT_ERRORS`)
 def write(path: Path, cells: list[nbformat.NotebookNode]) -> None:
     notebook = new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
     notebook.metadata["language_info"] = {"name": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)

@@ -25,28 +25,91 @@ __all__ = [
 ]
 
 _ADJECTIVES = [
-    "Alpine", "Urban", "Coastal", "Nordic", "Classic", "Summit", "Harbor", "Meadow",
-    "Canyon", "Metro", "Prairie", "Glacier", "Cedar", "Orbit", "Willow", "Granite",
+    "Alpine",
+    "Urban",
+    "Coastal",
+    "Nordic",
+    "Classic",
+    "Summit",
+    "Harbor",
+    "Meadow",
+    "Canyon",
+    "Metro",
+    "Prairie",
+    "Glacier",
+    "Cedar",
+    "Orbit",
+    "Willow",
+    "Granite",
 ]
 _MATERIALS = [
-    "Bamboo", "Steel", "Linen", "Walnut", "Ceramic", "Wool", "Copper", "Canvas",
-    "Leather", "Glass", "Cork", "Titanium",
+    "Bamboo",
+    "Steel",
+    "Linen",
+    "Walnut",
+    "Ceramic",
+    "Wool",
+    "Copper",
+    "Canvas",
+    "Leather",
+    "Glass",
+    "Cork",
+    "Titanium",
 ]
 _NOUNS = [
-    "Water Bottle", "Backpack", "Desk Lamp", "Chef Knife", "Throw Blanket", "Coffee Mug",
-    "Notebook", "Headphones", "Plant Pot", "Travel Pillow", "Cutting Board", "Wall Clock",
-    "Rain Jacket", "Yoga Mat", "Lunch Box", "Phone Stand", "Camping Stove", "Tea Kettle",
-    "Bike Light", "Picnic Set", "Desk Organizer", "Serving Tray", "Reading Chair", "Duffel Bag",
+    "Water Bottle",
+    "Backpack",
+    "Desk Lamp",
+    "Chef Knife",
+    "Throw Blanket",
+    "Coffee Mug",
+    "Notebook",
+    "Headphones",
+    "Plant Pot",
+    "Travel Pillow",
+    "Cutting Board",
+    "Wall Clock",
+    "Rain Jacket",
+    "Yoga Mat",
+    "Lunch Box",
+    "Phone Stand",
+    "Camping Stove",
+    "Tea Kettle",
+    "Bike Light",
+    "Picnic Set",
+    "Desk Organizer",
+    "Serving Tray",
+    "Reading Chair",
+    "Duffel Bag",
     "Cookware Set",
 ]
 _FEATURES = [
-    "double-wall insulation", "lifetime warranty", "recycled materials", "magnetic clasp",
-    "non-slip base", "USB-C charging", "water-resistant finish", "hand-stitched seams",
-    "dishwasher-safe parts", "adjustable strap", "fold-flat design", "soft-touch grip",
+    "double-wall insulation",
+    "lifetime warranty",
+    "recycled materials",
+    "magnetic clasp",
+    "non-slip base",
+    "USB-C charging",
+    "water-resistant finish",
+    "hand-stitched seams",
+    "dishwasher-safe parts",
+    "adjustable strap",
+    "fold-flat design",
+    "soft-touch grip",
 ]
 _AUDIENCES = [
-    "hikers", "home cooks", "students", "remote workers", "new parents", "commuters",
-    "campers", "runners", "gardeners", "travellers", "artists", "small offices",
+    "hikers",
+    "home cooks",
+    "students",
+    "remote workers",
+    "new parents",
+    "commuters",
+    "campers",
+    "runners",
+    "gardeners",
+    "travellers",
+    "artists",
+    "small offices",
 ]
 _CATEGORIES = ["outdoor", "kitchen", "office", "home", "travel", "fitness"]
 
@@ -120,16 +183,24 @@ def _product(rng: random.Random, row: int) -> Product:
 
 def _break(product: Product, defect: str, rng: random.Random) -> Product:
     if defect == "empty name":
-        return Product(product.row, product.id, "   ", product.features, product.audience,
-                       product.category)
+        return Product(
+            product.row, product.id, "   ", product.features, product.audience, product.category
+        )
     if defect == "oversized text":
         pasted = " ".join(rng.choice(_FEATURES) for _ in range(200))  # a pasted manual
-        return Product(product.row, product.id, product.name, pasted, product.audience,
-                       product.category)
+        return Product(
+            product.row, product.id, product.name, pasted, product.audience, product.category
+        )
     if defect == "duplicate id":
         original = f"P-{rng.randrange(0, product.row):05d}"  # collides with an earlier row
-        return Product(product.row, original, product.name, product.features, product.audience,
-                       product.category)
+        return Product(
+            product.row,
+            original,
+            product.name,
+            product.features,
+            product.audience,
+            product.category,
+        )
     raise ValueError(f"unknown defect {defect!r}")
 
 

@@ -27,7 +27,11 @@ __all__ = ["FATES", "Fate", "ItemRecord", "Ledger", "Reconciliation"]
 
 Fate = Literal["succeeded", "retried-then-succeeded", "rejected-invalid", "failed", "pending"]
 FATES: tuple[Fate, ...] = (
-    "succeeded", "retried-then-succeeded", "rejected-invalid", "failed", "pending",
+    "succeeded",
+    "retried-then-succeeded",
+    "rejected-invalid",
+    "failed",
+    "pending",
 )
 
 

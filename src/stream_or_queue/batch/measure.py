@@ -77,9 +77,7 @@ def scheduled_latencies_s(simulator: Simulator, since: int = 0) -> list[float]:
     the right yardstick for how well a client keeps its slots busy.
     """
     return [
-        r.scheduled_total_s
-        for r in _messages(list(simulator.ledger)[since:])
-        if r.status == 200
+        r.scheduled_total_s for r in _messages(list(simulator.ledger)[since:]) if r.status == 200
     ]
 
 

@@ -42,8 +42,15 @@ __all__ = [
     "wait_for_batches",
 ]
 
-PERMANENT_ERRORS = frozenset({"invalid_request_error", "not_found_error", "authentication_error",
-                              "permission_error", "request_too_large"})
+PERMANENT_ERRORS = frozenset(
+    {
+        "invalid_request_error",
+        "not_found_error",
+        "authentication_error",
+        "permission_error",
+        "request_too_large",
+    }
+)
 """Errored entries of these types fail the same way again: report them, do not resubmit."""
 
 
@@ -85,8 +92,14 @@ class BatchRun:
     def table(self) -> list[tuple[int, int, int, int, int, int]]:
         """(round, submitted, succeeded, errored, expired, canceled) per round."""
         return [
-            (r.number, r.submitted, r.count("succeeded"), r.count("errored"), r.count("expired"),
-             r.count("canceled"))
+            (
+                r.number,
+                r.submitted,
+                r.count("succeeded"),
+                r.count("errored"),
+                r.count("expired"),
+                r.count("canceled"),
+            )
             for r in self.rounds
         ]
 
@@ -193,8 +206,9 @@ def wait_for_batches(
         if not pending:
             return [finished[b] for b in batch_ids]
         if waited >= timeout_s:
-            raise TimeoutError(f"batches {pending} had not ended after {timeout_s:,.0f} "
-                               "simulated s")
+            raise TimeoutError(
+                f"batches {pending} had not ended after {timeout_s:,.0f} simulated s"
+            )
         clock.sleep(poll_every_s)
         waited += poll_every_s
 
@@ -219,8 +233,7 @@ def collect_results(
         outcomes[result.type] = outcomes.get(result.type, 0) + 1
         if result.type == "succeeded":
             message = result.message
-            ledger.succeed(custom_id, message_text(message), message.usage, batch=True,
-                           via="batch")
+            ledger.succeed(custom_id, message_text(message), message.usage, batch=True, via="batch")
             continue
         if result.type == "errored":
             error_type = result.error.error.type
@@ -282,9 +295,15 @@ def run_batches(
             wave = chunks[start : start + window]
             ids = [submit_batch(client, chunk, ledger=ledger) for chunk in wave]
             current.batch_ids += ids
-            ended = wait_for_batches(client, ids, sizes=[len(c) for c in wave],
-                                     poll_every_s=poll_every_s, progress=progress,
-                                     already_done=done_before, peek=peek)
+            ended = wait_for_batches(
+                client,
+                ids,
+                sizes=[len(c) for c in wave],
+                poll_every_s=poll_every_s,
+                progress=progress,
+                already_done=done_before,
+                peek=peek,
+            )
             current.api_seconds += api_seconds(ended)
             for batch_id in ids:
                 outcomes, again = collect_results(client, batch_id, ledger, final=final)
@@ -293,10 +312,10 @@ def run_batches(
                 retry += again
             done_before += sum(len(c) for c in wave)
         current.sim_seconds = round_watch.elapsed + (
-            peek.skipped_s - round_skipped if peek is not None else 0.0)
+            peek.skipped_s - round_skipped if peek is not None else 0.0
+        )
         pending = [by_id[custom_id] for custom_id in retry]
-    run.sim_seconds = watch.elapsed + (peek.skipped_s - skipped_before if peek is not None
-                                       else 0.0)
+    run.sim_seconds = watch.elapsed + (peek.skipped_s - skipped_before if peek is not None else 0.0)
     if progress is not None:
         progress.set(done_before)
         progress.close()

@@ -50,23 +50,34 @@ __all__ = [
 
 TICKET_CATEGORIES = ("billing", "bug", "account", "shipping", "feature request")
 TICKET_SYSTEM = (
-    "Classify the customer support ticket. Categories: " + ", ".join(TICKET_CATEGORIES)
+    "Classify the customer support ticket. Categories: "
+    + ", ".join(TICKET_CATEGORIES)
     + ". Answer with the category only."
 )
 LABELS_KEY = "nightly:ticket-labels"
 """Redis hash ticket id -> label: the 'database column' the nightly job fills in."""
 
 _TEMPLATES = {
-    "billing": ["I was charged twice, please check my billing for order {n}.",
-                "The billing total on invoice {n} looks wrong."],
-    "bug": ["The app crashes when I open report {n}; looks like a bug.",
-            "Found a bug: the export button does nothing on page {n}."],
-    "account": ["I cannot log in to my account since update {n}.",
-                "Please merge my two account profiles, reference {n}."],
-    "shipping": ["My parcel {n} is late, what is the shipping status?",
-                 "Shipping label {n} has the wrong address."],
-    "feature request": ["Feature request: dark mode for dashboard {n}.",
-                        "Could you add a request to export to CSV? (feature {n})"],
+    "billing": [
+        "I was charged twice, please check my billing for order {n}.",
+        "The billing total on invoice {n} looks wrong.",
+    ],
+    "bug": [
+        "The app crashes when I open report {n}; looks like a bug.",
+        "Found a bug: the export button does nothing on page {n}.",
+    ],
+    "account": [
+        "I cannot log in to my account since update {n}.",
+        "Please merge my two account profiles, reference {n}.",
+    ],
+    "shipping": [
+        "My parcel {n} is late, what is the shipping status?",
+        "Shipping label {n} has the wrong address.",
+    ],
+    "feature request": [
+        "Feature request: dark mode for dashboard {n}.",
+        "Could you add a request to export to CSV? (feature {n})",
+    ],
 }
 
 
@@ -212,8 +223,9 @@ def nightly_classify(
     job = get_current_job()
     connection = get_redis()
     tickets = generate_tickets(total, seed=seed)
-    labelled = {k.decode() if isinstance(k, bytes) else str(k)
-                for k in connection.hkeys(LABELS_KEY)}
+    labelled = {
+        k.decode() if isinstance(k, bytes) else str(k) for k in connection.hkeys(LABELS_KEY)
+    }
     todo = [ticket_item(t) for t in tickets if t.id not in labelled]
     ledger = Ledger(todo)
 
@@ -227,10 +239,17 @@ def nightly_classify(
     if skip_idle and config.mode() == "offline":
         peek = SimulatorPeek(default_simulator())
     with make_client() as api:
-        run = run_batches(todo, client=api, ledger=ledger, max_rounds=max_rounds,
-                          max_per_batch=max_per_batch,
-                          max_in_flight=max(1, max_queued // max_per_batch),
-                          poll_every_s=poll_every_s, progress=progress, peek=peek)
+        run = run_batches(
+            todo,
+            client=api,
+            ledger=ledger,
+            max_rounds=max_rounds,
+            max_per_batch=max_per_batch,
+            max_in_flight=max(1, max_queued // max_per_batch),
+            poll_every_s=poll_every_s,
+            progress=progress,
+            peek=peek,
+        )
     labels = ledger.texts()
     if labels:
         connection.hset(LABELS_KEY, mapping=labels)  # type: ignore[arg-type]
@@ -261,8 +280,14 @@ def schedule_nightly(
     **job_kwargs: Any,
 ) -> CronJob:
     """Register `nightly_classify` to run at `cron` (default 02:00 every day)."""
-    return scheduler.register(nightly_classify, queue_name=queue_name, cron=cron,
-                              kwargs=job_kwargs, job_timeout=24 * 3600, name="nightly-classify")
+    return scheduler.register(
+        nightly_classify,
+        queue_name=queue_name,
+        cron=cron,
+        kwargs=job_kwargs,
+        job_timeout=24 * 3600,
+        name="nightly-classify",
+    )
 
 
 def next_runs(cron: str, after: dt.datetime, count: int = 3) -> list[dt.datetime]:

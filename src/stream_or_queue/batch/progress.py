@@ -53,7 +53,10 @@ class Progress:
             from IPython.display import display
 
             self.widget = ipywidgets.IntProgress(
-                value=0, min=0, max=max(total, 1), description=label,
+                value=0,
+                min=0,
+                max=max(total, 1),
+                description=label,
                 style={"description_width": "initial"},
             )
             display(self.widget)

@@ -54,8 +54,10 @@ def describe_job(custom_id: str, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "custom_id": custom_id,
         "text": message_text(message),
-        "usage": {"input_tokens": message.usage.input_tokens,
-                  "output_tokens": message.usage.output_tokens},
+        "usage": {
+            "input_tokens": message.usage.input_tokens,
+            "output_tokens": message.usage.output_tokens,
+        },
     }
 
 
@@ -83,8 +85,17 @@ def enqueue_items(
         if Job.exists(job_id, connection=queue.connection):
             jobs.append(Job.fetch(job_id, connection=queue.connection))
             continue
-        jobs.append(queue.enqueue(describe_job, item.custom_id, item.params, job_id=job_id,
-                                  rate_limit=limit, retry=retry, result_ttl=3600))
+        jobs.append(
+            queue.enqueue(
+                describe_job,
+                item.custom_id,
+                item.params,
+                job_id=job_id,
+                rate_limit=limit,
+                retry=retry,
+                result_ttl=3600,
+            )
+        )
         if ledger is not None:
             ledger.attempt(item.custom_id)
     return jobs
@@ -139,7 +150,6 @@ def _job_error(job: Job) -> str:
     text = getattr(result, "exc_string", "") or ""
     last = text.strip().splitlines()[-1] if text.strip() else "failed"
     return last[:200]
-
 
 
 def start_workers(queue_name: str, count: int) -> list[ThreadWorker]:

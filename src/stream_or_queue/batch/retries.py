@@ -104,8 +104,10 @@ class RetryBudget:
             return False
 
     def __repr__(self) -> str:
-        return (f"RetryBudget(spent={self.spent}, allowed={self.allowed}, denied={self.denied}, "
-                f"first_attempts={self.first_attempts})")
+        return (
+            f"RetryBudget(spent={self.spent}, allowed={self.allowed}, denied={self.denied}, "
+            f"first_attempts={self.first_attempts})"
+        )
 
 
 class WaitRetryAfterOrJitter(tenacity.wait.wait_base):
@@ -116,8 +118,9 @@ class WaitRetryAfterOrJitter(tenacity.wait.wait_base):
     arriving in waves), or the retry-after the server sent, whichever is longer.
     """
 
-    def __init__(self, base_s: float = 1.0, cap_s: float = 60.0,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self, base_s: float = 1.0, cap_s: float = 60.0, rng: random.Random | None = None
+    ) -> None:
         self.base_s = base_s
         self.cap_s = cap_s
         self.rng = rng or random.Random()
@@ -173,8 +176,9 @@ def retrying(
     on_retry: Callable[[tenacity.RetryCallState], None] | None = None,
 ) -> tenacity.Retrying:
     """A tenacity `Retrying` for SDK calls: `for attempt in retrying(): with attempt: ...`."""
-    return tenacity.Retrying(sleep=clock.sleep,
-                             **_options(attempts, base_s, cap_s, budget, rng, on_retry))
+    return tenacity.Retrying(
+        sleep=clock.sleep, **_options(attempts, base_s, cap_s, budget, rng, on_retry)
+    )
 
 
 def async_retrying(
@@ -187,5 +191,6 @@ def async_retrying(
     on_retry: Callable[[tenacity.RetryCallState], None] | None = None,
 ) -> tenacity.AsyncRetrying:
     """The async twin of `retrying()`: `async for attempt in async_retrying(): ...`."""
-    return tenacity.AsyncRetrying(sleep=clock.asleep,
-                                  **_options(attempts, base_s, cap_s, budget, rng, on_retry))
+    return tenacity.AsyncRetrying(
+        sleep=clock.asleep, **_options(attempts, base_s, cap_s, budget, rng, on_retry)
+    )

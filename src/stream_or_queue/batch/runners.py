@@ -139,7 +139,11 @@ async def run_concurrent(
             budget.record_first_attempt()
         try:
             async for attempt in async_retrying(
-                attempts=attempts, budget=budget, base_s=base_s, cap_s=cap_s, rng=rng,
+                attempts=attempts,
+                budget=budget,
+                base_s=base_s,
+                cap_s=cap_s,
+                rng=rng,
                 on_retry=on_retry,
             ):
                 with attempt:

@@ -57,8 +57,9 @@ class ValidationReport:
         return [(r.row, r.id, r.reason) for r in sorted(self.rejected, key=lambda r: r.row)]
 
     def __str__(self) -> str:
-        lines = [f"{len(self.valid):,} valid, {len(self.rejected):,} rejected "
-                 f"(of {self.total:,} rows)"]
+        lines = [
+            f"{len(self.valid):,} valid, {len(self.rejected):,} rejected (of {self.total:,} rows)"
+        ]
         lines += [f"  row {row:>5}  {id_:<10} {reason}" for row, id_, reason in self.table()]
         return "\n".join(lines)
 

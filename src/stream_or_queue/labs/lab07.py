@@ -49,8 +49,14 @@ def _api(sim: Simulator) -> anthropic.Anthropic:
 
 def _requests(pairs: Prompts) -> list[dict[str, Any]]:
     return [
-        {"custom_id": cid, "params": {"model": config.FAST_MODEL, "max_tokens": 200,
-                                       "messages": [{"role": "user", "content": text}]}}
+        {
+            "custom_id": cid,
+            "params": {
+                "model": config.FAST_MODEL,
+                "max_tokens": 200,
+                "messages": [{"role": "user", "content": text}],
+            },
+        }
         for cid, text in pairs
     ]
 
@@ -59,27 +65,41 @@ def check_to_requests(to_requests: Callable[[Prompts], list[dict[str, Any]]]) ->
     """`to_requests(prompts)`: one `{custom_id, params}` per prompt, ready for a batch."""
     pairs = prompts(50)
     got = call_learner(to_requests, pairs)
-    expect(isinstance(got, list) and len(got) == len(pairs),
-           f"to_requests should return a list with one request per prompt ({len(pairs)}); "
-           f"got {type(got).__name__} of length {len(got) if hasattr(got, '__len__') else '?'}.")
+    expect(
+        isinstance(got, list) and len(got) == len(pairs),
+        f"to_requests should return a list with one request per prompt ({len(pairs)}); "
+        f"got {type(got).__name__} of length {len(got) if hasattr(got, '__len__') else '?'}.",
+    )
     for (cid, text), request in zip(pairs, got, strict=True):
-        expect(isinstance(request, dict) and set(request) == {"custom_id", "params"},
-               "Each request is a dict with exactly two keys, 'custom_id' and 'params'; "
-               f"got {request!r:.120}.")
-        expect(request["custom_id"] == cid,
-               f"Use the prompt's own id as custom_id (expected {cid!r}, got "
-               f"{request['custom_id']!r}): results come back in any order and custom_id is "
-               "how you match them.")
-        expect(isinstance(cid, str) and CUSTOM_ID_PATTERN.fullmatch(cid) is not None,
-               "custom_id must be 1-64 letters, digits, '-' or '_'.")
+        expect(
+            isinstance(request, dict) and set(request) == {"custom_id", "params"},
+            "Each request is a dict with exactly two keys, 'custom_id' and 'params'; "
+            f"got {request!r:.120}.",
+        )
+        expect(
+            request["custom_id"] == cid,
+            f"Use the prompt's own id as custom_id (expected {cid!r}, got "
+            f"{request['custom_id']!r}): results come back in any order and custom_id is "
+            "how you match them.",
+        )
+        expect(
+            isinstance(cid, str) and CUSTOM_ID_PATTERN.fullmatch(cid) is not None,
+            "custom_id must be 1-64 letters, digits, '-' or '_'.",
+        )
         params = request["params"]
-        expect(params.get("model") == config.FAST_MODEL,
-               f"Bulk descriptions use the fast model: params['model'] = config.FAST_MODEL "
-               f"({config.FAST_MODEL!r}); got {params.get('model')!r}.")
-        expect(isinstance(params.get("max_tokens"), int) and params["max_tokens"] >= 100,
-               "params needs max_tokens (at least 100 for a 40-word description).")
-        expect(params.get("messages") == [{"role": "user", "content": text}],
-               "params['messages'] must be one user message whose content is the prompt.")
+        expect(
+            params.get("model") == config.FAST_MODEL,
+            f"Bulk descriptions use the fast model: params['model'] = config.FAST_MODEL "
+            f"({config.FAST_MODEL!r}); got {params.get('model')!r}.",
+        )
+        expect(
+            isinstance(params.get("max_tokens"), int) and params["max_tokens"] >= 100,
+            "params needs max_tokens (at least 100 for a 40-word description).",
+        )
+        expect(
+            params.get("messages") == [{"role": "user", "content": text}],
+            "params['messages'] must be one user message whose content is the prompt.",
+        )
         expect(not params.get("stream"), "Batch requests cannot stream: leave out 'stream'.")
     passed(f"to_requests() builds {len(got)} valid batch requests keyed by custom_id.")
 
@@ -93,27 +113,41 @@ def check_submit_and_wait(
     with config.time_scale_set_to(0.001):
         batch = call_learner(submit_and_wait, _api(sim), requests, poll_every_s=30.0)
     creates = [r for r in sim.ledger if r.endpoint == "POST /v1/messages/batches"]
-    polls = [r for r in sim.ledger if r.endpoint.startswith("GET /v1/messages/batches/")
-             and not r.endpoint.endswith("/results")]
-    expect(len(creates) == 1,
-           f"Expected exactly one batch to be created, saw {len(creates)}: call "
-           "`api.messages.batches.create(requests=requests)` once.")
-    expect(getattr(batch, "processing_status", None) == "ended",
-           "Return the batch once `processing_status == 'ended'` (the object returned by "
-           f"`api.messages.batches.retrieve(...)`); got {batch!r:.100}.")
+    polls = [
+        r
+        for r in sim.ledger
+        if r.endpoint.startswith("GET /v1/messages/batches/")
+        and not r.endpoint.endswith("/results")
+    ]
+    expect(
+        len(creates) == 1,
+        f"Expected exactly one batch to be created, saw {len(creates)}: call "
+        "`api.messages.batches.create(requests=requests)` once.",
+    )
+    expect(
+        getattr(batch, "processing_status", None) == "ended",
+        "Return the batch once `processing_status == 'ended'` (the object returned by "
+        f"`api.messages.batches.retrieve(...)`); got {batch!r:.100}.",
+    )
     counts = batch.request_counts
-    expect(counts.succeeded + counts.errored + counts.expired + counts.canceled == len(requests),
-           "The returned batch's request_counts should cover every request: return the batch "
-           "as retrieved after it ended.")
+    expect(
+        counts.succeeded + counts.errored + counts.expired + counts.canceled == len(requests),
+        "The returned batch's request_counts should cover every request: return the batch "
+        "as retrieved after it ended.",
+    )
     processing_s = config.BATCH_BASE_PROCESSING_S + config.BATCH_PER_REQUEST_S * len(requests)
     most = math.ceil(processing_s / 30.0) + 3
-    expect(len(polls) >= 2,
-           "The batch cannot have ended right after creation: poll with "
-           "`api.messages.batches.retrieve(batch_id)` until it has.")
-    expect(len(polls) <= most,
-           f"You polled {len(polls)} times for a batch that takes {processing_s:.0f} simulated "
-           f"s: with poll_every_s=30 that should be at most {most}. Wait between polls with "
-           "`clock.sleep(poll_every_s)` (simulated seconds).")
+    expect(
+        len(polls) >= 2,
+        "The batch cannot have ended right after creation: poll with "
+        "`api.messages.batches.retrieve(batch_id)` until it has.",
+    )
+    expect(
+        len(polls) <= most,
+        f"You polled {len(polls)} times for a batch that takes {processing_s:.0f} simulated "
+        f"s: with poll_every_s=30 that should be at most {most}. Wait between polls with "
+        "`clock.sleep(poll_every_s)` (simulated seconds).",
+    )
     passed(f"submit_and_wait() created one batch and polled {len(polls)} times until it ended.")
 
 
@@ -140,28 +174,40 @@ def check_collect(collect: Callable[..., tuple[dict[str, Any], list[str]]]) -> N
         truth = _outcomes(sim, batch_id)
         got = call_learner(collect, _api(sim), batch_id)
     kinds = collections.Counter(truth.values())
-    expect(isinstance(got, tuple) and len(got) == 2,
-           f"collect should return a tuple (succeeded, to_retry); got {type(got).__name__}.")
+    expect(
+        isinstance(got, tuple) and len(got) == 2,
+        f"collect should return a tuple (succeeded, to_retry); got {type(got).__name__}.",
+    )
     succeeded, to_retry = got
-    expect(isinstance(succeeded, dict) and isinstance(to_retry, list | tuple | set),
-           "Return a dict {custom_id: message} and a list of custom_ids.")
+    expect(
+        isinstance(succeeded, dict) and isinstance(to_retry, list | tuple | set),
+        "Return a dict {custom_id: message} and a list of custom_ids.",
+    )
     want_ok = {cid for cid, kind in truth.items() if kind == "succeeded"}
     want_retry = {cid for cid, kind in truth.items() if kind in ("errored", "expired")}
-    expect(set(succeeded) == want_ok,
-           f"The batch has {len(want_ok)} succeeded entries; your dict has {len(succeeded)} "
-           "keys. Iterate over `api.messages.batches.results(batch_id)` and keep "
-           "`entry.result.message` when `entry.result.type == 'succeeded'`, keyed by "
-           "`entry.custom_id`.")
+    expect(
+        set(succeeded) == want_ok,
+        f"The batch has {len(want_ok)} succeeded entries; your dict has {len(succeeded)} "
+        "keys. Iterate over `api.messages.batches.results(batch_id)` and keep "
+        "`entry.result.message` when `entry.result.type == 'succeeded'`, keyed by "
+        "`entry.custom_id`.",
+    )
     sample = next(iter(succeeded.values()), None)
-    expect(sample is not None and hasattr(sample, "usage") and hasattr(sample, "content"),
-           "Store the Message itself (`entry.result.message`), which carries the text and the "
-           "usage you will need to price it.")
-    expect(set(to_retry) == want_retry and len(to_retry) == len(want_retry),
-           f"This batch has {kinds['errored']} errored and {kinds['expired']} expired entries: "
-           f"all {len(want_retry)} should be resubmitted, each once; you listed "
-           f"{len(to_retry)}. Check `entry.result.type` for 'errored' and 'expired'.")
-    passed(f"collect() kept {len(succeeded)} results and listed {kinds['errored']} errored + "
-           f"{kinds['expired']} expired entries to resubmit.")
+    expect(
+        sample is not None and hasattr(sample, "usage") and hasattr(sample, "content"),
+        "Store the Message itself (`entry.result.message`), which carries the text and the "
+        "usage you will need to price it.",
+    )
+    expect(
+        set(to_retry) == want_retry and len(to_retry) == len(want_retry),
+        f"This batch has {kinds['errored']} errored and {kinds['expired']} expired entries: "
+        f"all {len(want_retry)} should be resubmitted, each once; you listed "
+        f"{len(to_retry)}. Check `entry.result.type` for 'errored' and 'expired'.",
+    )
+    passed(
+        f"collect() kept {len(succeeded)} results and listed {kinds['errored']} errored + "
+        f"{kinds['expired']} expired entries to resubmit."
+    )
 
 
 def check_run_all(run_all: Callable[..., dict[str, Any]]) -> None:
@@ -174,27 +220,36 @@ def check_run_all(run_all: Callable[..., dict[str, Any]]) -> None:
         outcomes = [_outcomes(sim, batch_id) for batch_id in batch_ids]
     ids = [r["custom_id"] for r in requests]
     expect(isinstance(results, dict), f"run_all should return a dict; got {type(results)!r}.")
-    expect(len(batch_ids) >= 2,
-           "With errored and expired entries in the first batch, a second batch is needed: "
-           "resubmit the failures returned by collect() until there are none left.")
+    expect(
+        len(batch_ids) >= 2,
+        "With errored and expired entries in the first batch, a second batch is needed: "
+        "resubmit the failures returned by collect() until there are none left.",
+    )
     missing = sorted(set(ids) - set(results))
-    expect(not missing,
-           f"{len(missing)} requests have no result (e.g. {missing[:3]}): keep resubmitting "
-           "the errored and expired ones (up to a few rounds).")
+    expect(
+        not missing,
+        f"{len(missing)} requests have no result (e.g. {missing[:3]}): keep resubmitting "
+        "the errored and expired ones (up to a few rounds).",
+    )
     delivered: collections.Counter[str] = collections.Counter()
     failed_so_far: set[str] = set()
     for number, batch in enumerate(outcomes):
         if number > 0:
             extra = set(batch) - failed_so_far
-            expect(not extra,
-                   f"Batch {number + 1} resubmitted {len(extra)} requests that had already "
-                   "succeeded: send only the ones that errored or expired.")
+            expect(
+                not extra,
+                f"Batch {number + 1} resubmitted {len(extra)} requests that had already "
+                "succeeded: send only the ones that errored or expired.",
+            )
         failed_so_far = (failed_so_far - set(batch)) | {
-            cid for cid, kind in batch.items() if kind != "succeeded"}
+            cid for cid, kind in batch.items() if kind != "succeeded"
+        }
         delivered.update(cid for cid, kind in batch.items() if kind == "succeeded")
     expect(set(delivered.values()) == {1}, "Some custom_id succeeded twice.")
-    passed(f"run_all() finished all {len(ids)} requests in {len(batch_ids)} batches, "
-           "resubmitting only the failures.")
+    passed(
+        f"run_all() finished all {len(ids)} requests in {len(batch_ids)} batches, "
+        "resubmitting only the failures."
+    )
 
 
 def check_savings(savings: Callable[[Iterable[Any], str], tuple[float, float]]) -> None:
@@ -205,13 +260,20 @@ def check_savings(savings: Callable[[Iterable[Any], str], tuple[float, float]]) 
     standard = sum(cost(m.usage, config.FAST_MODEL) for m in messages)
     batch = sum(cost(m.usage, config.FAST_MODEL, batch=True) for m in messages)
     got = call_learner(savings, list(messages), config.FAST_MODEL)
-    expect(isinstance(got, tuple) and len(got) == 2,
-           f"savings should return (standard_dollars, batch_dollars); got {got!r:.80}.")
-    expect(math.isclose(got[0], standard, rel_tol=1e-9),
-           f"Standard price of these {len(messages)} answers: ${standard:.6f}, you said "
-           f"${got[0]:.6f}. Sum `cost(message.usage, model)` over the messages.")
-    expect(math.isclose(got[1], batch, rel_tol=1e-9),
-           f"Batch price: ${batch:.6f}, you said ${got[1]:.6f}. Use `cost(..., batch=True)`.")
-    passed(f"savings(): ${standard:.4f} at the standard price, ${batch:.4f} in a batch "
-           f"({1 - batch / standard:.0%} saved).")
-
+    expect(
+        isinstance(got, tuple) and len(got) == 2,
+        f"savings should return (standard_dollars, batch_dollars); got {got!r:.80}.",
+    )
+    expect(
+        math.isclose(got[0], standard, rel_tol=1e-9),
+        f"Standard price of these {len(messages)} answers: ${standard:.6f}, you said "
+        f"${got[0]:.6f}. Sum `cost(message.usage, model)` over the messages.",
+    )
+    expect(
+        math.isclose(got[1], batch, rel_tol=1e-9),
+        f"Batch price: ${batch:.6f}, you said ${got[1]:.6f}. Use `cost(..., batch=True)`.",
+    )
+    passed(
+        f"savings(): ${standard:.4f} at the standard price, ${batch:.4f} in a batch "
+        f"({1 - batch / standard:.0%} saved)."
+    )
