@@ -355,3 +355,11 @@ def test_nightly_job_fires_from_rq_cron_and_is_idempotent(fake_redis: object) ->
         assert {k.decode() for k in labels} == {t.id for t in generate_tickets(600)}
     finally:
         reset_default_simulator()
+
+
+def test_cron_config_module_registers_the_nightly_job(fake_redis: object) -> None:
+    scheduler = CronScheduler(connection=get_redis(), logging_level="WARNING")
+    scheduler.load_config_from_file("stream_or_queue.batch.cron_config")
+    [job] = scheduler.get_jobs()
+    assert job.cron == config.NIGHTLY_CRON and job.queue_name == "nightly"
+    assert job.func_name == "stream_or_queue.batch.nightly.nightly_classify"

@@ -523,8 +523,8 @@ print("after 1 March 2026, 12:00 it fires:",
     md("""
 A notebook cannot wait for two o'clock. `fire_now` makes the registered job due
 and calls the scheduler's own `enqueue_jobs()`, which is exactly what the
-scheduler's loop does when the time comes (in production: `rq cron` with a
-config module, next to `rq worker`). A worker picks the job up; the job reports
+scheduler's loop does when the time comes (in production, on a real Redis:
+`rq cron stream_or_queue.batch.cron_config` next to `rq worker nightly`). A worker picks the job up; the job reports
 its progress in its meta, and the bar follows it:
 """),
     code("""

@@ -7,7 +7,8 @@
 * `retries` - backoff with jitter honouring retry-after, a retry budget (tenacity);
 * `queued` - RQ jobs behind `RateLimit`, with `Retry` and idempotent job ids;
 * `message_batches` - submit, poll, stream results, resubmit only errored/expired;
-* `nightly` - the 50M-ticket arithmetic and a nightly batch on RQ's cron;
+* `nightly` - the 50M-ticket arithmetic and a nightly batch on RQ's cron
+  (`rq cron stream_or_queue.batch.cron_config` in production);
 * `measure`, `progress`, `charts` - what a run did, a progress bar, the plots.
 """
 
