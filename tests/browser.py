@@ -136,7 +136,9 @@ def jupyter_lab(
 LAB_SETTINGS: dict[str, dict[str, object]] = {
     # Render every cell (JupyterLab 4 only renders the cells in view by default), so
     # that tests can read every prompt and output.
-    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none",
+                                               # never stop on a "Select Kernel" dialog
+                                               "autoStartDefaultKernel": True},
     # No "would you like news?" toast over the page.
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
                                                      "checkForUpdates": False},
