@@ -34,7 +34,8 @@ Public API
 `CheckpointCorrupted`: a checkpoint that cannot be trusted (audited; the step runs again).
 `AuditTrail(job_id, connection)`: `append/read` on a Redis stream; `audit_trail(job_id)`
     reads one; `spans(events)` pairs starts and ends (unfinished = `crashed`);
-    `summarize(events)` counts attempts, skipped steps, finished steps re-executed.
+    `summarize(events)` counts attempts, skipped steps, finished steps re-executed;
+    `trail_table(events)` prints it.
 `Outbox(name, connection)`: a receiver that keeps one message per idempotency key.
 Crash and recovery (demos, tests, chaos), on `stream_or_queue.jobs` workers (threads on
     fakeredis, `rq worker` processes on a real Redis; `kill()` is a crash):
@@ -47,7 +48,16 @@ Demo jobs: `stream_or_queue.durable.demo.pipeline_job`, `always_fails_job`.
 
 from __future__ import annotations
 
-from .audit import AuditEvent, AuditTrail, RunSummary, Span, audit_trail, spans, summarize
+from .audit import (
+    AuditEvent,
+    AuditTrail,
+    RunSummary,
+    Span,
+    audit_trail,
+    spans,
+    summarize,
+    trail_table,
+)
 from .checkpoints import CheckpointCorrupted, CheckpointStore
 from .keys import run_keys
 from .outbox import Outbox
@@ -74,6 +84,7 @@ __all__ = [
     "spans",
     "summarize",
     "timeline",
+    "trail_table",
     "wait_until",
     "worker_name",
 ]

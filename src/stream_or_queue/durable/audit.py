@@ -30,7 +30,10 @@ import redis
 from .. import config
 from .keys import audit_key, check_job_id
 
-__all__ = ["AuditEvent", "AuditTrail", "RunSummary", "Span", "audit_trail", "spans", "summarize"]
+__all__ = [
+    "AuditEvent", "AuditTrail", "RunSummary", "Span", "audit_trail", "spans", "summarize",
+    "trail_table",
+]
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -151,8 +154,9 @@ class Span:
 def spans(events: Iterable[AuditEvent], now: float | None = None) -> list[Span]:
     """Pair `started` and end entries into spans; a start without an end is `crashed`.
 
-    A crashed span ends at the next entry of the trail (the moment the job was
-    picked up again), or at `now` if nothing came after it.
+    A crashed span ends when the crash was noticed: the `run abandoned` entry that
+    recovery writes, else the first entry of a later attempt, else `now` (default:
+    the last entry's time).
     """
     events = list(events)
     result: list[Span] = []
@@ -171,7 +175,8 @@ def spans(events: Iterable[AuditEvent], now: float | None = None) -> list[Span]:
                            event.worker, event.version, event.error))
     last = max((e.end or e.start for e in events), default=time.time())
     for (_, name, attempt), event in open_.items():
-        later = [e.start for e in events if e.start > event.start and e.attempt > attempt]
+        later = [e.end or e.start for e in events if e.start >= event.start and (
+            e.attempt > attempt or (e.kind == "run" and e.outcome == "abandoned"))]
         end = min(later) if later else (now if now is not None else last)
         result.append(Span(name, attempt, event.start, max(end, event.start), "crashed",
                            event.worker, event.version))
@@ -230,3 +235,20 @@ def summarize(events: Iterable[AuditEvent]) -> RunSummary:
             summary.errors.append(event.error)
     summary.interrupted_steps = sum(1 for s in spans(events) if s.outcome == "crashed")
     return summary
+
+
+def trail_table(
+    events: Iterable[AuditEvent],
+    fields: tuple[str, ...] = ("attempt", "kind", "name", "outcome", "error"),
+    *,
+    width: int = 90,
+) -> str:
+    """The trail as an aligned text table (no times or worker names by default: stable)."""
+    rows = [[str(event.as_dict()[f] if event.as_dict()[f] is not None else "") for f in fields]
+            for event in events]
+    widths = [max([len(f), *(len(r[i]) for r in rows)]) for i, f in enumerate(fields)]
+    lines = ["  ".join(f.ljust(w) for f, w in zip(fields, widths, strict=True)).rstrip()]
+    for row in rows:
+        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        lines.append(line if len(line) <= width else line[: width - 3] + "...")
+    return "\n".join(lines)

@@ -210,8 +210,9 @@ class DurableRun:
         """Record that this attempt failed, and what RQ will do about it."""
         left = self.retries_left
         if left:
+            retries = "1 retry" if left == 1 else f"{left} retries"
             self._record("run", "", "failed",
-                         error=f"{_error_text(exc)} (RQ will retry: {left} retries left)")
+                         error=f"{_error_text(exc)} (RQ will retry: {retries} left)")
         else:
             self._record("run", "", "gave-up",
                          error=f"{_error_text(exc)} (no retries left: RQ moves the job to its "

@@ -73,7 +73,7 @@ def timeline(
     ax.set_yticks(range(len(labels)))
     ax.set_yticklabels(labels)
     ax.invert_yaxis()
-    ax.set_xlabel("time since the job started (simulated s)")
+    ax.set_xlabel("time since the first entry (simulated s)")
     ax.set_title(title)
     ax.legend(handles=[Patch(color=c, label=o) for o, c in OUTCOME_COLOURS.items()],
               loc="lower right", fontsize=7, ncol=len(OUTCOME_COLOURS))

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis
 from rq import Queue
+from rq.exceptions import NoSuchJobError
 from rq.executions import Execution
 from rq.job import Job
 from rq.worker import Worker
@@ -113,28 +115,31 @@ def _recover(queue: Queue, dead: set[str]) -> list[str]:
     recovered: list[str] = []
     for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
         try:
-            worker_name = Execution.fetch(execution_id, job_id, connection).worker_name
+            owner = Execution.fetch(execution_id, job_id, connection).worker_name
         except Exception:  # the execution record is gone: fall back on the job's own field
-            worker_name = ""
-        job = Job.fetch(job_id, connection=connection)
-        worker_name = worker_name or str(job.worker_name or "")
-        if worker_name not in dead:
+            owner = ""
+        try:
+            job = Job.fetch(job_id, connection=connection)
+        except NoSuchJobError:
+            continue
+        owner = owner or str(job.worker_name or "")
+        if owner not in dead:
             continue
         connection.zadd(registry.key, {f"{job_id}:{execution_id}": 0}, xx=True)
         recovered.append(job_id)
         if connection.exists(audit_key(job_id)):
             left = job.retries_left or 0
-            action = (f"RQ re-enqueued it ({left - 1} retries left after this one)" if left
+            after = "1 retry" if left - 1 == 1 else f"{left - 1} retries"
+            action = (f"RQ re-enqueued it ({after} left)" if left
                       else "no retries left: RQ moved it to the FailedJobRegistry")
             raw: Any = connection.get(attempts_key(job_id))
-            attempt = int(raw or 0)
             AuditTrail(job_id, connection).append(
-                "run", "", attempt, "abandoned", end=time.time(), worker=worker_name,
-                error=f"AbandonedJobError: worker {worker_name} died mid-job; {action}")
+                "run", "", int(raw or 0), "abandoned", end=time.time(), worker=owner,
+                error=f"AbandonedJobError: its worker died mid-job; {action}")
     if recovered:
         registry.cleanup()
-    for worker_name in dead:  # what a clean exit would have done: leave the worker registry
-        worker = Worker.find_by_key(f"rq:worker:{worker_name}", connection=connection)
+    for name in dead:  # what a clean exit would have done: leave the worker registry
+        worker = Worker.find_by_key(f"rq:worker:{name}", connection=connection)
         if worker is not None:
             worker.register_death()
     return recovered
@@ -202,21 +207,28 @@ class WorkerFleet:
         return recovered
 
     def stop(self, grace_s: float = 30.0) -> int:
-        """Stop every worker: warm, then killed after `grace_s`; return how many were killed."""
+        """Stop every worker: warm, then killed after `grace_s`; return how many were killed.
+
+        Like an orchestrator: SIGTERM to all at once, then SIGKILL to all that are still
+        busy when the grace period ends - at the same moment, not one after another.
+        """
         workers = self.alive()
-        for worker in workers:  # all at once, as an orchestrator signals every pod
+        for worker in workers:
             worker.request_stop()
         deadline = time.monotonic() + grace_s
-        killed = 0
+        overdue: list[AnyWorker] = []
         for worker in workers:
             try:
                 worker.stop(max(deadline - time.monotonic(), 0.01))
             except TimeoutError:
-                if not worker.killed:
-                    worker.kill()
-                self.dead.append(worker_name(worker))
-                killed += 1
-        return killed
+                overdue.append(worker)  # a process is already killed; a thread is not yet
+        killers = [threading.Thread(target=w.kill) for w in overdue if not w.killed]
+        for killer in killers:
+            killer.start()
+        for killer in killers:
+            killer.join()
+        self.dead += [worker_name(w) for w in overdue]
+        return len(overdue)
 
     def deploy(self, version: str, grace_s: float = 30.0) -> int:
         """A rolling-free deploy: stop every worker, start as many running `version`.
