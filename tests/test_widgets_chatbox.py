@@ -189,6 +189,9 @@ def test_updates_are_coalesced(simulator: Simulator) -> None:
     assert chat.render_count <= elapsed * 30 + 3
     assert chat.render_count < turn.stats.output_tokens / 10
     assert turn.reply in _unescape(chat.transcript.value)  # nothing is left unrendered
+    assert chat.rendered_tokens == len(turn.stats.pieces)
+    assert chat.last_render_real is not None and chat.last_token_real is not None
+    assert chat.last_render_real >= chat.last_token_real
 
 
 def test_coalescer_renders_the_trailing_edge() -> None:

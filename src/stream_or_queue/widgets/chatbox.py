@@ -140,6 +140,10 @@ class ChatBox(widgets.VBox):
         self.state = "idle"
         self.last_token_real: float | None = None
         """`perf_counter()` when the latest token arrived (benchmarks compare renders to it)."""
+        self.rendered_tokens = 0
+        """Tokens of the current (or last) answer shown by the latest transcript render."""
+        self.last_render_real: float | None = None
+        """`perf_counter()` of the latest transcript render."""
         self._stream: AsyncCancellableStream | None = None
         self._pending_user = ""
         self._past_html = ""
@@ -371,12 +375,15 @@ class ChatBox(widgets.VBox):
     def _render(self) -> None:
         live = ""
         stream = self._stream
+        shown = len(stream.stats.pieces) if stream is not None else 0
         if self._pending_user and stream is not None:
             live = self._turn_html(self._pending_user, stream.stats.text, None)
             self.stats.value = self._stats_html(stream.stats, None)
         body = self._past_html + live
         if not body:
             body = "<i style='color:#888'>No messages yet.</i>"
+        self.rendered_tokens = shown
+        self.last_render_real = time.perf_counter()
         self.transcript.value = f"<div class='soq-chat-log'>{body}</div>"
 
     @staticmethod
