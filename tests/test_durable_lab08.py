@@ -1,0 +1,77 @@
+"""Lab 08's checks tell apart a resumable pipeline from the ways of getting it wrong.
+
+tests/test_labs.py runs the lab and the solution notebooks; this runs the checks
+on pipelines written in the ways learners get it half right, and asserts that
+each check points at the actual mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from stream_or_queue.durable import DurableRun
+from stream_or_queue.labs import CheckFailed, lab08
+from stream_or_queue.labs.lab08 import extract, publish, summarize
+
+pytestmark = pytest.mark.slow
+
+
+def resumable(run: DurableRun, document: str) -> dict[str, Any]:
+    text = run.step("extract", extract, document)
+    summary = run.step("summarize", summarize, text)
+    receipt = run.once("publish", publish, run.key("publish"), summary)
+    return {"summary": summary, "receipt": receipt}
+
+
+def untouched(run: DurableRun, document: str) -> dict[str, Any]:
+    raise NotImplementedError()
+
+
+def not_durable(run: DurableRun, document: str) -> dict[str, Any]:
+    summary = summarize(extract(document))
+    return {"summary": summary, "receipt": publish(run.key("publish"), summary)}
+
+
+def publishes_every_attempt(run: DurableRun, document: str) -> dict[str, Any]:
+    text = run.step("extract", extract, document)
+    summary = run.step("summarize", summarize, text)
+    return {"summary": summary, "receipt": publish(f"{run.key('publish')}-{run.attempt}", summary)}
+
+
+@pytest.fixture(autouse=True)
+def _clean(fake_redis: Any, simulator: Any) -> None:
+    """A fresh in-process Redis and simulator for each check."""
+
+
+@pytest.mark.parametrize("check", [lab08.check_finishes, lab08.check_resumes_after_a_crash,
+                                   lab08.check_publishes_once])
+def test_the_solution_passes(
+    check: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    check(resumable)
+    assert "\N{CHECK MARK}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check", [lab08.check_finishes, lab08.check_resumes_after_a_crash,
+                                   lab08.check_publishes_once])
+def test_the_untouched_lab_fails_helpfully(check: Callable[..., None]) -> None:
+    with pytest.raises(CheckFailed, match="still raises NotImplementedError"):
+        check(untouched)
+
+
+@pytest.mark.parametrize(("check", "advice"), [
+    (lab08.check_finishes, "not through `run`"),
+    (lab08.check_resumes_after_a_crash, "extract ran 2 times"),
+    (lab08.check_publishes_once, "use run.once"),
+])
+def test_steps_outside_run_are_caught(check: Callable[..., None], advice: str) -> None:
+    with pytest.raises(CheckFailed, match=advice):
+        check(not_durable)
+
+
+def test_a_side_effect_without_once_or_a_stable_key_is_caught() -> None:
+    with pytest.raises(CheckFailed, match="the team got 2 messages"):
+        lab08.check_publishes_once(publishes_every_attempt)
