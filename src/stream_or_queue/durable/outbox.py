@@ -40,7 +40,6 @@ class Outbox:
 
             self.connection = get_redis()
         self._messages = f"outbox:{self.name}:messages"
-        self._order = f"outbox:{self.name}:order"
         self._duplicates = f"outbox:{self.name}:duplicates"
 
     @property
@@ -49,31 +48,28 @@ class Outbox:
         return self.connection
 
     def send(self, idempotency_key: str, message: dict[str, Any]) -> bool:
-        """Deliver `message` unless `idempotency_key` was delivered before; True if delivered."""
+        """Deliver `message` unless `idempotency_key` was delivered before; True if delivered.
+
+        Delivery is one `HSETNX`: a single command, so a sender that dies half-way
+        cannot leave a message half delivered.
+        """
         if not isinstance(idempotency_key, str) or not idempotency_key:
             raise ValueError("an idempotency key must be a non-empty string")
         body = json.dumps({"key": idempotency_key, "at": time.time(), "message": message})
         if self._redis.hsetnx(self._messages, idempotency_key, body):
-            with self._redis.pipeline() as pipe:
-                pipe.rpush(self._order, idempotency_key)
-                for key in (self._messages, self._order):
-                    pipe.expire(key, config.DURABLE_KEY_TTL_S)
-                pipe.execute()
+            self._redis.expire(self._messages, config.DURABLE_KEY_TTL_S)
             return True
         self._redis.incr(self._duplicates)
         return False
 
     def messages(self) -> list[dict[str, Any]]:
-        """Delivered messages, in delivery order (each with its key and time)."""
-        keys: Any = self._redis.lrange(self._order, 0, -1)
-        if not keys:
-            return []
-        raw: Any = self._redis.hmget(self._messages, keys)
-        return [json.loads(r) for r in raw if r is not None]
+        """Delivered messages, oldest first (each with its key and delivery time)."""
+        raw: Any = self._redis.hvals(self._messages)
+        return sorted((json.loads(r) for r in raw), key=lambda m: (m["at"], m["key"]))
 
     def count(self, key_prefix: str = "") -> int:
         """How many messages were delivered (whose key starts with `key_prefix`)."""
-        keys: Any = self._redis.lrange(self._order, 0, -1)
+        keys: Any = self._redis.hkeys(self._messages)
         return sum(1 for k in keys if _text(k).startswith(key_prefix))
 
     @property
@@ -82,4 +78,4 @@ class Outbox:
         return int(value or 0)
 
     def clear(self) -> None:
-        self._redis.delete(self._messages, self._order, self._duplicates)
+        self._redis.delete(self._messages, self._duplicates)
