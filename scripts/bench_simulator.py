@@ -167,9 +167,9 @@ def _simulator_process(scale: float) -> Iterator[str]:
             proc.wait(timeout=5)
 
 
-def _ttft_over_process(n: int, warmup: int) -> list[float]:
+def _ttft_over_process(n: int, warmup: int, scale: float) -> list[float]:
     """Overheads against a separate simulator process (ledger fetched over HTTP at the end)."""
-    with _simulator_process(TIME_SCALE) as url:
+    with _simulator_process(scale) as url:
         measured: list[tuple[str, float]] = []
         with anthropic.Anthropic(api_key="bench", base_url=url, max_retries=0) as client:
             for i in range(warmup + n):
@@ -181,9 +181,7 @@ def _ttft_over_process(n: int, warmup: int) -> list[float]:
                 if i >= warmup:
                     measured.append((request_id, first))
         ledger = {r["request_id"]: r for r in httpx2.get(f"{url}/_sim/ledger", timeout=10).json()}
-    return [
-        (first - ledger[rid]["scheduled_ttft_s"] * TIME_SCALE) * 1000 for rid, first in measured
-    ]
+    return [(first - ledger[rid]["scheduled_ttft_s"] * scale) * 1000 for rid, first in measured]
 
 
 # --- stream rate ----------------------------------------------------------------------------------
@@ -222,14 +220,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=8, help="long streams per rate row")
     parser.add_argument("--quick", action="store_true", help="30 requests, 2 repeats")
     parser.add_argument("--no-process", action="store_true", help="skip the `python -m` server row")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=TIME_SCALE,
+        help="real s per simulated s for the TTFT rows (0: pure overhead, nothing scheduled)",
+    )
     args = parser.parse_args(argv)
+    scale = args.time_scale
     n, repeats = (
         (30, 2) if args.quick else (max(1, min(args.requests, 2000)), max(1, min(args.repeats, 50)))
     )
     warmup = 10
     rows: list[tuple[str, list[float], str, str]] = []  # label, values, unit, target
 
-    config.set_time_scale(TIME_SCALE)
+    config.set_time_scale(scale)
     sim = Simulator(seed=1)
     scheduled = _scheduled_in(sim)
     with _sync_client(sim) as client:
@@ -274,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             (
                 "TTFT overhead, sync SDK, loopback HTTP (`python -m` process)",
-                _ttft_over_process(n, warmup),
+                _ttft_over_process(n, warmup, scale),
                 "ms",
                 f"<= {TARGET_HTTP_MS:g} ms",
             )
@@ -321,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"Simulator benchmark: {n} streams per TTFT row, {repeats} long streams per rate row, "
-        f"time scale {TIME_SCALE} for TTFT; Python {platform.python_version()}, "
+        f"time scale {scale:g} for TTFT; Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end.\n"
     )
     print("| measurement | median | p95 | target | met |")

@@ -137,8 +137,30 @@ def _delta(index: int, kind: str, piece: str) -> bytes:
     return _DELTA_HEAD + str(index).encode() + middle + dumps(piece) + _DELTA_TAIL
 
 
+_MAX_COALESCED = 64
+"""At most this many chunks (about as many tokens) go out in one write when behind."""
+
 _TIMER_SLACK_S = 0.0015
 """asyncio's timers round a wait up to the next millisecond (epoll takes whole ms)."""
+
+
+def _block_until(deadline: float, *, precise: bool = False) -> None:
+    """Sleep until `deadline` (perf_counter seconds); the sync twin of `_sleep_until`.
+
+    On a busy machine a sleeping thread can wake milliseconds late. With
+    `precise` (the first token, which TTFT measures), it sleeps short and then
+    polls with `time.sleep(0)`, which releases the GIL to other threads.
+    """
+    wait = deadline - time.perf_counter()
+    if wait <= 0:
+        return
+    if not precise:
+        time.sleep(wait)
+        return
+    if wait > _TIMER_SLACK_S:
+        time.sleep(wait - _TIMER_SLACK_S)
+    while time.perf_counter() < deadline:
+        time.sleep(0)
 
 
 async def _sleep_until(deadline: float, *, precise: bool = False) -> None:
@@ -346,26 +368,64 @@ class StreamPlan:
         return self.started + due * self.scale - time.perf_counter()
 
     def __iter__(self) -> Iterator[bytes]:
-        for due, chunk, tokens, last in self._chunks():
+        """Play the plan back in this thread, one chunk per read (in-process, sync)."""
+        source = self._chunks()
+        pending = next(source, None)
+        while pending is not None:
             if self._closed:
                 return
-            wait = self._wait(due)
-            if wait > 0:
-                time.sleep(wait)
-            self._hand_over(tokens, last)
+            due, _, tokens, _ = pending
+            # the first token is what TTFT measures: wait for it precisely
+            precise = tokens > 0 and self.record.delivered_tokens == 0
+            _block_until(self.started + due * self.scale, precise=precise)
+            chunk, pending = self._take(pending, source, coalesce=False)
             yield chunk
         self._end_of_events()
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for due, chunk, tokens, last in self._chunks():
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """Play the plan back on the event loop, one chunk per read (in-process, async)."""
+        return self.play(coalesce=False)
+
+    async def play(self, *, coalesce: bool) -> AsyncIterator[bytes]:
+        """Async playback; with `coalesce`, chunks already due go out in one write.
+
+        The HTTP server coalesces: it pushes into a socket whether or not the
+        client keeps up, as a real server does, and a server that has fallen
+        behind (a busy machine, time scale 0) should not pay one write and one
+        loop turn per token. In-process transports hand over exactly what the
+        client pulls, so that "delivered" is what the client read.
+        """
+        source = self._chunks()
+        pending = next(source, None)
+        while pending is not None:
             if self._closed:
                 return
-            # the first token is what TTFT measures: wait for it precisely
+            due, _, tokens, _ = pending
             precise = tokens > 0 and self.record.delivered_tokens == 0
             await _sleep_until(self.started + due * self.scale, precise=precise)
-            self._hand_over(tokens, last)
+            chunk, pending = self._take(pending, source, coalesce=coalesce)
             yield chunk
         self._end_of_events()
+
+    def _take(
+        self,
+        first: tuple[float, bytes, int, bool],
+        source: Iterator[tuple[float, bytes, int, bool]],
+        *,
+        coalesce: bool,
+    ) -> tuple[bytes, tuple[float, bytes, int, bool] | None]:
+        """Hand over `first` (plus, coalescing, the chunks already due behind it)."""
+        _, data, tokens, last = first
+        parts = [data]
+        pending = next(source, None)
+        limit = _MAX_COALESCED if coalesce else 1
+        while pending is not None and len(parts) < limit and self._wait(pending[0]) <= 0:
+            parts.append(pending[1])
+            tokens += pending[2]
+            last = pending[3]
+            pending = next(source, None)
+        self._hand_over(tokens, last)
+        return (data if len(parts) == 1 else b"".join(parts)), pending
 
     def _hand_over(self, tokens: int, last: bool) -> None:
         """Account for a chunk as it leaves (a client that stops after it cancelled nothing)."""

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 import uvicorn
 
 from .. import config
-from .engine import ConnectionDropped, SimRequest, Simulator
+from .engine import ConnectionDropped, SimRequest, Simulator, StreamPlan
 from .errors import ApiError, dumps
 from .faults import Faults
 
@@ -154,9 +154,9 @@ class SimulatorApp:
             plan.close()
 
     @staticmethod
-    async def _play(plan: Any, send: Send) -> None:
+    async def _play(plan: StreamPlan, send: Send) -> None:
         try:
-            async for chunk in plan:
+            async for chunk in plan.play(coalesce=True):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except ConnectionDropped:
             return  # returning without ending the body makes uvicorn drop the connection
