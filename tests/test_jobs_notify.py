@@ -246,7 +246,7 @@ def test_enqueue_report_notifies_by_email(backend: Backend, no_leaked_threads: N
         wait_until(lambda: len(inbox.list()) == 1, what="the email")
     [message] = inbox.list()
     assert message.subject == "Ready: report on heat pumps"
-    assert "Report: heat pumps" in message.body and "1 sections" in message.body
+    assert "Report: heat pumps" in message.body and "1 section, " in message.body
 
 
 # --- RQ webhooks ------------------------------------------------------------------------------

@@ -142,3 +142,33 @@ def test_a_worker_on_fakeredis_is_a_thread(monkeypatch: pytest.MonkeyPatch) -> N
     finally:
         workers.stop()
     assert workers.running == 0
+
+
+def test_recover_requeues_a_job_taken_but_never_started(backend: Backend) -> None:
+    queue = jobs.get_queue()
+    job = queue.enqueue(tasks.add, 4, 5)
+    # a worker took the job (RQ moves it to an intermediate list) and died before starting it
+    intermediate = queue.intermediate_queue_key
+    backend.connection.lmove(queue.key, intermediate, "LEFT", "RIGHT")
+    assert queue.count == 0 and job.get_status(refresh=True) == "queued"
+    recovery = jobs.recover("default")
+    assert recovery.requeued == [job.id] and recovery.failed == []
+    assert backend.connection.llen(intermediate) == 0 and queue.count == 1
+    with ThreadWorker():
+        jobs.wait(job)
+    assert job.return_value() == 9
+
+
+def test_recover_retries_or_fails_abandoned_jobs(backend: Backend, no_leaked_threads: None) -> None:
+    queue = jobs.get_queue()
+    retried = queue.enqueue(tasks.sleep_for, 300.0, retry=Retry(max=1))
+    failed = queue.enqueue(tasks.sleep_for, 300.0)
+    for job in (retried, failed):
+        worker = ThreadWorker().start()
+        wait_until(lambda j=job: j.get_status(refresh=True) == "started", what="the job to start")
+        worker.kill()
+    recovery = jobs.recover(["default"])
+    assert recovery.requeued == [retried.id] and recovery.failed == [failed.id]
+    assert str(recovery) == "1 requeued, 1 moved to the failed registry"
+    assert "AbandonedJobError" in failed.latest_result().exc_string
+    assert jobs.recover("default").requeued == []  # nothing left to recover

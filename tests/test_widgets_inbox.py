@@ -63,3 +63,7 @@ def test_an_email_from_a_job_appears_on_its_own(backend: Backend, no_leaked_thre
     widget.stop()
     assert not widget.running
     assert widget.messages[0].subject == "Ready: add" and widget.messages[0].job_id == job.id
+
+
+def test_the_inbox_has_a_css_hook(backend: Backend) -> None:
+    assert "soq-inbox" in Inbox(InboxStore("w"), autostart=False)._dom_classes

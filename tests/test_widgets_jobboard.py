@@ -80,3 +80,7 @@ def test_close_stops_the_refresher(backend: Backend, no_leaked_threads: None) ->
     board = JobBoard(interval=0.05)
     board.close()
     assert not board.running
+
+
+def test_the_board_has_a_css_hook_for_the_browser_test(backend: Backend) -> None:
+    assert "soq-jobboard" in JobBoard(autostart=False)._dom_classes

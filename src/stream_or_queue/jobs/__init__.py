@@ -5,7 +5,8 @@ Redis and real `rq worker` processes. The same code runs on both.
 
 - connection: `get_redis()`, `get_queue()`, `reset_fake_redis()`
 - workers: `start_workers(n)` (threads on fakeredis, `rq worker` processes on a real
-  Redis), `ThreadWorker`, `ProcessWorker`; `stop()` is warm, `kill()` a crash
+  Redis), `ThreadWorker`, `ProcessWorker`; `stop()` is warm, `kill()` a crash;
+  `recover(queue)` puts the jobs of dead workers back to work
 - jobs: `enqueue_report(...)` (checked arguments), `fetch(id)` (`JobNotFound`),
   `wait(job)`, `describe(job)`, `list_jobs()`; job functions in `jobs.tasks`
 - progress: `report_progress(percent, step, message)` from inside any job
@@ -27,6 +28,7 @@ from .notify import notification_callbacks, notify_failure, notify_once, notify_
 from .pool import Workers, start_workers, stop_all_workers
 from .process import ProcessWorker
 from .progress import Progress, get_progress, progress_history, report_progress
+from .recovery import Recovery, recover
 from .worker import ThreadSafeSimpleWorker, ThreadWorker, WorkerKilled
 
 # A library logs; the application decides where it goes (no stray stderr in notebooks).
@@ -43,6 +45,7 @@ __all__ = [
     "Message",
     "ProcessWorker",
     "Progress",
+    "Recovery",
     "ThreadSafeSimpleWorker",
     "ThreadWorker",
     "WebhookReceiver",
@@ -62,6 +65,7 @@ __all__ = [
     "notify_once",
     "notify_success",
     "progress_history",
+    "recover",
     "report_progress",
     "reset_fake_redis",
     "send_email",

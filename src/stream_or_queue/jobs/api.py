@@ -131,7 +131,8 @@ def wait(
             return job
         if time.monotonic() >= deadline:
             raise TimeoutError(
-                f"job {job.id} is still {status} after {timeout} s - is a worker running? "
+                f"job {job.id} is still {getattr(status, 'value', status)} after {timeout} s"
+                " - is a worker running? "
                 "(jobs.start_workers())"
             )
         time.sleep(poll)

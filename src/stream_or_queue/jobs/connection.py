@@ -15,6 +15,18 @@ from rq import Queue
 
 from .. import config
 
+__all__ = [
+    "DEFAULT_QUEUE",
+    "FAKE_REDIS_VERSION",
+    "fake_client",
+    "fake_server",
+    "get_queue",
+    "get_redis",
+    "is_fake",
+    "mark_redis_version",
+    "reset_fake_redis",
+]
+
 DEFAULT_QUEUE = "default"
 
 _lock = threading.Lock()
@@ -31,6 +43,30 @@ def fake_server() -> fakeredis.FakeServer:
         return _fake_server
 
 
+FAKE_REDIS_VERSION = (7, 2, 0)
+"""The Redis version RQ is told the fakeredis server has (fakeredis has no INFO command).
+
+RQ picks its dequeue command by server version: on Redis >= 6.2 it moves a job
+atomically from the queue to an "intermediate" list (BLMOVE), so a worker that
+dies between taking a job and starting it leaves the job where `recover()` and
+RQ's maintenance find it. Without a version RQ assumes 5.0 and pops the job
+(BLPOP), which a crash at that moment would lose. fakeredis implements BLMOVE.
+"""
+_RQ_VERSION_ATTR = "__rq_redis_server_version"  # where rq.utils.get_version caches it
+
+
+def mark_redis_version(connection: redis.Redis, version: tuple[int, int, int]) -> None:
+    """Tell RQ which Redis version `connection` talks to (see FAKE_REDIS_VERSION)."""
+    setattr(connection, _RQ_VERSION_ATTR, version)
+
+
+def fake_client() -> fakeredis.FakeRedis:
+    """A new client of the shared in-process server, that RQ treats as Redis 7."""
+    client = fakeredis.FakeRedis(server=fake_server())
+    mark_redis_version(client, FAKE_REDIS_VERSION)
+    return client
+
+
 def get_redis(url: str | None = None) -> redis.Redis:
     """A Redis connection: `url`, else REDIS_URL, else the shared fakeredis server.
 
@@ -43,7 +79,7 @@ def get_redis(url: str | None = None) -> redis.Redis:
         conn = _connections.get(key)
     if conn is not None:
         return conn
-    conn = redis.Redis.from_url(url) if url else fakeredis.FakeRedis(server=fake_server())
+    conn = redis.Redis.from_url(url) if url else fake_client()
     with _lock:
         return _connections.setdefault(key, conn)
 
@@ -62,5 +98,4 @@ def get_queue(
 def reset_fake_redis() -> None:
     """Empty the in-process Redis (tests and notebooks start clean with this)."""
     fake_server()  # make sure it exists
-    get_redis_fake = fakeredis.FakeRedis(server=fake_server())
-    get_redis_fake.flushall()
+    fake_client().flushall()

@@ -79,7 +79,8 @@ def summarize_result(result: Any, limit: int = 600) -> str:
         sections = result.get("sections") or []
         lines = [
             f"Report: {result.get('topic', '')}",
-            f"{len(sections)} sections, {result.get('words', 0)} words.",
+            f"{len(sections)} section{'s' if len(sections) != 1 else ''}, "
+            f"{result.get('words', 0)} words.",
         ]
         if sections:
             first = sections[0]

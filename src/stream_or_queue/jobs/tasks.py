@@ -25,6 +25,7 @@ __all__ = [
     "REPORT_SECTIONS",
     "add",
     "always_fails",
+    "assemble",
     "flaky",
     "noop",
     "report_job",
@@ -63,7 +64,8 @@ def write_section(
     }
 
 
-def _assemble(topic: str, sections: list[dict[str, Any]]) -> dict[str, Any]:
+def assemble(topic: str, sections: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report's result: the sections' titles and texts, total words and cost."""
     return {
         "topic": topic,
         "sections": [{"title": s["title"], "text": s["text"]} for s in sections],
@@ -74,7 +76,7 @@ def _assemble(topic: str, sections: list[dict[str, Any]]) -> dict[str, Any]:
 
 def slow_report(topic: str, sections: Sequence[str] = REPORT_SECTIONS) -> dict[str, Any]:
     """The report, synchronously: about two simulated minutes with nothing to show."""
-    return _assemble(topic, [write_section(topic, title) for title in sections])
+    return assemble(topic, [write_section(topic, title) for title in sections])
 
 
 def report_job(topic: str, sections: Sequence[str] = REPORT_SECTIONS) -> dict[str, Any]:
@@ -85,7 +87,7 @@ def report_job(topic: str, sections: Sequence[str] = REPORT_SECTIONS) -> dict[st
         report_progress(100 * i / len(sections), title.lower(), message)
         written.append(write_section(topic, title))
     report_progress(100, "done", "report ready")
-    return _assemble(topic, written)
+    return assemble(topic, written)
 
 
 # --- small jobs for demonstrations, tests and benchmarks ----------------------------

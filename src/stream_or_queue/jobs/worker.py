@@ -36,7 +36,7 @@ from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import WorkerStatus
 
-from .connection import DEFAULT_QUEUE, get_redis
+from .connection import _RQ_VERSION_ATTR, DEFAULT_QUEUE, get_redis, mark_redis_version
 
 __all__ = ["ThreadSafeSimpleWorker", "ThreadWorker", "WorkerKilled"]
 
@@ -68,7 +68,11 @@ def _killable_copy(connection: redis.Redis) -> tuple[redis.Redis, _KillablePool]
         connection_class=connection.connection_pool.connection_class,
         **get_connection_kwargs(connection),
     )
-    return type(connection)(connection_pool=pool), pool
+    client = type(connection)(connection_pool=pool)
+    version = getattr(connection, _RQ_VERSION_ATTR, None)
+    if version is not None:  # keep what RQ was told about a fakeredis server
+        mark_redis_version(client, version)
+    return client, pool
 
 
 class ThreadSafeSimpleWorker(SimpleWorker):

@@ -47,6 +47,7 @@ class Inbox(widgets.VBox):
         self.messages: list[Message] = []
         self._updating = False
         super().__init__([self.header, self.messages_list, self.reader])
+        self.add_class("soq-inbox")  # a stable hook for the browser tests
         self.messages_list.observe(self._on_select, names="value")
         self._refresher = Refresher(self.refresh, interval, name="soq-inbox")
         self.refresh()

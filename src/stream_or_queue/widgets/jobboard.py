@@ -77,6 +77,7 @@ class JobBoard(widgets.VBox):
         self._rows: dict[str, _Row] = {}
         self.views: list[JobView] = []
         super().__init__([self.summary, self.rows])
+        self.add_class("soq-jobboard")  # a stable hook for the browser tests
         self.add_class("soq-jobboard")  # a stable hook for browser tests and custom CSS
         self._refresher = Refresher(self.refresh, interval, name="soq-jobboard")
         self.refresh()
