@@ -2,9 +2,13 @@
 
 Reusable by any test (`from browser import ...`; pytest puts `tests/` on the path):
 
-    with jupyter_lab(copy_notebooks(tmp_path)) as lab, chromium_page(chromium_path) as page:
-        open_and_run_notebook(page, lab, "notebooks/02_streaming_chat.ipynb")
-        ...  # interact with the page: the kernel is idle and every cell has run
+    with lab_session(chromium_path, tmp_path) as (lab, page):
+        for path in ("notebooks/00_welcome.ipynb", "notebooks/02_streaming_chat.ipynb"):
+            open_and_run_notebook(page, lab, path)
+            ...  # interact with the page: the kernel is idle and every cell has run
+
+(`lab_session` = `copy_notebooks` + `jupyter_lab` + `chromium_page`; use those
+directly for other folders or settings.)
 
 `jupyter_lab` starts `jupyter lab` from the project's virtualenv with a random
 token, a free port on 127.0.0.1 and private config/runtime/data/workspace dirs,
@@ -42,6 +46,7 @@ __all__ = [
     "chromium_page",
     "copy_notebooks",
     "jupyter_lab",
+    "lab_session",
     "open_and_run_notebook",
     "run_all_cells",
     "strip_outputs",
@@ -63,7 +68,8 @@ class LabServer:
     log: Path
 
     def tree_url(self, relative: str) -> str:
-        return f"{self.url}/lab/tree/{relative}?token={self.token}"
+        # `reset`: a fresh workspace, so tabs from an earlier page do not reopen
+        return f"{self.url}/lab/tree/{relative}?reset&token={self.token}"
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
@@ -300,3 +306,17 @@ def open_and_run_notebook(page: Any, server: LabServer, relative: str, *,
         time.sleep(0.1)
     run_all_cells(page, cells, timeout_s=timeout_s)
     _raise_on_error(page)
+
+
+@contextlib.contextmanager
+def lab_session(
+    chromium_path: str,
+    workdir: Path,
+    *,
+    folders: tuple[str, ...] = ("notebooks",),
+    env: Mapping[str, str] | None = None,
+) -> Iterator[tuple[LabServer, Any]]:
+    """A copy of `folders` in `workdir`, served by JupyterLab, and a browser page for it."""
+    root = copy_notebooks(workdir, *folders)
+    with jupyter_lab(root, env=env) as lab, chromium_page(chromium_path) as page:
+        yield lab, page

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser import chromium_page, copy_notebooks, jupyter_lab, open_and_run_notebook
+from browser import lab_session, open_and_run_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -26,9 +26,8 @@ def transcript_text(page: object) -> str:
 
 
 def test_chatbox_streams_live_and_stops_in_the_browser(chromium_path: str, tmp_path: Path) -> None:
-    root = copy_notebooks(tmp_path)
-    with jupyter_lab(root, env={"STREAM_OR_QUEUE_TIME_SCALE": "0.1"}) as lab, \
-            chromium_page(chromium_path) as page:
+    with lab_session(chromium_path, tmp_path,
+                     env={"STREAM_OR_QUEUE_TIME_SCALE": "0.1"}) as (lab, page):
         open_and_run_notebook(page, lab, NOTEBOOK, timeout_s=240)
 
         chat = page.locator(".soq-chat").first
