@@ -98,10 +98,8 @@ def table(results: list[ChaosResult]) -> str:
         ("attempts (job executions)", lambda r: r.attempts),
         ("step executions (needed)", lambda r: f"{r.step_executions} ({r.steps_needed})"),
         ("steps re-executed (all)", lambda r: r.extra_step_executions),
-        ("finished steps re-executed", lambda r: "-" if r.finished_steps_reexecuted is None
-         else r.finished_steps_reexecuted),
-        ("interrupted steps re-run", lambda r: "-" if r.interrupted_steps is None
-         else r.interrupted_steps),
+        ("... of which finished steps", lambda r: r.finished_steps_reexecuted),
+        ("steps cut short by a kill (audit)", lambda r: r.interrupted_steps),
         ("notifications (duplicates)",
          lambda r: f"{r.notifications} ({r.duplicate_notifications})"),
         ("wall time (s)", lambda r: f"{r.wall_s:.1f}"),

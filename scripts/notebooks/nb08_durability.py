@@ -376,9 +376,9 @@ Sometimes you want the workers to stop taking work without stopping them - a
 database migration, an upstream outage, a budget freeze. `rq suspend` (in
 Python, `rq.suspension.suspend(redis)`) sets a flag every worker checks *before
 it takes its next job*: jobs in progress finish, queued jobs stay queued, and
-`resume` lets them go. (A worker that is idle, blocked waiting for a job, checks
-the flag only after it got one - so suspend before you enqueue, or expect one
-more job per idle worker.)
+`resume` lets them go. (RQ 3.0 checks the flag in its work loop, before it
+waits for a job: a worker that is already idle and waiting takes one more job
+before it notices. Suspend while the workers are busy, or expect that.)
 """),
     code("""
 jobs = [queue.enqueue(pipeline_job, step_s=STEP_S, durations={"read": 20.0}) for _ in range(6)]

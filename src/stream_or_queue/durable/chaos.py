@@ -7,8 +7,8 @@ a replacement. When every job has ended (or `timeout_s` is over) it counts:
 
 * completed, lost (failed: out of retries) and unfinished jobs;
 * step executions beyond the minimum (`jobs x steps`): work a crash made us redo;
-* for durable jobs, from the audit trail: finished steps re-executed (the waste
-  checkpoints prevent: 0) and interrupted steps (the step a crash cut short);
+* from the audit trails: finished steps re-executed (the waste checkpoints
+  prevent) and interrupted steps (a step a crash cut short);
 * notifications delivered and duplicates.
 
 `durable=False` runs the same pipeline without checkpoints or idempotency keys
@@ -54,8 +54,8 @@ class ChaosResult:
     attempts: int
     steps_needed: int
     step_executions: int
-    finished_steps_reexecuted: int | None
-    interrupted_steps: int | None
+    finished_steps_reexecuted: int
+    interrupted_steps: int
     notifications: int
     duplicate_notifications: int
     wall_s: float
@@ -139,12 +139,9 @@ def run_chaos(
     step_executions = sum(sum(executions(job.id, connection).values()) for job in enqueued)
     attempts = sum(retries - (Job.fetch(job.id, connection=connection).retries_left or 0) + 1
                    for job in enqueued)
-    finished_reexecuted: int | None = None
-    interrupted: int | None = None
-    if durable:
-        summaries = [summarize(audit_trail(job.id, connection)) for job in enqueued]
-        finished_reexecuted = sum(s.finished_steps_reexecuted for s in summaries)
-        interrupted = sum(s.interrupted_steps for s in summaries)
+    summaries = [summarize(audit_trail(job.id, connection)) for job in enqueued]
+    finished_reexecuted = sum(s.finished_steps_reexecuted for s in summaries)
+    interrupted = sum(s.interrupted_steps for s in summaries)
     delivered = outbox.count()
     distinct = len({m["message"]["job"] for m in outbox.messages()})
     completed = statuses.count(JobStatus.FINISHED)

@@ -14,13 +14,15 @@ which steps ran again after a crash.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
 
 from .. import clock
-from .keys import PREFIX
+from .audit import AuditTrail
+from .keys import PREFIX, attempts_key
 from .outbox import Outbox
 from .run import DurableRun, code_version
 
@@ -102,7 +104,8 @@ def naive_pipeline_job(
     """The same pipeline without checkpoints: every attempt starts again from step one.
 
     It also notifies without an idempotency key, as code that never expected to run
-    twice does. The contrast for `pipeline_job`.
+    twice does. It keeps an audit trail (logging is not durability), so that its
+    re-executed steps can be counted exactly as for `pipeline_job`. The contrast.
     """
     from rq import get_current_job
 
@@ -110,13 +113,20 @@ def naive_pipeline_job(
     if job is None:
         raise RuntimeError("naive_pipeline_job runs as an RQ job")
     connection = job.connection
+    trail = AuditTrail(job.id, connection)
+    attempt = int(connection.incr(attempts_key(job.id)))
+    trail.append("run", "", attempt, "started")
     results = []
     for name in steps:
+        started = time.time()
+        trail.append("step", name, attempt, "started", start=started)
         connection.hincrby(_executions_key(job.id), name, 1)
         clock.sleep(step_s)
         results.append({"step": name, "version": code_version()})
+        trail.append("step", name, attempt, "done", start=started, end=time.time())
     Outbox(outbox, connection).send(f"{job.id}:notify:{secrets.token_hex(4)}",
                                     {"job": job.id, "text": "your report is ready"})
+    trail.append("run", "", attempt, "finished")
     return {"steps": results}
 
 
