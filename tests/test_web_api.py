@@ -193,6 +193,7 @@ def test_chat_streams_tokens_and_finishes(web: object) -> None:
 
 
 def test_a_client_leaving_the_chat_stops_the_generation(web: object, simulator: object) -> None:
+    config.set_time_scale(0.1)  # a reply of ~7 simulated s now lasts ~0.7 s: time to leave
     with _client(web) as http, http.stream("GET", "/chat", params={
             "question": "Write a 400-word essay on queues"}) as response:
         for n, _event in enumerate(httpx2.EventSource(response)):
