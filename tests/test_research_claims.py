@@ -29,8 +29,8 @@ pytestmark = pytest.mark.slow
 def test_v2_and_v3_never_time_out_while_v1_often_does(comparison: Comparison) -> None:
     s = comparison.summaries
     assert s["v2"].timeout_rate == 0 and s["v3"].timeout_rate == 0
-    assert s["v1"].timeout_rate + s["v1"].abandonment_rate >= 0.4  # cut or given up on
-    assert s["v1"].timeout_rate >= 0.2
+    assert 0.3 <= s["v1-edge"].timeout_rate <= 0.7  # the edge alone: about half
+    assert s["v1"].timeout_rate + s["v1"].abandonment_rate >= 0.3  # cut or given up on
 
 
 def test_v3_costs_at_least_30_percent_less_per_question(comparison: Comparison) -> None:

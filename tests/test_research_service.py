@@ -44,7 +44,7 @@ def test_the_edge_cuts_a_held_open_chat_and_the_work_is_lost(simulator: Simulato
     runs = measure_chat(QUESTIONS[:3], timeout_s=20.0, patient=True, time_scale=0.02)
     assert all(r.timed_out and not r.delivered for r in runs)
     assert all(r.longest_request_s < 40.0 for r in runs)  # cut near 20 s, not run to the end
-    assert sum(r.lost_tool_calls for r in runs) >= 3
+    assert sum(r.lost_tool_calls for r in runs) >= 1
     assert all(r.lost_cost_usd == r.cost_usd > 0 for r in runs)
     assert simulator.stats()["cancelled"] >= 1 or all(r.tool_calls for r in runs)
 

@@ -181,9 +181,16 @@ def check_crash(module: ModuleType) -> None:
 
 def check_edge_and_results(module: ModuleType, count: int = 12) -> None:
     """The chat box and your job through the same 60 s edge, then the results table."""
+    try:
+        call_learner(module.submit, get_queue(QUEUE), "")
+    except ValueError:
+        pass
+    else:
+        raise CheckFailed("`submit(queue, '')` accepted an empty question: run check_job first.")
     questions = QUESTIONS[:count]
     v1 = summarize_runs(measure_chat(questions))
-    yours = summarize_runs(measure_jobs(questions, "v2", submit=module.submit))
+    runs = measure_jobs(questions, "v2", submit=module.submit)
+    yours = summarize_runs(runs)
     rows = [
         ("cut by the 60 s edge", f"{v1.timeout_rate:.0%}", f"{yours.timeout_rate:.0%}"),
         ("user left, never saw the answer", f"{v1.abandonment_rate:.0%}",
@@ -196,6 +203,8 @@ def check_edge_and_results(module: ModuleType, count: int = 12) -> None:
     print(f"{'':34}{'v1 chat box':>14}{'your job':>12}")
     for name, left, right in rows:
         print(f"{name:34}{left:>14}{right:>12}")
+    expect(yours.questions and any(r.finished for r in runs),
+           "none of your jobs finished: run check_job first and fix what it reports.")
     expect(yours.timeout_rate == 0, "some of your job's requests were cut by the edge: `submit` "
                                     "must only enqueue and return the id, not run the research.")
     expect(yours.completion_rate > v1.completion_rate,
