@@ -53,7 +53,8 @@ def main() -> int:
         median = f"{s.median_time_to_answer_s:.0f}" if s.median_time_to_answer_s else "-"
         per_answer = f"{s.cost_per_answer_usd:.4f}" if s.completion_rate else "-"
         print(f"| {name} | {s.timeout_rate:.0%} | {s.abandonment_rate:.0%} | "
-              f"{s.completion_rate:.0%} | {s.cost_per_question_usd:.4f} | {per_answer} | {median} |")
+              f"{s.completion_rate:.0%} | {s.cost_per_question_usd:.4f} | {per_answer} "
+              f"| {median} |")
     print("\n| deploy, 30 s in | in flight | answered | tool calls lost | finished steps redone |")
     print("|---|---:|---:|---:|---:|")
     for name, d in result.deploys.items():

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from stream_or_queue.research.compare import Comparison, compare
-from stream_or_queue.simulator import Simulator
 
 
 @pytest.fixture(scope="module")

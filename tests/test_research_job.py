@@ -9,7 +9,13 @@ import pytest
 from rq.job import Job
 
 from stream_or_queue import config
-from stream_or_queue.durable import CODE_VERSION_ENV, WorkerFleet, audit_trail, summarize, wait_until
+from stream_or_queue.durable import (
+    CODE_VERSION_ENV,
+    WorkerFleet,
+    audit_trail,
+    summarize,
+    wait_until,
+)
 from stream_or_queue.jobs import Inbox, get_progress, get_queue
 from stream_or_queue.research import QUESTIONS
 from stream_or_queue.research.job import INBOX, RESEARCH_QUEUE, enqueue_research, research_job

@@ -153,7 +153,8 @@ def check_crash(module: ModuleType) -> None:
             raise CheckFailed("the job never reported the step 'notes': is progress reported?"
                               ) from None
         worker = fleet.busy_worker(job.id)
-        expect(worker is not None, "no worker was running the job when the check wanted to crash it")
+        expect(worker is not None,
+               "no worker was running the job when the check wanted to crash it")
         assert worker is not None
         fleet.kill(worker)
         wait_until(lambda: job.id in fleet.recover() or _status(job) != "started", 10.0)
@@ -173,7 +174,8 @@ def check_crash(module: ModuleType) -> None:
     count = _notifications(job)
     expect(count == 1, f"{count} notifications after the crash, expected exactly 1: send it with "
                        "`run.once(...)` and its idempotency key `run.key('notify')`.")
-    expect(len(str(result.get("answer", "")).split("\n\n")) == 4, "the resumed answer is incomplete.")
+    expect(len(str(result.get("answer", "")).split("\n\n")) == 4,
+           "the resumed answer is incomplete.")
     passed(f"crash mid-research: {summary.steps_skipped} steps replayed from checkpoints, "
            f"0 finished steps redone, {summary.interrupted_steps} interrupted step run again, "
            "1 notification")
