@@ -100,7 +100,7 @@ def _wait(job: Job) -> dict[str, Any]:
     result = job.return_value()
     expect(isinstance(result, dict),
            f"`research_job` returned {type(result).__name__}: return `result.as_dict()`.")
-    return result  # type: ignore[no-any-return]
+    return dict(result)
 
 
 def _notifications(job: Job) -> int:
