@@ -98,9 +98,10 @@ def _wait(job: Job) -> dict[str, Any]:
                               "`# YOUR CODE HERE` / `raise NotImplementedError()` with your job.")
         raise CheckFailed(f"the job failed in the worker: {reason or 'see the failed registry'}")
     result = job.return_value()
-    expect(isinstance(result, dict),
-           f"`research_job` returned {type(result).__name__}: return `result.as_dict()`.")
-    return dict(result)
+    if not isinstance(result, dict):
+        raise CheckFailed(
+            f"`research_job` returned {type(result).__name__}: return `result.as_dict()`.")
+    return result
 
 
 def _notifications(job: Job) -> int:
