@@ -142,16 +142,24 @@ def test_a_worker_killed_twice_in_a_row(queue: Any, fleet: Any) -> None:
     assert Outbox().count(job.id) == 1
 
 
-def test_a_crash_without_retry_budget_ends_in_the_failed_registry(queue: Any, fleet: Any) -> None:
+def test_a_crash_without_retry_budget_fails_and_requeue_resumes_it(
+    queue: Any, fleet: Any
+) -> None:
     workers = fleet(1)
-    job = queue.enqueue(pipeline_job, step_s=STEP_S, durations={"search": SLOW_S})  # no Retry
-    _kill_during(workers, job, "search")
+    job = queue.enqueue(pipeline_job, step_s=STEP_S, durations={"read": SLOW_S})  # no Retry
+    _kill_during(workers, job, "read")
     workers.recover()
-    workers.stop()
     assert _status(job) == JobStatus.FAILED
     assert job.id in queue.failed_job_registry.get_job_ids()
     assert "AbandonedJobError" in audit_trail(job.id)[-1].error
     assert "FailedJobRegistry" in audit_trail(job.id)[-1].error
+
+    queue.failed_job_registry.requeue(job.id)   # an operator's second chance
+    workers.start()
+    _wait_finished([job])
+    assert _status(job) == JobStatus.FINISHED
+    assert executions(job.id, queue.connection) == {
+        "search": 1, "read": 2, "summarize": 1, "write": 1}
 
 
 def test_a_step_that_always_fails_exhausts_its_retries(queue: Any, fleet: Any) -> None:
