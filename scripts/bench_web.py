@@ -57,6 +57,12 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
             time.sleep(0.05)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), to price a request."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(p / 100 * len(ordered)))
@@ -195,15 +201,21 @@ def main() -> int:
         base = f"http://127.0.0.1:{web_port}"
         print(f"machine: {os.cpu_count()} cores, load average "
               f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        web_pid = procs[-1].pid
+        cpu = cpu_seconds(web_pid)
         sse = asyncio.run(bench_sse(base, conn, job_ids, args.rounds, args.gap))
+        sse_cpu, cpu = cpu_seconds(web_pid) - cpu, cpu_seconds(web_pid)
         print(f"SSE: {sse['clients']} clients, {sse['events']} events, lost {sse['lost']}: "
               f"delivery p50 {sse['p50_ms']:.1f} ms, p99 {sse['p99_ms']:.1f} ms, "
-              f"max {sse['max_ms']:.1f} ms (target p99 <= 50 ms)")
+              f"max {sse['max_ms']:.1f} ms (target p99 <= 50 ms); "
+              f"server CPU {1000 * sse_cpu / max(1, sse['events']):.2f} ms per event")
         status = asyncio.run(bench_status(base, job_ids, args.rate, args.seconds))
+        status_cpu = cpu_seconds(web_pid) - cpu
         print(f"GET /jobs/{{id}}: {status['requests']} requests at "
               f"{status['achieved_rps']:.0f}/s, {status['errors']} errors: "
               f"p50 {status['p50_ms']:.1f} ms, p99 {status['p99_ms']:.1f} ms, "
-              f"max {status['max_ms']:.1f} ms (target p99 <= 10 ms)")
+              f"max {status['max_ms']:.1f} ms (target p99 <= 10 ms); "
+              f"server CPU {1000 * status_cpu / status['requests']:.2f} ms per request")
     finally:
         for proc in reversed(procs):
             proc.terminate()
