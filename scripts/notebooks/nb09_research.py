@@ -148,7 +148,7 @@ edge_only = measure_chat(QUESTIONS, patient=True)
 edge = summarize_runs(edge_only)
 print(f"cut by the edge: {edge.timeout_rate:.0%} of {edge.questions} questions; "
       f"answered: {edge.completion_rate:.0%}")
-duration_histogram(edge_only);
+ax = duration_histogram(edge_only)
 assert 0.25 <= edge.timeout_rate <= 0.85
 """,
         tags=TIMING,
@@ -188,7 +188,7 @@ v1 = summarize_runs(chat)
 print(f"answer reached the user: {v1.completion_rate:5.0%}")
 print(f"cut by the edge:         {v1.timeout_rate:5.0%}")
 print(f"user closed the tab:     {v1.abandonment_rate:5.0%}")
-duration_histogram(chat);
+ax = duration_histogram(chat)
 assert v1.completion_rate < 0.75 and v1.timeout_rate + v1.abandonment_rate > 0.25
 """,
         tags=TIMING,
@@ -361,7 +361,7 @@ print(f"replayed from checkpoints: {resumed['replayed_steps']}")
 print(f"run on the second attempt:  {resumed['executed_steps']}")
 print(f"finished steps run again: {summary.finished_steps_reexecuted}; "
       f"interrupted step run again: {summary.interrupted_steps}")
-timeline(audit_trail(crashed.id));
+ax = timeline(audit_trail(crashed.id))
 assert summary.finished_steps_reexecuted == 0 and summary.attempts == 2
 assert sum(m.job_id == crashed.id for m in Inbox(INBOX).list()) == 1
 """,
@@ -540,7 +540,7 @@ levers = cost_levers(QUESTIONS[:20])
 for lever in levers:
     change = lever.cost_per_question_usd / levers[0].cost_per_question_usd - 1
     print(f"  ${lever.cost_per_question_usd:.4f}  {change:+5.0%} vs v2   {lever.name}")
-levers_chart(levers);
+ax = levers_chart(levers)
 """),
     md("""
 Read it honestly:
