@@ -9,12 +9,17 @@ from typing import Any
 import matplotlib
 import pytest
 
-from stream_or_queue.durable import AuditTrail, timeline, trail_table
+from stream_or_queue.durable import CODE_VERSION_ENV, AuditTrail, timeline, trail_table
 from stream_or_queue.durable.chaos import run_chaos
 
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _code_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CODE_VERSION_ENV, "v1")  # fleets change it; restored afterwards
 
 
 @pytest.mark.slow

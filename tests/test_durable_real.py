@@ -38,7 +38,7 @@ SLOW_S = 150.0    # the step the worker is killed in (1.5 real s)
 
 @pytest.fixture
 def queue(real_redis: Any, monkeypatch: pytest.MonkeyPatch) -> Queue:
-    monkeypatch.delenv(CODE_VERSION_ENV, raising=False)
+    monkeypatch.setenv(CODE_VERSION_ENV, "v1")  # fleets change it; restored afterwards
     return Queue(QUEUE, connection=real_redis)
 
 

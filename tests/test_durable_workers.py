@@ -35,7 +35,7 @@ SLOW_S = 100.0  # the step a test kills the worker in: 1 real s, time enough to 
 
 @pytest.fixture
 def queue(fake_redis: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.delenv(CODE_VERSION_ENV, raising=False)  # fleets set it; restore afterwards
+    monkeypatch.setenv(CODE_VERSION_ENV, "v1")  # fleets change it; restored afterwards
     yield get_queue(QUEUE)
 
 
