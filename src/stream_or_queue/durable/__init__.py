@@ -9,7 +9,7 @@ re-runs the job (a `Retry`, or the abandoned-job cleanup after a worker died) an
 Redis stores the checkpoints, keyed by job id and step name.
 
 Inside an RQ job (enqueue it with `retry=Retry(max=3)`: every crash or failure
-uses one retry):
+uses one retry; `enqueue_at_front=True` resumes interrupted work before new work):
 
     from stream_or_queue.durable import DurableRun
 
@@ -43,7 +43,9 @@ Crash and recovery (demos, tests, chaos), on `stream_or_queue.jobs` workers (thr
     `recover_abandoned(queue, dead_workers)` (RQ's StartedJobRegistry cleanup, now),
     `wait_until(predicate, timeout_s)`, `worker_name(worker)`.
 `timeline(events)`: the audit trail as a Gantt chart (matplotlib).
-Demo jobs: `stream_or_queue.durable.demo.pipeline_job`, `always_fails_job`.
+Demo jobs: `stream_or_queue.durable.demo.pipeline_job`, `always_fails_job`,
+    `naive_pipeline_job` (no checkpoints, for contrast); `durable.chaos.run_chaos()`
+    (random kills over many jobs; `scripts/chaos_durable.py`).
 """
 
 from __future__ import annotations
