@@ -13,7 +13,8 @@ so that the figures are the queue's own overhead:
 Setups: RQ's SimpleWorker on a thread (`ThreadWorker`) on the in-process fakeredis
 and on a real Redis; real forking `rq worker` processes (`PreloadedWorker`) on the
 real Redis, one and several; and, to calibrate, RQ's plain `rq.Worker` running
-`os.getpid` (a job whose import costs nothing, forked from a small parent).
+`os.getpid` (a job whose import costs nothing, forked from a small parent), and
+plain `rq.Worker` running `tasks.noop` (what preloading saves).
 RQ's own benchmark reports about 1,000 jobs/s for SimpleWorker and about 150
 jobs/s for the forking Worker on a real Redis.
 
@@ -208,9 +209,18 @@ def main(argv: list[str] | None = None) -> int:
         default=[1, 2],
         help="rq worker process counts to run (default: 1 2)",
     )
+    parser.add_argument(
+        "--no-preload",
+        type=int,
+        default=10,
+        help="jobs for the plain rq.Worker running tasks.noop without preloading "
+        "(slow: each job re-imports the library; 0 skips it; default 10)",
+    )
     args = parser.parse_args(argv)
     if not 10 <= args.jobs <= MAX_JOBS or not 10 <= args.paced <= MAX_JOBS:
         parser.error(f"--jobs and --paced must be 10-{MAX_JOBS}")
+    if not 0 <= args.no_preload <= 50:
+        parser.error("--no-preload must be 0-50")
     if any(not 1 <= n <= 8 for n in args.processes):
         parser.error("--processes counts must be 1-8")
 
@@ -249,18 +259,30 @@ def main(argv: list[str] | None = None) -> int:
                 func="os.getpid",
             )
         )
+        if args.no_preload:
+            # why ProcessWorker preloads: plain rq.Worker re-imports the job's module
+            # (here the library and the SDK) in every forked work horse
+            results.append(
+                bench(
+                    "1 plain rq.Worker, tasks.noop (no preload)",
+                    real,
+                    process_workers(url_of(real), 1, "rq.Worker"),
+                    args.no_preload,
+                    args.no_preload,
+                )
+            )
         real.connection_pool.disconnect()
 
     header = (
-        f"| {'setup':40s} | enqueue (jobs/s) | enqueue (ms/job) | throughput (jobs/s) "
+        f"| {'setup':42s} | enqueue (jobs/s) | enqueue (ms/job) | throughput (jobs/s) "
         f"| enqueue-to-start p50 (ms) | p95 (ms) |"
     )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for r in results:
         print(
-            f"| {r.setup:40s} | {r.enqueue_per_s:16,.0f} | {r.enqueue_ms:16.2f} "
-            f"| {r.throughput_per_s:19,.0f} | {r.latency_p50_ms:25.1f} | {r.latency_p95_ms:8.1f} |"
+            f"| {r.setup:42s} | {r.enqueue_per_s:16,.0f} | {r.enqueue_ms:16.2f} "
+            f"| {r.throughput_per_s:19,.1f} | {r.latency_p50_ms:25.1f} | {r.latency_p95_ms:8.1f} |"
         )
     return 0
 
