@@ -129,6 +129,17 @@ async def test_async_base_url_env_and_faults_travel_as_a_header(
     assert server.simulator.ledger[-1].fault == "server_error"
 
 
+def test_own_headers_and_fault_header_travel_together(
+    monkeypatch: pytest.MonkeyPatch, server: RunningServer
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    mine = {"x-course": "stream-or-queue"}
+    with client(faults=Faults(overloaded=1.0), max_retries=0, default_headers=mine) as sdk:
+        assert sdk.default_headers["x-course"] == "stream-or-queue"
+        with pytest.raises(anthropic.OverloadedError):
+            sdk.messages.create(**ask("hello"))
+
+
 def test_an_explicit_simulator_wins_over_the_base_url(
     monkeypatch: pytest.MonkeyPatch, server: RunningServer
 ) -> None:

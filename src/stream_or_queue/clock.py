@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from . import config
 
+__all__ = ["Stopwatch", "asleep", "now", "sleep", "to_real", "to_sim"]
+
 
 def to_real(sim_seconds: float) -> float:
     """Real seconds that `sim_seconds` of simulated time take."""
@@ -55,11 +57,14 @@ class Stopwatch:
 
     @property
     def elapsed_real(self) -> float:
+        """Wall-clock seconds since the start (for overhead figures, never for lessons)."""
         return time.perf_counter() - self.started
 
     @property
     def elapsed(self) -> float:
+        """Simulated seconds since the start, at the scale the watch started with."""
         return self.elapsed_real / self.scale if self.scale > 0 else 0.0
 
     def restart(self) -> None:
+        """Start counting again from now."""
         self.started = time.perf_counter()

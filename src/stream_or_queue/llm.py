@@ -25,6 +25,8 @@ from .simulator import (
     default_simulator,
 )
 
+__all__ = ["OFFLINE_API_KEY", "OFFLINE_BASE_URL", "async_client", "client", "cost", "token_cost"]
+
 OFFLINE_BASE_URL = "http://simulator.local"
 OFFLINE_API_KEY = "offline-simulator-key"  # not a secret: the simulator accepts any key
 
@@ -44,18 +46,17 @@ def client(
     """A synchronous SDK client for the current mode.
 
     Offline, `simulator` (default: the shared one) answers in-process and `faults`
-    overrides its failure rates for this client only.
+    overrides its failure rates for this client only; with `ANTHROPIC_BASE_URL`
+    set (and no `simulator` given) requests go over HTTP and `faults` travel in
+    the `x-sim-faults` header. Live, both are ignored: the real API has its own.
+    Any other keyword goes to `anthropic.Anthropic` unchanged.
     """
     if config.mode() == "live":
         return anthropic.Anthropic(max_retries=max_retries, **kwargs)
     base_url = os.environ.get("ANTHROPIC_BASE_URL")
     if base_url and simulator is None:
-        headers = _fault_headers(faults)
         return anthropic.Anthropic(
-            base_url=base_url,
-            max_retries=max_retries,
-            default_headers=headers,
-            **_offline_kwargs(kwargs),
+            base_url=base_url, max_retries=max_retries, **_http_kwargs(kwargs, faults)
         )
     transport = SimulatorTransport(simulator or default_simulator(), faults=faults)
     return anthropic.Anthropic(
@@ -78,12 +79,8 @@ def async_client(
         return anthropic.AsyncAnthropic(max_retries=max_retries, **kwargs)
     base_url = os.environ.get("ANTHROPIC_BASE_URL")
     if base_url and simulator is None:
-        headers = _fault_headers(faults)
         return anthropic.AsyncAnthropic(
-            base_url=base_url,
-            max_retries=max_retries,
-            default_headers=headers,
-            **_offline_kwargs(kwargs),
+            base_url=base_url, max_retries=max_retries, **_http_kwargs(kwargs, faults)
         )
     transport = AsyncSimulatorTransport(simulator or default_simulator(), faults=faults)
     return anthropic.AsyncAnthropic(
@@ -92,6 +89,12 @@ def async_client(
         http_client=httpx2.AsyncClient(transport=transport),
         **_offline_kwargs(kwargs),
     )
+
+
+def _http_kwargs(kwargs: dict[str, Any], faults: Faults | None) -> dict[str, Any]:
+    """Client options for the HTTP simulator: faults travel as a header, beside the caller's."""
+    headers = {**(kwargs.pop("default_headers", None) or {}), **_fault_headers(faults)}
+    return {**_offline_kwargs(kwargs), "default_headers": headers}
 
 
 def _fault_headers(faults: Faults | None) -> dict[str, str]:
