@@ -308,3 +308,32 @@ def test_faults_parse_the_cli_form() -> None:
 def test_invalid_rate_limits_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RateLimits(**kwargs)  # type: ignore[arg-type]
+
+
+# --- the client's own timeout -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("way", ["inproc", "http"])
+def test_a_short_sdk_timeout_fires_like_over_a_socket(way: str) -> None:
+    """In-process as over HTTP: a body later than the read timeout is an APITimeoutError."""
+    sim = Simulator()
+    with (
+        config.time_scale_set_to(0.2),
+        sync_sdk(sim, way, timeout=0.02) as client,
+        pytest.raises(anthropic.APITimeoutError),
+    ):
+        client.messages.create(**ask(QUESTION))  # ~1 simulated s = 0.2 real s
+    record = sim.ledger[-1]
+    assert record.status == 200 and record.generated_tokens == record.planned_output_tokens
+    with config.time_scale_set_to(0.0), sync_sdk(sim, way, timeout=0.02) as client:
+        assert client.messages.create(**ask(QUESTION)).stop_reason == "end_turn"
+
+
+@pytest.mark.anyio
+async def test_a_short_sdk_timeout_fires_async() -> None:
+    sim = Simulator()
+    with config.time_scale_set_to(0.2):
+        async with async_client(sim, timeout=0.02) as client:
+            with pytest.raises(anthropic.APITimeoutError):
+                await client.messages.create(**ask(QUESTION))
+    assert sim.in_flight == 0

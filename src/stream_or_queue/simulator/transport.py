@@ -21,6 +21,22 @@ from .faults import Faults
 __all__ = ["AsyncSimulatorTransport", "SimulatorTransport"]
 
 _DROPPED = "Server disconnected without sending a response."
+_TIMED_OUT = "The read operation timed out"
+
+
+def _wait_for_body(result: SimResponse, request: httpx2.Request) -> tuple[float, bool]:
+    """Real seconds to wait for a non-streamed body, and whether the read times out first.
+
+    Over a socket, the client's read timeout (the SDK's `timeout=`) fires when no
+    byte arrives in time; in-process it must be applied here, or a short timeout
+    would never fire. The model still generates the whole answer (it cannot know).
+    """
+    wait = result.delay_s * config.time_scale()
+    timeouts = request.extensions.get("timeout") or {}
+    read = timeouts.get("read") if isinstance(timeouts, dict) else None
+    if read is not None and wait > read:
+        return float(read), True
+    return wait, False
 
 
 def _to_sim_request(request: httpx2.Request, body: bytes) -> SimRequest:
@@ -90,11 +106,14 @@ class SimulatorTransport(httpx2.BaseTransport):
         result = self.simulator.handle(_to_sim_request(request, request.read()), faults=self.faults)
         if result.stream is not None:
             return _response(result, request, _SyncPlanStream(result.stream))
+        wait, timed_out = _wait_for_body(result, request)
         try:
-            if result.delay_s > 0:
-                time.sleep(result.delay_s * config.time_scale())
+            if wait > 0:
+                time.sleep(wait)
         finally:
             result.release()
+        if timed_out:
+            raise httpx2.ReadTimeout(_TIMED_OUT, request=request)
         if result.drop:
             raise httpx2.RemoteProtocolError(_DROPPED)
         return _response(result, request, None)
@@ -112,11 +131,14 @@ class AsyncSimulatorTransport(httpx2.AsyncBaseTransport):
         result = self.simulator.handle(_to_sim_request(request, body), faults=self.faults)
         if result.stream is not None:
             return _response(result, request, _AsyncPlanStream(result.stream))
+        wait, timed_out = _wait_for_body(result, request)
         try:
-            if result.delay_s > 0:
-                await asyncio.sleep(result.delay_s * config.time_scale())
+            if wait > 0:
+                await asyncio.sleep(wait)
         finally:
             result.release()
+        if timed_out:
+            raise httpx2.ReadTimeout(_TIMED_OUT, request=request)
         if result.drop:
             raise httpx2.RemoteProtocolError(_DROPPED)
         return _response(result, request, None)
