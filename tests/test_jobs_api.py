@@ -149,3 +149,15 @@ def test_functions_from_main_are_refused(backend: Backend) -> None:
     local.__module__ = "__main__"
     with pytest.raises(ValueError, match="__main__"):
         Queue("default", connection=backend.connection).enqueue(local)
+
+
+def test_list_jobs_shows_jobs_a_rate_limit_holds_back(backend: Backend) -> None:
+    from rq import RateLimit
+
+    queue = jobs.get_queue()
+    limit = RateLimit("test-llm", concurrency=1)
+    first, second = (queue.enqueue(tasks.noop, rate_limit=limit) for _ in range(2))
+    other = jobs.get_queue("other").enqueue(tasks.noop, rate_limit=limit)
+    statuses = {view.id: view.status for view in jobs.list_jobs()}
+    assert statuses == {first.id: "queued", second.id: "rate_limited"}
+    assert other.id in {v.id for v in jobs.list_jobs(["other"])}

@@ -18,6 +18,7 @@ import redis
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.rate_limit import RateLimitRegistry
 
 from .. import config
 from .connection import DEFAULT_QUEUE, get_queue, get_redis
@@ -217,15 +218,22 @@ def list_jobs(
     connection: redis.Redis | None = None,
     limit: int = 50,
 ) -> list[JobView]:
-    """Jobs on `queues` in any state, oldest enqueued first (at most `limit`, newest kept)."""
+    """Jobs on `queues` in any state, oldest enqueued first (at most `limit`, newest kept).
+
+    Reads the queue, RQ's registries (started, scheduled, deferred, finished, failed,
+    canceled) and the jobs a `RateLimit` holds back ("rate_limited").
+    """
     conn = connection if connection is not None else get_redis()
     ids: dict[str, None] = {}
     for name in queues:
         for job_id in _registry_ids(get_queue(name, connection=conn)):
             ids.setdefault(job_id, None)
+    held = [i for r in RateLimitRegistry.all(conn) for i in r.get_rate_limited_job_ids()]
+    for job_id in held:  # jobs a RateLimit holds back, on any queue: filtered below
+        ids.setdefault(job_id, None)
     views = []
     for job in Job.fetch_many(list(ids), connection=conn):
-        if job is not None:
+        if job is not None and job.origin in queues:
             views.append(describe(job))
     views.sort(key=lambda v: (v.enqueued_at or 0.0, v.id))
     return views[-limit:]
