@@ -68,8 +68,9 @@ class LabServer:
     log: Path
 
     def tree_url(self, relative: str) -> str:
-        # `reset`: a fresh workspace, so tabs from an earlier page do not reopen
-        return f"{self.url}/lab/tree/{relative}?reset&token={self.token}"
+        # a fresh, named workspace each time, so tabs from an earlier page do not reopen
+        workspace = secrets.token_hex(4)
+        return f"{self.url}/lab/workspaces/{workspace}/tree/{relative}?token={self.token}"
 
     def log_tail(self, chars: int = 3000) -> str:
         try:

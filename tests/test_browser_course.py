@@ -8,8 +8,10 @@ test), and then pokes the widget that notebook is about: Stop in the chat boxes 
 
 from __future__ import annotations
 
+import json
 import re
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,6 @@ from browser import (
     copy_notebooks,
     jupyter_lab,
     open_and_run_notebook,
-    wait_until_idle,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -38,27 +39,56 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iterato
 
 
 @pytest.fixture
-def page(chromium_path: str) -> Iterator[Any]:
+def page(chromium_path: str, lab: LabServer) -> Iterator[Any]:
     with chromium_page(chromium_path) as browser_page:
         yield browser_page
+    shut_down_kernels(lab)  # one notebook's kernel (and its worker threads) at a time
 
 
-def run_extra_cell(page: Any, source: str, timeout_s: float = 60.0) -> None:
-    """Append a cell at the end of the open notebook and run it (as a learner would)."""
-    page.locator(".jp-Notebook .jp-Cell").last.click()
-    page.keyboard.press("Escape")
-    page.keyboard.press("b")
-    page.keyboard.type(source)
-    page.keyboard.press("Shift+Enter")
-    time.sleep(0.3)
-    wait_until_idle(page, timeout_s=timeout_s)
-    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-    assert errors.count() == 0, errors.first.inner_text()
+def shut_down_kernels(lab: LabServer) -> None:
+    headers = {"Authorization": f"token {lab.token}"}
+    with urllib.request.urlopen(
+        urllib.request.Request(f"{lab.url}/api/kernels", headers=headers), timeout=10
+    ) as response:
+        kernels = json.load(response)
+    for kernel in kernels:
+        request = urllib.request.Request(
+            f"{lab.url}/api/kernels/{kernel['id']}", method="DELETE", headers=headers
+        )
+        urllib.request.urlopen(request, timeout=30).close()
 
 
-def stop_a_streaming_answer(page: Any) -> None:
+def run_in_kernel(lab: LabServer, notebook: str, source: str, timeout_s: float = 60.0) -> None:
+    """Run `source` in the kernel of the open notebook, as a second client.
+
+    Widget updates it causes travel on the kernel's broadcast channel, so the page
+    shows them exactly as if a cell had run them; typing a new cell instead would
+    depend on where the keyboard focus happens to be.
+    """
+    from jupyter_client import BlockingKernelClient
+
+    headers = {"Authorization": f"token {lab.token}"}
+    with urllib.request.urlopen(
+        urllib.request.Request(f"{lab.url}/api/sessions", headers=headers), timeout=10
+    ) as response:
+        sessions = json.load(response)
+    kernel_id = next(s["kernel"]["id"] for s in sessions if s["path"] == notebook)
+    connection = lab.root / ".jupyter-private" / "runtime" / f"kernel-{kernel_id}.json"
+    client = BlockingKernelClient(connection_file=str(connection))
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=30)
+        reply = client.execute_interactive(source, timeout=timeout_s, output_hook=lambda _m: None)
+    finally:
+        client.stop_channels()
+    content = reply["content"]
+    assert content["status"] == "ok", f"{content.get('ename')}: {content.get('evalue')}"
+
+
+def stop_a_streaming_answer(page: Any, lab: LabServer, notebook: str) -> None:
     """Slow the kernel's clock, ask for a long answer, press Stop, see it stopped."""
-    run_extra_cell(page, "from stream_or_queue import config; config.set_time_scale(0.1)")
+    run_in_kernel(lab, notebook, "from stream_or_queue import config; config.set_time_scale(0.1)")
     chat = page.locator(".soq-chat").first
     chat.scroll_into_view_if_needed()
     send = chat.locator("button.soq-chat-send")
@@ -72,10 +102,11 @@ def stop_a_streaming_answer(page: Any) -> None:
     assert stop.is_disabled() and send.is_enabled()
 
 
-def watch_the_job_board(page: Any) -> None:
+def watch_the_job_board(page: Any, lab: LabServer, notebook: str) -> None:
     """Restart the board and a worker, enqueue a report, watch its row go to finished."""
-    run_extra_cell(
-        page,
+    run_in_kernel(
+        lab,
+        notebook,
         "board.start(); more = jobs.start_workers(1)\n"
         "extra = jobs.enqueue_report('browser check')",
     )
@@ -85,10 +116,10 @@ def watch_the_job_board(page: Any) -> None:
     row.wait_for(timeout=30_000)
     row.filter(has_text="finished").wait_for(timeout=60_000)
     assert board.locator(".progress-bar").count() >= 1
-    run_extra_cell(page, "board.stop(); more.stop()")
+    run_in_kernel(lab, notebook, "board.stop(); more.stop()")
 
 
-def answer_the_decision_guide(page: Any) -> None:
+def answer_the_decision_guide(page: Any, lab: LabServer, notebook: str) -> None:
     """Untick 'is the user waiting' and watch the answer change to a background job."""
     guide = page.locator(".soq-decision").first
     guide.scroll_into_view_if_needed()
@@ -106,7 +137,7 @@ def answer_the_decision_guide(page: Any) -> None:
     assert answer.inner_text() != before
 
 
-WIDGET_CHECKS: dict[str, Callable[[Any], None]] = {
+WIDGET_CHECKS: dict[str, Callable[[Any, LabServer, str], None]] = {
     "02_streaming_chat.ipynb": stop_a_streaming_answer,
     "03_cancellation_and_conversation.ipynb": stop_a_streaming_answer,
     "05_background_jobs.ipynb": watch_the_job_board,
@@ -121,7 +152,8 @@ def test_the_course_has_its_notebooks() -> None:
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_in_jupyterlab(lab: LabServer, page: Any, name: str) -> None:
-    open_and_run_notebook(page, lab, f"notebooks/{name}", timeout_s=300)
+    notebook = f"notebooks/{name}"
+    open_and_run_notebook(page, lab, notebook, timeout_s=300)
     check = WIDGET_CHECKS.get(name)
     if check is not None:
-        check(page)
+        check(page, lab, notebook)
