@@ -392,10 +392,10 @@ print("right after the crash:", {s: states.count(s) for s in sorted(set(states))
     md("""
 Every job is still in Redis: the finished ones with their results, the waiting
 ones in the queue, and the one that was running in the **started** registry,
-whose worker stopped sending heartbeats. RQ's maintenance notices that once
-the heartbeat expires (a minute or more; RQ checks every few minutes) and, as
-the job allows a retry, puts it back in the queue. `jobs.recover` runs that
-same check now, as a restarted process would:
+whose worker stopped sending heartbeats. RQ's maintenance (every 10 minutes by
+default) notices it once that heartbeat has expired and, as the job allows a
+retry, puts it back in the queue. `jobs.recover` runs the same check now, as a
+restarted process would:
 """),
     code(
         """

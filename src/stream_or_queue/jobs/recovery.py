@@ -3,12 +3,14 @@
 When a worker dies, its jobs are still in Redis, in one of two places:
 
 - the **started** registry, if the job was running: RQ's maintenance notices it
-  once the worker's heartbeat expires (a minute or more) and retries the job if
-  it has retries left, or moves it to the failed registry (`AbandonedJobError`);
+  once the job's heartbeat expires (a minute or more after the crash) and retries
+  the job if it has retries left, or moves it to the failed registry
+  (`AbandonedJobError`);
 - the queue's **intermediate** list, if the worker had just taken the job and
   not started it yet: RQ notices it after a minute and fails (or retries) it.
 
-RQ does this on its own, a few minutes after the crash. `recover()` does the same
+RQ does this on its own, in the maintenance its workers run every 10 minutes by
+default. `recover()` does the same
 at once - what you would run at the start of a restarted process that knows its
 previous workers are gone. It must not run while a live worker works on the same
 queue: it would take that worker's running job for abandoned.
