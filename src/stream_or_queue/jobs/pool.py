@@ -13,6 +13,7 @@ notebook code is the same either way:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Literal
@@ -162,4 +163,5 @@ def _stop_at_exit() -> None:  # leave no `rq worker` process behind a closed ker
     for group in groups:
         for worker in group.workers:
             if isinstance(worker, ProcessWorker) and worker.running:
-                worker.stop(timeout=10)
+                with contextlib.suppress(TimeoutError):  # stop() killed it then
+                    worker.stop(timeout=10)
