@@ -630,6 +630,40 @@ assert len(finished) == len(v3_runs)
 """,
         tags=TIMING,
     ),
+    md("""
+## 4. The web page serves v3 too
+
+The course's web service runs `research.job.run_research` as its job body, which
+picks the version from `SOQ_RESEARCH_VERSION` (v2 unless set). Switch it to v3 and
+ask through the API, as the page does:
+"""),
+    code("""
+import os
+
+import httpx2
+
+from stream_or_queue.research.job import VERSION_ENV
+from stream_or_queue.web import create_app, serve_in_thread
+from stream_or_queue.web.clients import follow_events
+
+os.environ[VERSION_ENV] = "v3"
+web = serve_in_thread(create_app())
+try:
+    with httpx2.Client(base_url=web.url, timeout=30) as browser:
+        question = "Which parts of a research pipeline can wait for a batch?"  # a new one
+        job_id = browser.post("/jobs", json={"question": question}).json()["id"]
+        log = follow_events(browser, job_id)
+        view = browser.get(f"/jobs/{job_id}").json()
+        page = browser.get(f"/r/{job_id}").text
+finally:
+    web.stop()
+    del os.environ[VERSION_ENV]
+result = view["result"]
+print("status:", view["status"], "| version:", result["version"])
+print("writing:", [(u["model"], "batch" if u["batch"] else "live") for u in result["usage"] if u["kind"] == "write"])
+print("steps seen:", " -> ".join(dict.fromkeys(log.steps)))
+print("sources on the permalink page:", [s["title"] for s in result["sources"] if s["title"] in page])
+"""),
     *ending("09c_research_v3_batch_and_results", """
 - The tool-use turns need answers now; the writing and any digesting can wait.
   v3 gathers on the small model and writes through the Batches API.
@@ -795,9 +829,18 @@ def write(path: Path, cells: list[nbformat.NotebookNode]) -> None:
     nbformat.write(notebook, path)
 
 
+NOTEBOOKS = {
+    "09a": (ROOT / "notebooks" / "09a_research_v1_chat_box.ipynb", V1),
+    "09b": (ROOT / "notebooks" / "09b_research_v2_job.ipynb", V2),
+    "09c": (ROOT / "notebooks" / "09c_research_v3_batch_and_results.ipynb", V3),
+    "09_capstone": (ROOT / "solutions" / "09_capstone.ipynb", CAPSTONE),
+}
+
 if __name__ == "__main__":
-    write(ROOT / "notebooks" / "09a_research_v1_chat_box.ipynb", V1)
-    write(ROOT / "notebooks" / "09b_research_v2_job.ipynb", V2)
-    write(ROOT / "notebooks" / "09c_research_v3_batch_and_results.ipynb", V3)
-    write(ROOT / "solutions" / "09_capstone.ipynb", CAPSTONE)
-    print("wrote 09a, 09b, 09c and the capstone")
+    import sys
+
+    chosen = sys.argv[1:] or list(NOTEBOOKS)  # e.g. `nb09_research.py 09c` rewrites only 09c
+    for name in chosen:
+        path, cells = NOTEBOOKS[name]
+        write(path, cells)
+    print("wrote", ", ".join(chosen))
