@@ -266,6 +266,7 @@ with httpx2.Client(base_url=web.url, timeout=120) as http, \\
     for event in httpx2.EventSource(response):
         if time.perf_counter() > deadline:
             break  # the tab is closed: leaving the block drops the connection
+time.sleep(0.3)  # real time for the server to notice the hang-up (bounded, generous under load)
 settle()
 calls_at_close = len(sim.ledger)
 time.sleep(20 * config.time_scale())
