@@ -377,6 +377,8 @@ def my_classifications() -> dict[str, tuple[Pattern, str]]:
 
 def write(path: Path, cells: list[nbformat.NotebookNode]) -> None:
     notebook = new_notebook(cells=cells)
+    for index, cell in enumerate(notebook.cells):
+        cell.id = f"c{index:03d}"  # stable ids keep rebuilds from churning the diff
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.metadata["language_info"] = {"name": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
