@@ -22,7 +22,7 @@ lab: $(STAMP)
 ## Every test: the library, the labs, the web page, and every notebook through nbval.
 test: $(STAMP)
 	$(PY) -m pytest tests notebooks solutions --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
-		--nbval-cell-timeout=120 $(PYTEST_ARGS)
+		--nbval-cell-timeout=300 --durations=40 $(PYTEST_ARGS)
 
 ## The library tests only (no notebooks), for a quick loop.
 test-fast: $(STAMP)
@@ -41,8 +41,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests scripts
 	$(VENV)/bin/mypy
 
+## Every benchmark (bounded, loopback only); each prints the table it adds to docs/performance.md.
 bench: $(STAMP)
-	$(PY) scripts/bench.py
+	for script in scripts/bench_*.py scripts/chaos_durable.py; do $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
