@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _lessons() -> list[str]:
-    spec = importlib.util.spec_from_file_location(
-        "build_course", ROOT / "scripts" / "build_course.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = sys.modules.get("build_course")
+    if module is None:  # one module object for every test file (dataclasses need it registered)
+        script = ROOT / "scripts" / "build_course.py"
+        spec = importlib.util.spec_from_file_location("build_course", script)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["build_course"] = module
+        spec.loader.exec_module(module)
     return [lesson.slug for lesson in module.LESSONS]
 
 
