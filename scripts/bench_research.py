@@ -44,22 +44,30 @@ def main() -> int:
     print("| metric | v1 | v2 | v3 | claim | holds |")
     print("|---|---:|---:|---:|---|---|")
     for row in result.rows:
-        print(f"| {row.metric} | {row.v1} | {row.v2} | {row.v3} | {row.claim} | "
-              f"{'yes' if row.holds else 'NO'} |")
-    print("\n| version | cut by the edge | user left | answered | $ per question | $ per answer "
-          "| median time to answer (sim s) |")
+        print(
+            f"| {row.metric} | {row.v1} | {row.v2} | {row.v3} | {row.claim} | "
+            f"{'yes' if row.holds else 'NO'} |"
+        )
+    print(
+        "\n| version | cut by the edge | user left | answered | $ per question | $ per answer "
+        "| median time to answer (sim s) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, s in result.summaries.items():
         median = f"{s.median_time_to_answer_s:.0f}" if s.median_time_to_answer_s else "-"
         per_answer = f"{s.cost_per_answer_usd:.4f}" if s.completion_rate else "-"
-        print(f"| {name} | {s.timeout_rate:.0%} | {s.abandonment_rate:.0%} | "
-              f"{s.completion_rate:.0%} | {s.cost_per_question_usd:.4f} | {per_answer} "
-              f"| {median} |")
+        print(
+            f"| {name} | {s.timeout_rate:.0%} | {s.abandonment_rate:.0%} | "
+            f"{s.completion_rate:.0%} | {s.cost_per_question_usd:.4f} | {per_answer} "
+            f"| {median} |"
+        )
     print("\n| deploy, 30 s in | in flight | answered | tool calls lost | finished steps redone |")
     print("|---|---:|---:|---:|---:|")
     for name, d in result.deploys.items():
-        print(f"| {name} | {d.in_flight} | {d.answered} | {d.tool_calls_lost} | "
-              f"{d.finished_steps_redone} |")
+        print(
+            f"| {name} | {d.in_flight} | {d.answered} | {d.tool_calls_lost} | "
+            f"{d.finished_steps_redone} |"
+        )
     print("\n| design (first 20 questions) | $ per question |")
     print("|---|---:|")
     for lever in levers:

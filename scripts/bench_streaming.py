@@ -65,8 +65,9 @@ async def keep_up(rate: float) -> KeepUp:
     reset_default_simulator(Simulator(seed=int(rate)))
     chat = ChatBox(model=MODEL, max_tokens=4000)
     renders: list[tuple[float, int]] = []
-    chat.transcript.observe(lambda _: renders.append((time.perf_counter(), chat.rendered_tokens)),
-                            names="value")
+    chat.transcript.observe(
+        lambda _: renders.append((time.perf_counter(), chat.rendered_tokens)), names="value"
+    )
     task = chat.send(ANSWER)
     assert task is not None
     turn = await asyncio.wait_for(task, TIMEOUT_S)
@@ -102,8 +103,9 @@ async def stop_latency(runs: int, *, over_http: bool) -> list[float]:
     server = serve_in_thread(sim) if over_http else None
     try:
         if server is not None:
-            client: Any = anthropic.AsyncAnthropic(base_url=server.url, api_key="offline",
-                                                   max_retries=0)
+            client: Any = anthropic.AsyncAnthropic(
+                base_url=server.url, api_key="offline", max_retries=0
+            )
         else:
             reset_default_simulator(sim)
             client = None
@@ -131,28 +133,36 @@ async def stop_latency(runs: int, *, over_http: bool) -> list[float]:
 
 
 def summary(values: list[float]) -> str:
-    return (f"median {statistics.median(values):.2f} ms, p95 {percentile(values, 95):.2f} ms, "
-            f"max {max(values):.2f} ms")
+    return (
+        f"median {statistics.median(values):.2f} ms, p95 {percentile(values, 95):.2f} ms, "
+        f"max {max(values):.2f} ms"
+    )
 
 
 async def main(runs: int, rates: list[float]) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"# bench_streaming: Python {platform.python_version()}, {os.cpu_count()} cores, "
-          f"load average {load:.1f}, {runs} runs per row\n")
+    print(
+        f"# bench_streaming: Python {platform.python_version()}, {os.cpu_count()} cores, "
+        f"load average {load:.1f}, {runs} runs per row\n"
+    )
     print("## The widget keeps up (kernel side)\n")
-    print("| target tokens/s | measured tokens/s | tokens | last token -> final render "
-          "(median / max) | worst token staleness per run (median / max) | "
-          "renders/s while streaming |")
+    print(
+        "| target tokens/s | measured tokens/s | tokens | last token -> final render "
+        "(median / max) | worst token staleness per run (median / max) | "
+        "renders/s while streaming |"
+    )
     print("|---|---|---|---|---|---|")
     ok = True
     for rate in rates:
         results = [await keep_up(rate) for _ in range(runs)]
         lags = [r.final_lag_ms for r in results]
         stale = [r.worst_stale_ms for r in results]
-        print(f"| {rate:,.0f} | {statistics.median(r.rate for r in results):,.0f} | "
-              f"{results[0].tokens:,} | {statistics.median(lags):.1f} / {max(lags):.1f} ms | "
-              f"{statistics.median(stale):.1f} / {max(stale):.1f} ms | "
-              f"{statistics.median(r.renders_per_s for r in results):.1f} |")
+        print(
+            f"| {rate:,.0f} | {statistics.median(r.rate for r in results):,.0f} | "
+            f"{results[0].tokens:,} | {statistics.median(lags):.1f} / {max(lags):.1f} ms | "
+            f"{statistics.median(stale):.1f} / {max(stale):.1f} ms | "
+            f"{statistics.median(r.renders_per_s for r in results):.1f} |"
+        )
         ok &= max(lags) <= 100.0
     print("\n## Stop -> upstream stream closed\n")
     print("| path | runs | latency |")
@@ -168,8 +178,13 @@ async def main(runs: int, rates: list[float]) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="runs per row (1-200)")
-    parser.add_argument("--rates", type=float, nargs="+", default=[500.0, 2000.0, 8000.0],
-                        help="real tokens/s to stream at")
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="+",
+        default=[500.0, 2000.0, 8000.0],
+        help="real tokens/s to stream at",
+    )
     args = parser.parse_args()
     if not 1 <= args.runs <= 200 or any(not 10 <= r <= 50_000 for r in args.rates):
         parser.error("--runs must be 1-200 and --rates 10-50,000 tokens/s")

@@ -69,8 +69,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-async def bench_sse(base: str, conn: redis.Redis, job_ids: list[str], rounds: int,
-                    gap_s: float) -> dict[str, float]:
+async def bench_sse(
+    base: str, conn: redis.Redis, job_ids: list[str], rounds: int, gap_s: float
+) -> dict[str, float]:
     latencies: list[float] = []
     ready = asyncio.Event()
     connected = 0
@@ -126,8 +127,9 @@ def _publish_evenly(conn: redis.Redis, job_ids: list[str], rounds: int, gap_s: f
                 events.publish(conn, job_id, "working", 100 * n / rounds, f"step {n}")
 
 
-async def bench_status(base: str, job_ids: list[str], rate: float, seconds: float
-                       ) -> dict[str, float]:
+async def bench_status(
+    base: str, job_ids: list[str], rate: float, seconds: float
+) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
 
@@ -139,8 +141,9 @@ async def bench_status(base: str, job_ids: list[str], rate: float, seconds: floa
         errors += response.status_code != 200
 
     total = int(rate * seconds)
-    async with httpx2.AsyncClient(base_url=base, timeout=10,
-                                  limits=httpx2.Limits(max_connections=50)) as http:
+    async with httpx2.AsyncClient(
+        base_url=base, timeout=10, limits=httpx2.Limits(max_connections=50)
+    ) as http:
         for warm in job_ids[:20]:  # open the pool's connections first
             await http.get(f"/jobs/{warm}")
         start = time.perf_counter()
@@ -166,13 +169,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--gap", type=float, default=0.5,
-                        help="seconds between two events of one job (events are spread evenly)")
+    parser.add_argument(
+        "--gap",
+        type=float,
+        default=0.5,
+        help="seconds between two events of one job (events are spread evenly)",
+    )
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    if not (1 <= args.clients <= 1000 and 2 <= args.rounds <= 1000
-            and 1 <= args.rate <= 2000 and 1 <= args.seconds <= 60):
+    if not (
+        1 <= args.clients <= 1000
+        and 2 <= args.rounds <= 1000
+        and 1 <= args.rate <= 2000
+        and 1 <= args.seconds <= 60
+    ):
         parser.error("keep it bounded: clients 1-1000, rounds 2-1000, rate 1-2000, seconds 1-60")
     server = shutil.which("redis-server")
     if server is None:
@@ -182,40 +193,76 @@ def main() -> int:
     redis_port, web_port = _free_port(), _free_port()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        procs.append(subprocess.Popen(
-            [server, "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "",
-             "--appendonly", "no", "--dir", workdir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    server,
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(redis_port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    workdir,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         _wait_port(redis_port, procs[-1], "redis-server")
         url = f"redis://127.0.0.1:{redis_port}/0"
         env = {**os.environ, "REDIS_URL": url}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "stream_or_queue.web", "--port", str(web_port),
-             "--no-worker", "--edge-timeout", "0"],
-            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "stream_or_queue.web",
+                    "--port",
+                    str(web_port),
+                    "--no-worker",
+                    "--edge-timeout",
+                    "0",
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         _wait_port(web_port, procs[-1], "the web service")
         conn = get_redis(url)
         queue = get_queue(config.WEB_QUEUE, connection=conn)
-        job_ids = [jobs.submit(f"benchmark question {n}", queue=queue).id
-                   for n in range(args.clients)]
+        job_ids = [
+            jobs.submit(f"benchmark question {n}", queue=queue).id for n in range(args.clients)
+        ]
         base = f"http://127.0.0.1:{web_port}"
-        print(f"machine: {os.cpu_count()} cores, load average "
-              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        print(
+            f"machine: {os.cpu_count()} cores, load average "
+            f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+        )
         web_pid = procs[-1].pid
         cpu = cpu_seconds(web_pid)
         sse = asyncio.run(bench_sse(base, conn, job_ids, args.rounds, args.gap))
         sse_cpu, cpu = cpu_seconds(web_pid) - cpu, cpu_seconds(web_pid)
-        print(f"SSE: {sse['clients']} clients, {sse['events']} events, lost {sse['lost']}: "
-              f"delivery p50 {sse['p50_ms']:.1f} ms, p99 {sse['p99_ms']:.1f} ms, "
-              f"max {sse['max_ms']:.1f} ms (target p99 <= 50 ms); "
-              f"server CPU {1000 * sse_cpu / max(1, sse['events']):.2f} ms per event")
+        print(
+            f"SSE: {sse['clients']} clients, {sse['events']} events, lost {sse['lost']}: "
+            f"delivery p50 {sse['p50_ms']:.1f} ms, p99 {sse['p99_ms']:.1f} ms, "
+            f"max {sse['max_ms']:.1f} ms (target p99 <= 50 ms); "
+            f"server CPU {1000 * sse_cpu / max(1, sse['events']):.2f} ms per event"
+        )
         status = asyncio.run(bench_status(base, job_ids, args.rate, args.seconds))
         status_cpu = cpu_seconds(web_pid) - cpu
-        print(f"GET /jobs/{{id}}: {status['requests']} requests at "
-              f"{status['achieved_rps']:.0f}/s, {status['errors']} errors: "
-              f"p50 {status['p50_ms']:.1f} ms, p99 {status['p99_ms']:.1f} ms, "
-              f"max {status['max_ms']:.1f} ms (target p99 <= 10 ms); "
-              f"server CPU {1000 * status_cpu / status['requests']:.2f} ms per request")
+        print(
+            f"GET /jobs/{{id}}: {status['requests']} requests at "
+            f"{status['achieved_rps']:.0f}/s, {status['errors']} errors: "
+            f"p50 {status['p50_ms']:.1f} ms, p99 {status['p99_ms']:.1f} ms, "
+            f"max {status['max_ms']:.1f} ms (target p99 <= 10 ms); "
+            f"server CPU {1000 * status_cpu / status['requests']:.2f} ms per request"
+        )
     finally:
         for proc in reversed(procs):
             proc.terminate()

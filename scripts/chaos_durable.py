@@ -48,8 +48,22 @@ def private_redis() -> Iterator[str]:
         port = sock.getsockname()[1]
     workdir = tempfile.mkdtemp(prefix="soq-chaos-")
     proc = subprocess.Popen(
-        [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-         "--dir", workdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            server,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -100,14 +114,18 @@ def table(results: list[ChaosResult]) -> str:
         ("steps re-executed (all)", lambda r: r.extra_step_executions),
         ("... of which finished steps", lambda r: r.finished_steps_reexecuted),
         ("steps cut short by a kill (audit)", lambda r: r.interrupted_steps),
-        ("notifications (duplicates)",
-         lambda r: f"{r.notifications} ({r.duplicate_notifications})"),
+        (
+            "notifications (duplicates)",
+            lambda r: f"{r.notifications} ({r.duplicate_notifications})",
+        ),
         ("wall time (s)", lambda r: f"{r.wall_s:.1f}"),
     ]
     head = "| | " + " | ".join(r.mode for r in results) + " |"
     line = "|---|" + "---:|" * len(results)
-    body = ["| " + label + " | " + " | ".join(str(get(r)) for r in results) + " |"
-            for label, get in rows]
+    body = [
+        "| " + label + " | " + " | ".join(str(get(r)) for r in results) + " |"
+        for label, get in rows
+    ]
     return "\n".join([head, line, *body])
 
 
@@ -127,8 +145,9 @@ def plot(results: list[ChaosResult], path: str) -> None:
         ax.bar_label(bars, fontsize=8)
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels)
-    ax.set_title(f"{results[0].jobs} jobs, {results[0].workers} workers, random kills "
-                 f"({results[0].backend})")
+    ax.set_title(
+        f"{results[0].jobs} jobs, {results[0].workers} workers, random kills ({results[0].backend})"
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -138,10 +157,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--step-s", type=float, default=10.0,
-                        help="simulated seconds per step (default 10: 0.1 real s)")
-    parser.add_argument("--kill-every", type=float, default=1.0,
-                        help="mean real seconds between kills (default 1.0)")
+    parser.add_argument(
+        "--step-s",
+        type=float,
+        default=10.0,
+        help="simulated seconds per step (default 10: 0.1 real s)",
+    )
+    parser.add_argument(
+        "--kill-every",
+        type=float,
+        default=1.0,
+        help="mean real seconds between kills (default 1.0)",
+    )
     parser.add_argument("--retries", type=int, default=config.DURABLE_DEFAULT_RETRIES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=240.0)
@@ -155,10 +182,19 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with connection_for(args.redis) as conn:
         for durable in modes:
-            results.append(run_chaos(
-                jobs=args.jobs, workers=args.workers, step_s=args.step_s,
-                kill_every_s=args.kill_every, retries=args.retries, seed=args.seed,
-                durable=durable, connection=conn, timeout_s=args.timeout))
+            results.append(
+                run_chaos(
+                    jobs=args.jobs,
+                    workers=args.workers,
+                    step_s=args.step_s,
+                    kill_every_s=args.kill_every,
+                    retries=args.retries,
+                    seed=args.seed,
+                    durable=durable,
+                    connection=conn,
+                    timeout_s=args.timeout,
+                )
+            )
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:
@@ -166,8 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         plot(results, args.plot)
     durable_runs = [r for r in results if r.mode == "durable"]
-    return 0 if all(r.finished_steps_reexecuted == 0 and r.unfinished == 0
-                    for r in durable_runs) else 1
+    return (
+        0
+        if all(r.finished_steps_reexecuted == 0 and r.unfinished == 0 for r in durable_runs)
+        else 1
+    )
 
 
 if __name__ == "__main__":

@@ -88,8 +88,9 @@ def _free_port() -> int:
 def copy_notebooks(destination: Path, *folders: str) -> Path:
     """Copy course folders (default: notebooks/, with its quiz files) into `destination`."""
     for folder in folders or ("notebooks",):
-        shutil.copytree(ROOT / folder, destination / folder,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        shutil.copytree(
+            ROOT / folder, destination / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints")
+        )
     return destination
 
 
@@ -120,8 +121,11 @@ def jupyter_lab(
     }
     log = private / "server.log"
     command = [
-        str(JUPYTER), "lab", "--no-browser",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        str(JUPYTER),
+        "lab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
@@ -130,8 +134,14 @@ def jupyter_lab(
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, cwd=root, env=environment, stdout=sink,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=root,
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = LabServer(url=f"http://127.0.0.1:{port}", token=token, root=root, log=log)
     try:
         _wait_for_server(server, process, start_timeout_s)
@@ -143,12 +153,13 @@ def jupyter_lab(
 LAB_SETTINGS: dict[str, dict[str, object]] = {
     # Render every cell (JupyterLab 4 only renders the cells in view by default), so
     # that tests can read every prompt and output.
-    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none",
-                                               # never stop on a "Select Kernel" dialog
-                                               "autoStartDefaultKernel": True},
+    "@jupyterlab/notebook-extension/tracker": {
+        "windowingMode": "none",
+        # never stop on a "Select Kernel" dialog
+        "autoStartDefaultKernel": True,
+    },
     # No "would you like news?" toast over the page.
-    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
-                                                     "checkForUpdates": False},
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
 }
 
 
@@ -166,9 +177,12 @@ def _wait_for_server(server: LabServer, process: subprocess.Popen[bytes], timeou
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(
-                f"jupyter lab exited with {process.returncode}:\n{server.log_tail()}")
-        with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError), \
-                urllib.request.urlopen(status, timeout=2) as response:
+                f"jupyter lab exited with {process.returncode}:\n{server.log_tail()}"
+            )
+        with (
+            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+            urllib.request.urlopen(status, timeout=2) as response,
+        ):
             if response.status == 200:
                 return
         time.sleep(0.25)
@@ -204,8 +218,9 @@ def chromium_page(
 
         args = list(CHROMIUM_ARGS)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, headless=True,
-                                             args=args)
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=args
+        )
         try:
             context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
             page = context.new_page()
@@ -220,8 +235,9 @@ _PROMPT = re.compile(r"\[(\d+|\*| )\]:")
 
 def wait_until_idle(page: Any, timeout_s: float = 60.0) -> None:
     """Wait until the open notebook's kernel reports idle."""
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                           timeout=timeout_s * 1000)
+    page.wait_for_selector(
+        ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout_s * 1000
+    )
 
 
 def _prompts(page: Any) -> list[str]:
@@ -256,14 +272,13 @@ def run_all_cells(page: Any, cells: int, timeout_s: float = 180.0) -> None:
     while time.monotonic() < deadline:
         _raise_on_error(page)
         prompts = _prompts(page)
-        done = len(prompts) == cells and all(re.fullmatch(r"\[\d+\]:", p.strip())
-                                             for p in prompts)
-        if done and page.locator(
-                ".jp-Notebook-ExecutionIndicator[data-status='idle']").count():
+        done = len(prompts) == cells and all(re.fullmatch(r"\[\d+\]:", p.strip()) for p in prompts)
+        if done and page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count():
             return
         time.sleep(0.25)
-    raise NotebookRunError(f"the notebook did not finish within {timeout_s:g} s; "
-                           f"prompts: {_prompts(page)}")
+    raise NotebookRunError(
+        f"the notebook did not finish within {timeout_s:g} s; prompts: {_prompts(page)}"
+    )
 
 
 def strip_outputs(path: Path) -> int:
@@ -288,8 +303,9 @@ def _raise_on_error(page: Any) -> None:
         raise NotebookRunError("a cell wrote to stderr or raised:\n" + errors.first.inner_text())
 
 
-def open_and_run_notebook(page: Any, server: LabServer, relative: str, *,
-                          timeout_s: float = 180.0) -> None:
+def open_and_run_notebook(
+    page: Any, server: LabServer, relative: str, *, timeout_s: float = 180.0
+) -> None:
     """Open `relative` (a path under the server's root) in JupyterLab and run every cell.
 
     The notebook file's outputs are stripped first (run it in a copy). Returns when

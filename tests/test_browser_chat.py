@@ -26,8 +26,10 @@ def transcript_text(page: object) -> str:
 
 
 def test_chatbox_streams_live_and_stops_in_the_browser(chromium_path: str, tmp_path: Path) -> None:
-    with lab_session(chromium_path, tmp_path,
-                     env={"STREAM_OR_QUEUE_TIME_SCALE": "0.1"}) as (lab, page):
+    with lab_session(chromium_path, tmp_path, env={"STREAM_OR_QUEUE_TIME_SCALE": "0.1"}) as (
+        lab,
+        page,
+    ):
         open_and_run_notebook(page, lab, NOTEBOOK, timeout_s=240)
 
         chat = page.locator(".soq-chat").first
@@ -43,8 +45,7 @@ def test_chatbox_streams_live_and_stops_in_the_browser(chromium_path: str, tmp_p
 
         # tokens arrive live: the transcript grows several times while Stop is enabled
         stop.wait_for(state="visible")
-        page.wait_for_function(
-            "el => !el.disabled", arg=stop.element_handle(), timeout=30_000)
+        page.wait_for_function("el => !el.disabled", arg=stop.element_handle(), timeout=30_000)
         lengths: list[int] = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(set(lengths)) < 4:

@@ -107,8 +107,7 @@ def watch_the_job_board(page: Any, lab: LabServer, notebook: str) -> None:
     run_in_kernel(
         lab,
         notebook,
-        "board.start(); more = jobs.start_workers(1)\n"
-        "extra = jobs.enqueue_report('browser check')",
+        "board.start(); more = jobs.start_workers(1)\nextra = jobs.enqueue_report('browser check')",
     )
     board = page.locator(".soq-jobboard").first
     board.scroll_into_view_if_needed()

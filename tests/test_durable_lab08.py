@@ -46,8 +46,9 @@ def _clean(fake_redis: Any, simulator: Any) -> None:
     """A fresh in-process Redis and simulator for each check."""
 
 
-@pytest.mark.parametrize("check", [lab08.check_finishes, lab08.check_resumes_after_a_crash,
-                                   lab08.check_publishes_once])
+@pytest.mark.parametrize(
+    "check", [lab08.check_finishes, lab08.check_resumes_after_a_crash, lab08.check_publishes_once]
+)
 def test_the_solution_passes(
     check: Callable[..., None], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -55,18 +56,22 @@ def test_the_solution_passes(
     assert "\N{CHECK MARK}" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("check", [lab08.check_finishes, lab08.check_resumes_after_a_crash,
-                                   lab08.check_publishes_once])
+@pytest.mark.parametrize(
+    "check", [lab08.check_finishes, lab08.check_resumes_after_a_crash, lab08.check_publishes_once]
+)
 def test_the_untouched_lab_fails_helpfully(check: Callable[..., None]) -> None:
     with pytest.raises(CheckFailed, match="still raises NotImplementedError"):
         check(untouched)
 
 
-@pytest.mark.parametrize(("check", "advice"), [
-    (lab08.check_finishes, "not through `run`"),
-    (lab08.check_resumes_after_a_crash, "extract ran 2 times"),
-    (lab08.check_publishes_once, "use run.once"),
-])
+@pytest.mark.parametrize(
+    ("check", "advice"),
+    [
+        (lab08.check_finishes, "not through `run`"),
+        (lab08.check_resumes_after_a_crash, "extract ran 2 times"),
+        (lab08.check_publishes_once, "use run.once"),
+    ],
+)
 def test_steps_outside_run_are_caught(check: Callable[..., None], advice: str) -> None:
     with pytest.raises(CheckFailed, match=advice):
         check(not_durable)

@@ -88,12 +88,15 @@ def test_bad_job_ids_are_refused(fake_redis: Any, job_id: Any) -> None:
         DurableRun(job_id, fake_redis)
 
 
-@pytest.mark.parametrize("garbage", [
-    '{"v": 1, "step": "garbled',                                          # truncated
-    '{"v": 1, "step": "a", "sha256": "00", "result": 5}',                 # checksum
-    '{"v": 1, "step": "b", "sha256": "00", "result": 5}',                 # other step
-    '[1, 2]',                                                             # not an envelope
-])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        '{"v": 1, "step": "garbled',  # truncated
+        '{"v": 1, "step": "a", "sha256": "00", "result": 5}',  # checksum
+        '{"v": 1, "step": "b", "sha256": "00", "result": 5}',  # other step
+        "[1, 2]",  # not an envelope
+    ],
+)
 def test_a_corrupted_checkpoint_is_reported_and_the_step_runs_again(
     fake_redis: Any, garbage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -180,7 +183,7 @@ def test_spans_pair_starts_and_ends_and_mark_crashes(fake_redis: Any) -> None:
     trail = AuditTrail("job-s", fake_redis)
     trail.append("step", "a", 1, "started", start=10.0)
     trail.append("step", "a", 1, "done", start=10.0, end=12.0)
-    trail.append("step", "b", 1, "started", start=12.0)          # the worker dies here
+    trail.append("step", "b", 1, "started", start=12.0)  # the worker dies here
     trail.append("run", "", 2, "started", start=20.0)
     trail.append("step", "a", 2, "skipped", start=20.1, end=20.1)
     trail.append("step", "b", 2, "started", start=20.2)

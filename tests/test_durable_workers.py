@@ -58,8 +58,10 @@ def _step_done(job_id: str, step: str) -> bool:
 
 
 def _step_started(job_id: str, step: str, attempt: int) -> bool:
-    return any(e.name == step and e.outcome == "started" and e.attempt == attempt
-               for e in audit_trail(job_id))
+    return any(
+        e.name == step and e.outcome == "started" and e.attempt == attempt
+        for e in audit_trail(job_id)
+    )
 
 
 def _status(job: Job) -> JobStatus | None:
@@ -67,8 +69,11 @@ def _status(job: Job) -> JobStatus | None:
 
 
 def _wait_finished(jobs: list[Job], timeout_s: float = 60.0) -> None:
-    wait_until(lambda: all(_status(j) in (JobStatus.FINISHED, JobStatus.FAILED) for j in jobs),
-               timeout_s, what="jobs to end")
+    wait_until(
+        lambda: all(_status(j) in (JobStatus.FINISHED, JobStatus.FAILED) for j in jobs),
+        timeout_s,
+        what="jobs to end",
+    )
 
 
 def _assert_only_interrupted_steps_ran_twice(job: Job) -> None:
@@ -93,19 +98,24 @@ def test_a_killed_worker_leaves_its_job_started_until_rq_recovers_it(
     queue: Any, fleet: Any
 ) -> None:
     workers = fleet(1)
-    job = queue.enqueue(pipeline_job, step_s=STEP_S, durations={"summarize": SLOW_S},
-                        retry=Retry(max=3))
+    job = queue.enqueue(
+        pipeline_job, step_s=STEP_S, durations={"summarize": SLOW_S}, retry=Retry(max=3)
+    )
     _kill_during(workers, job, "summarize")
-    assert _status(job) == JobStatus.STARTED       # a crash leaves it "started" ...
+    assert _status(job) == JobStatus.STARTED  # a crash leaves it "started" ...
     assert job.id in queue.started_job_registry.get_job_ids(cleanup=False)
     workers.start()
-    assert workers.recover() == [job.id]             # ... until RQ's abandoned-job cleanup
+    assert workers.recover() == [job.id]  # ... until RQ's abandoned-job cleanup
     _wait_finished([job])
     workers.stop()
 
     assert _status(job) == JobStatus.FINISHED
     assert executions(job.id, queue.connection) == {
-        "search": 1, "read": 1, "summarize": 2, "write": 1}
+        "search": 1,
+        "read": 1,
+        "summarize": 2,
+        "write": 1,
+    }
     _assert_only_interrupted_steps_ran_twice(job)
     summary = summarize(audit_trail(job.id))
     assert summary.attempts == 2
@@ -121,8 +131,9 @@ def test_a_killed_worker_leaves_its_job_started_until_rq_recovers_it(
 
 def test_a_worker_killed_twice_in_a_row(queue: Any, fleet: Any) -> None:
     workers = fleet(1)
-    job = queue.enqueue(pipeline_job, step_s=STEP_S, durations={"read": SLOW_S, "write": SLOW_S},
-                        retry=Retry(max=3))
+    job = queue.enqueue(
+        pipeline_job, step_s=STEP_S, durations={"read": SLOW_S, "write": SLOW_S}, retry=Retry(max=3)
+    )
     _kill_during(workers, job, "read")
     workers.start()
     workers.recover()
@@ -135,16 +146,18 @@ def test_a_worker_killed_twice_in_a_row(queue: Any, fleet: Any) -> None:
     assert _status(job) == JobStatus.FINISHED
     assert job.return_value()["attempt"] == 3
     assert executions(job.id, queue.connection) == {
-        "search": 1, "read": 2, "summarize": 1, "write": 2}
+        "search": 1,
+        "read": 2,
+        "summarize": 1,
+        "write": 2,
+    }
     _assert_only_interrupted_steps_ran_twice(job)
     summary = summarize(audit_trail(job.id))
     assert summary.attempts == 3 and summary.finished_steps_reexecuted == 0
     assert Outbox().count(job.id) == 1
 
 
-def test_a_crash_without_retry_budget_fails_and_requeue_resumes_it(
-    queue: Any, fleet: Any
-) -> None:
+def test_a_crash_without_retry_budget_fails_and_requeue_resumes_it(queue: Any, fleet: Any) -> None:
     workers = fleet(1)
     job = queue.enqueue(pipeline_job, step_s=STEP_S, durations={"read": SLOW_S})  # no Retry
     _kill_during(workers, job, "read")
@@ -154,12 +167,16 @@ def test_a_crash_without_retry_budget_fails_and_requeue_resumes_it(
     assert "AbandonedJobError" in audit_trail(job.id)[-1].error
     assert "FailedJobRegistry" in audit_trail(job.id)[-1].error
 
-    queue.failed_job_registry.requeue(job.id)   # an operator's second chance
+    queue.failed_job_registry.requeue(job.id)  # an operator's second chance
     workers.start()
     _wait_finished([job])
     assert _status(job) == JobStatus.FINISHED
     assert executions(job.id, queue.connection) == {
-        "search": 1, "read": 2, "summarize": 1, "write": 1}
+        "search": 1,
+        "read": 2,
+        "summarize": 1,
+        "write": 1,
+    }
 
 
 def test_a_step_that_always_fails_exhausts_its_retries(queue: Any, fleet: Any) -> None:
@@ -170,16 +187,31 @@ def test_a_step_that_always_fails_exhausts_its_retries(queue: Any, fleet: Any) -
     assert job.id in queue.failed_job_registry.get_job_ids()
     assert executions(job.id, queue.connection) == {"search": 1, "fetch": 3}
     runs = [(e.attempt, e.outcome) for e in audit_trail(job.id) if e.kind == "run"]
-    assert runs == [(1, "started"), (1, "failed"), (2, "started"), (2, "failed"),
-                    (3, "started"), (3, "gave-up")]
+    assert runs == [
+        (1, "started"),
+        (1, "failed"),
+        (2, "started"),
+        (2, "failed"),
+        (3, "started"),
+        (3, "gave-up"),
+    ]
     last = audit_trail(job.id)[-1]
     assert "UpstreamError" in last.error and "no retries left" in last.error
 
 
 def test_exactly_one_notification_per_job_under_retries(queue: Any, fleet: Any) -> None:
     fleet(2)
-    jobs = [queue.enqueue(pipeline_job, ("draft", "publish"), STEP_S, notify_after="draft",
-                          fail={"publish": 2}, retry=Retry(max=3)) for _ in range(4)]
+    jobs = [
+        queue.enqueue(
+            pipeline_job,
+            ("draft", "publish"),
+            STEP_S,
+            notify_after="draft",
+            fail={"publish": 2},
+            retry=Retry(max=3),
+        )
+        for _ in range(4)
+    ]
     _wait_finished(jobs)
     outbox = Outbox()
     for job in jobs:
@@ -211,14 +243,21 @@ def test_a_deploy_with_jobs_in_flight_loses_none(queue: Any, fleet: Any, grace_s
 def test_suspend_pauses_between_jobs_and_resume_continues(queue: Any, fleet: Any) -> None:
     """RQ checks the suspension flag before it dequeues: the job in progress finishes."""
     name = worker_name(fleet(1).workers[0])
-    jobs = [queue.enqueue(pipeline_job, step_s=STEP_S, durations={"read": SLOW_S})
-            for _ in range(4)]
+    jobs = [
+        queue.enqueue(pipeline_job, step_s=STEP_S, durations={"read": SLOW_S}) for _ in range(4)
+    ]
     wait_until(lambda: _step_started(jobs[0].id, "read", 1), 30, what="first job to start")
     suspend(queue.connection)
-    wait_until(lambda: Worker.find_by_key(f"rq:worker:{name}", connection=queue.connection)
-               .get_state() == WorkerStatus.SUSPENDED, 30, what="worker to suspend")
-    assert _status(jobs[0]) == JobStatus.FINISHED                      # in flight: finished
-    assert [_status(j) for j in jobs[1:]] == [JobStatus.QUEUED] * 3   # the rest: held
+    wait_until(
+        lambda: (
+            Worker.find_by_key(f"rq:worker:{name}", connection=queue.connection).get_state()
+            == WorkerStatus.SUSPENDED
+        ),
+        30,
+        what="worker to suspend",
+    )
+    assert _status(jobs[0]) == JobStatus.FINISHED  # in flight: finished
+    assert [_status(j) for j in jobs[1:]] == [JobStatus.QUEUED] * 3  # the rest: held
     resume(queue.connection)
     _wait_finished(jobs)
     assert [_status(j) for j in jobs] == [JobStatus.FINISHED] * 4

@@ -22,15 +22,17 @@ def _close_figures() -> Iterator[None]:
 
 
 def stats(arrivals: list[float]) -> StreamStats:
-    return StreamStats(model=config.LARGE_MODEL, max_tokens=100, arrivals=arrivals,
-                       pieces=["x"] * len(arrivals))
+    return StreamStats(
+        model=config.LARGE_MODEL, max_tokens=100, arrivals=arrivals, pieces=["x"] * len(arrivals)
+    )
 
 
 def test_token_timeline_draws_one_step_line_per_stream_and_marks_ttft() -> None:
     _, ax = plt.subplots()
     result = plots.token_timeline(
         {"fast": stats([0.5, 0.6, 0.7]), "pairs": [(1.0, 1), (2.0, 2)]},
-        ax=ax, all_at_once={"not streamed": (2.5, 3)},
+        ax=ax,
+        all_at_once={"not streamed": (2.5, 3)},
     )
     assert result is ax
     labels = [line.get_label() for line in ax.get_lines()]

@@ -23,8 +23,9 @@ from stream_or_queue.simulator import Simulator
 
 
 @pytest.fixture
-def fleet(fake_redis: Any, simulator: Simulator,
-          monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerFleet]:
+def fleet(
+    fake_redis: Any, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[WorkerFleet]:
     monkeypatch.delenv(CODE_VERSION_ENV, raising=False)
     config.set_time_scale(0.01)
     workers = WorkerFleet(1, [RESEARCH_QUEUE]).start()
@@ -62,8 +63,9 @@ def test_v2_crash_mid_research_resumes_without_redoing_finished_steps(fleet: Wor
     assert len(messages) == 1 and job.id in messages[0].body
 
 
-def test_v3_crash_while_the_batch_runs_polls_the_same_batch(fleet: WorkerFleet,
-                                                            simulator: Simulator) -> None:
+def test_v3_crash_while_the_batch_runs_polls_the_same_batch(
+    fleet: WorkerFleet, simulator: Simulator
+) -> None:
     job = enqueue_research(QUESTIONS[6], "v3", queue=get_queue(RESEARCH_QUEUE))
     _crash_when(fleet, job, "writing")
     wait_until(lambda: _finished(job), 60.0)
@@ -85,8 +87,7 @@ def test_progress_is_in_job_meta_while_it_runs(fleet: WorkerFleet) -> None:
 
 
 @pytest.mark.parametrize(("question", "version"), [("", "v2"), ("ok?", "v4")])
-def test_bad_submissions_fail_at_enqueue_time(fake_redis: Any, question: str,
-                                              version: str) -> None:
+def test_bad_submissions_fail_at_enqueue_time(fake_redis: Any, question: str, version: str) -> None:
     queue = get_queue(RESEARCH_QUEUE)
     with pytest.raises(ValueError):
         enqueue_research(question, version, queue=queue)

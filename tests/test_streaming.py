@@ -34,8 +34,9 @@ CHAT = [{"role": "user", "content": "Why do chat assistants stream their answers
 ESSAY = [{"role": "user", "content": "Write a 600-word essay about queues and streams."}]
 
 
-def params(messages: list[dict[str, str]] = CHAT, model: str = config.LARGE_MODEL,
-           max_tokens: int = 2000) -> dict[str, object]:
+def params(
+    messages: list[dict[str, str]] = CHAT, model: str = config.LARGE_MODEL, max_tokens: int = 2000
+) -> dict[str, object]:
     return {"model": model, "max_tokens": max_tokens, "messages": messages}
 
 
@@ -61,7 +62,8 @@ def test_measure_stream_matches_the_ledger(simulator: Simulator) -> None:
     assert stats.tokens_per_s is not None and stats.tokens_per_s > 0
     assert stats.timeline()[-1] == (stats.arrivals[-1], stats.output_tokens)
     assert stats.cost == pytest.approx(
-        (record.input_tokens * 3.0 + record.planned_output_tokens * 15.0) / 1e6)
+        (record.input_tokens * 3.0 + record.planned_output_tokens * 15.0) / 1e6
+    )
     assert savings(stats, simulator).tokens == 0
 
 
@@ -277,8 +279,19 @@ def test_cancelling_the_task_itself_still_propagates(simulator: Simulator) -> No
 
 def test_tokens_due_at_follows_the_schedule() -> None:
     config.set_time_scale(1.0)
-    record = RequestRecord(request_id="req_x", endpoint="POST /v1/messages",
-                           planned_output_tokens=101, scheduled_ttft_s=1.0,
-                           scheduled_total_s=11.0, started=100.0)
+    record = RequestRecord(
+        request_id="req_x",
+        endpoint="POST /v1/messages",
+        planned_output_tokens=101,
+        scheduled_ttft_s=1.0,
+        scheduled_total_s=11.0,
+        started=100.0,
+    )
     assert [tokens_due_at(record, 100.0 + t) for t in (0.5, 1.0, 1.05, 1.1, 6.0, 500.0)] == [
-        0, 1, 1, 2, 51, 101]
+        0,
+        1,
+        1,
+        2,
+        51,
+        101,
+    ]

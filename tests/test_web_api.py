@@ -64,8 +64,11 @@ def test_a_job_runs_to_a_finished_result_with_sources(web: object) -> None:
     result = view["result"]
     assert len([p for p in result["answer"].split("\n\n") if p.strip()]) == 4
     assert result["sources"] and all(re.fullmatch(r"doc-\d+", s["id"]) for s in result["sources"])
-    assert view["links"] == {"self": f"/jobs/{job_id}", "events": f"/jobs/{job_id}/events",
-                             "page": f"/r/{job_id}"}
+    assert view["links"] == {
+        "self": f"/jobs/{job_id}",
+        "events": f"/jobs/{job_id}/events",
+        "page": f"/r/{job_id}",
+    }
 
 
 def test_jobs_cannot_be_listed_and_unknown_or_malformed_ids_are_404(idle_web: object) -> None:
@@ -95,10 +98,12 @@ def test_empty_or_oversized_questions_are_422_with_a_clear_message(
     idle_web: object, question: str
 ) -> None:
     with _client(idle_web) as http:
-        for response in (http.post("/jobs", json={"question": question}),
-                         http.post("/chat", json={"question": question}),
-                         http.post("/research/sync", json={"question": question}),
-                         http.get("/chat", params={"question": question})):
+        for response in (
+            http.post("/jobs", json={"question": question}),
+            http.post("/chat", json={"question": question}),
+            http.post("/research/sync", json={"question": question}),
+            http.get("/chat", params={"question": question}),
+        ):
             assert response.status_code == 422
             message = response.json()["message"]
             assert ("empty" in message) or (f"limit is {config.WEB_QUESTION_MAX_CHARS}" in message)
@@ -112,10 +117,17 @@ def test_malformed_bodies_are_422_and_huge_bodies_413(idle_web: object) -> None:
     with _client(idle_web) as http:
         assert http.post("/jobs", json={}).status_code == 422
         assert http.post("/jobs", json={"question": 42}).status_code == 422
-        assert http.post("/jobs", content=b"{not json", headers={
-            "content-type": "application/json"}).status_code == 422
-        huge = http.post("/jobs", content=b"x" * (config.WEB_MAX_BODY_BYTES + 1),
-                         headers={"content-type": "application/json"})
+        assert (
+            http.post(
+                "/jobs", content=b"{not json", headers={"content-type": "application/json"}
+            ).status_code
+            == 422
+        )
+        huge = http.post(
+            "/jobs",
+            content=b"x" * (config.WEB_MAX_BODY_BYTES + 1),
+            headers={"content-type": "application/json"},
+        )
         assert huge.status_code == 413
 
 
@@ -125,9 +137,15 @@ def test_html_is_escaped_in_the_question_and_the_answer(idle_web: object) -> Non
         job_id = http.post("/jobs", json={"question": f"{attack} why?"}).json()["id"]
         working = http.get(f"/r/{job_id}")
         web_events.publish_terminal(
-            idle_web.service.redis, job_id, "finished", "done",  # type: ignore[attr-defined]
-            result={"answer": f"First {attack}\n\nSecond", "sources": [
-                {"id": "doc-1", "title": attack}]})
+            idle_web.service.redis,
+            job_id,
+            "finished",
+            "done",  # type: ignore[attr-defined]
+            result={
+                "answer": f"First {attack}\n\nSecond",
+                "sources": [{"id": "doc-1", "title": attack}],
+            },
+        )
         done = http.get(f"/r/{job_id}")
     for page in (working, done):
         assert page.status_code == 200
@@ -169,7 +187,8 @@ def test_cancel_a_started_job_stops_its_spending(web: object, simulator: object)
         assert log.status == "canceled" and "finished" not in log.steps
         deadline = time.monotonic() + 10
         while web.service.redis.hget(  # type: ignore[attr-defined]
-                f"rq:job:{job_id}", "status") not in (b"failed", b"stopped"):
+            f"rq:job:{job_id}", "status"
+        ) not in (b"failed", b"stopped"):
             assert time.monotonic() < deadline, "the job kept running after its cancellation"
             time.sleep(0.02)
         calls = len(simulator.ledger)  # type: ignore[attr-defined]
@@ -182,8 +201,10 @@ def test_cancel_a_started_job_stops_its_spending(web: object, simulator: object)
 
 
 def test_chat_streams_tokens_and_finishes(web: object) -> None:
-    with _client(web) as http, http.stream("GET", "/chat", params={
-            "question": "What is a job queue?"}) as response:
+    with (
+        _client(web) as http,
+        http.stream("GET", "/chat", params={"question": "What is a job queue?"}) as response,
+    ):
         assert response.headers["content-type"].startswith("text/event-stream")
         events = list(httpx2.EventSource(response))
     tokens = [e for e in events if e.event == "token"]
@@ -194,8 +215,12 @@ def test_chat_streams_tokens_and_finishes(web: object) -> None:
 
 def test_a_client_leaving_the_chat_stops_the_generation(web: object, simulator: object) -> None:
     config.set_time_scale(0.1)  # a reply of ~7 simulated s now lasts ~0.7 s: time to leave
-    with _client(web) as http, http.stream("GET", "/chat", params={
-            "question": "Write a 400-word essay on queues"}) as response:
+    with (
+        _client(web) as http,
+        http.stream(
+            "GET", "/chat", params={"question": "Write a 400-word essay on queues"}
+        ) as response,
+    ):
         for n, _event in enumerate(httpx2.EventSource(response)):
             if n == 3:
                 break

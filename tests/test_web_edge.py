@@ -49,9 +49,11 @@ def test_a_held_open_request_gets_504_from_the_edge(web: object, simulator: obje
 
 def test_a_stream_is_cut_mid_way_and_loses_its_answer(web: object) -> None:
     received: list[str] = []
-    with httpx2.Client(base_url=web.url, timeout=30) as http, \
-            pytest.raises(httpx2.RemoteProtocolError), \
-            http.stream("GET", "/research/stream", params={"question": QUESTION}) as response:
+    with (
+        httpx2.Client(base_url=web.url, timeout=30) as http,
+        pytest.raises(httpx2.RemoteProtocolError),
+        http.stream("GET", "/research/stream", params={"question": QUESTION}) as response,
+    ):
         assert response.status_code == 200
         for event in httpx2.EventSource(response):
             received.append(event.event)
@@ -72,8 +74,10 @@ def test_the_same_work_as_a_job_is_never_cut(web: object) -> None:
 def test_an_event_stream_cut_by_the_edge_reconnects_without_loss(
     simulator: object, fake_redis: object
 ) -> None:
-    with serve_in_thread(create_app(edge_timeout_s=8.0)) as web, \
-            httpx2.Client(base_url=web.url, timeout=30) as http:
+    with (
+        serve_in_thread(create_app(edge_timeout_s=8.0)) as web,
+        httpx2.Client(base_url=web.url, timeout=30) as http,
+    ):
         job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
         live = follow_events(http, job_id)
         replay = follow_events(http, job_id)

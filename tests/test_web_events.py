@@ -47,15 +47,18 @@ def test_last_event_id_resumes_exactly_after_that_event(web: object) -> None:
     with httpx2.Client(base_url=web.url, timeout=30) as http:  # type: ignore[attr-defined]
         job_id, events = _finished_job(http)
         for cut in (0, 3, len(events) - 2):
-            with http.stream("GET", f"/jobs/{job_id}/events",
-                             headers={"Last-Event-ID": events[cut].id}) as response:
+            with http.stream(
+                "GET", f"/jobs/{job_id}/events", headers={"Last-Event-ID": events[cut].id}
+            ) as response:
                 rest = list(httpx2.EventSource(response))
-            assert [e.id for e in rest] == [e.id for e in events[cut + 1:]]
-        with http.stream("GET", f"/jobs/{job_id}/events",
-                         params={"after": events[2].id}) as response:
+            assert [e.id for e in rest] == [e.id for e in events[cut + 1 :]]
+        with http.stream(
+            "GET", f"/jobs/{job_id}/events", params={"after": events[2].id}
+        ) as response:
             assert [e.id for e in httpx2.EventSource(response)] == [e.id for e in events[3:]]
-        with http.stream("GET", f"/jobs/{job_id}/events",
-                         headers={"Last-Event-ID": "not-an-id"}) as response:
+        with http.stream(
+            "GET", f"/jobs/{job_id}/events", headers={"Last-Event-ID": "not-an-id"}
+        ) as response:
             assert len(list(httpx2.EventSource(response))) == len(events)  # replay all
 
 
@@ -87,8 +90,10 @@ def test_the_async_client_follows_the_same_stream(web: object) -> None:
 def test_a_job_whose_worker_died_still_ends_its_stream(
     simulator: object, fake_redis: object
 ) -> None:
-    with serve_in_thread(create_app(edge_timeout_s=None), worker=False) as web, \
-            httpx2.Client(base_url=web.url, timeout=30) as http:
+    with (
+        serve_in_thread(create_app(edge_timeout_s=None), worker=False) as web,
+        httpx2.Client(base_url=web.url, timeout=30) as http,
+    ):
         job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
         job = Job.fetch(job_id, connection=web.service.redis)
         job.set_status(JobStatus.FAILED)  # what RQ records for a job whose worker vanished

@@ -23,20 +23,31 @@ def test_backoff_doubles_up_to_its_cap_and_refuses_nonsense() -> None:
             next(backoff_delays(*bad))
 
 
-@pytest.mark.parametrize(("method", "path", "kind"), [
-    ("GET", "/jobs/abc/events", "events"), ("GET", "/jobs/abc", "status"),
-    ("DELETE", "/jobs/abc", "cancel"), ("POST", "/jobs", "submit"), ("GET", "/chat", "chat"),
-    ("POST", "/research/sync", "sync"), ("GET", "/r/abc", "page"), ("GET", "/", "page"),
-    ("GET", "/static/app.js", "other"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "kind"),
+    [
+        ("GET", "/jobs/abc/events", "events"),
+        ("GET", "/jobs/abc", "status"),
+        ("DELETE", "/jobs/abc", "cancel"),
+        ("POST", "/jobs", "submit"),
+        ("GET", "/chat", "chat"),
+        ("POST", "/research/sync", "sync"),
+        ("GET", "/r/abc", "page"),
+        ("GET", "/", "page"),
+        ("GET", "/static/app.js", "other"),
+    ],
+)
 def test_route_kinds(method: str, path: str, kind: str) -> None:
     assert route_kind(method, path) == kind
 
 
-def test_the_meter_counts_requests_bytes_and_open_time(simulator: object,
-                                                      fake_redis: object) -> None:
-    with serve_in_thread(create_app(edge_timeout_s=None), worker=False) as web, \
-            httpx2.Client(base_url=web.url, timeout=30) as http:
+def test_the_meter_counts_requests_bytes_and_open_time(
+    simulator: object, fake_redis: object
+) -> None:
+    with (
+        serve_in_thread(create_app(edge_timeout_s=None), worker=False) as web,
+        httpx2.Client(base_url=web.url, timeout=30) as http,
+    ):
         job_id = http.post("/jobs", json={"question": "How are requests counted?"}).json()["id"]
         web.service.traffic.reset()
         bodies = [http.get(f"/jobs/{job_id}") for _ in range(3)]
@@ -66,15 +77,21 @@ def test_publish_terminal_writes_once_and_read_events_resumes(fake_redis: object
 
 
 def test_polling_gives_up_after_its_time_limit(simulator: object, fake_redis: object) -> None:
-    with serve_in_thread(create_app(edge_timeout_s=None), worker=False) as web, \
-            httpx2.Client(base_url=web.url, timeout=30) as http:
+    with (
+        serve_in_thread(create_app(edge_timeout_s=None), worker=False) as web,
+        httpx2.Client(base_url=web.url, timeout=30) as http,
+    ):
         job_id = http.post("/jobs", json={"question": "Will anyone run me?"}).json()["id"]
         with pytest.raises(TimeoutError, match="still queued"):
             poll_job(http, job_id, first_s=5.0, timeout_s=20.0)
 
 
 def test_the_command_line_binds_loopback_by_default() -> None:
-    result = subprocess.run([sys.executable, "-m", "stream_or_queue.web", "--help"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "stream_or_queue.web", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0
     assert "default 127.0.0.1" in result.stdout and "--edge-timeout" in result.stdout

@@ -22,11 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_jobs_survive_a_restart_of_the_web_process(simulator: object, fake_redis: object) -> None:
     first = serve_in_thread(create_app(), worker=False)  # jobs wait: nothing runs them yet
     with httpx2.Client(base_url=first.url, timeout=30) as http:
-        ids = [http.post("/jobs", json={"question": f"{QUESTION} ({n})"}).json()["id"]
-               for n in range(2)]
+        ids = [
+            http.post("/jobs", json={"question": f"{QUESTION} ({n})"}).json()["id"]
+            for n in range(2)
+        ]
     first.stop()
-    with serve_in_thread(create_app()) as second, \
-            httpx2.Client(base_url=second.url, timeout=30) as http:
+    with (
+        serve_in_thread(create_app()) as second,
+        httpx2.Client(base_url=second.url, timeout=30) as http,
+    ):
         for job_id in ids:
             assert poll_job(http, job_id, first_s=2.0).status == "finished"
             log = follow_events(http, job_id)
@@ -43,7 +47,11 @@ def _free_port() -> int:
 def _start_web(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "stream_or_queue.web", "--port", str(port), "--no-worker"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -68,16 +76,18 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.real_redis
-def test_real_processes_a_job_outlives_the_web_process(real_redis_url: str,
-                                                       real_redis: object) -> None:
+def test_real_processes_a_job_outlives_the_web_process(
+    real_redis_url: str, real_redis: object
+) -> None:
     """Web process 1 takes the job and dies; an `rq worker` runs it; web process 2 serves it."""
     env = {**os.environ, "REDIS_URL": real_redis_url, "STREAM_OR_QUEUE_TIME_SCALE": "0.01"}
     env.pop("ANTHROPIC_BASE_URL", None)
     port = _free_port()
     web = _start_web(env, port)
     try:
-        response = httpx2.post(f"http://127.0.0.1:{port}/jobs", json={"question": QUESTION},
-                               timeout=10)
+        response = httpx2.post(
+            f"http://127.0.0.1:{port}/jobs", json={"question": QUESTION}, timeout=10
+        )
         assert response.status_code == 202
         job_id = response.json()["id"]
     finally:
@@ -85,7 +95,11 @@ def test_real_processes_a_job_outlives_the_web_process(real_redis_url: str,
     rq = Path(sys.executable).with_name("rq")
     worker = subprocess.run(
         [str(rq), "worker", "web", "--burst", "--url", real_redis_url, "--quiet"],
-        env=env, cwd=ROOT, capture_output=True, timeout=120)
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
     assert worker.returncode == 0, worker.stderr.decode()[-2000:]
     web = _start_web(env, port)
     try:
@@ -104,8 +118,10 @@ def test_a_job_whose_worker_crashes_resumes_from_its_checkpoints(
     """Kill the worker mid-job: RQ retries the job and it replays its finished steps."""
     from stream_or_queue.durable import WorkerFleet, wait_until
 
-    with serve_in_thread(create_app(edge_timeout_s=None), worker=False) as web, \
-            httpx2.Client(base_url=web.url, timeout=30) as http:
+    with (
+        serve_in_thread(create_app(edge_timeout_s=None), worker=False) as web,
+        httpx2.Client(base_url=web.url, timeout=30) as http,
+    ):
         fleet = WorkerFleet(1, ["web"], connection=web.service.redis).start()
         try:
             job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
@@ -116,12 +132,14 @@ def test_a_job_whose_worker_crashes_resumes_from_its_checkpoints(
             fleet.kill(worker)
             assert job_id in fleet.recover()  # RQ's abandoned-job cleanup retries it
             fleet.start()
-            wait_until(lambda: http.get(f"/jobs/{job_id}").json()["status"] == "finished",
-                       timeout_s=60)
+            wait_until(
+                lambda: http.get(f"/jobs/{job_id}").json()["status"] == "finished", timeout_s=60
+            )
             result = http.get(f"/jobs/{job_id}").json()["result"]
             log = follow_events(http, job_id)
         finally:
             fleet.stop()
     assert result["replayed_steps"], "the second attempt redid every step"
     assert log.status == "finished" and [e.id for e in log.events][:5] == [
-        e.id for e in first.events]
+        e.id for e in first.events
+    ]

@@ -258,6 +258,7 @@ def redis_url() -> str | None:
     """A real Redis when REDIS_URL is set; None means the in-process fakeredis."""
     return os.environ.get("REDIS_URL") or None
 
+
 # --- the web service (issue 7) ------------------------------------------------------
 
 WEB_QUEUE = "web"

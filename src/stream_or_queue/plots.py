@@ -107,8 +107,12 @@ def latency_histogram(
     styles = [":", "--", "-."]
     for index, pct in enumerate(percentiles):
         value = percentile(latencies, pct)
-        axes.axvline(value, color="black", linestyle=styles[index % len(styles)],
-                     label=f"p{pct:g} = {value:.2f} s")
+        axes.axvline(
+            value,
+            color="black",
+            linestyle=styles[index % len(styles)],
+            label=f"p{pct:g} = {value:.2f} s",
+        )
     if budget_s is not None:
         axes.axvline(budget_s, color="#c44e52", linewidth=2, label=f"budget {budget_s:g} s")
     axes.set_xlabel(label)

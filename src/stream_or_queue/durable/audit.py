@@ -31,9 +31,16 @@ from .. import config
 from .keys import audit_key, check_job_id
 
 __all__ = [
-    "AuditEvent", "AuditTrail", "RunSummary", "Span", "audit_trail", "spans", "summarize",
+    "AuditEvent",
+    "AuditTrail",
+    "RunSummary",
+    "Span",
+    "audit_trail",
+    "spans",
+    "summarize",
     "trail_table",
 ]
+
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -76,8 +83,14 @@ class AuditEvent:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "kind": self.kind, "name": self.name, "attempt": self.attempt, "outcome": self.outcome,
-            "start": self.start, "end": self.end, "error": self.error, "worker": self.worker,
+            "kind": self.kind,
+            "name": self.name,
+            "attempt": self.attempt,
+            "outcome": self.outcome,
+            "start": self.start,
+            "end": self.end,
+            "error": self.error,
+            "worker": self.worker,
             "version": self.version,
         }
 
@@ -108,10 +121,15 @@ class AuditTrail:
     ) -> str:
         """XADD one entry; returns its stream id."""
         entry = {
-            "kind": kind, "name": name, "attempt": str(attempt), "outcome": outcome,
+            "kind": kind,
+            "name": name,
+            "attempt": str(attempt),
+            "outcome": outcome,
             "start": repr(time.time() if start is None else start),
             "end": "" if end is None else repr(end),
-            "error": error[:2000], "worker": worker, "version": version,
+            "error": error[:2000],
+            "worker": worker,
+            "version": version,
         }
         with self.connection.pipeline() as pipe:
             pipe.xadd(self.key, entry)  # type: ignore[arg-type]
@@ -171,15 +189,38 @@ def spans(events: Iterable[AuditEvent], now: float | None = None) -> list[Span]:
         opened = open_.pop(key, None)
         start = opened.start if opened is not None else event.start
         end = event.end if event.end is not None else event.start
-        result.append(Span(event.name, event.attempt, start, end, event.outcome,
-                           event.worker, event.version, event.error))
+        result.append(
+            Span(
+                event.name,
+                event.attempt,
+                start,
+                end,
+                event.outcome,
+                event.worker,
+                event.version,
+                event.error,
+            )
+        )
     last = max((e.end or e.start for e in events), default=time.time())
     for (_, name, attempt), event in open_.items():
-        later = [e.end or e.start for e in events if e.start >= event.start and (
-            e.attempt > attempt or (e.kind == "run" and e.outcome == "abandoned"))]
+        later = [
+            e.end or e.start
+            for e in events
+            if e.start >= event.start
+            and (e.attempt > attempt or (e.kind == "run" and e.outcome == "abandoned"))
+        ]
         end = min(later) if later else (now if now is not None else last)
-        result.append(Span(name, attempt, event.start, max(end, event.start), "crashed",
-                           event.worker, event.version))
+        result.append(
+            Span(
+                name,
+                attempt,
+                event.start,
+                max(end, event.start),
+                "crashed",
+                event.worker,
+                event.version,
+            )
+        )
     return sorted(result, key=lambda s: (s.start, s.attempt))
 
 
@@ -244,8 +285,10 @@ def trail_table(
     width: int = 90,
 ) -> str:
     """The trail as an aligned text table (no times or worker names by default: stable)."""
-    rows = [[str(event.as_dict()[f] if event.as_dict()[f] is not None else "") for f in fields]
-            for event in events]
+    rows = [
+        [str(event.as_dict()[f] if event.as_dict()[f] is not None else "") for f in fields]
+        for event in events
+    ]
     widths = [max([len(f), *(len(r[i]) for r in rows)]) for i, f in enumerate(fields)]
     lines = ["  ".join(f.ljust(w) for f, w in zip(fields, widths, strict=True)).rstrip()]
     for row in rows:

@@ -72,8 +72,11 @@ class ChaosResult:
 def _busy(fleet: WorkerFleet, queue: Queue) -> list[Any]:
     """Live workers that are running a job right now."""
     job_ids = queue.started_job_registry.get_job_ids(cleanup=False)
-    owners = {job.worker_name for job in Job.fetch_many(job_ids, connection=queue.connection)
-              if job is not None}
+    owners = {
+        job.worker_name
+        for job in Job.fetch_many(job_ids, connection=queue.connection)
+        if job is not None
+    }
     return sorted((w for w in fleet.alive() if worker_name(w) in owners), key=worker_name)
 
 
@@ -109,12 +112,24 @@ def run_chaos(
     kills = 0
     try:
         if durable:
-            enqueued = [queue.enqueue(pipeline_job, steps, step_s, notify_after=steps[-1],
-                                      outbox=outbox.name, retry=Retry(max=retries))
-                        for _ in range(jobs)]
+            enqueued = [
+                queue.enqueue(
+                    pipeline_job,
+                    steps,
+                    step_s,
+                    notify_after=steps[-1],
+                    outbox=outbox.name,
+                    retry=Retry(max=retries),
+                )
+                for _ in range(jobs)
+            ]
         else:
-            enqueued = [queue.enqueue(naive_pipeline_job, steps, step_s, outbox=outbox.name,
-                                      retry=Retry(max=retries)) for _ in range(jobs)]
+            enqueued = [
+                queue.enqueue(
+                    naive_pipeline_job, steps, step_s, outbox=outbox.name, retry=Retry(max=retries)
+                )
+                for _ in range(jobs)
+            ]
         deadline = started + timeout_s
         next_kill = started + rng.expovariate(1.0 / kill_every_s)
         while time.monotonic() < deadline:
@@ -137,8 +152,10 @@ def run_chaos(
 
     statuses = [job.get_status(refresh=True) for job in enqueued]
     step_executions = sum(sum(executions(job.id, connection).values()) for job in enqueued)
-    attempts = sum(retries - (Job.fetch(job.id, connection=connection).retries_left or 0) + 1
-                   for job in enqueued)
+    attempts = sum(
+        retries - (Job.fetch(job.id, connection=connection).retries_left or 0) + 1
+        for job in enqueued
+    )
     summaries = [summarize(audit_trail(job.id, connection)) for job in enqueued]
     finished_reexecuted = sum(s.finished_steps_reexecuted for s in summaries)
     interrupted = sum(s.interrupted_steps for s in summaries)
@@ -147,7 +164,8 @@ def run_chaos(
     completed = statuses.count(JobStatus.FINISHED)
     return ChaosResult(
         mode="durable" if durable else "naive",
-        backend="fakeredis, thread workers" if is_fake(connection)
+        backend="fakeredis, thread workers"
+        if is_fake(connection)
         else "real Redis, rq worker processes",
         jobs=jobs,
         workers=workers,

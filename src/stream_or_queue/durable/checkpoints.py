@@ -125,8 +125,10 @@ class CheckpointStore:
 
     def steps(self) -> list[str]:
         """Names of the steps that have a checkpoint (valid or not)."""
-        return sorted(name.decode() if isinstance(name, bytes) else name
-                      for name in self.connection.hkeys(self.key))
+        return sorted(
+            name.decode() if isinstance(name, bytes) else name
+            for name in self.connection.hkeys(self.key)
+        )
 
     def corrupt(self, step: str, raw: str = '{"v": 1, "step": "garbled') -> None:
         """Overwrite a checkpoint with garbage: the fault-injection the course demonstrates."""

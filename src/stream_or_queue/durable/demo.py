@@ -91,8 +91,14 @@ def pipeline_job(
             sim_s = durations.get(name, step_s)
             results.append(run.step(name, _work, run, name, sim_s, fail.get(name, 0)))
             if name == notify_after:
-                run.once("notify", _notify, Outbox(outbox, run.connection), run.key("notify"),
-                         run.job_id, f"your report is ready ({len(results)} steps)")
+                run.once(
+                    "notify",
+                    _notify,
+                    Outbox(outbox, run.connection),
+                    run.key("notify"),
+                    run.job_id,
+                    f"your report is ready ({len(results)} steps)",
+                )
         return {"steps": results, "attempt": run.attempt}
 
 
@@ -124,8 +130,9 @@ def naive_pipeline_job(
         clock.sleep(step_s)
         results.append({"step": name, "version": code_version()})
         trail.append("step", name, attempt, "done", start=started, end=time.time())
-    Outbox(outbox, connection).send(f"{job.id}:notify:{secrets.token_hex(4)}",
-                                    {"job": job.id, "text": "your report is ready"})
+    Outbox(outbox, connection).send(
+        f"{job.id}:notify:{secrets.token_hex(4)}", {"job": job.id, "text": "your report is ready"}
+    )
     trail.append("run", "", attempt, "finished")
     return {"steps": results}
 

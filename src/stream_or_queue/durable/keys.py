@@ -8,7 +8,13 @@ inspected or deleted together, and expires together (`config.DURABLE_KEY_TTL_S`)
 from __future__ import annotations
 
 __all__ = [
-    "PREFIX", "attempts_key", "audit_key", "check_job_id", "once_key", "run_keys", "steps_key",
+    "PREFIX",
+    "attempts_key",
+    "audit_key",
+    "check_job_id",
+    "once_key",
+    "run_keys",
+    "steps_key",
 ]
 
 PREFIX = "durable"

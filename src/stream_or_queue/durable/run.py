@@ -118,8 +118,13 @@ class DurableRun:
                 "DurableRun.current() works only inside an RQ job; "
                 "elsewhere create DurableRun(job_id, connection)"
             )
-        return cls(job.id, job.connection, worker=str(getattr(job, "worker_name", "") or ""),
-                   retries_left=job.retries_left, version=version)
+        return cls(
+            job.id,
+            job.connection,
+            worker=str(getattr(job, "worker_name", "") or ""),
+            retries_left=job.retries_left,
+            version=version,
+        )
 
     # --- public API -------------------------------------------------------------------
 
@@ -211,18 +216,27 @@ class DurableRun:
         left = self.retries_left
         if left:
             retries = "1 retry" if left == 1 else f"{left} retries"
-            self._record("run", "", "failed",
-                         error=f"{_error_text(exc)} (RQ will retry: {retries} left)")
+            self._record(
+                "run", "", "failed", error=f"{_error_text(exc)} (RQ will retry: {retries} left)"
+            )
         else:
-            self._record("run", "", "gave-up",
-                         error=f"{_error_text(exc)} (no retries left: RQ moves the job to its "
-                               "FailedJobRegistry)")
+            self._record(
+                "run",
+                "",
+                "gave-up",
+                error=f"{_error_text(exc)} (no retries left: RQ moves the job to its "
+                "FailedJobRegistry)",
+            )
 
     def __enter__(self) -> DurableRun:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: types.TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
         if exc is None:
             self.finish()
         elif isinstance(exc, Exception):
@@ -240,16 +254,32 @@ class DurableRun:
             )
         self._names.add((kind, name))
 
-    def _record(self, kind: str, name: str, outcome: str, *, start: float | None = None,
-                error: str = "") -> float:
+    def _record(
+        self, kind: str, name: str, outcome: str, *, start: float | None = None, error: str = ""
+    ) -> float:
         now = time.time()
         if outcome in ("started",):
-            self.audit.append(kind, name, self.attempt, outcome, start=now, worker=self.worker,
-                              version=self.version)
+            self.audit.append(
+                kind,
+                name,
+                self.attempt,
+                outcome,
+                start=now,
+                worker=self.worker,
+                version=self.version,
+            )
         else:
-            self.audit.append(kind, name, self.attempt, outcome,
-                              start=now if start is None else start, end=now, error=error,
-                              worker=self.worker, version=self.version)
+            self.audit.append(
+                kind,
+                name,
+                self.attempt,
+                outcome,
+                start=now if start is None else start,
+                end=now,
+                error=error,
+                worker=self.worker,
+                version=self.version,
+            )
         return now
 
     def _lookup(self, name: str) -> tuple[bool, Any, bool]:
@@ -278,9 +308,16 @@ class DurableRun:
         if raw is not None:
             text = raw.decode() if isinstance(raw, bytes) else str(raw)
             if text.startswith("pending:"):
-                self._record("once", name, "uncertain", error=(
-                    f"attempt {text.split(':', 1)[1]} started this side effect and never recorded "
-                    f"its end; running it again with idempotency key {self.key(name)!r}"))
+                self._record(
+                    "once",
+                    name,
+                    "uncertain",
+                    error=(
+                        f"attempt {text.split(':', 1)[1]} started this side effect and never "
+                        f"recorded its end; running it again with idempotency key "
+                        f"{self.key(name)!r}"
+                    ),
+                )
             else:
                 try:
                     value = decode(self.job_id, name, text)

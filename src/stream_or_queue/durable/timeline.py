@@ -63,8 +63,15 @@ def timeline(
             height = 0.25 if span.outcome == "skipped" else 0.6
             ax.broken_barh([(start, max(width, 0.4))], (row - height / 2, height), color=colour)
             if span.outcome not in ("skipped",):
-                ax.text(start + max(width, 0.4) / 2, row, f"#{span.attempt}", ha="center",
-                        va="center", fontsize=7, color="white")
+                ax.text(
+                    start + max(width, 0.4) / 2,
+                    row,
+                    f"#{span.attempt}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white",
+                )
         for event in events:
             if event.kind == "run" and event.outcome == "started" and event.attempt > 1:
                 x = (event.start - t0) / scale
@@ -75,6 +82,10 @@ def timeline(
     ax.invert_yaxis()
     ax.set_xlabel("time since the first entry (simulated s)")
     ax.set_title(title)
-    ax.legend(handles=[Patch(color=c, label=o) for o, c in OUTCOME_COLOURS.items()],
-              loc="lower right", fontsize=7, ncol=len(OUTCOME_COLOURS))
+    ax.legend(
+        handles=[Patch(color=c, label=o) for o, c in OUTCOME_COLOURS.items()],
+        loc="lower right",
+        fontsize=7,
+        ncol=len(OUTCOME_COLOURS),
+    )
     return ax

@@ -54,8 +54,9 @@ logging.getLogger("rq.registry").addHandler(logging.NullHandler())
 AnyWorker = ThreadWorker | ProcessWorker
 
 
-def wait_until(predicate: Any, timeout_s: float = 30.0, interval_s: float = 0.01,
-               what: str = "condition") -> None:
+def wait_until(
+    predicate: Any, timeout_s: float = 30.0, interval_s: float = 0.01, what: str = "condition"
+) -> None:
     """Poll `predicate()` until it is true; TimeoutError after `timeout_s` real seconds."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -74,8 +75,9 @@ def worker_name(worker: AnyWorker) -> str:
 # --- recovery: RQ's abandoned-job cleanup, now -------------------------------------------------
 
 
-def recover_abandoned(queue: Queue, dead_workers: Iterable[str], *,
-                      lock_timeout_s: float = 10.0) -> list[str]:
+def recover_abandoned(
+    queue: Queue, dead_workers: Iterable[str], *, lock_timeout_s: float = 10.0
+) -> list[str]:
     """Hand the jobs of `dead_workers` to RQ's abandoned-job cleanup; return their ids.
 
     Their executions in the queue's StartedJobRegistry are marked expired, then
@@ -130,12 +132,21 @@ def _recover(queue: Queue, dead: set[str]) -> list[str]:
         if connection.exists(audit_key(job_id)):
             left = job.retries_left or 0
             after = "1 retry" if left - 1 == 1 else f"{left - 1} retries"
-            action = (f"RQ re-enqueued it ({after} left)" if left
-                      else "no retries left: RQ moved it to the FailedJobRegistry")
+            action = (
+                f"RQ re-enqueued it ({after} left)"
+                if left
+                else "no retries left: RQ moved it to the FailedJobRegistry"
+            )
             raw: Any = connection.get(attempts_key(job_id))
             AuditTrail(job_id, connection).append(
-                "run", "", int(raw or 0), "abandoned", end=time.time(), worker=owner,
-                error=f"AbandonedJobError: its worker died mid-job; {action}")
+                "run",
+                "",
+                int(raw or 0),
+                "abandoned",
+                end=time.time(),
+                worker=owner,
+                error=f"AbandonedJobError: its worker died mid-job; {action}",
+            )
     if recovered:
         registry.cleanup()
     for name in dead:  # what a clean exit would have done: leave the worker registry
@@ -153,8 +164,14 @@ class WorkerFleet:
     `version` (`$SOQ_CODE_VERSION`, which the audit trail records per step).
     """
 
-    def __init__(self, size: int = 2, queues: Sequence[str] = (DEFAULT_QUEUE,), *,
-                 connection: redis.Redis | None = None, version: str | None = None) -> None:
+    def __init__(
+        self,
+        size: int = 2,
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
+        *,
+        connection: redis.Redis | None = None,
+        version: str | None = None,
+    ) -> None:
         if size < 1:
             raise ValueError("a fleet needs at least one worker")
         self.size = size
@@ -179,8 +196,9 @@ class WorkerFleet:
             self.workers += list(start_workers(missing, self.queues, connection=self.connection))
         else:
             url = url_of(self.connection)
-            self.workers += [ProcessWorker(self.queues, url=url).start(wait=False)
-                             for _ in range(missing)]
+            self.workers += [
+                ProcessWorker(self.queues, url=url).start(wait=False) for _ in range(missing)
+            ]
         return self
 
     def alive(self) -> list[AnyWorker]:

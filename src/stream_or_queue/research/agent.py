@@ -139,7 +139,7 @@ def _percent(calls_done: int) -> int:
 
 def _tool_message(name: str, tool_input: Mapping[str, Any]) -> str:
     if name == "search":
-        return f"Searching the library for \"{tool_input.get('query', '')}\""
+        return f'Searching the library for "{tool_input.get("query", "")}"'
     if name == "read_document":
         doc_id = str(tool_input.get("doc_id", ""))
         try:
@@ -196,14 +196,16 @@ class _Loop:
         """Record a model turn; return its tool calls (none means the model is done)."""
         content = list(turn["content"])
         tool_uses = [b for b in content if b.get("type") == "tool_use"]
-        self.trace.usage.append(CallUsage(
-            step=self.turns,
-            kind="turn" if tool_uses else self.final_kind,
-            model=str(turn["model"]),
-            input_tokens=int(turn["input_tokens"]),
-            output_tokens=int(turn["output_tokens"]),
-            request_id=str(turn.get("request_id", "")),
-        ))
+        self.trace.usage.append(
+            CallUsage(
+                step=self.turns,
+                kind="turn" if tool_uses else self.final_kind,
+                model=str(turn["model"]),
+                input_tokens=int(turn["input_tokens"]),
+                output_tokens=int(turn["output_tokens"]),
+                request_id=str(turn.get("request_id", "")),
+            )
+        )
         self.turns += 1
         if tool_uses:
             self.messages.append({"role": "assistant", "content": content})
@@ -221,7 +223,9 @@ class _Loop:
         results: list[dict[str, Any]] = []
         for use, outcome in zip(tool_uses, outcomes, strict=True):
             block: dict[str, Any] = {
-                "type": "tool_result", "tool_use_id": use["id"], "content": outcome.output,
+                "type": "tool_result",
+                "tool_use_id": use["id"],
+                "content": outcome.output,
             }
             if outcome.is_error:
                 block["is_error"] = True
@@ -270,8 +274,12 @@ def _new_loop(
 # --- the sync driver -------------------------------------------------------------------
 
 
-def _call_model(client: anthropic.Anthropic, params: dict[str, Any], trace: ResearchTrace,
-                on_text: Callable[[str], None] | None) -> dict[str, Any]:
+def _call_model(
+    client: anthropic.Anthropic,
+    params: dict[str, Any],
+    trace: ResearchTrace,
+    on_text: Callable[[str], None] | None,
+) -> dict[str, Any]:
     if on_text is None:
         message = client.messages.create(**params)
         return _turn(message, str(getattr(message, "_request_id", "") or ""))
@@ -312,8 +320,12 @@ def _announce(loop: _Loop, use: Mapping[str, Any]) -> tuple[str, str, dict[str, 
     return f"tool-{loop.calls}", tool, tool_input
 
 
-def _drive(loop: _Loop, client: anthropic.Anthropic, steps: StepRunner,
-           on_text: Callable[[str], None] | None) -> None:
+def _drive(
+    loop: _Loop,
+    client: anthropic.Anthropic,
+    steps: StepRunner,
+    on_text: Callable[[str], None] | None,
+) -> None:
     while True:
         loop.check_budget()
         name = f"turn-{loop.turns}"
@@ -354,8 +366,9 @@ def run_research(
     chat box); without it each turn is one plain request. `trace` is filled in as
     the run goes, so a caller can see the work done even if the run is cut short.
     """
-    loop = _new_loop(question, model=model, gather_only=False, digests=digests, trace=trace,
-                     progress=progress)
+    loop = _new_loop(
+        question, model=model, gather_only=False, digests=digests, trace=trace, progress=progress
+    )
     watch = clock.Stopwatch()
     loop.emit("searching", 0, "Starting the research")
     _drive(loop, client or make_client(), steps or NoCheckpoints(), on_text)
@@ -380,8 +393,9 @@ def gather(
     The model is told to reply DONE instead of writing, and each turn is capped at
     `GATHER_MAX_TOKENS`, so the expensive writing is left for the Batches API.
     """
-    loop = _new_loop(question, model=model, gather_only=True, digests=digests, trace=trace,
-                     progress=progress)
+    loop = _new_loop(
+        question, model=model, gather_only=True, digests=digests, trace=trace, progress=progress
+    )
     loop.emit("searching", 0, "Starting the research")
     _drive(loop, client or make_client(), steps or NoCheckpoints(), None)
     return loop.messages, loop.trace
@@ -390,9 +404,12 @@ def gather(
 # --- the async driver ----------------------------------------------------------------------
 
 
-async def _acall_model(client: anthropic.AsyncAnthropic, params: dict[str, Any],
-                       trace: ResearchTrace,
-                       on_text: Callable[[str], Awaitable[None] | None] | None) -> dict[str, Any]:
+async def _acall_model(
+    client: anthropic.AsyncAnthropic,
+    params: dict[str, Any],
+    trace: ResearchTrace,
+    on_text: Callable[[str], Awaitable[None] | None] | None,
+) -> dict[str, Any]:
     if on_text is None:
         message = await client.messages.create(**params)
         return _turn(message, str(getattr(message, "_request_id", "") or ""))
@@ -408,8 +425,12 @@ async def _acall_model(client: anthropic.AsyncAnthropic, params: dict[str, Any],
     return _turn(message, str(stream.response.headers.get("request-id", "")))
 
 
-async def _adrive(loop: _Loop, client: anthropic.AsyncAnthropic, steps: AsyncStepRunner,
-                  on_text: Callable[[str], Awaitable[None] | None] | None) -> None:
+async def _adrive(
+    loop: _Loop,
+    client: anthropic.AsyncAnthropic,
+    steps: AsyncStepRunner,
+    on_text: Callable[[str], Awaitable[None] | None] | None,
+) -> None:
     while True:
         loop.check_budget()
         name = f"turn-{loop.turns}"
@@ -443,8 +464,9 @@ async def arun_research(
     version: str = "v2",
 ) -> ResearchResult:
     """The async twin of `run_research` (`on_text` may be a coroutine function)."""
-    loop = _new_loop(question, model=model, gather_only=False, digests=digests, trace=trace,
-                     progress=progress)
+    loop = _new_loop(
+        question, model=model, gather_only=False, digests=digests, trace=trace, progress=progress
+    )
     watch = clock.Stopwatch()
     loop.emit("searching", 0, "Starting the research")
     await _adrive(loop, client or make_async_client(), steps or NoCheckpoints(), on_text)
@@ -465,8 +487,9 @@ async def agather(
     trace: ResearchTrace | None = None,
 ) -> tuple[list[dict[str, Any]], ResearchTrace]:
     """The async twin of `gather`."""
-    loop = _new_loop(question, model=model, gather_only=True, digests=digests, trace=trace,
-                     progress=progress)
+    loop = _new_loop(
+        question, model=model, gather_only=True, digests=digests, trace=trace, progress=progress
+    )
     loop.emit("searching", 0, "Starting the research")
     await _adrive(loop, client or make_async_client(), steps or NoCheckpoints(), None)
     return loop.messages, loop.trace

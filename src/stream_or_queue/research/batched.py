@@ -67,7 +67,10 @@ POLL_S = 10.0
 
 
 def collect_batch(
-    client: anthropic.Anthropic, batch_id: str, *, poll_s: float = POLL_S,
+    client: anthropic.Anthropic,
+    batch_id: str,
+    *,
+    poll_s: float = POLL_S,
     max_wait_s: float = config.BATCH_EXPIRY_S + 3600.0,
 ) -> dict[str, dict[str, Any]]:
     """Wait until the batch has ended, then return {custom_id: result as JSON data}."""
@@ -119,11 +122,13 @@ def digest_requests(model: str = config.FAST_MODEL) -> list[dict[str, Any]]:
             "params": {
                 "model": model,
                 "max_tokens": DIGEST_MAX_TOKENS,
-                "messages": [{
-                    "role": "user",
-                    "content": "Summarise this note in two or three sentences for a research "
-                               f"assistant.\n\nNote: {doc.text}",
-                }],
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": "Summarise this note in two or three sentences for a research "
+                        f"assistant.\n\nNote: {doc.text}",
+                    }
+                ],
             },
         }
         for doc in CORPUS
@@ -131,7 +136,9 @@ def digest_requests(model: str = config.FAST_MODEL) -> list[dict[str, Any]]:
 
 
 def prepare_digests(
-    client: anthropic.Anthropic | None = None, *, model: str = config.FAST_MODEL,
+    client: anthropic.Anthropic | None = None,
+    *,
+    model: str = config.FAST_MODEL,
     poll_s: float = 30.0,
 ) -> DigestSet:
     """Digest every document in one batch (at the batch price) and wait for the results.
@@ -169,8 +176,9 @@ def load_digests(connection: redis.Redis) -> dict[str, str]:
     """The stored digests ({} when no nightly batch has run yet)."""
     raw: Any = connection.hgetall(DIGESTS_KEY)
     return {
-        (k.decode() if isinstance(k, bytes) else str(k)): (v.decode() if isinstance(v, bytes)
-                                                           else str(v))
+        (k.decode() if isinstance(k, bytes) else str(k)): (
+            v.decode() if isinstance(v, bytes) else str(v)
+        )
         for k, v in raw.items()
     }
 
@@ -178,8 +186,7 @@ def load_digests(connection: redis.Redis) -> dict[str, str]:
 # --- 2. gather live, write in a batch --------------------------------------------------------
 
 
-def write_params(messages: list[dict[str, Any]], model: str = config.LARGE_MODEL
-                 ) -> dict[str, Any]:
+def write_params(messages: list[dict[str, Any]], model: str = config.LARGE_MODEL) -> dict[str, Any]:
     """The request that writes the answer from a gathered conversation.
 
     The conversation ends with the tool results of the last tool call; the
@@ -217,16 +224,20 @@ def _submit(client: anthropic.Anthropic, params: dict[str, Any]) -> dict[str, An
     return {"batch_id": batch.id, "custom_id": custom_id}
 
 
-def _collect(client: anthropic.Anthropic, submitted: Mapping[str, Any], params: dict[str, Any],
-             poll_s: float) -> dict[str, Any]:
+def _collect(
+    client: anthropic.Anthropic, submitted: Mapping[str, Any], params: dict[str, Any], poll_s: float
+) -> dict[str, Any]:
     results = collect_batch(client, str(submitted["batch_id"]), poll_s=poll_s)
     result = results.get(str(submitted["custom_id"]), {})
     if result.get("type") == "succeeded":
         return {"message": result["message"], "batch": True, "fallback": ""}
     # errored, expired or canceled: the job can afford the live price once
     message = client.messages.create(**params)
-    return {"message": message.model_dump(mode="json"), "batch": False,
-            "fallback": str(result.get("type", "missing"))}
+    return {
+        "message": message.model_dump(mode="json"),
+        "batch": False,
+        "fallback": str(result.get("type", "missing")),
+    }
 
 
 def _write_live(client: anthropic.Anthropic, params: dict[str, Any]) -> dict[str, Any]:
@@ -269,22 +280,43 @@ def run_research_v3(
     client = client or make_client()
     steps = steps or NoCheckpoints()
     watch = clock.Stopwatch()
-    messages, trace = gather(question, client=client, progress=progress, model=gather_model,
-                             steps=steps, digests=digests, trace=trace)
+    messages, trace = gather(
+        question,
+        client=client,
+        progress=progress,
+        model=gather_model,
+        steps=steps,
+        digests=digests,
+        trace=trace,
+    )
     if progress is not None:
-        progress({"step": "writing", "percent": 90,
-                  "message": "Writing the answer (Batches API: half price, takes a few minutes)"})
+        progress(
+            {
+                "step": "writing",
+                "percent": 90,
+                "message": "Writing the answer (Batches API: half price, takes a few minutes)",
+            }
+        )
     params = write_params(messages, write_model)
     if write_in_batch:
         submitted = _step(steps, trace, "write-submit", _submit, client, params)
-        collected = _step(steps, trace, "write-collect", _collect, client, submitted, params,
-                          poll_s)
+        collected = _step(
+            steps, trace, "write-collect", _collect, client, submitted, params, poll_s
+        )
     else:
         collected = _step(steps, trace, "write-live", _write_live, client, params)
     message = collected["message"]
     tokens_in, tokens_out = _usage_of(message)
-    trace.usage.append(CallUsage(len(trace.usage), "write", write_model, tokens_in, tokens_out,
-                                 batch=bool(collected["batch"])))
+    trace.usage.append(
+        CallUsage(
+            len(trace.usage),
+            "write",
+            write_model,
+            tokens_in,
+            tokens_out,
+            batch=bool(collected["batch"]),
+        )
+    )
     trace.answer = _text_of(message)
     result = ResearchResult(
         question=question,
@@ -298,6 +330,11 @@ def run_research_v3(
         replayed_steps=list(trace.replayed),
     )
     if progress is not None:
-        progress({"step": "done", "percent": 100,
-                  "message": f"Answer ready with {len(result.sources)} sources"})
+        progress(
+            {
+                "step": "done",
+                "percent": 100,
+                "message": f"Answer ready with {len(result.sources)} sources",
+            }
+        )
     return result

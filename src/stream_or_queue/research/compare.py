@@ -83,8 +83,11 @@ def probe_s() -> float:
         llm = client(simulator=Simulator(seed=1_234))  # a private simulator: no trace in yours
         for _ in range(3):
             started = time.perf_counter()
-            run_research("How does a queue absorb a burst of requests?", client=llm,
-                         on_text=lambda _text: None)
+            run_research(
+                "How does a queue absorb a burst of requests?",
+                client=llm,
+                on_text=lambda _text: None,
+            )
             times.append(time.perf_counter() - started)
     return min(times[1:])
 
@@ -161,8 +164,14 @@ def _billed(trace: ResearchTrace, simulator: Simulator) -> tuple[int, int]:
     return tokens_in, tokens_out
 
 
-async def _chat_one(http: httpx2.AsyncClient, base: str, question: str, user: User,
-                    trace_id: str, arrival_s: float = 0.0) -> QuestionRun:
+async def _chat_one(
+    http: httpx2.AsyncClient,
+    base: str,
+    question: str,
+    user: User,
+    trace_id: str,
+    arrival_s: float = 0.0,
+) -> QuestionRun:
     await clock.asleep(arrival_s)
     run = QuestionRun("v1", question, user.patience_s, user.returns_when_notified, requests=1)
     watch = clock.Stopwatch()
@@ -170,8 +179,12 @@ async def _chat_one(http: httpx2.AsyncClient, base: str, question: str, user: Us
     try:
         patience = None if user.patience_s == float("inf") else clock.to_real(user.patience_s)
         async with asyncio.timeout(patience):
-            async with http.stream("POST", f"{base}/chat", json={"question": question},
-                                   headers={"x-trace-id": trace_id}) as response:
+            async with http.stream(
+                "POST",
+                f"{base}/chat",
+                json={"question": question},
+                headers={"x-trace-id": trace_id},
+            ) as response:
                 if response.status_code == 504:
                     cut = True
                 else:
@@ -221,8 +234,12 @@ def _people(count: int, seed: int, patient: bool) -> list[User]:
 
 
 async def ameasure_chat(
-    questions: Sequence[str], *, seed: int = 0, timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S,
-    patient: bool = False, simulator: Simulator | None = None,
+    questions: Sequence[str],
+    *,
+    seed: int = 0,
+    timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S,
+    patient: bool = False,
+    simulator: Simulator | None = None,
 ) -> list[QuestionRun]:
     """v1: every question at once, held open through the edge; see the module docstring.
 
@@ -237,9 +254,12 @@ async def ameasure_chat(
         limits = httpx2.Limits(max_connections=len(questions) + 10)
         async with httpx2.AsyncClient(timeout=None, limits=limits) as http:
             ids = [secrets.token_hex(8) for _ in questions]
-            runs = await asyncio.gather(*(
-                _chat_one(http, running.url, q, u, i, n * ARRIVAL_GAP_S)
-                for n, (q, u, i) in enumerate(zip(questions, people, ids, strict=True))))
+            runs = await asyncio.gather(
+                *(
+                    _chat_one(http, running.url, q, u, i, n * ARRIVAL_GAP_S)
+                    for n, (q, u, i) in enumerate(zip(questions, people, ids, strict=True))
+                )
+            )
         await _settle(service)
         for run, trace_id in zip(runs, ids, strict=True):
             _account(run, service.traces.get(trace_id), simulator)
@@ -248,26 +268,38 @@ async def ameasure_chat(
         running.stop()
 
 
-def measure_chat(questions: Sequence[str], *, seed: int = 0,
-                 timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S, patient: bool = False,
-                 simulator: Simulator | None = None,
-                 time_scale: float | None = None) -> list[QuestionRun]:
+def measure_chat(
+    questions: Sequence[str],
+    *,
+    seed: int = 0,
+    timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S,
+    patient: bool = False,
+    simulator: Simulator | None = None,
+    time_scale: float | None = None,
+) -> list[QuestionRun]:
     """The sync twin of `ameasure_chat` (safe to call inside Jupyter).
 
     Runs at `config.RESEARCH_CHAT_TIME_SCALE` unless `time_scale` says otherwise.
     """
     scale = time_scale or fidelity_scale(config.RESEARCH_CHAT_TIME_SCALE)
     with config.time_scale_set_to(scale):
-        return _run_sync(ameasure_chat(questions, seed=seed, timeout_s=timeout_s,
-                                       patient=patient,
-                                       simulator=simulator or default_simulator()))
+        return _run_sync(
+            ameasure_chat(
+                questions,
+                seed=seed,
+                timeout_s=timeout_s,
+                patient=patient,
+                simulator=simulator or default_simulator(),
+            )
+        )
 
 
 # --- v2 / v3: the job ---
 
 
-async def _timed(http: httpx2.AsyncClient, method: str, url: str, run: QuestionRun,
-                 **kwargs: Any) -> httpx2.Response:
+async def _timed(
+    http: httpx2.AsyncClient, method: str, url: str, run: QuestionRun, **kwargs: Any
+) -> httpx2.Response:
     watch = clock.Stopwatch()
     response = await http.request(method, url, **kwargs)
     run.requests += 1
@@ -282,13 +314,21 @@ def _status(job: Job) -> str:
     return found.value if found is not None else "queued"
 
 
-async def _job_one(http: httpx2.AsyncClient, base: str, question: str, version: str,
-                   user: User, service: ResearchService, arrival_s: float = 0.0) -> QuestionRun:
+async def _job_one(
+    http: httpx2.AsyncClient,
+    base: str,
+    question: str,
+    version: str,
+    user: User,
+    service: ResearchService,
+    arrival_s: float = 0.0,
+) -> QuestionRun:
     await clock.asleep(arrival_s)
     run = QuestionRun(version, question, user.patience_s, user.returns_when_notified)
     watch = clock.Stopwatch()
-    response = await _timed(http, "POST", f"{base}/jobs", run,
-                            json={"question": question, "version": version})
+    response = await _timed(
+        http, "POST", f"{base}/jobs", run, json={"question": question, "version": version}
+    )
     if response.status_code != 202:
         return run
     job_id = response.json()["id"]
@@ -304,8 +344,10 @@ async def _job_one(http: httpx2.AsyncClient, base: str, question: str, version: 
             break
     job = await asyncio.to_thread(Job.fetch, job_id, connection=service.connection)
     # gone: the job carries on; the notification arrives when it is done
-    while await asyncio.to_thread(_status, job) not in ("finished", "failed") \
-            and watch.elapsed < MAX_JOB_WAIT_S:
+    while (
+        await asyncio.to_thread(_status, job) not in ("finished", "failed")
+        and watch.elapsed < MAX_JOB_WAIT_S
+    ):
         await clock.asleep(POLL_S)
     if await asyncio.to_thread(_status, job) == "finished":
         run.finished = True
@@ -347,8 +389,13 @@ class _Fleets:
 
 
 async def ameasure_jobs(
-    questions: Sequence[str], version: str = "v2", *, seed: int = 0, workers: int | None = None,
-    timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S, patient: bool = False,
+    questions: Sequence[str],
+    version: str = "v2",
+    *,
+    seed: int = 0,
+    workers: int | None = None,
+    timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S,
+    patient: bool = False,
     submit: Callable[[Queue, str], Any] | None = None,
 ) -> list[QuestionRun]:
     """v2 or v3: every question submitted as a job through the edge; see the module docstring.
@@ -364,24 +411,43 @@ async def ameasure_jobs(
         fleet.start()
         limits = httpx2.Limits(max_connections=len(questions) + 10)
         async with httpx2.AsyncClient(timeout=None, limits=limits) as http:
-            runs = await asyncio.gather(*(
-                _job_one(http, running.url, q, version, u, service, n * ARRIVAL_GAP_S)
-                for n, (q, u) in enumerate(zip(questions, people, strict=True))))
+            runs = await asyncio.gather(
+                *(
+                    _job_one(http, running.url, q, version, u, service, n * ARRIVAL_GAP_S)
+                    for n, (q, u) in enumerate(zip(questions, people, strict=True))
+                )
+            )
         return list(runs)
     finally:
         running.stop()
         fleet.stop(grace_s=5.0)
 
 
-def measure_jobs(questions: Sequence[str], version: str = "v2", *, seed: int = 0,
-                 workers: int | None = None, timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S,
-                 patient: bool = False, time_scale: float | None = None,
-                 submit: Callable[[Queue, str], Any] | None = None) -> list[QuestionRun]:
+def measure_jobs(
+    questions: Sequence[str],
+    version: str = "v2",
+    *,
+    seed: int = 0,
+    workers: int | None = None,
+    timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S,
+    patient: bool = False,
+    time_scale: float | None = None,
+    submit: Callable[[Queue, str], Any] | None = None,
+) -> list[QuestionRun]:
     """The sync twin of `ameasure_jobs`, at `config.RESEARCH_JOBS_TIME_SCALE` by default."""
     scale = time_scale or fidelity_scale(config.RESEARCH_JOBS_TIME_SCALE)
     with config.time_scale_set_to(scale):
-        return _run_sync(ameasure_jobs(questions, version, seed=seed, workers=workers,
-                                       timeout_s=timeout_s, patient=patient, submit=submit))
+        return _run_sync(
+            ameasure_jobs(
+                questions,
+                version,
+                seed=seed,
+                workers=workers,
+                timeout_s=timeout_s,
+                patient=patient,
+                submit=submit,
+            )
+        )
 
 
 # --- a deploy with every question in flight ---
@@ -405,8 +471,9 @@ class DeployOutcome:
     cost_lost_usd: float
 
 
-async def adeploy_chat(questions: Sequence[str], *, at_s: float = 30.0,
-                       simulator: Simulator | None = None) -> DeployOutcome:
+async def adeploy_chat(
+    questions: Sequence[str], *, at_s: float = 30.0, simulator: Simulator | None = None
+) -> DeployOutcome:
     """v1: a new web release goes out `at_s` simulated seconds after every question started."""
     simulator = simulator or default_simulator()
     patient = [User(10_000.0, False) for _ in questions]  # nobody leaves: only the deploy counts
@@ -415,8 +482,10 @@ async def adeploy_chat(questions: Sequence[str], *, at_s: float = 30.0,
     try:
         async with httpx2.AsyncClient(timeout=None) as http:
             ids = [secrets.token_hex(8) for _ in questions]
-            tasks = [asyncio.ensure_future(_chat_one(http, running.url, q, u, i))
-                     for q, u, i in zip(questions, patient, ids, strict=True)]
+            tasks = [
+                asyncio.ensure_future(_chat_one(http, running.url, q, u, i))
+                for q, u, i in zip(questions, patient, ids, strict=True)
+            ]
             await clock.asleep(at_s)
             in_flight = await asyncio.to_thread(service.deploy)
             runs = await asyncio.gather(*tasks)
@@ -437,14 +506,16 @@ async def adeploy_chat(questions: Sequence[str], *, at_s: float = 30.0,
     )
 
 
-def deploy_chat(questions: Sequence[str], *, at_s: float = 30.0,
-                simulator: Simulator | None = None) -> DeployOutcome:
+def deploy_chat(
+    questions: Sequence[str], *, at_s: float = 30.0, simulator: Simulator | None = None
+) -> DeployOutcome:
     """The sync twin of `adeploy_chat`."""
     return _run_sync(adeploy_chat(questions, at_s=at_s, simulator=simulator or default_simulator()))
 
 
-def deploy_jobs(questions: Sequence[str], version: str = "v2", *, at_s: float = 30.0,
-                grace_s: float = 5.0) -> DeployOutcome:
+def deploy_jobs(
+    questions: Sequence[str], version: str = "v2", *, at_s: float = 30.0, grace_s: float = 5.0
+) -> DeployOutcome:
     """v2/v3: every worker replaced `at_s` simulated seconds in, with `grace_s` to finish.
 
     The jobs are longer than the grace period, so the old workers are killed in
@@ -463,7 +534,8 @@ def deploy_jobs(questions: Sequence[str], version: str = "v2", *, at_s: float = 
         fleet.deploy(f"{version}-next", grace_s=clock.to_real(grace_s))
         watch = clock.Stopwatch()
         while watch.elapsed < MAX_JOB_WAIT_S and any(
-                j.get_status(refresh=True) not in ("finished", "failed") for j in jobs):
+            j.get_status(refresh=True) not in ("finished", "failed") for j in jobs
+        ):
             clock.sleep(POLL_S)
     finally:
         fleet.stop(grace_s=5.0)
@@ -552,8 +624,14 @@ class _Deploys:
     v3: DeployOutcome
 
 
-def results_table(v1: Summary, v2: Summary, v3: Summary, deploys: Sequence[DeployOutcome],
-                  *, edge_only: Summary | None = None) -> list[ClaimRow]:
+def results_table(
+    v1: Summary,
+    v2: Summary,
+    v3: Summary,
+    deploys: Sequence[DeployOutcome],
+    *,
+    edge_only: Summary | None = None,
+) -> list[ClaimRow]:
     """The article's four claims, each measured on the same questions in all three versions.
 
     `edge_only` is v1 measured with users who never leave: the edge's own timeout
@@ -568,23 +646,41 @@ def results_table(v1: Summary, v2: Summary, v3: Summary, deploys: Sequence[Deplo
     d = _Deploys(by_version["v1"], by_version["v2"], by_version["v3"])
     saving = 1 - v3.cost_per_question_usd / v1.cost_per_question_usd
     rows = [
-        ClaimRow("timeout failures", _pct(edge.timeout_rate), _pct(v2.timeout_rate),
-                 _pct(v3.timeout_rate), "about half at a 60 s edge -> 0%",
-                 0.3 <= edge.timeout_rate <= 0.7 and v2.timeout_rate == 0
-                 and v3.timeout_rate == 0),
-        ClaimRow("cost per question", _usd(v1.cost_per_question_usd),
-                 _usd(v2.cost_per_question_usd), _usd(v3.cost_per_question_usd),
-                 f"v3 at least 30% cheaper than v1 (measured: {100 * saving:.0f}%)",
-                 saving >= 0.30),
-        ClaimRow("completion rate", _pct(v1.completion_rate), _pct(v2.completion_rate),
-                 _pct(v3.completion_rate), "higher: users come back instead of abandoning",
-                 v2.completion_rate > v1.completion_rate
-                 and v3.completion_rate > v1.completion_rate),
-        ClaimRow("work lost in a deploy (tool calls)", str(d.v1.tool_calls_lost),
-                 str(d.v2.finished_steps_redone), str(d.v3.finished_steps_redone),
-                 "0: deploys don't kill in-flight research",
-                 d.v2.finished_steps_redone == 0 and d.v3.finished_steps_redone == 0
-                 and d.v2.answered == d.v2.questions and d.v3.answered == d.v3.questions),
+        ClaimRow(
+            "timeout failures",
+            _pct(edge.timeout_rate),
+            _pct(v2.timeout_rate),
+            _pct(v3.timeout_rate),
+            "about half at a 60 s edge -> 0%",
+            0.3 <= edge.timeout_rate <= 0.7 and v2.timeout_rate == 0 and v3.timeout_rate == 0,
+        ),
+        ClaimRow(
+            "cost per question",
+            _usd(v1.cost_per_question_usd),
+            _usd(v2.cost_per_question_usd),
+            _usd(v3.cost_per_question_usd),
+            f"v3 at least 30% cheaper than v1 (measured: {100 * saving:.0f}%)",
+            saving >= 0.30,
+        ),
+        ClaimRow(
+            "completion rate",
+            _pct(v1.completion_rate),
+            _pct(v2.completion_rate),
+            _pct(v3.completion_rate),
+            "higher: users come back instead of abandoning",
+            v2.completion_rate > v1.completion_rate and v3.completion_rate > v1.completion_rate,
+        ),
+        ClaimRow(
+            "work lost in a deploy (tool calls)",
+            str(d.v1.tool_calls_lost),
+            str(d.v2.finished_steps_redone),
+            str(d.v3.finished_steps_redone),
+            "0: deploys don't kill in-flight research",
+            d.v2.finished_steps_redone == 0
+            and d.v3.finished_steps_redone == 0
+            and d.v2.answered == d.v2.questions
+            and d.v3.answered == d.v3.questions,
+        ),
     ]
     return rows
 
@@ -619,16 +715,13 @@ def cost_levers(questions: Sequence[str]) -> list[Lever]:
         small_gather = [run_research_v3(q, write_in_batch=False).cost_usd for q in questions]
         v3 = [run_research_v3(q).cost_usd for q in questions]
         digest_set = prepare_digests()
-        with_digests = [run_research_v3(q, digests=digest_set.digests).cost_usd
-                        for q in questions]
+        with_digests = [run_research_v3(q, digests=digest_set.digests).cost_usd for q in questions]
     share = digest_set.cost_usd / count
     return [
         Lever("v2: agent loop, live, large model", sum(live) / count),
-        Lever("gather on the small model, write live on the large one",
-              sum(small_gather) / count),
+        Lever("gather on the small model, write live on the large one", sum(small_gather) / count),
         Lever("+ the answer written through the Batches API (v3)", sum(v3) / count),
-        Lever("+ document digests from a nightly batch", sum(with_digests) / count + share,
-              share),
+        Lever("+ document digests from a nightly batch", sum(with_digests) / count + share, share),
     ]
 
 
@@ -645,8 +738,13 @@ class Comparison:
     rows: list[ClaimRow]
 
 
-def compare(questions: Sequence[str] | None = None, *, seed: int = 0,
-            deploy_count: int = 12, deploy_at_s: float = 30.0) -> Comparison:
+def compare(
+    questions: Sequence[str] | None = None,
+    *,
+    seed: int = 0,
+    deploy_count: int = 12,
+    deploy_at_s: float = 30.0,
+) -> Comparison:
     """Measure v1, v2 and v3 on the same questions and users, deploy each, build the table.
 
     v1 is measured twice: with users who never leave (`v1-edge`: what the edge
@@ -669,6 +767,11 @@ def compare(questions: Sequence[str] | None = None, *, seed: int = 0,
             "v2": deploy_jobs(few, "v2", at_s=deploy_at_s),
             "v3": deploy_jobs(few, "v3", at_s=deploy_at_s),
         }
-    rows = results_table(summaries["v1"], summaries["v2"], summaries["v3"],
-                         list(deploys.values()), edge_only=summaries["v1-edge"])
+    rows = results_table(
+        summaries["v1"],
+        summaries["v2"],
+        summaries["v3"],
+        list(deploys.values()),
+        edge_only=summaries["v1-edge"],
+    )
     return Comparison(runs, summaries, deploys, rows)

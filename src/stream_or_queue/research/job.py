@@ -78,8 +78,9 @@ def run_version(
 ) -> ResearchResult:
     """Run one question as v2 (the agent loop, live) or v3 (batch where it can wait)."""
     if _check_version(version) == "v3":
-        return run_research_v3(question, client=client, progress=progress, steps=steps,
-                               digests=digests)
+        return run_research_v3(
+            question, client=client, progress=progress, steps=steps, digests=digests
+        )
     return agent.run_research(question, client=client, progress=progress, steps=steps)
 
 
@@ -92,17 +93,30 @@ def _job_progress(job: Job, forward: ProgressCallback | None) -> ProgressCallbac
     return report
 
 
-def _notify(connection: Any, inbox: str, job_id: str, permalink: str, question: str,
-            result: Mapping[str, Any], key: str) -> bool:
+def _notify(
+    connection: Any,
+    inbox: str,
+    job_id: str,
+    permalink: str,
+    question: str,
+    result: Mapping[str, Any],
+    key: str,
+) -> bool:
     sources = ", ".join(s["id"] for s in result.get("sources", [])) or "none"
     body = (
         f"Your question: {question}\n\n"
         f"The answer is ready, with {len(result.get('sources', []))} sources ({sources}).\n"
         f"Read it here: {permalink}\n"
     )
-    message = Message(subject="Your research answer is ready", body=body, to="you",
-                      sender="research assistant", channel="email", job_id=job_id,
-                      idempotency_key=key)
+    message = Message(
+        subject="Your research answer is ready",
+        body=body,
+        to="you",
+        sender="research assistant",
+        channel="email",
+        job_id=job_id,
+        idempotency_key=key,
+    )
     return Inbox(inbox, connection=connection).append(message)
 
 
@@ -122,11 +136,21 @@ def research_job(question: str, version: str | None = None) -> dict[str, Any]:
     digests = load_digests(job.connection) if chosen == "v3" else None
     permalink = str(job.meta.get("permalink") or f"/r/{job.id}")
     with DurableRun.current() as run:
-        result = run_version(question, chosen, progress=_job_progress(job, None), steps=run,
-                             digests=digests or None)
+        result = run_version(
+            question, chosen, progress=_job_progress(job, None), steps=run, digests=digests or None
+        )
         data = result.as_dict()
-        run.once("notify", _notify, job.connection, str(job.meta.get("inbox", INBOX)), job.id,
-                 permalink, question, data, run.key("notify"))
+        run.once(
+            "notify",
+            _notify,
+            job.connection,
+            str(job.meta.get("inbox", INBOX)),
+            job.id,
+            permalink,
+            question,
+            data,
+            run.key("notify"),
+        )
         data.update(job_id=job.id, attempt=run.attempt, permalink=permalink)
         return data
 
@@ -181,5 +205,6 @@ def run_research(
         return agent.run_research(question, client=client, progress=progress, on_text=on_text)
     digests = load_digests(job.connection) if chosen == "v3" else None
     with DurableRun.current() as run:
-        return run_version(question, chosen, client=client, progress=progress, steps=run,
-                           digests=digests or None)
+        return run_version(
+            question, chosen, client=client, progress=progress, steps=run, digests=digests or None
+        )

@@ -19,9 +19,12 @@ __all__ = ["cost_bars", "duration_histogram", "levers_chart", "outcome_bars"]
 _COLOURS = {"answered": "#4c9a5a", "timed out": "#c8553d", "abandoned": "#e0a030"}
 
 
-def duration_histogram(runs: Sequence[QuestionRun], *,
-                       timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S,
-                       ax: Axes | None = None) -> Axes:
+def duration_histogram(
+    runs: Sequence[QuestionRun],
+    *,
+    timeout_s: float = config.DEFAULT_EDGE_TIMEOUT_S,
+    ax: Axes | None = None,
+) -> Axes:
     """How long each v1 request stayed open, coloured by how it ended, with the edge's line."""
     ax = new_axes(ax)
     groups = {
@@ -30,12 +33,21 @@ def duration_histogram(runs: Sequence[QuestionRun], *,
         "abandoned": [r.longest_request_s for r in runs if r.abandoned and not r.timed_out],
     }
     bins = list(range(0, int(max([timeout_s, *(r.longest_request_s for r in runs)])) + 6, 5))
-    ax.hist([groups[k] for k in groups], bins=bins, stacked=True,
-            color=[_COLOURS[k] for k in groups],
-            label=[f"{k} ({len(v)})" for k, v in groups.items()])
+    ax.hist(
+        [groups[k] for k in groups],
+        bins=bins,
+        stacked=True,
+        color=[_COLOURS[k] for k in groups],
+        label=[f"{k} ({len(v)})" for k, v in groups.items()],
+    )
     ax.axvline(timeout_s, color="black", linestyle="--", linewidth=1)
-    ax.annotate(f"edge timeout {timeout_s:g} s", (timeout_s, ax.get_ylim()[1] * 0.92),
-                xytext=(4, 0), textcoords="offset points", fontsize=8)
+    ax.annotate(
+        f"edge timeout {timeout_s:g} s",
+        (timeout_s, ax.get_ylim()[1] * 0.92),
+        xytext=(4, 0),
+        textcoords="offset points",
+        fontsize=8,
+    )
     ax.set_xlabel("request held open (simulated s)")
     ax.set_ylabel("questions")
     ax.legend(fontsize=8, loc="upper left")
@@ -51,8 +63,13 @@ def outcome_bars(summaries: Sequence[Summary], *, ax: Axes | None = None) -> Axe
     left = [100 * s.abandonment_rate for s in summaries]
     ax.bar(names, answered, color=_COLOURS["answered"], label="answer reached the user")
     ax.bar(names, cut, bottom=answered, color=_COLOURS["timed out"], label="cut by the edge")
-    ax.bar(names, left, bottom=[a + c for a, c in zip(answered, cut, strict=True)],
-           color=_COLOURS["abandoned"], label="user left, never saw it")
+    ax.bar(
+        names,
+        left,
+        bottom=[a + c for a, c in zip(answered, cut, strict=True)],
+        color=_COLOURS["abandoned"],
+        label="user left, never saw it",
+    )
     for index, value in enumerate(answered):
         ax.text(index, value / 2, f"{value:.0f}%", ha="center", va="center", color="white")
     ax.set_ylabel("% of questions")
@@ -71,8 +88,14 @@ def cost_bars(summaries: Sequence[Summary], *, ax: Axes | None = None) -> Axes:
     ax.bar([p - 0.2 for p in positions], per_question, width=0.4, label="per question asked")
     ax.bar([p + 0.2 for p in positions], per_answer, width=0.4, label="per answer delivered")
     ax.axhline(0.7 * per_question[0], color="black", linestyle="--", linewidth=1)
-    ax.annotate("v1 per question - 30%", (len(names) - 0.6, 0.7 * per_question[0]),
-                xytext=(0, 3), textcoords="offset points", fontsize=8, ha="right")
+    ax.annotate(
+        "v1 per question - 30%",
+        (len(names) - 0.6, 0.7 * per_question[0]),
+        xytext=(0, 3),
+        textcoords="offset points",
+        fontsize=8,
+        ha="right",
+    )
     ax.set_xticks(list(positions), names)
     ax.set_ylabel("cost (US dollars x 1000)")
     ax.legend(fontsize=8)

@@ -152,9 +152,16 @@ class ResearchService:
         def token(text: str) -> None:
             events.put_nowait(("token", {"text": text}))
 
-        task = asyncio.ensure_future(arun_research(
-            question, client=self._llm, progress=progress, on_text=token, trace=trace,
-            version="v1"))
+        task = asyncio.ensure_future(
+            arun_research(
+                question,
+                client=self._llm,
+                progress=progress,
+                on_text=token,
+                trace=trace,
+                version="v1",
+            )
+        )
         self._tasks.add(task)
         self.chats_started += 1
         task.add_done_callback(lambda _t: events.put_nowait(("end", None)))
@@ -232,10 +239,17 @@ class RunningService:
 def serve_in_thread(service: ResearchService | None = None) -> RunningService:
     """Serve the rig on 127.0.0.1 (a free port) from a background thread."""
     service = service or ResearchService()
-    server = uvicorn.Server(uvicorn.Config(
-        service, host="127.0.0.1", port=0, log_level="critical", access_log=False,
-        lifespan="off", timeout_graceful_shutdown=1,
-    ))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            service,
+            host="127.0.0.1",
+            port=0,
+            log_level="critical",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+    )
     thread = threading.Thread(target=server.run, name="research-rig", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

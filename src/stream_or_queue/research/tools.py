@@ -139,8 +139,9 @@ class Toolbox:
         if name == "take_notes":
             return self._note(tool_input)
         known = ", ".join(t["name"] for t in TOOLS)
-        return ToolOutcome(name, tool_input, f"Error: unknown tool {name!r}; known: {known}.",
-                           0.5, is_error=True)
+        return ToolOutcome(
+            name, tool_input, f"Error: unknown tool {name!r}; known: {known}.", 0.5, is_error=True
+        )
 
     def record(self, outcome: ToolOutcome) -> None:
         """Update the state after a call (also when replaying it from a checkpoint)."""
@@ -159,18 +160,29 @@ class Toolbox:
         query = tool_input.get("query")
         duration = _search_duration(tool_input)
         if not isinstance(query, str) or not query.strip():
-            return ToolOutcome("search", tool_input, "Error: `query` must be a non-empty string.",
-                               duration, is_error=True)
+            return ToolOutcome(
+                "search",
+                tool_input,
+                "Error: `query` must be a non-empty string.",
+                duration,
+                is_error=True,
+            )
         hits = search(query)
         if not hits:
-            return ToolOutcome("search", tool_input, "No documents match; try other keywords.",
-                               duration)
+            return ToolOutcome(
+                "search", tool_input, "No documents match; try other keywords.", duration
+            )
         lines = [
             json.dumps({"id": h.document.id, "title": h.document.title, "snippet": h.snippet})
             for h in hits
         ]
-        return ToolOutcome("search", tool_input, "\n".join(lines), duration,
-                           doc_ids=tuple(h.document.id for h in hits))
+        return ToolOutcome(
+            "search",
+            tool_input,
+            "\n".join(lines),
+            duration,
+            doc_ids=tuple(h.document.id for h in hits),
+        )
 
     def _read(self, tool_input: dict[str, Any]) -> ToolOutcome:
         doc_id = tool_input.get("doc_id")
@@ -193,8 +205,9 @@ class Toolbox:
         if not isinstance(note, str) or not note.strip():
             error = "Error: `note` must be a non-empty string."
             return ToolOutcome("take_notes", tool_input, error, duration, is_error=True)
-        return ToolOutcome("take_notes", tool_input, f"Noted ({len(self.notes) + 1} so far).",
-                           duration)
+        return ToolOutcome(
+            "take_notes", tool_input, f"Noted ({len(self.notes) + 1} so far).", duration
+        )
 
 
 def run_tool(toolbox: Toolbox, name: str, tool_input: Mapping[str, Any]) -> ToolOutcome:

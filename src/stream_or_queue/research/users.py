@@ -34,7 +34,8 @@ def users(count: int, seed: int = 0) -> list[User]:
     found = []
     for _ in range(count):
         patience = config.USER_PATIENCE_MEDIAN_S * rng.lognormvariate(
-            0.0, config.USER_PATIENCE_SPREAD)
+            0.0, config.USER_PATIENCE_SPREAD
+        )
         returns = rng.random() < config.NOTIFICATION_RETURN_RATE
         found.append(User(round(patience, 1), returns))
     return found

@@ -19,17 +19,33 @@ from .server import make_server
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stream_or_queue.web",
-                                     description="The research assistant web service.")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="interface to bind (default 127.0.0.1: this machine only)")
+    parser = argparse.ArgumentParser(
+        prog="python -m stream_or_queue.web", description="The research assistant web service."
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind (default 127.0.0.1: this machine only)",
+    )
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--edge-timeout", type=float, default=config.DEFAULT_EDGE_TIMEOUT_S,
-                        help="simulated seconds after which the edge cuts a request (0: no edge)")
-    parser.add_argument("--time-scale", type=float, default=None,
-                        help="real seconds per simulated second (1 = real time)")
-    parser.add_argument("--worker", action=argparse.BooleanOptionalAction, default=None,
-                        help="run an RQ worker thread here (default: only without REDIS_URL)")
+    parser.add_argument(
+        "--edge-timeout",
+        type=float,
+        default=config.DEFAULT_EDGE_TIMEOUT_S,
+        help="simulated seconds after which the edge cuts a request (0: no edge)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=None,
+        help="real seconds per simulated second (1 = real time)",
+    )
+    parser.add_argument(
+        "--worker",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run an RQ worker thread here (default: only without REDIS_URL)",
+    )
     args = parser.parse_args(argv)
     if args.time_scale is not None:
         config.set_time_scale(args.time_scale)
@@ -43,14 +59,17 @@ def main(argv: list[str] | None = None) -> None:
     run_worker = is_fake(service.redis) if args.worker is None else args.worker
     worker = ThreadWorker([service.queue_name], connection=service.redis) if run_worker else None
     queue = "real Redis (REDIS_URL)" if not is_fake(service.redis) else "in-process fakeredis"
-    print(f"research service on http://{args.host}:{args.port} | queue: {queue} | "
-          f"edge timeout: {args.edge_timeout or 'off'} simulated s | "
-          f"time scale: {config.time_scale():g} | worker here: {'yes' if worker else 'no'}")
+    print(
+        f"research service on http://{args.host}:{args.port} | queue: {queue} | "
+        f"edge timeout: {args.edge_timeout or 'off'} simulated s | "
+        f"time scale: {config.time_scale():g} | worker here: {'yes' if worker else 'no'}"
+    )
     if worker is not None:
         worker.start()
     try:
-        server: uvicorn.Server = make_server(service, host=args.host, port=args.port,
-                                             log_level="info")
+        server: uvicorn.Server = make_server(
+            service, host=args.host, port=args.port, log_level="info"
+        )
         server.run()
     finally:
         if worker is not None:

@@ -64,9 +64,11 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 SECURITY_HEADERS = [
-    (b"content-security-policy",
-     b"default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; "
-     b"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; "
+        b"base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),  # a permalink id must not leak in Referer
 ]
@@ -112,7 +114,8 @@ class _Guard:
         length = dict(scope.get("headers", [])).get(b"content-length", b"0")
         if length.isdigit() and int(length) > config.WEB_MAX_BODY_BYTES:
             response = JSONResponse(
-                {"detail": f"request body over {config.WEB_MAX_BODY_BYTES} bytes"}, 413)
+                {"detail": f"request body over {config.WEB_MAX_BODY_BYTES} bytes"}, 413
+            )
             await response(scope, receive, send)
             return
 
@@ -131,8 +134,15 @@ class WebService:
     `traffic` the meter; `redis` and `queue` the job store it uses.
     """
 
-    def __init__(self, api: FastAPI, edge: EdgeTimeout, traffic: TrafficMeter,
-                 connection: redis.Redis, redis_url: str | None, queue_name: str) -> None:
+    def __init__(
+        self,
+        api: FastAPI,
+        edge: EdgeTimeout,
+        traffic: TrafficMeter,
+        connection: redis.Redis,
+        redis_url: str | None,
+        queue_name: str,
+    ) -> None:
         self.api = api
         self.edge = edge
         self.traffic = traffic
@@ -151,7 +161,8 @@ ASYNC_REDIS_CONNECTIONS = 64
 def _async_redis(url: str | None) -> redis.asyncio.Redis:
     if url:
         pool = redis.asyncio.BlockingConnectionPool.from_url(
-            url, max_connections=ASYNC_REDIS_CONNECTIONS, timeout=30)
+            url, max_connections=ASYNC_REDIS_CONNECTIONS, timeout=30
+        )
         return redis.asyncio.Redis(connection_pool=pool)
     return fakeredis.FakeAsyncRedis(server=fake_server())
 
@@ -182,20 +193,25 @@ def create_app(
             with contextlib.suppress(Exception):
                 await aconn.aclose(close_connection_pool=True)
 
-    api = FastAPI(title="Stream or Queue: research service", lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+    api = FastAPI(
+        title="Stream or Queue: research service", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     api.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @api.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         """422 with a readable message, and never the (maybe huge) input echoed back."""
         detail = [
-            {"loc": list(e.get("loc", ())), "type": e.get("type", ""),
-             "msg": str(e.get("msg", "")).removeprefix("Value error, ")}
+            {
+                "loc": list(e.get("loc", ())),
+                "type": e.get("type", ""),
+                "msg": str(e.get("msg", "")).removeprefix("Value error, "),
+            }
             for e in exc.errors()
         ]
         message = "; ".join(
-            f"{'.'.join(str(p) for p in d['loc'][1:]) or 'body'}: {d['msg']}" for d in detail)
+            f"{'.'.join(str(p) for p in d['loc'][1:]) or 'body'}: {d['msg']}" for d in detail
+        )
         return JSONResponse({"detail": detail, "message": message}, status_code=422)
 
     def view_or_404(job_id: str) -> dict[str, Any]:
@@ -284,11 +300,17 @@ def create_app(
         status = job.get_status(refresh=True)
         if status in ("failed", "stopped", "canceled"):
             step = "failed" if status == "failed" else "canceled"
-            events.publish_terminal(connection, job_id, step,
-                                    "The research failed." if step == "failed" else "Canceled")
+            events.publish_terminal(
+                connection, job_id, step, "The research failed." if step == "failed" else "Canceled"
+            )
         elif status == "finished":
-            events.publish_terminal(connection, job_id, "finished", "The answer is ready",
-                                    result=jobs.as_result(job.return_value()))
+            events.publish_terminal(
+                connection,
+                job_id,
+                "finished",
+                "The answer is ready",
+                result=jobs.as_result(job.return_value()),
+            )
 
     # --- sync streaming chat (short answers) ----------------------------------------------
 
@@ -296,16 +318,23 @@ def create_app(
         llm = async_client()
         try:
             async with llm.messages.stream(
-                model=config.LARGE_MODEL, max_tokens=CHAT_MAX_TOKENS, system=CHAT_SYSTEM,
+                model=config.LARGE_MODEL,
+                max_tokens=CHAT_MAX_TOKENS,
+                system=CHAT_SYSTEM,
                 messages=[{"role": "user", "content": question}],
             ) as stream:
                 async for text in stream.text_stream:
                     yield ServerSentEvent(data=json.dumps({"text": text}), event="token")
                 message = await stream.get_final_message()
-            yield ServerSentEvent(event="done", data=json.dumps({
-                "stop_reason": message.stop_reason,
-                "output_tokens": message.usage.output_tokens,
-            }))
+            yield ServerSentEvent(
+                event="done",
+                data=json.dumps(
+                    {
+                        "stop_reason": message.stop_reason,
+                        "output_tokens": message.usage.output_tokens,
+                    }
+                ),
+            )
         finally:
             await llm.close()
 
@@ -329,11 +358,13 @@ def create_app(
 
     async def _research_stream(question: str) -> AsyncIterator[ServerSentEvent]:
         queue_: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        task = asyncio.ensure_future(run_in_request(
-            question,
-            on_progress=lambda e: queue_.put_nowait(("progress", e)),
-            on_text=lambda t: queue_.put_nowait(("token", {"text": t})),
-        ))
+        task = asyncio.ensure_future(
+            run_in_request(
+                question,
+                on_progress=lambda e: queue_.put_nowait(("progress", e)),
+                on_text=lambda t: queue_.put_nowait(("token", {"text": t})),
+            )
+        )
         task.add_done_callback(lambda _t: queue_.put_nowait(("end", None)))
         try:
             while True:
@@ -344,8 +375,9 @@ def create_app(
             try:
                 result = task.result()
             except Exception:
-                yield ServerSentEvent(event="error", data=json.dumps(
-                    {"message": "The research failed."}))
+                yield ServerSentEvent(
+                    event="error", data=json.dumps({"message": "The research failed."})
+                )
                 return
             yield ServerSentEvent(event="done", data=json.dumps(result))
         finally:
@@ -355,8 +387,11 @@ def create_app(
 
     @api.get("/", response_class=HTMLResponse)
     def index(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "index.html", {
-            "question": "", "error": None, "limit": config.WEB_QUESTION_MAX_CHARS})
+        return templates.TemplateResponse(
+            request,
+            "index.html",
+            {"question": "", "error": None, "limit": config.WEB_QUESTION_MAX_CHARS},
+        )
 
     @api.post("/ask", response_class=HTMLResponse, response_model=None)
     async def ask(request: Request) -> HTMLResponse | RedirectResponse:
@@ -366,26 +401,38 @@ def create_app(
             question = QuestionIn(question=raw).question
         except ValidationError as exc:
             message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-            return templates.TemplateResponse(request, "index.html", {
-                "question": raw[: config.WEB_QUESTION_MAX_CHARS * 2], "error": message,
-                "limit": config.WEB_QUESTION_MAX_CHARS}, status_code=422)
+            return templates.TemplateResponse(
+                request,
+                "index.html",
+                {
+                    "question": raw[: config.WEB_QUESTION_MAX_CHARS * 2],
+                    "error": message,
+                    "limit": config.WEB_QUESTION_MAX_CHARS,
+                },
+                status_code=422,
+            )
         job = await run_in_threadpool(jobs.submit, question, queue=queue)
         return RedirectResponse(f"/r/{job.id}", status_code=303)
 
     @api.get("/r/{job_id}", response_class=HTMLResponse)
-    def permalink(request: Request, job_id: str,
-                  transport: Annotated[str | None, Query()] = None) -> HTMLResponse:
+    def permalink(
+        request: Request, job_id: str, transport: Annotated[str | None, Query()] = None
+    ) -> HTMLResponse:
         view = jobs.job_view(connection, job_id)
         if view is None:
             return templates.TemplateResponse(request, "missing.html", {}, status_code=404)
         result = view.get("result") or {}
         paragraphs = [p.strip() for p in str(result.get("answer", "")).split("\n\n") if p.strip()]
-        response = templates.TemplateResponse(request, "job.html", {
-            "view": view,
-            "paragraphs": paragraphs,
-            "sources": list(result.get("sources") or []),
-            "transport": "poll" if transport == "poll" else "sse",
-        })
+        response = templates.TemplateResponse(
+            request,
+            "job.html",
+            {
+                "view": view,
+                "paragraphs": paragraphs,
+                "sources": list(result.get("sources") or []),
+                "transport": "poll" if transport == "poll" else "sse",
+            },
+        )
         response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -441,8 +488,11 @@ async def run_in_request(
 
     def work() -> None:
         try:
-            outcome: dict[str, Any] | BaseException = jobs.as_result(jobs.run_research(
-                question, progress=progress, on_text=text if on_text is not None else None))
+            outcome: dict[str, Any] | BaseException = jobs.as_result(
+                jobs.run_research(
+                    question, progress=progress, on_text=text if on_text is not None else None
+                )
+            )
         except BaseException as exc:  # handed to the awaiting request
             outcome = exc
         soon(settle, outcome)

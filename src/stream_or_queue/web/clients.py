@@ -39,8 +39,9 @@ TERMINAL = frozenset({"finished", "failed", "canceled"})
 _CUT = (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.ConnectError, httpx2.ReadTimeout)
 
 
-def backoff_delays(first_s: float = 1.0, factor: float = 2.0, max_s: float = 15.0
-                   ) -> Iterator[float]:
+def backoff_delays(
+    first_s: float = 1.0, factor: float = 2.0, max_s: float = 15.0
+) -> Iterator[float]:
     """first, first*factor, ... capped at max_s (simulated seconds), forever."""
     if first_s <= 0 or factor < 1 or max_s < first_s:
         raise ValueError("need first_s > 0, factor >= 1 and max_s >= first_s")
@@ -144,8 +145,10 @@ class EventLog:
 
 
 def _headers(last_event_id: str | None) -> dict[str, str]:
-    return {"Accept": "text/event-stream", **({"Last-Event-ID": last_event_id}
-                                              if last_event_id else {})}
+    return {
+        "Accept": "text/event-stream",
+        **({"Last-Event-ID": last_event_id} if last_event_id else {}),
+    }
 
 
 def follow_events(
@@ -167,8 +170,9 @@ def follow_events(
     while log.connections < max_connections:
         log.connections += 1
         try:
-            with client.stream("GET", f"/jobs/{job_id}/events",
-                               headers=_headers(log.last_event_id)) as response:
+            with client.stream(
+                "GET", f"/jobs/{job_id}/events", headers=_headers(log.last_event_id)
+            ) as response:
                 response.raise_for_status()
                 for event in httpx2.EventSource(response):
                     retry_ms = event.retry if event.retry is not None else retry_ms
@@ -198,8 +202,9 @@ async def afollow_events(
     while log.connections < max_connections:
         log.connections += 1
         try:
-            async with client.stream("GET", f"/jobs/{job_id}/events",
-                                     headers=_headers(log.last_event_id)) as response:
+            async with client.stream(
+                "GET", f"/jobs/{job_id}/events", headers=_headers(log.last_event_id)
+            ) as response:
                 response.raise_for_status()
                 async for event in httpx2.EventSource(response):
                     retry_ms = event.retry if event.retry is not None else retry_ms

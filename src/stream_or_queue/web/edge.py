@@ -33,8 +33,9 @@ class EdgeTimeout:
     count what it did, for the notebooks.
     """
 
-    def __init__(self, app: ASGIApp, timeout_s: float | None = config.DEFAULT_EDGE_TIMEOUT_S
-                 ) -> None:
+    def __init__(
+        self, app: ASGIApp, timeout_s: float | None = config.DEFAULT_EDGE_TIMEOUT_S
+    ) -> None:
         if timeout_s is not None and timeout_s <= 0:
             raise ValueError(f"edge timeout must be positive (None: no edge), got {timeout_s}")
         self.app = app
@@ -55,8 +56,9 @@ class EdgeTimeout:
             await send(message)
 
         try:
-            await asyncio.wait_for(self.app(scope, receive, watched_send),
-                                   clock.to_real(self.timeout_s))
+            await asyncio.wait_for(
+                self.app(scope, receive, watched_send), clock.to_real(self.timeout_s)
+            )
         except TimeoutError:
             if started:
                 # Returning without finishing the body makes the server drop the
@@ -64,13 +66,21 @@ class EdgeTimeout:
                 self.cut_mid_stream += 1
                 return
             self.cut_before_answer += 1
-            body = json.dumps({
-                "detail": f"Gateway Timeout: the edge ends requests after "
-                          f"{self.timeout_s:g} simulated seconds",
-            }).encode()
-            await send({"type": "http.response.start", "status": 504, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-edge-timeout-s", f"{self.timeout_s:g}".encode()),
-            ]})
+            body = json.dumps(
+                {
+                    "detail": f"Gateway Timeout: the edge ends requests after "
+                    f"{self.timeout_s:g} simulated seconds",
+                }
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 504,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"x-edge-timeout-s", f"{self.timeout_s:g}".encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})

@@ -128,15 +128,22 @@ def research_job(question: str) -> dict[str, Any]:
         raise
     except Exception:
         if job.retries_left:
-            events.publish(job.connection, job.id, "retrying", 0,
-                           "Something failed; trying again from the last checkpoint")
+            events.publish(
+                job.connection,
+                job.id,
+                "retrying",
+                0,
+                "Something failed; trying again from the last checkpoint",
+            )
         else:
-            events.publish_terminal(job.connection, job.id, "failed",
-                                    "The research failed. Please ask again.")
+            events.publish_terminal(
+                job.connection, job.id, "failed", "The research failed. Please ask again."
+            )
         raise
     result = as_result(answer)
-    events.publish_terminal(job.connection, job.id, "finished", "The answer is ready",
-                            result=result)
+    events.publish_terminal(
+        job.connection, job.id, "finished", "The answer is ready", result=result
+    )
     return result
 
 
@@ -178,8 +185,9 @@ def job_view(connection: redis.Redis, job_id: str) -> dict[str, Any] | None:
     return _view(job, events.last_event(connection, job_id))
 
 
-async def ajob_view(aconnection: redis.asyncio.Redis, connection: redis.Redis, job_id: str
-                    ) -> dict[str, Any] | None:
+async def ajob_view(
+    aconnection: redis.asyncio.Redis, connection: redis.Redis, job_id: str
+) -> dict[str, Any] | None:
     """The async twin of `job_view`: both reads in one round trip, no thread hop.
 
     `connection` (sync) is only used if the result must be read from RQ's
@@ -223,8 +231,11 @@ def _view(job: Job, last: events.ProgressEvent | None) -> dict[str, Any]:
         else {"step": "queued", "percent": 0, "message": "Waiting for a worker"}
     )
     if status in ("failed", "canceled") and (last is None or not last.terminal):
-        progress = {"step": status, "percent": 100,
-                    "message": "Canceled" if status == "canceled" else "The research failed."}
+        progress = {
+            "step": status,
+            "percent": 100,
+            "message": "Canceled" if status == "canceled" else "The research failed.",
+        }
     return {
         "id": job.id,
         "status": status,

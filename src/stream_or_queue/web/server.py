@@ -35,12 +35,18 @@ def _quiet_cut_streams() -> None:
         logger.addFilter(_CutStreamFilter())
 
 
-def make_server(service: WebService, *, host: str = "127.0.0.1", port: int = 0,
-                log_level: str = "warning") -> uvicorn.Server:
+def make_server(
+    service: WebService, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+) -> uvicorn.Server:
     """A uvicorn server for `service` (not started yet)."""
     uv_config = uvicorn.Config(
-        service, host=host, port=port, log_level=log_level, access_log=False,
-        lifespan="on", timeout_graceful_shutdown=2,
+        service,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
     )
     _quiet_cut_streams()
     return uvicorn.Server(uv_config)
@@ -85,8 +91,9 @@ def serve_in_thread(
     service = service or create_app()
     if worker is None:
         worker = is_fake(service.redis)
-    job_worker = ThreadWorker([service.queue_name], connection=service.redis).start() \
-        if worker else None
+    job_worker = (
+        ThreadWorker([service.queue_name], connection=service.redis).start() if worker else None
+    )
     server = make_server(service, host=host, port=port)
     thread = threading.Thread(target=server.run, name="web-http", daemon=True)
     thread.start()

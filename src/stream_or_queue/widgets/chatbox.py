@@ -151,28 +151,46 @@ class ChatBox(widgets.VBox):
         self._coalescer = Coalescer(self._render, 1.0 / max_updates_per_s)
 
         self.input = widgets.Text(placeholder=placeholder, layout=widgets.Layout(flex="1"))
-        self.send_button = widgets.Button(description="Send", button_style="primary",
-                                          icon="paper-plane", tooltip="Send the message")
-        self.stop_button = widgets.Button(description="Stop", button_style="danger",
-                                          icon="stop", disabled=True,
-                                          tooltip="Stop the answer (the model stops too)")
-        self.transcript = widgets.HTML(layout=widgets.Layout(
-            max_height="320px", overflow="auto", border="1px solid #ddd", padding="4px 8px"))
+        self.send_button = widgets.Button(
+            description="Send",
+            button_style="primary",
+            icon="paper-plane",
+            tooltip="Send the message",
+        )
+        self.stop_button = widgets.Button(
+            description="Stop",
+            button_style="danger",
+            icon="stop",
+            disabled=True,
+            tooltip="Stop the answer (the model stops too)",
+        )
+        self.transcript = widgets.HTML(
+            layout=widgets.Layout(
+                max_height="320px", overflow="auto", border="1px solid #ddd", padding="4px 8px"
+            )
+        )
         self.stats = widgets.HTML()
         self.status = widgets.HTML()
-        for part, name in ((self, "soq-chat"), (self.input, "soq-chat-input"),
-                           (self.send_button, "soq-chat-send"), (self.stop_button, "soq-chat-stop"),
-                           (self.transcript, "soq-chat-transcript"), (self.stats, "soq-chat-stats"),
-                           (self.status, "soq-chat-status")):
+        for part, name in (
+            (self, "soq-chat"),
+            (self.input, "soq-chat-input"),
+            (self.send_button, "soq-chat-send"),
+            (self.stop_button, "soq-chat-stop"),
+            (self.transcript, "soq-chat-transcript"),
+            (self.stats, "soq-chat-stats"),
+            (self.status, "soq-chat-status"),
+        ):
             part.add_class(name)
         self.send_button.on_click(lambda _: self.send())
         self.stop_button.on_click(lambda _: self.stop())
-        super().__init__([
-            self.transcript,
-            widgets.HBox([self.input, self.send_button, self.stop_button]),
-            self.stats,
-            self.status,
-        ])
+        super().__init__(
+            [
+                self.transcript,
+                widgets.HBox([self.input, self.send_button, self.stop_button]),
+                self.stats,
+                self.status,
+            ]
+        )
         self._render()
         self._set_status("Ready.")
 
@@ -215,7 +233,9 @@ class ChatBox(widgets.VBox):
         if len(message) > MAX_MESSAGE_CHARS:
             self._set_status(
                 f"That message has {len(message):,} characters; the limit here is "
-                f"{MAX_MESSAGE_CHARS:,}. Nothing was sent.", "warn")
+                f"{MAX_MESSAGE_CHARS:,}. Nothing was sent.",
+                "warn",
+            )
             return None
         if self.streaming:
             self._set_status("An answer is still streaming: wait for it or press Stop.", "warn")
@@ -272,7 +292,8 @@ class ChatBox(widgets.VBox):
         assert self.task is not None
         waiting: set[asyncio.Future[Any]] = {future, self.task}
         await asyncio.wait_for(
-            asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED), timeout_s)
+            asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED), timeout_s
+        )
         return self.reply_tokens
 
     def clear(self) -> None:
@@ -289,8 +310,7 @@ class ChatBox(widgets.VBox):
 
     def __repr__(self) -> str:
         """A short text form: what nbval compares and what a static viewer shows."""
-        return (f"ChatBox · {self.model} · {len(self.turns)} turns so far "
-                "(run the notebook to chat)")
+        return f"ChatBox · {self.model} · {len(self.turns)} turns so far (run the notebook to chat)"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -302,7 +322,10 @@ class ChatBox(widgets.VBox):
 
     def _request(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         params: dict[str, Any] = {
-            "model": self.model, "max_tokens": self.max_tokens, "messages": messages}
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "messages": messages,
+        }
         if self.system:
             params["system"] = self.system
         return params
@@ -407,8 +430,9 @@ class ChatBox(widgets.VBox):
     def _stats_html(self, stats: StreamStats, saved: Savings | None) -> str:
         parts = []
         ttft = stats.ttft_s
-        parts.append(f"time to first token {ttft:.2f} s" if ttft is not None
-                     else "time to first token —")
+        parts.append(
+            f"time to first token {ttft:.2f} s" if ttft is not None else "time to first token —"
+        )
         rate = stats.tokens_per_s
         parts.append(f"{rate:.0f} tokens/s" if rate is not None else "— tokens/s")
         parts.append(f"tokens {stats.input_tokens:,} in + {stats.output_tokens:,} out")
