@@ -9,25 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from cells import TIMING, code, md
+from nbformat.v4 import new_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "00_welcome"
-TIMING = ["nbval-ignore-output", "why:timing"]
-
-
-def md(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_markdown_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
-
-
-def code(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_code_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
 
 
 lesson = [

@@ -8,25 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from cells import TIMING, code, md
+from nbformat.v4 import new_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "01_sync_fast_path"
-TIMING = ["nbval-ignore-output", "why:timing"]
-
-
-def md(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_markdown_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
-
-
-def code(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_code_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
 
 
 lesson = [
@@ -132,12 +118,15 @@ for expense, call in list(zip(EXPENSES, calls))[:4]:
 The latencies come from a wall clock, so they change a little from run to run;
 the cell checks what must hold instead of printing fixed numbers.
 """),
-    code("""
+    code(
+        """
 latencies = [call.latency_s for call in calls]
 p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
 print(f"p50 {p50:.2f} s, p95 {p95:.2f} s, slowest {max(latencies):.2f} s (simulated)")
 assert p95 < config.SYNC_LATENCY_BUDGET_S, "the fast path should answer within a second"
-""", TIMING),
+""",
+        TIMING,
+    ),
     code("""
 from stream_or_queue import plots
 
@@ -166,12 +155,15 @@ print(f"model, time to first token: p50 {percentile(first, 50):.2f} s, p95 {perc
 print(f"model, writing the rest:    p50 {percentile(writing, 50):.3f} s, p95 {percentile(writing, 95):.3f} s")
 print(f"answer length: {min(c.output_tokens for c in calls)}-{max(c.output_tokens for c in calls)} tokens")
 """),
-    code("""
+    code(
+        """
 overhead = [call.latency_s - r.scheduled_total_s for call, r in zip(calls, records)]
 print(f"everything else (SDK, transport, Python): p50 {percentile(overhead, 50):.3f} s, "
       f"p95 {percentile(overhead, 95):.3f} s (simulated)")
 assert all(o > -0.01 for o in overhead), "a call cannot finish before the model does"
-""", TIMING),
+""",
+        TIMING,
+    ),
     md("""
 So the budget of one second splits into three parts. With the fast model's
 profile, the worst first token takes 0.7 s; what is left pays for the answer's
@@ -213,14 +205,17 @@ for name, make in variants.items():
     print(f"{name:36} model time p95 {percentile(scheduled, 95):5.2f} s  "
           f"{'within' if percentile(scheduled, 95) < budget else 'OVER'} the {budget:g} s budget")
 """),
-    code("""
+    code(
+        """
 for name, (measured, scheduled) in budget_table.items():
     p95_measured = percentile([m.latency_s for m in measured], 95)
     print(f"{name:36} measured p95 {p95_measured:5.2f} s (simulated)")
     assert p95_measured >= percentile(scheduled, 95) - 0.01
 assert percentile([m.latency_s for m in budget_table["fast model, one line"][0]], 50) < budget
 assert percentile([m.latency_s for m in budget_table["large model, one line"][0]], 50) > budget
-""", TIMING),
+""",
+        TIMING,
+    ),
     md("""
 Sub-second is a property of three choices together: a fast model, a short answer
 and nothing else in the way.
@@ -232,7 +227,8 @@ worth a lot when there are many words to come. Here there are five to twenty. St
 the same decisions and compare the time to the first token with the time to the
 whole answer:
 """),
-    code("""
+    code(
+        """
 from stream_or_queue.streaming import measure_stream
 
 streamed = [measure_stream(llm, **review(expense)) for expense in EXPENSES[:20]]
@@ -245,7 +241,9 @@ print(f"  -> the first token takes {percentile(share, 50):.0%} of the whole wait
 print(f"a {chat.output_tokens}-token chat answer: first token after {chat.ttft_s:.2f} s, "
       f"whole answer after {chat.total_s:.2f} s -> {chat.ttft_s / chat.total_s:.0%}")
 assert percentile(share, 50) > 0.8 and chat.ttft_s / chat.total_s < 0.5
-""", TIMING),
+""",
+        TIMING,
+    ),
     md("""
 For the decision, the first token arrives when the answer is nearly complete,
 and the first token *is* the decision ("APPROVE" or "REJECT"): there is nothing
@@ -380,7 +378,10 @@ print(call_learner(max_answer_tokens, config.SYNC_LATENCY_BUDGET_S, profile.ttft
 def write(path: Path, cells: list[nbformat.NotebookNode]) -> None:
     notebook = new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
     notebook.metadata["language_info"] = {"name": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)

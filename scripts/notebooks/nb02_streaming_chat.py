@@ -8,25 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from cells import TIMING, code, md
+from nbformat.v4 import new_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "02_streaming_chat"
-TIMING = ["nbval-ignore-output", "why:timing"]
-
-
-def md(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_markdown_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
-
-
-def code(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_code_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
 
 
 lesson = [
@@ -84,13 +70,16 @@ finish. Meanwhile the task reads the stream from `AsyncAnthropic` and writes
 each update into the widgets' *values*, which JupyterLab shows live. The line
 under the transcript shows the figures of the last answer:
 """),
-    code("""
+    code(
+        """
 stats = turn.stats
 print(f"time to first token {stats.ttft_s:.2f} s, whole answer {stats.total_s:.2f} s, "
       f"{stats.tokens_per_s:.0f} tokens/s (simulated)")
 print(f"{stats.input_tokens} input + {stats.output_tokens} output tokens = ${stats.cost:.5f}")
 assert stats.ttft_s < stats.total_s and stats.cost > 0
-""", TIMING),
+""",
+        TIMING,
+    ),
     md("""
 Two details keep the box usable:
 
@@ -112,12 +101,15 @@ print("Stop button enabled meanwhile:", not chat.stop_button.disabled)
 turn = await task
 print(f"then the answer finished: {chat.state}, {turn.stats.output_tokens} tokens")
 """),
-    code("""
+    code(
+        """
 real_ms = sum(t.stats.closed_real - t.stats.started_real for t in chat.turns) * 1000
 print(f"{chat.render_count} coalesced renders for {sum(t.stats.output_tokens for t in chat.turns)} "
       f"tokens in two answers, which took {real_ms:.0f} ms of real time at this time scale")
 assert chat.render_count < sum(t.stats.output_tokens for t in chat.turns)
-""", TIMING),
+""",
+        TIMING,
+    ),
     md("""
 ## 2. Time to first token vs total time
 
@@ -125,7 +117,8 @@ What does the user wait for before they can start reading? Ask the large model
 five questions that each need a few hundred words, twice: streamed, and as a
 plain call that returns the whole answer at once.
 """),
-    code("""
+    code(
+        """
 QUESTIONS = [
     "In about 300 words, explain how a support team should triage refund requests.",
     "In about 300 words, explain what makes a good onboarding email.",
@@ -146,8 +139,11 @@ print(f"{'':58} {'streamed':>19} {'not streamed':>14}")
 print(f"{'question':50} {'tokens':>7} {'first token':>11} {'all':>7} {'all':>14}")
 for q, s, p in zip(QUESTIONS, streamed, plain):
     print(f"{q.removeprefix('In about 300 words, explain '):50} {s.output_tokens:>7} {s.ttft_s:>9.2f} s {s.total_s:>5.2f} s {p.latency_s:>12.2f} s")
-""", TIMING),
-    code("""
+""",
+        TIMING,
+    ),
+    code(
+        """
 from statistics import mean
 
 wait_streamed = mean(s.ttft_s for s in streamed)
@@ -157,7 +153,9 @@ print(f"time before the first word is on screen: streamed {wait_streamed:.2f} s,
 print(f"streaming shows the first word {wait_plain / wait_streamed:.1f}x sooner; "
       f"the whole answer arrives no sooner ({mean(s.total_s for s in streamed):.2f} s vs {wait_plain:.2f} s)")
 assert wait_plain > 2 * wait_streamed
-""", TIMING),
+""",
+        TIMING,
+    ),
     md("""
 Streaming does not make the model faster: the last token arrives at about the
 same time either way. It moves the *first* word from the end of the wait to the
@@ -201,13 +199,16 @@ read_by_end = writing_s * config.READING_WORDS_PER_MINUTE / 60
 print(f"when the stream ends, the reader has read {read_by_end:.0f} words: "
       f"{1 - read_by_end / words:.0%} of the document is still unread")
 """),
-    code("""
+    code(
+        """
 measured_per_min = words / report.generation_s * 60
 print(f"measured: first token after {report.ttft_s:.2f} s, {measured_per_min:,.0f} words/min "
       f"({report.tokens_per_s:.0f} tokens/s), stream over after {report.total_s:.0f} s (simulated)")
 assert measured_per_min > 10 * config.READING_WORDS_PER_MINUTE
 assert abs(report.generation_s - writing_s) < 0.1 * writing_s
-""", TIMING),
+""",
+        TIMING,
+    ),
     code("""
 ax = plots.generation_vs_reading(report, words=words)
 """),
@@ -349,7 +350,10 @@ def unread_words(words: int, ttft_s: float, total_s: float, reading_wpm: float) 
 def write(path: Path, cells: list[nbformat.NotebookNode]) -> None:
     notebook = new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
     notebook.metadata["language_info"] = {"name": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)

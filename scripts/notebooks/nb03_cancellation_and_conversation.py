@@ -8,25 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from cells import TIMING, code, md
+from nbformat.v4 import new_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "03_cancellation_and_conversation"
-TIMING = ["nbval-ignore-output", "why:timing"]
-
-
-def md(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_markdown_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
-
-
-def code(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_code_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
 
 
 lesson = [
@@ -96,7 +82,8 @@ model *planned*, how many it *generated* before the stream closed, and how many
 were *delivered* to us. `tokens_due_at` works out from the model's schedule how
 many it had produced at the moment of the click.
 """),
-    code("""
+    code(
+        """
 record = upstream_record(turn.stats.request_id)
 at_click = tokens_due_at(record, turn.stats.cancel_requested_real)
 print(f"planned {record.planned_output_tokens:,} tokens; at the click the model had produced {at_click}; "
@@ -106,7 +93,9 @@ closed_ms = (turn.stats.closed_real - turn.stats.cancel_requested_real) * 1000
 print(f"from the click to the upstream stream closed: {closed_ms:.2f} ms")
 assert record.cancelled and not record.completed
 assert record.generated_tokens <= at_click + 1, "generation must stop within one token of the click"
-""", TIMING),
+""",
+        TIMING,
+    ),
     md("""
 The model stopped within one token of the click; the tokens between delivered
 and generated were already written and on their way when Stop was pressed. Back
@@ -145,7 +134,8 @@ The ledger makes the saving exact: planned minus generated tokens, at the
 model's output price. (Live, nobody knows how long the answer would have been;
 the widget then shows an upper bound from `max_tokens`.)
 """),
-    code("""
+    code(
+        """
 saved = turn.saved
 print(f"saved {saved.tokens:,} of {saved.planned_tokens:,} output tokens = ${saved.dollars:.4f} ({saved.source})")
 print(f"the stopped answer cost ${turn.stats.cost:.4f}; the hidden-text 'stop' cost "
@@ -153,7 +143,9 @@ print(f"the stopped answer cost ${turn.stats.cost:.4f}; the hidden-text 'stop' c
 stops_per_day = 1_000  # an assumption: 1,000 users each stop one long answer a day
 print(f"at {stops_per_day:,} such stops a day: ${saved.dollars * stops_per_day * 30:,.0f} a month")
 assert saved.exact and saved.tokens > 2_000
-""", TIMING),
+""",
+        TIMING,
+    ),
     md("""
 ## 3. A conversation: follow-ups carry the history
 
@@ -246,11 +238,14 @@ pretending to be a chat (notebooks 04 to 06).
 The waits above are the model's schedule. The stopwatch in the chat box agrees,
 give or take the Python overhead per call:
 """),
-    code("""
+    code(
+        """
 for t, r in zip(turns, records):
     print(f"time to first token: measured {t.stats.ttft_s:.2f} s, scheduled {r.scheduled_ttft_s:.2f} s (simulated)")
     assert t.stats.ttft_s >= r.scheduled_ttft_s - 0.01
-""", TIMING),
+""",
+        TIMING,
+    ),
     md("""
 ## Summary
 
@@ -366,7 +361,10 @@ def turn_seconds(wait_s: float, reply_words: int, question_words: int) -> float:
 def write(path: Path, cells: list[nbformat.NotebookNode]) -> None:
     notebook = new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
     notebook.metadata["language_info"] = {"name": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)

@@ -8,25 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from cells import TIMING, code, md
+from nbformat.v4 import new_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "04_why_long_sync_requests_fail"
-TIMING = ["nbval-ignore-output", "why:timing"]
-
-
-def md(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_markdown_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
-
-
-def code(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_code_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
 
 
 lesson = [
@@ -93,7 +79,8 @@ for calls, count in sorted(tool_calls.items()):
 The number of tool calls is the model's plan for each question, so it is the
 same on every run. The durations come from the clock:
 """),
-    code("""
+    code(
+        """
 import statistics
 
 durations = [run.duration_s for run in runs]
@@ -103,7 +90,9 @@ print(f"median {statistics.median(durations):.0f} s, from {min(durations):.0f} s
 print(f"longer than {config.DEFAULT_EDGE_TIMEOUT_S:.0f} s: {over:.0%} of the questions")
 assert 5 <= min(tool_calls) and max(tool_calls) <= 8
 assert 0.2 <= over <= 0.85, over
-""", tags=TIMING),
+""",
+        tags=TIMING,
+    ),
     code("""
 import matplotlib.pyplot as plt
 
@@ -123,11 +112,14 @@ The dashed lines are where real edges cut a request (vendor documentation,
 2025). The 60 s line runs through the middle of the distribution. Here is the
 share of questions each edge would cut:
 """),
-    code("""
+    code(
+        """
 for name, limit in config.EDGE_TIMEOUTS_S.items():
     cut = sum(d > limit for d in durations) / len(durations)
     print(f"{name:38s} {limit:5.0f} s   cuts {cut:4.0%}")
-""", tags=TIMING),
+""",
+        tags=TIMING,
+    ),
     md("""
 ## 2. Through the edge: the measured failure rate
 
@@ -151,14 +143,17 @@ def ask_and_wait(question: str) -> int:
 with ThreadPoolExecutor(max_workers=6) as pool:
     statuses = list(pool.map(ask_and_wait, QUESTIONS))
 """),
-    code("""
+    code(
+        """
 print(sorted(Counter(statuses).items()))
 failure_rate = statuses.count(504) / len(statuses)
 print(f"cut by the edge: {statuses.count(504)} of {len(statuses)} requests ({failure_rate:.0%})")
 print(f"predicted from the durations of step 1: {over:.0%}")
 assert set(statuses) <= {200, 504}
 assert 0.2 <= failure_rate <= 0.9, failure_rate
-""", tags=TIMING),
+""",
+        tags=TIMING,
+    ),
     md("""
 About half of the requests never get their answer, as production teams report
 for agents behind a 60 s limit. The edge does not care that the work was
@@ -172,7 +167,8 @@ stays busy the whole time, and the edge still cuts it at 60 s, mid-stream.
 Take the slowest question of step 1, clear the simulator's ledger, and look at
 what the user received and what was billed.
 """),
-    code("""
+    code(
+        """
 import time
 
 from stream_or_queue import token_cost
@@ -209,8 +205,11 @@ def stream_through_edge(question: str) -> dict:
 slowest = QUESTIONS[max(range(len(runs)), key=lambda i: durations[i])]
 first_try = stream_through_edge(slowest)
 first_try
-""", tags=TIMING),
-    code("""
+""",
+        tags=TIMING,
+    ),
+    code(
+        """
 second_try = stream_through_edge(slowest)
 for name, attempt in (("first try", first_try), ("retry", second_try)):
     print(f"{name:9s}: answer delivered: {attempt['answered']}, "
@@ -219,7 +218,9 @@ wasted = first_try["billed $"] + second_try["billed $"]
 print(f"paid for two attempts, ${wasted:.4f}, and the user has no answer")
 assert not first_try["answered"] and first_try["events"].get("cut") == 1
 assert first_try["model calls"] >= 1 and first_try["billed $"] > 0
-""", tags=TIMING),
+""",
+        tags=TIMING,
+    ),
     md("""
 Every model call the agent made before the cut was billed: the input tokens of
 each turn (the whole conversation so far, tool results included) and the output
@@ -236,7 +237,8 @@ each user keeps the tab open for a patience drawn from a seeded log-normal
 distribution, median `config.USER_PATIENCE_MEDIAN_S` simulated seconds. Pair
 each question of step 1 with one modelled user:
 """),
-    code("""
+    code(
+        """
 from stream_or_queue.research.users import users
 
 people = users(len(durations), seed=0)
@@ -250,14 +252,17 @@ print(f"closed the tab first:  {left_first:2d} of {len(people)}")
 print(f"cut by the edge first: {cut_first:2d} of {len(people)}")
 print(f"saw their answer:      {got_answer:2d} of {len(people)}")
 assert left_first + cut_first + got_answer == len(people)
-""", tags=TIMING),
+""",
+        tags=TIMING,
+    ),
     md("""
 When a user closes the tab, the browser drops the connection. The service
 notices (the stream's client is gone), cancels the agent at its next step and
 stops paying - but what it had spent is gone, like the answer. Here one user
 with 25 s of patience gives up on a streamed answer:
 """),
-    code("""
+    code(
+        """
 sim.reset()
 patience_s = 25.0
 with httpx2.Client(base_url=web.url, timeout=120) as http, \\
@@ -275,7 +280,9 @@ spent = token_cost(sum(r.input_tokens for r in sim.ledger),
 print(f"model calls before the tab closed: {calls_at_close}, after: {len(sim.ledger) - calls_at_close}")
 print(f"spent on an answer nobody will read: ${spent:.4f}")
 assert len(sim.ledger) == calls_at_close  # the agent stopped with the request
-""", tags=TIMING),
+""",
+        tags=TIMING,
+    ),
     md("""
 ## 5. The same questions as background jobs
 
@@ -297,13 +304,16 @@ with httpx2.Client(base_url=web.url, timeout=30) as http:
 print(sorted(Counter(r.status_code for r in accepted).items()))
 print(sorted(Counter(o.status for o in outcomes).items()))
 """),
-    code("""
+    code(
+        """
 slow = sum(o.view["result"]["duration_s"] > edge for o in outcomes)
 cuts = web.service.edge.cut_before_answer + web.service.edge.cut_mid_stream - cuts_before
 print(f"jobs longer than the edge's {edge:.0f} s: {slow} of {len(outcomes)}; "
       f"requests cut by the edge meanwhile: {cuts}")
 assert all(o.status == "finished" for o in outcomes) and cuts == 0
-""", tags=TIMING),
+""",
+        tags=TIMING,
+    ),
     code("""
 for worker in extra_workers:
     worker.stop()
@@ -441,7 +451,10 @@ events, cancellation and a page on top of exactly this pair.
 def write(path: Path, cells: list[nbformat.NotebookNode]) -> None:
     notebook = new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
     notebook.metadata["language_info"] = {"name": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)

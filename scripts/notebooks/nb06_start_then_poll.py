@@ -8,25 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from cells import TIMING, code, md
+from nbformat.v4 import new_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "06_start_then_poll"
-TIMING = ["nbval-ignore-output", "why:timing"]
-
-
-def md(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_markdown_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
-
-
-def code(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_code_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
 
 
 lesson = [
@@ -109,12 +95,15 @@ from stream_or_queue.web.clients import backoff_delays, poll_job
 
 print([delay for delay in islice(backoff_delays(first_s=1.0, factor=2.0, max_s=15.0), 8)])
 """),
-    code("""
+    code(
+        """
 outcome = poll_job(http, job["id"], first_s=1.0, factor=2.0, max_s=15.0)
 print(f"{outcome.status} after {outcome.polls} polls, "
       f"{outcome.waited_s:.0f} simulated s after the first one")
 assert outcome.status == "finished" and 4 <= outcome.polls <= 15
-""", tags=TIMING),
+""",
+        tags=TIMING,
+    ),
     md("""
 Between two polls the client knows nothing. What it saw is only the latest
 `progress` of each poll - the steps in between are lost to it.
@@ -167,7 +156,8 @@ long as the client watches. A browser's `EventSource` reconnects by itself with
 `follow_events` does the same. Watch a job that first waits in the queue behind
 another one - together they last well over the edge's 60 s:
 """),
-    code("""
+    code(
+        """
 ahead = http.post("/jobs", json={"question": "How do edge timeouts differ across platforms?"})
 behind = http.post("/jobs", json={"question": "What does a batch API cost compared to live calls?"})
 live = follow_events(http, behind.json()["id"])
@@ -176,7 +166,9 @@ print(f"{live.status} over {live.connections} connections; "
       f"events: {len(live.events)}, all distinct: {distinct}; "
       f"streams cut by the edge so far: {web.service.edge.cut_mid_stream}")
 assert live.status == "finished" and live.connections >= 2 and distinct
-""", tags=TIMING),
+""",
+        tags=TIMING,
+    ),
     md("""
 ## 5. Measure: polling against SSE
 
@@ -233,7 +225,8 @@ results = {name: measure(follow) for name, follow in
 for worker in extra_workers:
     worker.stop()
 """),
-    code("""
+    code(
+        """
 columns = ["requests", "kB sent", "open s", "notice p50 s", "notice max s"]
 print(f"{'8 jobs':15s}" + "".join(f"{c:>14s}" for c in columns))
 for name, row in results.items():
@@ -243,7 +236,9 @@ sse, fast, backoff = results["SSE"], results["poll every 1 s"], results["poll, b
 assert sse["requests"] <= 2 * len(QUESTIONS) < backoff["requests"] < fast["requests"]
 assert sse["notice p50 s"] < backoff["notice p50 s"]
 assert sse["open s"] > fast["open s"]
-""", tags=TIMING),
+""",
+        tags=TIMING,
+    ),
     code("""
 import matplotlib.pyplot as plt
 
@@ -412,7 +407,10 @@ is the same loop with `httpx2`.
 def write(path: Path, cells: list[nbformat.NotebookNode]) -> None:
     notebook = new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
     notebook.metadata["language_info"] = {"name": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)

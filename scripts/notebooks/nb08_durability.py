@@ -8,25 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from cells import TIMING, code, md
+from nbformat.v4 import new_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "08_durability"
-TIMING = ["nbval-ignore-output", "why:timing"]
-
-
-def md(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_markdown_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
-
-
-def code(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_code_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
 
 
 lesson = [
@@ -207,10 +193,13 @@ had nothing to remember. `search` and `read` came from their checkpoints, and
 the notification went out once. The same trail as a timeline - one row per
 step, one bar per attempt, the dashed line where the second attempt started:
 """),
-    code("""
+    code(
+        """
 timeline(audit_trail(job.id), title="A crash during 'summarize': the job resumes on another worker")
 plt.show()
-""", tags=TIMING),
+""",
+        tags=TIMING,
+    ),
     md("""
 ## 3. Killed twice in a row
 
@@ -364,11 +353,14 @@ this workflow versioning). The timeline of the two killed jobs and one that was
 queued (a red bar ends when the crash was noticed; the gap after it is the time
 the job waited to be picked up again):
 """),
-    code("""
+    code(
+        """
 trails = {f"job {i + 1}:": audit_trail(j.id) for i, j in enumerate(hard[:3])}
 timeline(trails, title="A deploy with no grace period: killed in 'read', resumed by v3")
 plt.show()
-""", tags=TIMING),
+""",
+        tags=TIMING,
+    ),
     md("""
 ## 8. Pause and resume
 
@@ -410,7 +402,8 @@ kill hits depends on timing, so the figures vary a little from run to run;
 `scripts/chaos_durable.py` runs the 100-job version (with real `rq worker`
 processes when a `redis-server` is installed) - see `docs/performance.md`.
 """),
-    code("""
+    code(
+        """
 from stream_or_queue.durable.chaos import run_chaos
 
 fleet.stop()
@@ -435,7 +428,9 @@ ax.set_xticklabels(labels)
 ax.set_title(f"{durable.jobs} jobs, {durable.workers} workers, random kills")
 ax.legend()
 plt.show()
-""", tags=TIMING),
+""",
+        tags=TIMING,
+    ),
     md("""
 ## Summary
 
@@ -542,7 +537,10 @@ checkpoints each tool call and the writing step exactly this way.
 def write(path: Path, cells: list[nbformat.NotebookNode]) -> None:
     notebook = new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
     notebook.metadata["language_info"] = {"name": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)

@@ -8,25 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from cells import TIMING, code, md
+from nbformat.v4 import new_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
-TIMING = ["nbval-ignore-output", "why:timing"]
 FILES = ["nbval-ignore-output", "why:files"]
-
-
-def md(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_markdown_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
-
-
-def code(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_code_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
 
 
 def ending(slug: str, summary: str, lab_text: str) -> list[nbformat.NotebookNode]:
@@ -234,7 +220,9 @@ assert deployed.answered == 0 and deployed.tool_calls_lost > 0
 """,
         tags=TIMING,
     ),
-    *ending("09a_research_v1_chat_box", """
+    *ending(
+        "09a_research_v1_chat_box",
+        """
 - The research assistant is an agent loop: 5-8 tool calls, each a model turn plus
   a tool's own time, about a minute per question.
 - Held open in a chat box behind a 60 s edge, about half of the questions are cut
@@ -244,7 +232,9 @@ assert deployed.answered == 0 and deployed.tool_calls_lost > 0
   live price; a deploy kills every conversation in flight.
 - Nothing here is a bug in the agent. The chat box was the wrong shape for a
   one-minute task - 09b gives it the right one.
-""", LAB_TEXT),
+""",
+        LAB_TEXT,
+    ),
 ]
 
 # --- 09b ---------------------------------------------------------------------------------
@@ -449,7 +439,9 @@ assert v2.timeout_rate == 0 and v2.completion_rate > 0.6
 """,
         tags=TIMING,
     ),
-    *ending("09b_research_v2_job", """
+    *ending(
+        "09b_research_v2_job",
+        """
 - The agent did not change; where it runs did. Submitting takes milliseconds, so
   no request lives long enough for the edge to cut it: 0 timeouts.
 - Progress events tell the user what is happening; a notification with a
@@ -459,7 +451,9 @@ assert v2.timeout_rate == 0 and v2.completion_rate > 0.6
   finished step runs twice, nothing is lost, one notification is sent.
 - v2 still pays the live price for every call - 09c moves what can wait to the
   Batches API.
-""", LAB_TEXT),
+""",
+        LAB_TEXT,
+    ),
 ]
 
 # --- 09c ---------------------------------------------------------------------------------
@@ -664,7 +658,9 @@ print("writing:", [(u["model"], "batch" if u["batch"] else "live") for u in resu
 print("steps seen:", " -> ".join(dict.fromkeys(log.steps)))
 print("sources on the permalink page:", [s["title"] for s in result["sources"] if s["title"] in page])
 """),
-    *ending("09c_research_v3_batch_and_results", """
+    *ending(
+        "09c_research_v3_batch_and_results",
+        """
 - The tool-use turns need answers now; the writing and any digesting can wait.
   v3 gathers on the small model and writes through the Batches API.
 - Measured lever by lever, most of the saving comes from the smaller model for
@@ -675,7 +671,9 @@ print("sources on the permalink page:", [s["title"] for s in result["sources"] i
   deploys, and v3 costs well over 30% less per question than v1.
 - The product is not worse for the user - a notification and a permalink
   instead of a spinner. The chat box was the bug.
-""", LAB_TEXT),
+""",
+        LAB_TEXT,
+    ),
 ]
 
 # --- the capstone lab (solution) -------------------------------------------------------------------

@@ -8,27 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from cells import TIMING, code, md
+from nbformat.v4 import new_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "10_choosing_a_pattern"
 
-
-def md(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_markdown_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
-
-
-def code(text: str, tags: list[str] | None = None) -> nbformat.NotebookNode:
-    cell = new_code_cell(text.strip())
-    if tags:
-        cell.metadata["tags"] = tags
-    return cell
-
-
-TIMING = ["nbval-ignore-output", "why:timing"]
 
 lesson = [
     md("""
@@ -155,7 +140,8 @@ job is perfect for that) and serve them from a table.
 First the honest baseline: the fast model's latency on a short answer, measured
 over 20 calls.
 """),
-    code("""
+    code(
+        """
 llm = client()
 model_latency_s = []
 for i in range(20):
@@ -168,13 +154,16 @@ for i in range(20):
 model_p50_ms = statistics.median(model_latency_s) * 1000
 print(f"fast model, median latency: {model_p50_ms:,.0f} ms (simulated)")
 assert model_p50_ms > 100
-""", TIMING),
+""",
+        TIMING,
+    ),
     md("""
 Now the precomputed path: a job fills a table with suggestions for the 2,000
 most common prefixes (here, simulated as a dictionary built once), and the
 request only looks them up. We time 20,000 lookups on the real clock.
 """),
-    code("""
+    code(
+        """
 prefixes = [f"query-{i}" for i in range(2000)]
 suggestions = {p: [f"{p} deals", f"{p} reviews", f"{p} near me"] for p in prefixes}
 
@@ -189,7 +178,9 @@ print(f"precomputed lookup p99: {p99_ms:.4f} ms (wall clock)")
 orders = int(math.log10(model_p50_ms / max(p99_ms, 1e-9)))
 print(f"a lookup is more than 10^{orders} times faster than one model call")
 assert p99_ms < 1.0
-""", TIMING),
+""",
+        TIMING,
+    ),
     md("""
 ## 5. Deterministic and fast: no model at all
 
@@ -239,7 +230,8 @@ pattern: validate, store the request durably, enqueue the AI step, and return a
 confirmation id at once. `stream_or_queue.regulated.confirm_trade` does exactly
 that on RQ.
 """),
-    code("""
+    code(
+        """
 from stream_or_queue.jobs import ThreadWorker
 from stream_or_queue.regulated import confirm_trade, trade_record
 
@@ -264,7 +256,9 @@ ai_done_s = watch.elapsed
 print(f"acknowledgement latency, median: {statistics.median(ack_ms):.1f} ms (wall clock)")
 print(f"all 20 AI commentaries done after: {ai_done_s:,.0f} s (simulated, one worker)")
 assert statistics.median(ack_ms) < 100 and ai_done_s > 10
-""", TIMING),
+""",
+        TIMING,
+    ),
     code("""
 print(acks[0].status, "->", len(trade_record(acks[0].confirmation_id)["commentary"].split()), "words of commentary")
 """),
@@ -379,7 +373,11 @@ def write(path: Path, cells: list[nbformat.NotebookNode]) -> None:
     notebook = new_notebook(cells=cells)
     for index, cell in enumerate(notebook.cells):
         cell.id = f"c{index:03d}"  # stable ids keep rebuilds from churning the diff
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     notebook.metadata["language_info"] = {"name": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)
