@@ -83,10 +83,13 @@ def test_the_page_falls_back_to_polling_when_event_streams_are_blocked(
 
 def test_the_poll_flag_forces_polling(web: object, page: object) -> None:
     _ask(page, web.url, QUESTION)  # type: ignore[attr-defined]
+    permalink = page.url  # type: ignore[attr-defined]
+    page.goto("about:blank")  # type: ignore[attr-defined]  # the first visit's stream ends here
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))  # type: ignore[attr-defined]
-    page.goto(page.url + "?transport=poll")  # type: ignore[attr-defined]
+    page.goto(permalink + "?transport=poll")  # type: ignore[attr-defined]
     page.wait_for_selector("#answer p")  # type: ignore[attr-defined]
+    assert any("/jobs/" in u for u in requests), "the page never polled"
     assert not any(u.endswith("/events") for u in requests)
 
 
