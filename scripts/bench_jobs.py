@@ -31,12 +31,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -48,6 +44,7 @@ from rq.job import Job
 from stream_or_queue.jobs import ProcessWorker, ThreadWorker, Workers, get_redis, tasks
 from stream_or_queue.jobs.connection import fake_client
 from stream_or_queue.jobs.process import url_of
+from stream_or_queue.jobs.redis_server import private_redis_server
 
 MAX_JOBS = 5_000
 
@@ -70,45 +67,11 @@ def real_redis() -> Iterator[str]:
     if url:
         yield url
         return
-    server = shutil.which("redis-server")
-    if server is None:
-        sys.exit("no Redis: set REDIS_URL, or install redis-server")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    workdir = tempfile.mkdtemp(prefix="soq-bench-redis-")
-    proc = subprocess.Popen(
-        [
-            server,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis(port=port).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    sys.exit("redis-server did not start")
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(workdir, ignore_errors=True)
+        with private_redis_server() as private_url:
+            yield private_url
+    except FileNotFoundError:
+        sys.exit("no Redis: set REDIS_URL, or install redis-server")
 
 
 def percentile(values: list[float], q: float) -> float:

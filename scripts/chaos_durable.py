@@ -24,61 +24,14 @@ import argparse
 import contextlib
 import json
 import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 
 import redis
 
 from stream_or_queue import config
 from stream_or_queue.durable.chaos import ChaosResult, run_chaos
-
-
-@contextlib.contextmanager
-def private_redis() -> Iterator[str]:
-    """A throw-away redis-server on a free loopback port."""
-    server = shutil.which("redis-server")
-    if server is None:
-        raise FileNotFoundError("redis-server")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    workdir = tempfile.mkdtemp(prefix="soq-chaos-")
-    proc = subprocess.Popen(
-        [
-            server,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+from stream_or_queue.jobs.redis_server import private_redis_server
 
 
 @contextlib.contextmanager
@@ -90,7 +43,7 @@ def connection_for(choice: str) -> Iterator[redis.Redis]:
         yield get_redis()
         return
     if choice == "auto":
-        with private_redis() as url:
+        with private_redis_server() as url:
             conn = redis.Redis.from_url(url)
             yield conn
             conn.close()

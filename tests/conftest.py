@@ -9,9 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,44 +66,12 @@ def real_redis_url() -> Iterator[str]:
     if url:
         yield url
         return
-    server = shutil.which("redis-server")
-    if server is None:
+    from stream_or_queue.jobs.redis_server import private_redis_server
+
+    if shutil.which("redis-server") is None:
         missing("redis-server")
-    port = _free_port()
-    workdir = tempfile.mkdtemp(prefix="soq-redis-")
-    proc = subprocess.Popen(
-        [
-            server,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.05)
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with private_redis_server() as private_url:
+        yield private_url
 
 
 @pytest.fixture
