@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from cells import TIMING, code, md
-from nbformat.v4 import new_notebook
+from cells import TIMING, code, md, write_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "00_welcome"
@@ -344,14 +343,7 @@ def tokens_per_second(output_tokens, ttft_s, total_s):
 
 
 def write(cells: list[nbformat.NotebookNode], path: Path) -> None:
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-        "name": "python3",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
-    nbformat.write(nb, path)
+    write_notebook(path, cells)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-from cells import TIMING, code, md
-from nbformat.v4 import new_notebook
+from cells import TIMING, code, md, write_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "05_background_jobs"
@@ -629,16 +627,7 @@ the course's version adds limits on every argument and a result TTL.
 ]
 
 
-def write(path: Path, cells: list[nbformat.NotebookNode]) -> None:
-    notebook = new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    notebook.metadata["language_info"] = {"name": "python"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, path)
+write = write_notebook
 
 
 if __name__ == "__main__":
