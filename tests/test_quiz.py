@@ -207,6 +207,9 @@ def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     kernel = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     notebook = new_notebook(cells=[cell], metadata={"kernelspec": kernel})
     nbformat.write(notebook, folder / "quiz_demo.ipynb")
+    from browser import _write_settings
+
+    _write_settings(tmp_path / "settings")  # no "Select Kernel" dialog in front of the cell
     port, token = _free_port(), secrets.token_hex(16)
     env = {
         **os.environ,
