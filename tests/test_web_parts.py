@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import pytest
 
 from stream_or_queue.web import create_app, events, serve_in_thread
 from stream_or_queue.web.clients import backoff_delays, poll_job
-from stream_or_queue.web.metrics import route_kind
+from stream_or_queue.web.metrics import TrafficMeter, route_kind
 
 
 def test_backoff_doubles_up_to_its_cap_and_refuses_nonsense() -> None:
@@ -60,6 +61,31 @@ def test_the_meter_counts_requests_bytes_and_open_time(
     assert status.bytes_out > sum(len(b.content) for b in bodies)  # bodies plus headers
     assert status.open_seconds > 0
     assert snapshot["all"].requests == 3
+
+
+def test_a_reset_forgets_responses_still_open_from_before() -> None:
+    release = asyncio.Event()
+
+    async def slow_app(scope: object, receive: object, send: object) -> None:
+        await release.wait()
+
+    meter = TrafficMeter(slow_app)
+
+    async def scenario() -> None:
+        async def nothing(*_: object) -> dict[str, object]:
+            return {}
+
+        scope = {"type": "http", "method": "POST", "path": "/jobs"}
+        request = asyncio.create_task(meter(scope, nothing, nothing))
+        await asyncio.sleep(0)
+        assert meter.snapshot()["all"].open_now == 1
+        meter.reset()
+        release.set()
+        await request
+
+    asyncio.run(scenario())
+    # Before the fix the old request's close drove the fresh count to -1.
+    assert meter.snapshot()["all"].open_now == 0 and meter.snapshot()["all"].requests == 0
 
 
 def test_publish_terminal_writes_once_and_read_events_resumes(fake_redis: object) -> None:

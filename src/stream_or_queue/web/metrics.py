@@ -68,11 +68,14 @@ class TrafficMeter:
         self._lock = threading.Lock()
         self._by_kind: dict[str, Traffic] = {}
         self._total = Traffic()
+        self._epoch = 0  # bumped by reset(); requests from an older epoch no longer count
 
     def reset(self) -> None:
+        """Start counting afresh; responses still open from before are forgotten."""
         with self._lock:
             self._by_kind.clear()
             self._total = Traffic()
+            self._epoch += 1
 
     def snapshot(self) -> dict[str, Traffic]:
         """A copy of the counts: per kind, plus "all"."""
@@ -81,8 +84,10 @@ class TrafficMeter:
             copy["all"] = Traffic(**asdict(self._total))
         return copy
 
-    def _change(self, kind: str, **delta: float) -> None:
+    def _change(self, kind: str, epoch: int, **delta: float) -> None:
         with self._lock:
+            if epoch != self._epoch:  # started before a reset: its close must not go negative
+                return
             for traffic in (self._by_kind.setdefault(kind, Traffic()), self._total):
                 for name, value in delta.items():
                     setattr(traffic, name, getattr(traffic, name) + value)
@@ -94,24 +99,25 @@ class TrafficMeter:
             return
         kind = route_kind(scope["method"], scope["path"])
         started = time.perf_counter()
-        self._change(kind, requests=1, open_now=1)
+        epoch = self._epoch
+        self._change(kind, epoch, requests=1, open_now=1)
 
         async def counted_receive() -> Message:
             message = await receive()
             if message["type"] == "http.request":
-                self._change(kind, bytes_in=len(message.get("body", b"")))
+                self._change(kind, epoch, bytes_in=len(message.get("body", b"")))
             return message
 
         async def counted_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 size = 17 + sum(len(k) + len(v) + 4 for k, v in message.get("headers", []))
-                self._change(kind, bytes_out=size)
+                self._change(kind, epoch, bytes_out=size)
             elif message["type"] == "http.response.body":
-                self._change(kind, bytes_out=len(message.get("body", b"")))
+                self._change(kind, epoch, bytes_out=len(message.get("body", b"")))
             await send(message)
 
         try:
             await self.app(scope, counted_receive, counted_send)
         finally:
             held = clock.to_sim(time.perf_counter() - started)
-            self._change(kind, open_now=-1, open_seconds=held)
+            self._change(kind, epoch, open_now=-1, open_seconds=held)
