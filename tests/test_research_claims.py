@@ -47,10 +47,10 @@ def test_completion_is_higher_as_a_job(comparison: Comparison) -> None:
 
 def test_a_deploy_loses_work_only_in_the_chat_box(comparison: Comparison) -> None:
     d = comparison.deploys
-    # Work thrown away: every chat was billed, none answered. (The tool-call count comes
-    # from per-request traces, which a deploy can cut before they are recorded: counted
-    # in dollars, the loss is always visible.)
-    assert d["v1"].answered == 0 and d["v1"].cost_lost_usd > 0
+    # Work thrown away: every chat was in flight and billed, none answered, and the tool
+    # calls it had finished are gone with it.
+    assert d["v1"].in_flight == d["v1"].questions and d["v1"].answered == 0
+    assert d["v1"].tool_calls_lost > 0 and d["v1"].cost_lost_usd > 0
     for version in ("v2", "v3"):
         assert d[version].finished_steps_redone == 0
         assert d[version].answered == d[version].questions

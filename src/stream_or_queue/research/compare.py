@@ -213,6 +213,23 @@ async def _settle(service: ResearchService, limit_s: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def _all_started(service: ResearchService, count: int, limit_s: float = 30.0) -> None:
+    """Wait (bounded) until the server is working on `count` chats.
+
+    The deploy is timed from there: on a busy machine the requests can take
+    longer to arrive than the simulated seconds before the deploy last.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while service.chats_started < count:
+        if loop.time() > deadline:
+            raise RuntimeError(
+                f"only {service.chats_started} of {count} chats reached the server in "
+                f"{limit_s:.0f} s: the machine is too busy to time a deploy"
+            )
+        await asyncio.sleep(0.005)
+
+
 def _account(run: QuestionRun, trace: ResearchTrace | None, simulator: Simulator) -> None:
     if trace is None:
         return
@@ -474,7 +491,7 @@ class DeployOutcome:
 async def adeploy_chat(
     questions: Sequence[str], *, at_s: float = 30.0, simulator: Simulator | None = None
 ) -> DeployOutcome:
-    """v1: a new web release goes out `at_s` simulated seconds after every question started."""
+    """v1: a new web release goes out `at_s` simulated seconds after every chat has started."""
     simulator = simulator or default_simulator()
     patient = [User(10_000.0, False) for _ in questions]  # nobody leaves: only the deploy counts
     service = ResearchService(edge_timeout_s=None)
@@ -486,6 +503,7 @@ async def adeploy_chat(
                 asyncio.ensure_future(_chat_one(http, running.url, q, u, i))
                 for q, u, i in zip(questions, patient, ids, strict=True)
             ]
+            await _all_started(service, len(questions))
             await clock.asleep(at_s)
             in_flight = await asyncio.to_thread(service.deploy)
             runs = await asyncio.gather(*tasks)
