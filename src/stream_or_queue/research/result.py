@@ -106,8 +106,26 @@ def sources_of(answer: str) -> list[Source]:
     return found
 
 
+class _Billed:
+    """Totals over `usage`, shared by a run in progress and a finished one."""
+
+    usage: list[CallUsage]
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(u.cost_usd for u in self.usage)
+
+    @property
+    def input_tokens(self) -> int:
+        return sum(u.input_tokens for u in self.usage)
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(u.output_tokens for u in self.usage)
+
+
 @dataclass
-class ResearchTrace:
+class ResearchTrace(_Billed):
     """The run so far: filled in step by step, readable even if the run is cut short.
 
     `executed` counts steps run in this attempt; `replayed` counts steps whose
@@ -124,25 +142,13 @@ class ResearchTrace:
     answer: str = ""
 
     @property
-    def cost_usd(self) -> float:
-        return sum(u.cost_usd for u in self.usage)
-
-    @property
-    def input_tokens(self) -> int:
-        return sum(u.input_tokens for u in self.usage)
-
-    @property
-    def output_tokens(self) -> int:
-        return sum(u.output_tokens for u in self.usage)
-
-    @property
     def work_s(self) -> float:
         """Simulated seconds spent in tools (the model's own time is not included)."""
         return sum(t.duration_s for t in self.tool_calls)
 
 
 @dataclass(frozen=True)
-class ResearchResult:
+class ResearchResult(_Billed):
     """A finished answer with its sources, tool calls, usage, cost and duration."""
 
     question: str
@@ -154,18 +160,6 @@ class ResearchResult:
     version: str = "v2"
     executed_steps: list[str] = field(default_factory=list)
     replayed_steps: list[str] = field(default_factory=list)
-
-    @property
-    def cost_usd(self) -> float:
-        return sum(u.cost_usd for u in self.usage)
-
-    @property
-    def input_tokens(self) -> int:
-        return sum(u.input_tokens for u in self.usage)
-
-    @property
-    def output_tokens(self) -> int:
-        return sum(u.output_tokens for u in self.usage)
 
     @property
     def paragraphs(self) -> int:
