@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any, Self
 
-__all__ = ["Refresher"]
+__all__ = ["Refresher", "SelfRefreshing"]
 
 
 class Refresher:
@@ -46,3 +47,36 @@ class Refresher:
             thread.join(timeout)
             if thread.is_alive():
                 raise TimeoutError(f"{self.name} did not stop within {timeout} s")
+
+
+class SelfRefreshing:
+    """`running`, `start()`, `stop()` and `close()` for a widget that keeps a `Refresher`.
+
+    Mixed in before the ipywidgets base class; the widget sets `self._refresher`
+    and defines `refresh()`.
+    """
+
+    _refresher: Refresher
+
+    def refresh(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        """True while the widget refreshes itself."""
+        return self._refresher.running
+
+    def start(self) -> Self:
+        self._refresher.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop refreshing (one last refresh first, so the widget shows the final state)."""
+        self._refresher.stop()
+        self.refresh()
+
+    def close(self) -> None:
+        refresher = getattr(self, "_refresher", None)  # absent if __init__ failed early
+        if refresher is not None:
+            refresher.stop()
+        super().close()  # type: ignore[misc]

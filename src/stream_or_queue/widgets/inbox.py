@@ -14,7 +14,7 @@ import ipywidgets as widgets
 
 from ..jobs.inbox import Inbox as InboxStore
 from ..jobs.inbox import Message
-from ._refresh import Refresher
+from ._refresh import Refresher, SelfRefreshing
 
 __all__ = ["Inbox"]
 
@@ -28,7 +28,7 @@ def _label(message: Message) -> str:
     return f"{mark}{icon} {message.subject} — {message.to} ({when})"
 
 
-class Inbox(widgets.VBox):
+class Inbox(SelfRefreshing, widgets.VBox):
     """A live inbox: a list of messages and the one being read."""
 
     def __init__(
@@ -101,25 +101,6 @@ class Inbox(widgets.VBox):
                 self.read(value)
             except KeyError:
                 self.reader.value = "<i>this message is gone</i>"
-
-    @property
-    def running(self) -> bool:
-        return self._refresher.running
-
-    def start(self) -> Inbox:
-        self._refresher.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop refreshing (after one last refresh)."""
-        self._refresher.stop()
-        self.refresh()
-
-    def close(self) -> None:
-        refresher = getattr(self, "_refresher", None)
-        if refresher is not None:
-            refresher.stop()
-        super().close()
 
     def __repr__(self) -> str:
         return f"Inbox({self.store.name!r})"

@@ -20,7 +20,7 @@ import redis
 
 from ..jobs.api import JobView, list_jobs
 from ..jobs.connection import DEFAULT_QUEUE
-from ._refresh import Refresher
+from ._refresh import Refresher, SelfRefreshing
 
 __all__ = ["JobBoard"]
 
@@ -57,7 +57,7 @@ class _Row:
         self.status.value = text
 
 
-class JobBoard(widgets.VBox):
+class JobBoard(SelfRefreshing, widgets.VBox):
     """A live list of jobs: title, id, progress bar, status (and the error if it failed)."""
 
     def __init__(
@@ -124,26 +124,6 @@ class JobBoard(widgets.VBox):
         for view in self.views:
             out[view.status] = out.get(view.status, 0) + 1
         return out
-
-    @property
-    def running(self) -> bool:
-        """True while the board refreshes itself."""
-        return self._refresher.running
-
-    def start(self) -> JobBoard:
-        self._refresher.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop refreshing (one last refresh first, so the board shows the final state)."""
-        self._refresher.stop()
-        self.refresh()
-
-    def close(self) -> None:
-        refresher = getattr(self, "_refresher", None)
-        if refresher is not None:
-            refresher.stop()
-        super().close()
 
     def __repr__(self) -> str:
         return f"JobBoard(queues={self.queue_names!r})"
