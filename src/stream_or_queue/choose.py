@@ -29,8 +29,8 @@ __all__ = [
 LONG_TASK_S = 15.0
 """Past about 15 s of waiting, a user needs progress, or a job they can leave."""
 
-SUB_SECOND_S = 1.0
-"""Under a second, a single response is as fast as a stream's first token."""
+SUB_SECOND_S = config.SYNC_LATENCY_BUDGET_S
+"""Under the sync budget (a second), one response is as fast as a stream's first token."""
 
 REALTIME_MS = 100.0
 """Below ~100 ms no model call fits: answer from something computed beforehand."""
