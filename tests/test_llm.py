@@ -179,18 +179,15 @@ def test_cost_reads_an_sdk_usage_object(simulator: Simulator) -> None:
     assert cost(usage, message.model) > 0
 
 
-def test_cost_counts_cache_tokens_and_tolerates_missing_fields() -> None:
-    plain = cost({"input_tokens": 100, "output_tokens": 0}, config.FAST_MODEL)
-    cached = cost(
-        {
-            "input_tokens": 50,
-            "cache_read_input_tokens": 50,
-            "output_tokens": 0,
-            "cache_creation_input_tokens": None,
-        },
-        config.FAST_MODEL,
-    )
-    assert cached == pytest.approx(plain)
+def test_cost_bills_cache_reads_and_writes_at_their_own_rates() -> None:
+    def dollars(**usage: int | None) -> float:
+        return cost({"input_tokens": 0, "output_tokens": 0, **usage}, config.FAST_MODEL)
+
+    plain = dollars(input_tokens=1_000)
+    assert dollars(cache_read_input_tokens=1_000) == pytest.approx(0.1 * plain)
+    assert dollars(cache_creation_input_tokens=1_000) == pytest.approx(1.25 * plain)
+    assert dollars(input_tokens=500, cache_read_input_tokens=500) < plain
+    assert dollars(input_tokens=1_000, cache_creation_input_tokens=None) == plain
     assert cost({}, config.FAST_MODEL) == 0.0
 
 

@@ -53,6 +53,12 @@ MODEL_ALIASES: dict[str, str] = {
 BATCH_DISCOUNT = 0.5
 """Batch requests cost 50% of the standard price (Anthropic and OpenAI, 2024-2025)."""
 
+CACHE_WRITE_MULTIPLIER = 1.25
+"""Prompt-cache writes (5-minute cache) bill input tokens at 1.25x the input price."""
+
+CACHE_READ_MULTIPLIER = 0.1
+"""Prompt-cache hits bill input tokens at a tenth of the input price."""
+
 
 @dataclass(frozen=True)
 class TimingProfile:

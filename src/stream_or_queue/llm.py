@@ -112,15 +112,17 @@ def _get(usage: Any, name: str) -> int:
 def cost(usage: Any, model: str, *, batch: bool = False) -> float:
     """US dollars for one call's `usage` (an SDK Usage object or a dict).
 
-    Batch calls are billed at `config.BATCH_DISCOUNT` of the standard price.
+    Batch calls are billed at `config.BATCH_DISCOUNT` of the standard price; prompt
+    cache writes and reads at their own multiples of the input price (the simulator
+    reports none, a live call with `cache_control` does).
     """
     price = config.PRICES.get(config.canonical_model(model))
     if price is None:
         raise ValueError(f"no price known for model {model!r}; known: {sorted(config.PRICES)}")
     input_tokens = (
         _get(usage, "input_tokens")
-        + _get(usage, "cache_creation_input_tokens")
-        + _get(usage, "cache_read_input_tokens")
+        + _get(usage, "cache_creation_input_tokens") * config.CACHE_WRITE_MULTIPLIER
+        + _get(usage, "cache_read_input_tokens") * config.CACHE_READ_MULTIPLIER
     )
     dollars = (
         input_tokens * price.input_per_mtok + _get(usage, "output_tokens") * price.output_per_mtok
