@@ -245,6 +245,26 @@ def test_errored_requests_report_their_error(sim: Simulator) -> None:
     assert injected and all(r.error.error.type == "api_error" for r in injected)  # type: ignore[union-attr]
 
 
+def test_a_batch_gets_the_same_id_and_outcomes_however_many_live_calls_came_first() -> None:
+    def errored_after(live_calls: int) -> tuple[str, set[str]]:
+        sim = Simulator(seed=6)
+        with sync_client(sim, faults=Faults(batch_errored=0.2, seed=1)) as client:
+            for _ in range(live_calls):
+                client.messages.create(model=MODEL, max_tokens=20, messages=user("Hello"))
+            batch = client.messages.batches.create(requests=requests(30))
+            finish(sim, batch.id)
+            failed = {
+                r.custom_id
+                for r in client.messages.batches.results(batch.id)
+                if r.result.type == "errored"
+            }
+        return batch.id, failed
+
+    alone = errored_after(0)
+    assert alone[1], "the faults should make some requests error"
+    assert errored_after(3) == alone
+
+
 # --- delete, list, not found -------------------------------------------------------------------
 
 

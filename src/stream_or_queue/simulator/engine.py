@@ -518,6 +518,7 @@ class Simulator:
         self.timing: dict[str, config.TimingProfile] = {**config.TIMING, **(timing or {})}
         self._lock = threading.Lock()
         self._ids = random.Random(f"ids-{seed}")
+        self._batch_ids = random.Random(f"batch-ids-{seed}")  # its own stream: see new_id
         self._occurrences: collections.Counter[str] = collections.Counter()
         self._in_flight = 0
         self._starts: collections.deque[float] = collections.deque()
@@ -527,8 +528,11 @@ class Simulator:
     # --- bookkeeping -------------------------------------------------------------
 
     def new_id(self, prefix: str) -> str:
+        """A seeded id. Batch ids have their own stream, so the nth batch always gets the
+        same id (and so the same seeded outcomes) however many live calls ran meanwhile."""
         with self._lock:
-            return sim_model.new_id(prefix, self._ids)
+            stream = self._batch_ids if prefix == "msgbatch_" else self._ids
+            return sim_model.new_id(prefix, stream)
 
     def reset(self) -> None:
         """Forget the ledger (batches and limits stay)."""
