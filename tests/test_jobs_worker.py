@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from rq.utils import current_timestamp
 
 from stream_or_queue import jobs
 from stream_or_queue.jobs import ThreadWorker, tasks
+from stream_or_queue.jobs.worker import WakeableQueue
 
 
 def test_start_is_idempotent_and_stop_leaves_no_thread(
@@ -27,6 +29,29 @@ def test_start_is_idempotent_and_stop_leaves_no_thread(
     worker.stop()
     assert not worker.running
     worker.stop()  # stopping twice is harmless
+
+
+def test_an_idle_worker_waits_for_a_job_instead_of_spinning(
+    backend: Backend, no_leaked_threads: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fakeredis answers BLMOVE on an empty list at once; WakeableQueue makes it wait.
+    dequeues = []
+    original = WakeableQueue.lmove.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type, *args: object) -> object:
+        dequeues.append(args)
+        return original(cls, *args)
+
+    monkeypatch.setattr(WakeableQueue, "lmove", classmethod(counted))
+    with ThreadWorker() as worker:
+        time.sleep(0.5)
+        idle = len(dequeues)  # spinning, this was in the thousands
+        job = jobs.get_queue().enqueue(tasks.add, 2, 3)
+        assert jobs.wait(job, timeout=10).return_value() == 5  # a job still wakes it at once
+        worker.request_stop()
+        worker._thread.join(10)  # type: ignore[union-attr]
+        assert not worker.running  # the stop woke the idle wait too
+    assert idle <= 3
 
 
 def test_stop_is_warm_the_current_job_finishes(backend: Backend, no_leaked_threads: None) -> None:

@@ -13,7 +13,10 @@ Three more things a notebook needs, added here:
   moment the worker cannot talk to Redis, so its current job stays "started" with
   no one working on it - exactly what a dead process leaves behind;
 - `with_scheduler=True` moves due scheduled jobs (`enqueue_in`, `Retry` with an
-  interval) onto their queue, as `rq worker --with-scheduler` does in a process.
+  interval) onto their queue, as `rq worker --with-scheduler` does in a process;
+- on fakeredis an idle worker really sleeps: fakeredis answers BLMOVE on an empty
+  list at once instead of blocking, so an RQ worker there would spin through
+  thousands of dequeues and heartbeats a second (see `WakeableQueue`).
 
 The worker logs to the `stream_or_queue.jobs.worker` logger, which has no output
 by default (a failed job is in the failed-job registry, not in a random cell's
@@ -25,22 +28,26 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
+import fakeredis
 import redis
 from rq import Queue, SimpleWorker
 from rq.connections import get_connection_kwargs
-from rq.exceptions import StopRequested
+from rq.exceptions import DequeueTimeout, StopRequested
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import WorkerStatus
 
 from .connection import _RQ_VERSION_ATTR, DEFAULT_QUEUE, get_redis, mark_redis_version
 
-__all__ = ["ThreadSafeSimpleWorker", "ThreadWorker", "WorkerKilled"]
+__all__ = ["ThreadSafeSimpleWorker", "ThreadWorker", "WakeableQueue", "WorkerKilled"]
 
 log = logging.getLogger(__name__)
+
+_this_thread = threading.local()  # .worker: the ThreadSafeSimpleWorker running on it
 
 
 class WorkerKilled(Exception):
@@ -75,11 +82,82 @@ def _killable_copy(connection: redis.Redis) -> tuple[redis.Redis, _KillablePool]
     return client, pool
 
 
+def _fake_database(connection: redis.Redis) -> Any:
+    """The fakeredis database behind `connection`, or None for a real Redis."""
+    if not isinstance(connection, fakeredis.FakeRedis):
+        return None
+    kwargs = connection.connection_pool.connection_kwargs
+    server = kwargs.get("server")
+    return None if server is None else (server, server.dbs[int(kwargs.get("db", 0))])
+
+
+class _Doorbell:
+    """Rings (sets `event`) when fakeredis reports a write to the key it watches."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def notify_watch(self) -> None:  # what fakeredis calls on a watched key's change
+        self.event.set()
+
+
+class WakeableQueue(Queue):
+    """RQ's Queue, whose blocking dequeue really blocks on fakeredis.
+
+    fakeredis (2.30-2.40 at least) returns nil from BLMOVE on an empty list at once,
+    so `Worker.work()` loops dequeue + heartbeat as fast as it can: ~10,000 times a
+    second per idle worker, which starves every other thread of the notebook. Here
+    the worker instead waits for a write to its queue's list (the hook fakeredis
+    uses for WATCH), or for its worker to be stopped, then tries the same atomic
+    LMOVE again. On a real Redis nothing changes.
+    """
+
+    @classmethod
+    def lmove(cls, connection: redis.Redis, queue_key: str, timeout: int | None) -> Any:
+        fake = _fake_database(connection) if timeout is not None else None
+        if fake is None:
+            return super().lmove(connection, queue_key, timeout)
+        assert timeout is not None
+        server, database = fake
+        worker: ThreadSafeSimpleWorker | None = getattr(_this_thread, "worker", None)
+        bell = _Doorbell(worker.wake if worker is not None else threading.Event())
+        key = queue_key.encode()
+        with server.lock:  # fakeredis reads its watch lists under this lock
+            database.add_watch(key, bell)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                bell.event.clear()  # before looking, so a push after the look still rings
+                found = super().lmove(connection, queue_key, None)
+                if found is not None:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (worker is not None and worker._stop_requested):
+                    raise DequeueTimeout(timeout, queue_key)
+                bell.event.wait(remaining)
+        finally:
+            with server.lock:
+                database.remove_watch(key, bell)
+
+
 class ThreadSafeSimpleWorker(SimpleWorker):
     """SimpleWorker that can live on a non-main thread and stop within a second."""
 
     death_penalty_class = TimerDeathPenalty
+    queue_class = WakeableQueue
     thread_scheduler: RQScheduler | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.wake = threading.Event()
+        """Set to end an idle wait for a job at once (a stop request, a kill)."""
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        _this_thread.worker = self
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            _this_thread.worker = None
 
     def _install_signal_handlers(self) -> None:  # signals belong to the main thread
         pass
@@ -163,7 +241,7 @@ class ThreadWorker:
             return self
         connection, self._pool = _killable_copy(self.connection)
         self.killed = False
-        queues = [Queue(n, connection=connection) for n in self.queue_names]
+        queues = [WakeableQueue(n, connection=connection) for n in self.queue_names]
         name = self.name or f"thread-{secrets.token_hex(4)}"
         self.worker = ThreadSafeSimpleWorker(queues, connection=connection, name=name)
         self.worker.log = log
@@ -194,6 +272,7 @@ class ThreadWorker:
         """Ask for a warm shutdown without waiting (see `stop`)."""
         if self.worker is not None:
             self.worker._stop_requested = True
+            self.worker.wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Finish the current job, then stop (a warm shutdown)."""
@@ -223,6 +302,7 @@ class ThreadWorker:
             return
         self.killed = True
         self._pool.killed = True
+        self.worker.wake.set()  # an idle worker finds out at once
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
