@@ -6,6 +6,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Notebooks run in parallel, one kernel per worker (each notebook stays on one worker).
+NBVAL_WORKERS ?= 2
+NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 
 .PHONY: lab test test-fast notebooks labs lint bench clean
 
@@ -19,10 +22,11 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=. notebooks/00_welcome.ipynb
 
-## Every test: the library, the labs, the web page, and every notebook through nbval.
+## Every test: the library, the labs, the web page, then every notebook through nbval.
 test: $(STAMP)
-	$(PY) -m pytest tests notebooks solutions --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
-		--nbval-cell-timeout=300 --durations=40 $(PYTEST_ARGS)
+	$(PY) -m pytest tests --durations=40 $(PYTEST_ARGS)
+	$(PY) -m pytest notebooks solutions $(NBVAL) -n $(NBVAL_WORKERS) --dist loadfile \
+		--durations=20 $(PYTEST_ARGS)
 
 ## The library tests only (no notebooks), for a quick loop.
 test-fast: $(STAMP)

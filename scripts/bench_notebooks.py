@@ -7,8 +7,9 @@
     .venv/bin/python scripts/bench_notebooks.py 00 05      # only these lessons
 
 Each figure is the wall-clock time of one `python -m pytest --nbval ...` process,
-start to finish (interpreter, kernel start-up, every cell, output comparison), the
-way `make test` runs it. Targets: each notebook <= 20 s; the whole course
+start to finish (interpreter, kernel start-up, every cell, output comparison). The
+whole course runs the way `make test` runs it: `-n 2 --dist loadfile`, two kernels
+side by side, each notebook on one of them. Targets: each notebook <= 20 s; the whole course
 (notebooks + solutions) <= 180 s on 2 cores. Every run is bounded by `--timeout`.
 The load average is recorded with the figures: on a shared machine it matters.
 """
@@ -33,6 +34,7 @@ README = ROOT / "README.md"
 README_START, README_END = "<!-- notebooks-perf:start -->", "<!-- notebooks-perf:end -->"
 SECTION = "## Notebooks (issue 4)"
 EACH_TARGET_S = 20.0
+COURSE_WORKERS = 2  # as the Makefile's NBVAL_WORKERS
 COURSE_TARGET_S = 180.0
 NBVAL = [
     "-m",
@@ -54,8 +56,9 @@ class Run:
     ok: bool
 
 
-def _nbval(paths: list[Path], timeout: float) -> Run:
-    command = [sys.executable, *NBVAL, *(str(p.relative_to(ROOT)) for p in paths)]
+def _nbval(paths: list[Path], timeout: float, workers: int = 0) -> Run:
+    parallel = ["-n", str(workers), "--dist", "loadfile"] if workers else []
+    command = [sys.executable, *NBVAL, *parallel, *(str(p.relative_to(ROOT)) for p in paths)]
     started = time.perf_counter()
     try:
         result = subprocess.run(
@@ -114,7 +117,7 @@ def report(selectors: list[str], timeout: float) -> tuple[str, str]:
         run = _nbval([path], timeout)
         print(f"{run.label}: {run.seconds:.1f} s, {run.cells} cells, ok={run.ok}", flush=True)
         runs.append(run)
-    course = _nbval(paths, timeout * len(paths))
+    course = _nbval(paths, timeout * len(paths), workers=COURSE_WORKERS)
     course.label = f"**whole course** ({len(paths)} notebooks)"
     print(f"whole course: {course.seconds:.1f} s, ok={course.ok}", flush=True)
     command = "python scripts/bench_notebooks.py" + (" " + " ".join(selectors) if selectors else "")
@@ -123,8 +126,9 @@ def report(selectors: list[str], timeout: float) -> tuple[str, str]:
         "",
         f"Measured {date.today().isoformat()} with `.venv/bin/{command}`: wall-clock "
         "seconds of one `pytest --nbval` process per notebook (interpreter and kernel "
-        "start-up included), then of one process over all of them as `make test` runs "
-        f"them. {os.cpu_count()} cores, Python {platform.python_version()}, load average "
+        "start-up included), then of all of them as `make test` runs them (one pytest "
+        f"process, {COURSE_WORKERS} nbval workers side by side). {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, load average "
         f"{load:.1f} at the start (the machine is shared). Targets: each notebook <= "
         f"{EACH_TARGET_S:g} s, the whole course <= {COURSE_TARGET_S:g} s. "
         f"{_coverage()}",

@@ -170,7 +170,10 @@ def test_make_lab_and_make_test_create_the_venv() -> None:
     test_deps, test_recipe = _recipe(makefile, "test")
     assert "$(STAMP)" in lab_deps and "$(STAMP)" in test_deps
     assert "jupyter lab" in lab_recipe and "--ip=127.0.0.1" in lab_recipe
-    assert "-m pytest" in test_recipe and "--nbval" in test_recipe
+    assert "-m pytest tests" in test_recipe, "make test runs the library tests"
+    nbval = re.search(r"^NBVAL\s*:?=(.*)$", makefile, re.M)
+    assert nbval and "--nbval" in nbval.group(1) and "nbval_sanitize.cfg" in nbval.group(1)
+    assert "notebooks solutions $(NBVAL)" in test_recipe, "...then every notebook through nbval"
     assert re.search(r"^\.PHONY:.*\blab\b.*\btest\b", makefile, re.M)
 
 
