@@ -9,8 +9,8 @@ import httpx2
 import pytest
 
 from stream_or_queue import config
-from stream_or_queue.research import QUESTIONS
-from stream_or_queue.research.compare import deploy_chat, measure_chat
+from stream_or_queue.research import QUESTIONS, compare
+from stream_or_queue.research.compare import deploy_chat, measure_chat, measurement_scale
 from stream_or_queue.research.service import ResearchService, RunningService, serve_in_thread
 from stream_or_queue.simulator import Simulator
 
@@ -21,6 +21,19 @@ def rig(fake_redis: Any, simulator: Simulator) -> Iterator[RunningService]:
     running = serve_in_thread(ResearchService())
     yield running
     running.stop()
+
+
+def test_fewer_agents_are_measured_faster_but_never_below_a_floor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(compare, "probe_s", lambda: config.RESEARCH_PROBE_REFERENCE_S)
+    full = measurement_scale(0.1, config.RESEARCH_SCALE_QUESTIONS)
+    assert full == pytest.approx(0.1)
+    assert measurement_scale(0.1, 30) == pytest.approx(0.05)
+    assert measurement_scale(0.1, 3) == pytest.approx(0.1 * config.RESEARCH_SCALE_MIN_SHARE)
+    assert measurement_scale(0.1, 600) == pytest.approx(0.1)  # more than sixty: not slower here
+    monkeypatch.setattr(compare, "probe_s", lambda: 2 * config.RESEARCH_PROBE_REFERENCE_S)
+    assert measurement_scale(0.1, 30) == pytest.approx(0.1)  # a slower machine slows the clock
 
 
 def test_bad_input_gets_clear_errors(rig: RunningService) -> None:

@@ -191,6 +191,12 @@ RESEARCH_JOBS_TIME_SCALE = 0.05
 time per simulated step; at the default scale that overhead would stretch the simulated
 durations, so the measurements slow the clock down until it no longer does."""
 
+RESEARCH_SCALE_QUESTIONS = 60
+"""How many agents at once the two scales above are sized for; fewer go faster, down to..."""
+
+RESEARCH_SCALE_MIN_SHARE = 0.4
+"""...this share of the scale (3 or 12 agents need far less CPU than 60, not none)."""
+
 RESEARCH_PROBE_REFERENCE_S = 0.03
 """Real seconds one streamed question takes at time scale 0 on an idle developer laptop.
 A busier or slower machine takes longer, and the measurements slow their clock in

@@ -58,6 +58,7 @@ __all__ = [
     "fidelity_scale",
     "measure_chat",
     "measure_jobs",
+    "measurement_scale",
     "probe_s",
     "results_table",
     "summarize_runs",
@@ -100,6 +101,16 @@ def fidelity_scale(base: float) -> float:
     lies. So the clock is slowed until it can (capped at 1.0, real time).
     """
     return min(1.0, max(base, base * probe_s() / config.RESEARCH_PROBE_REFERENCE_S))
+
+
+def measurement_scale(base: float, count: int) -> float:
+    """The time scale to measure `count` agents at once: `base` is sized for sixty.
+
+    CPU work grows with the number of agents running at once, so a few questions
+    can play back faster than sixty without stretching the simulated durations.
+    """
+    share = max(config.RESEARCH_SCALE_MIN_SHARE, count / config.RESEARCH_SCALE_QUESTIONS)
+    return fidelity_scale(base * min(1.0, share))
 
 
 def _run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -296,9 +307,10 @@ def measure_chat(
 ) -> list[QuestionRun]:
     """The sync twin of `ameasure_chat` (safe to call inside Jupyter).
 
-    Runs at `config.RESEARCH_CHAT_TIME_SCALE` unless `time_scale` says otherwise.
+    Runs at `config.RESEARCH_CHAT_TIME_SCALE` (see `measurement_scale`) unless
+    `time_scale` says otherwise.
     """
-    scale = time_scale or fidelity_scale(config.RESEARCH_CHAT_TIME_SCALE)
+    scale = time_scale or measurement_scale(config.RESEARCH_CHAT_TIME_SCALE, len(questions))
     with config.time_scale_set_to(scale):
         return _run_sync(
             ameasure_chat(
@@ -452,7 +464,7 @@ def measure_jobs(
     submit: Callable[[Queue, str], Any] | None = None,
 ) -> list[QuestionRun]:
     """The sync twin of `ameasure_jobs`, at `config.RESEARCH_JOBS_TIME_SCALE` by default."""
-    scale = time_scale or fidelity_scale(config.RESEARCH_JOBS_TIME_SCALE)
+    scale = time_scale or measurement_scale(config.RESEARCH_JOBS_TIME_SCALE, len(questions))
     with config.time_scale_set_to(scale):
         return _run_sync(
             ameasure_jobs(
