@@ -56,7 +56,7 @@ run to the next).
 calls the model with three tools (search, read a document, take notes), runs
 each tool it asks for, and after 5 to 8 tool calls writes four paragraphs that
 cite their sources. Each search or document read takes simulated seconds, as a
-real web search or page fetch does. Run it on 24 questions, six at a time.
+real web search or page fetch does. Run it on 24 questions at once (a thread each).
 """),
     code("""
 from collections import Counter
@@ -66,7 +66,7 @@ from stream_or_queue import config
 from stream_or_queue.research import questions, run_research
 
 QUESTIONS = questions(24)
-with ThreadPoolExecutor(max_workers=6) as pool:
+with ThreadPoolExecutor(max_workers=len(QUESTIONS)) as pool:
     runs = list(pool.map(run_research, QUESTIONS))
 
 tool_calls = Counter(len(run.tool_calls) for run in runs)
@@ -138,7 +138,7 @@ def ask_and_wait(question: str) -> int:
     with httpx2.Client(base_url=web.url, timeout=120) as http:
         return http.post("/research/sync", json={"question": question}).status_code
 
-with ThreadPoolExecutor(max_workers=6) as pool:
+with ThreadPoolExecutor(max_workers=len(QUESTIONS)) as pool:
     statuses = list(pool.map(ask_and_wait, QUESTIONS))
 """),
     code(
