@@ -37,9 +37,16 @@ def _finished(job: Job) -> bool:
     return job.get_status(refresh=True) in ("finished", "failed")
 
 
-def _crash_when(fleet: WorkerFleet, job: Job, step: str) -> None:
-    """Kill the worker once the job reports `step`, then let RQ hand the job on."""
+def _done(job: Job, step: str) -> bool:
+    return any(e.name == step and e.outcome == "done" for e in audit_trail(job.id))
+
+
+def _crash_when(fleet: WorkerFleet, job: Job, step: str, after: str = "") -> None:
+    """Kill the worker once the job reports `step` (and has checkpointed step `after`),
+    then let RQ hand the job on."""
     wait_until(lambda: (p := get_progress(job)) is not None and p.step == step, 30.0)
+    if after:
+        wait_until(lambda: _done(job, after), 30.0)
     worker = fleet.busy_worker(job.id)
     assert worker is not None
     fleet.kill(worker)
@@ -67,7 +74,7 @@ def test_v3_crash_while_the_batch_runs_polls_the_same_batch(
     fleet: WorkerFleet, simulator: Simulator
 ) -> None:
     job = enqueue_research(QUESTIONS[6], "v3", queue=get_queue(RESEARCH_QUEUE))
-    _crash_when(fleet, job, "writing")
+    _crash_when(fleet, job, "writing", after="write-submit")  # while the batch runs
     wait_until(lambda: _finished(job), 60.0)
     result = job.return_value()
     assert result is not None and result["version"] == "v3"
