@@ -184,6 +184,27 @@ def test_recover_requeues_a_job_taken_but_never_started(backend: Backend) -> Non
     assert job.return_value() == 9
 
 
+def test_recover_requeues_a_job_registered_as_started_but_never_marked_so(
+    backend: Backend,
+) -> None:
+    from rq.executions import Execution
+
+    queue = jobs.get_queue()
+    job = queue.enqueue(tasks.add, 2, 2, retry=Retry(max=1))
+    # a forking worker took the job, registered its execution, and died before the
+    # work horse marked the job started: it is QUEUED, in the intermediate list only
+    backend.connection.lmove(queue.key, queue.intermediate_queue_key, "LEFT", "RIGHT")
+    with backend.connection.pipeline() as pipeline:
+        Execution.create(job, ttl=60, pipeline=pipeline)
+        pipeline.execute()
+    assert job.get_status(refresh=True) == "queued" and queue.count == 0
+    recovery = jobs.recover("default")
+    assert recovery.requeued == [job.id] and queue.count == 1
+    with ThreadWorker():
+        jobs.wait(job)
+    assert job.return_value() == 4
+
+
 def test_recover_retries_or_fails_abandoned_jobs(backend: Backend, no_leaked_threads: None) -> None:
     queue = jobs.get_queue()
     retried = queue.enqueue(tasks.sleep_for, 300.0, retry=Retry(max=1))

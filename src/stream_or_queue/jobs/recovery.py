@@ -51,24 +51,25 @@ def recover(queues: str | Sequence[str], *, connection: redis.Redis | None = Non
     report = Recovery()
     for name in names:
         queue = get_queue(name, connection=connection)
-        # 1. taken from the queue but never started: nothing ran, so run it again
-        intermediate = IntermediateQueue(queue.key, connection=queue.connection)
-        started = set(queue.started_job_registry.get_job_ids(cleanup=False))
-        for job_id in intermediate.get_job_ids():
-            if job_id in started:
-                continue
-            job = queue.fetch_job(job_id)
-            intermediate.remove(job_id)
-            if job is not None and job.get_status() == JobStatus.QUEUED:
-                queue.enqueue_job(job)
-                report.requeued.append(job_id)
-        # 2. started by a worker that died: RQ's own cleanup, as if the heartbeat had expired
+        # 1. started by a worker that died: RQ's own cleanup, as if the heartbeat had expired
         registry = queue.started_job_registry
         abandoned = registry.get_job_ids(cleanup=False)
         registry.cleanup(timestamp=current_timestamp() + AS_IF_LATER_S)
+        # 2. taken from the queue but never started: nothing ran, so run it again. This
+        # also catches a job whose worker died after registering it as started but before
+        # marking it so: RQ's cleanup skips a job that is not STARTED, and drops it from
+        # the registry, which would leave it QUEUED in no queue until RQ's own sweep.
+        intermediate = IntermediateQueue(queue.key, connection=queue.connection)
+        waiting = set(queue.get_job_ids())
+        for job_id in intermediate.get_job_ids():
+            job = queue.fetch_job(job_id)
+            intermediate.remove(job_id)
+            if job is not None and job.get_status() == JobStatus.QUEUED and job_id not in waiting:
+                queue.enqueue_job(job)
+                report.requeued.append(job_id)
         for job_id in abandoned:
             job = queue.fetch_job(job_id)
-            if job is None:
+            if job is None or job_id in report.requeued:
                 continue
             status = job.get_status()
             if status == JobStatus.FAILED:
