@@ -34,6 +34,7 @@ import anthropic
 import httpx2
 
 from stream_or_queue import config
+from stream_or_queue._subprocess import stop_process
 from stream_or_queue.simulator import (
     AsyncSimulatorTransport,
     Simulator,
@@ -159,12 +160,7 @@ def _simulator_process(scale: float) -> Iterator[str]:
             time.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
 
 
 def _ttft_over_process(n: int, warmup: int, scale: float) -> list[float]:

@@ -33,6 +33,7 @@ import httpx2
 import redis
 
 from stream_or_queue import config
+from stream_or_queue._subprocess import stop_process
 from stream_or_queue.jobs import get_queue, get_redis
 from stream_or_queue.web import events, jobs
 
@@ -265,11 +266,7 @@ def main() -> int:
         )
     finally:
         for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

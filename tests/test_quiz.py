@@ -19,6 +19,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from stream_or_queue._subprocess import stop_process
 from stream_or_queue.widgets import Quiz
 from stream_or_queue.widgets.quiz import (
     PICK_FIRST,
@@ -242,12 +243,7 @@ def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             pytest.fail("jupyter lab did not answer within 60 s")
         yield f"{url}/lab/tree/quiz_demo.ipynb?token={token}", folder
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+        stop_process(server, timeout=20)
 
 
 @pytest.mark.browser

@@ -20,6 +20,7 @@ from simulator_support import (
     wait_for,
 )
 
+from stream_or_queue._subprocess import stop_process
 from stream_or_queue.simulator import RunningServer, Simulator, serve_in_thread
 
 
@@ -111,12 +112,7 @@ def process() -> Iterator[str]:
             pytest.fail(f"the simulator process did not start: {err.decode()[-2000:]}")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
         if proc.stdout:
             proc.stdout.close()
         if proc.stderr:

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from stream_or_queue._subprocess import stop_process
 from stream_or_queue.web import create_app, serve_in_thread
 from stream_or_queue.web.clients import follow_events, poll_job
 
@@ -65,15 +66,6 @@ def _start_web(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
         time.sleep(0.1)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
 @pytest.mark.slow
 @pytest.mark.real_redis
 def test_real_processes_a_job_outlives_the_web_process(
@@ -91,7 +83,7 @@ def test_real_processes_a_job_outlives_the_web_process(
         assert response.status_code == 202
         job_id = response.json()["id"]
     finally:
-        _stop(web)
+        stop_process(web, timeout=15)
     rq = Path(sys.executable).with_name("rq")
     worker = subprocess.run(
         [str(rq), "worker", "web", "--burst", "--url", real_redis_url, "--quiet"],
@@ -109,7 +101,7 @@ def test_real_processes_a_job_outlives_the_web_process(
             log = follow_events(http, job_id)
             assert log.steps[0] == "queued" and log.status == "finished"
     finally:
-        _stop(web)
+        stop_process(web, timeout=15)
 
 
 def test_a_job_whose_worker_crashes_resumes_from_its_checkpoints(

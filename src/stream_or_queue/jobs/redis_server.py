@@ -17,6 +17,8 @@ from collections.abc import Iterator
 
 import redis
 
+from .._subprocess import stop_process
+
 __all__ = ["private_redis_server"]
 
 
@@ -53,10 +55,5 @@ def private_redis_server(start_timeout_s: float = 10.0) -> Iterator[str]:
         client.close()
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         shutil.rmtree(workdir, ignore_errors=True)
