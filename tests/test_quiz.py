@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from browser import _write_settings, wait_until_idle
 from nbformat.v4 import new_code_cell, new_notebook
 
 from stream_or_queue._subprocess import stop_process
@@ -208,7 +209,6 @@ def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     kernel = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     notebook = new_notebook(cells=[cell], metadata={"kernelspec": kernel})
     nbformat.write(notebook, folder / "quiz_demo.ipynb")
-    from browser import _write_settings
 
     _write_settings(tmp_path / "settings")  # no "Select Kernel" dialog in front of the cell
     port, token = _free_port(), secrets.token_hex(16)
@@ -261,6 +261,7 @@ def test_quiz_in_jupyterlab_explains_a_wrong_then_a_right_answer(
             page = browser.new_page()
             page.set_default_timeout(60_000)
             page.goto(url)
+            wait_until_idle(page)  # a keypress sent before the kernel is ready can be lost
             page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
             page.keyboard.press("Shift+Enter")
             quiz = page.locator(".widget-radio-box").first
