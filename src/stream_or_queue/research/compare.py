@@ -19,8 +19,12 @@ Jupyter (which already runs a loop); the `a...` twins are for `await`.
 from __future__ import annotations
 
 import asyncio
+import pickle
 import secrets
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -32,6 +36,7 @@ from rq import Queue
 from rq.job import Job
 
 from .. import clock, config
+from .._subprocess import stop_process
 from ..durable import WorkerFleet, audit_trail, summarize
 from ..jobs import get_queue
 from ..llm import token_cost
@@ -58,6 +63,7 @@ __all__ = [
     "fidelity_scale",
     "measure_chat",
     "measure_jobs",
+    "measure_v1",
     "measurement_scale",
     "probe_s",
     "results_table",
@@ -768,35 +774,142 @@ class Comparison:
     rows: list[ClaimRow]
 
 
+SECOND_PROCESS_LIMIT_S = 600.0
+"""Real seconds a measurement waits for its second process before giving up on it."""
+
+
+class _SecondProcess:
+    """`function(*args, **kwargs)` in a fresh interpreter, on the machine's other core.
+
+    Each measurement keeps one core busy (the GIL), and it must not fall behind
+    the clock, so two measurements side by side need two processes. A plain
+    subprocess, not `multiprocessing`: spawning re-imports the caller's
+    `__main__`, which breaks any script without an `if __name__ == "__main__"`
+    guard. The child starts from `setup(seed=seed)` at this process's time
+    scale; arguments go in on stdin, the result and any error come back in files.
+    Use it as a context manager: leaving the block stops a child still running.
+    """
+
+    def __init__(
+        self, function: Callable[..., Any], seed: int, /, *args: Any, **kwargs: Any
+    ) -> None:
+        # closed by __exit__; files, not pipes, so that a chatty child never blocks
+        self._out = tempfile.NamedTemporaryFile(prefix="soq-measure-", suffix=".pickle")  # noqa: SIM115
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115
+        code = "from stream_or_queue.research.compare import _second_main; _second_main()"
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", code, self._out.name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self._errors,
+        )
+        payload = (function, seed, config.time_scale(), args, kwargs)
+        with self._process.stdin as stdin:  # type: ignore[union-attr]
+            stdin.write(pickle.dumps(payload))
+
+    def __enter__(self) -> _SecondProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process.poll() is None:
+            stop_process(self._process)
+        self._out.close()
+        self._errors.close()
+
+    def result(self, timeout_s: float = SECOND_PROCESS_LIMIT_S) -> Any:
+        """What the function returned; a `RuntimeError` with its last words if it failed."""
+        try:
+            self._process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            stop_process(self._process)
+            raise RuntimeError(f"the second process took over {timeout_s:.0f} s") from None
+        if self._process.returncode != 0:
+            self._errors.seek(0)
+            tail = self._errors.read().decode(errors="replace").strip().splitlines()[-5:]
+            raise RuntimeError("the second process failed:\n" + "\n".join(tail))
+        with open(self._out.name, "rb") as found:
+            return pickle.load(found)
+
+
+def _second_main() -> None:
+    """Entry point of a `_SecondProcess`."""
+    from ..course import setup
+
+    function, seed, time_scale, args, kwargs = pickle.loads(sys.stdin.buffer.read())
+    setup(seed=seed, time_scale=time_scale, reset_redis=False, quiet=True)
+    result = function(*args, **kwargs)
+    with open(sys.argv[1], "wb") as out:
+        pickle.dump(result, out)
+
+
+def measure_v1(
+    questions: Sequence[str], *, seed: int = 0
+) -> tuple[list[QuestionRun], list[QuestionRun]]:
+    """v1 measured twice, side by side: users who never leave (the edge alone), then real users.
+
+    The patient run goes to a second process, so the pair takes about as long as
+    one run on a machine with two cores.
+    """
+    with _SecondProcess(measure_chat, seed, list(questions), seed=seed, patient=True) as patient:
+        chat = measure_chat(questions, seed=seed)
+        return patient.result(), chat
+
+
+def _chat_side(
+    questions: list[str], seed: int, deploy_count: int, deploy_at_s: float
+) -> tuple[list[QuestionRun], list[QuestionRun], DeployOutcome]:
+    """v1's measurements and deploy, as `compare` runs them."""
+    edge = measure_chat(questions, seed=seed, patient=True)
+    chat = measure_chat(questions, seed=seed)
+    with config.time_scale_set_to(fidelity_scale(0.01)):
+        deploy = deploy_chat(questions[:deploy_count], at_s=deploy_at_s)
+    return edge, chat, deploy
+
+
+def _job_side(
+    questions: list[str], seed: int, deploy_count: int, deploy_at_s: float
+) -> tuple[list[QuestionRun], list[QuestionRun], DeployOutcome, DeployOutcome]:
+    """v2's and v3's measurements and deploys."""
+    v2 = measure_jobs(questions, "v2", seed=seed)
+    v3 = measure_jobs(questions, "v3", seed=seed)
+    with config.time_scale_set_to(fidelity_scale(config.RESEARCH_DEPLOY_TIME_SCALE)):
+        deploy_v2 = deploy_jobs(questions[:deploy_count], "v2", at_s=deploy_at_s)
+        deploy_v3 = deploy_jobs(questions[:deploy_count], "v3", at_s=deploy_at_s)
+    return v2, v3, deploy_v2, deploy_v3
+
+
 def compare(
     questions: Sequence[str] | None = None,
     *,
     seed: int = 0,
     deploy_count: int = 12,
     deploy_at_s: float = 30.0,
+    parallel: bool = True,
 ) -> Comparison:
     """Measure v1, v2 and v3 on the same questions and users, deploy each, build the table.
 
     v1 is measured twice: with users who never leave (`v1-edge`: what the edge
     alone does) and with the seeded user model (`v1`: what users get).
+
+    Each measurement plays sixty agents back on the wall clock and keeps one core
+    busy (the GIL), so with `parallel` v1's side runs in a second process, on a
+    simulator of its own seeded with `seed`, while v2 and v3 run here: the whole
+    comparison takes about half as long. `parallel=False` runs everything here,
+    one measurement after the other.
     """
     from .questions import QUESTIONS
 
     chosen = list(questions or QUESTIONS)
-    runs = {
-        "v1-edge": measure_chat(chosen, seed=seed, patient=True),
-        "v1": measure_chat(chosen, seed=seed),
-        "v2": measure_jobs(chosen, "v2", seed=seed),
-        "v3": measure_jobs(chosen, "v3", seed=seed),
-    }
+    if parallel:
+        with _SecondProcess(_chat_side, seed, chosen, seed, deploy_count, deploy_at_s) as second:
+            v2, v3, deploy_v2, deploy_v3 = _job_side(chosen, seed, deploy_count, deploy_at_s)
+            edge, chat, deploy_v1 = second.result()
+    else:
+        edge, chat, deploy_v1 = _chat_side(chosen, seed, deploy_count, deploy_at_s)
+        v2, v3, deploy_v2, deploy_v3 = _job_side(chosen, seed, deploy_count, deploy_at_s)
+    runs = {"v1-edge": edge, "v1": chat, "v2": v2, "v3": v3}
     summaries = {version: summarize_runs(found) for version, found in runs.items()}
-    few = chosen[:deploy_count]
-    with config.time_scale_set_to(fidelity_scale(0.01)):
-        deploys = {
-            "v1": deploy_chat(few, at_s=deploy_at_s),
-            "v2": deploy_jobs(few, "v2", at_s=deploy_at_s),
-            "v3": deploy_jobs(few, "v3", at_s=deploy_at_s),
-        }
+    deploys = {"v1": deploy_v1, "v2": deploy_v2, "v3": deploy_v3}
     rows = results_table(
         summaries["v1"],
         summaries["v2"],
