@@ -105,12 +105,8 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("08_durability", "Durability", 20),
     Lesson("09a_research_v1_chat_box", "Research assistant v1: the chat box", 15, "09_capstone"),
     Lesson("09b_research_v2_job", "Research assistant v2: the job", 20, "09_capstone"),
-    Lesson(
-        "09c_research_v3_batch_and_results",
-        "Research assistant v3: batch and results",
-        20,
-        "09_capstone",
-    ),
+    Lesson("09c_research_v3_batch", "Research assistant v3: batch", 15, "09_capstone"),
+    Lesson("09d_research_results", "Research assistant: the results", 10, "09_capstone"),
     Lesson("10_choosing_a_pattern", "Choosing a pattern", 15),
 )
 

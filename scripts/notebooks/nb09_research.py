@@ -1,4 +1,4 @@
-"""Builds the worked example: notebooks 09a, 09b, 09c and solutions/09_capstone.ipynb.
+"""Builds the worked example: notebooks 09a-09d and solutions/09_capstone.ipynb.
 
 Run it, then execute them with `scripts/build_course.py --execute 09`.
 """
@@ -42,7 +42,7 @@ found, takes notes and writes - five to eight tool calls and a minute or two of
 work. The instinctive design is a chat box: one streaming request that stays
 open while the agent works. This notebook builds exactly that, puts it behind
 a 60-second edge and lets sixty simulated users use it. Everything that goes
-wrong is measured, so that 09b and 09c can measure the fix against it.
+wrong is measured, so that 09b-09d can measure the fix against it.
 """),
     md("""
 ## What you will learn
@@ -119,17 +119,18 @@ still open after its limit (`config.EDGE_TIMEOUTS_S`); 60 s is common.
 `research.compare.measure_chat` runs that for real: a FastAPI app behind the web
 service's `EdgeTimeout` middleware, served by uvicorn on loopback, and one
 streaming HTTP client per question - all sixty at once, arriving a quarter of a
-second apart. First with users who never give up, so that only the edge can end
-a request. (Sixty agents in one process need real CPU time, so the measurement
-slows the clock to `config.RESEARCH_CHAT_TIME_SCALE`; the figures stay in
-simulated seconds.)
+second apart. `measure_v1` runs it twice, side by side: with users who never give
+up, so that only the edge can end a request, and with the real users of
+section 3. (Sixty agents need real CPU time, so each run has a core of its own -
+the patient one in a second process - and slows the clock to
+`config.RESEARCH_CHAT_TIME_SCALE`; the figures stay in simulated seconds.)
 """),
     code(
         """
-from stream_or_queue.research.compare import measure_chat, summarize_runs
+from stream_or_queue.research.compare import measure_v1, summarize_runs
 from stream_or_queue.research.plots import duration_histogram
 
-edge_only = measure_chat(QUESTIONS, patient=True)
+edge_only, chat = measure_v1(QUESTIONS)
 edge = summarize_runs(edge_only)
 print(f"cut by the edge: {edge.timeout_rate:.0%} of {edge.questions} questions; "
       f"answered: {edge.completion_rate:.0%}")
@@ -151,7 +152,8 @@ from about 40 s to about 2 minutes, with a median near 60 s.)
 People do not wait forever. The course states its user model instead of
 pretending to measure one: each user's patience is drawn from a log-normal
 distribution (`config.USER_PATIENCE_MEDIAN_S`, `config.USER_PATIENCE_SPREAD`),
-seeded, so that v1, v2 and v3 meet the same sixty people.
+seeded, so that v1, v2 and v3 meet the same sixty people. They are the users of
+the second run above.
 """),
     code("""
 import statistics
@@ -168,7 +170,6 @@ print(f"{sum(w < config.DEFAULT_EDGE_TIMEOUT_S for w in waits)} of {len(waits)} 
 """),
     code(
         """
-chat = measure_chat(QUESTIONS)
 v1 = summarize_runs(chat)
 print(f"answer reached the user: {v1.completion_rate:5.0%}")
 print(f"cut by the edge:         {v1.timeout_rate:5.0%}")
@@ -459,13 +460,13 @@ assert v2.timeout_rate == 0 and v2.completion_rate > 0.6
 
 V3 = [
     md("""
-# 09c · Research assistant v3: batch where it can wait, and the results
+# 09c · Research assistant v3: batch where it can wait
 
 Once the research is a job, nobody watches it being typed - and work that
 nobody watches can wait for the Message Batches API, at half the price. This
 notebook finds the parts that can wait, measures what each change saves, and
-then puts v1, v2 and v3 side by side on the same sixty questions and users,
-next to the claims of the article that started this course.
+serves the result from the course's web page; 09d then puts v1, v2 and v3 side
+by side.
 """),
     md("""
 ## What you will learn
@@ -475,8 +476,7 @@ next to the claims of the article that started this course.
   choose the next step).
 - Write the answer through the Batches API and gather on a smaller model where
   quality allows; measure each lever on its own.
-- Build the results table - timeouts, cost per question, completion, work lost
-  in a deploy - and check each of the article's claims against it.
+- Serve v3 from the same web page and permalink as v2, by switching one setting.
 """),
     md("## Setup"),
     code("""
@@ -551,20 +551,101 @@ Read it honestly:
   the note. With real documents of thousands of tokens they would.
 
 So v3 is "gather on the small model, write through the Batches API", without
-digests.
+digests. Its answers take minutes, which nobody watches: that is the trade.
+"""),
+    md("""
+## 3. The web page serves v3 too
 
-## 3. The results table
+The course's web service runs `research.job.run_research` as its job body, which
+picks the version from `SOQ_RESEARCH_VERSION` (v2 unless set). Switch it to v3 and
+ask through the API, as the page does:
+"""),
+    code("""
+import os
 
-All three versions on the same sixty questions and the same sixty users,
-through the same 60 s edge (about a minute of real time: sixty agents per
-version, at a slowed clock so the CPU keeps up), plus a deploy with twelve
-questions in flight for each.
+import httpx2
+
+from stream_or_queue.research.job import VERSION_ENV
+from stream_or_queue.web import create_app, serve_in_thread
+from stream_or_queue.web.clients import follow_events
+
+os.environ[VERSION_ENV] = "v3"
+web = serve_in_thread(create_app())
+try:
+    with httpx2.Client(base_url=web.url, timeout=30) as browser:
+        question = "Which parts of a research pipeline can wait for a batch?"  # a new one
+        job_id = browser.post("/jobs", json={"question": question}).json()["id"]
+        log = follow_events(browser, job_id)
+        view = browser.get(f"/jobs/{job_id}").json()
+        page = browser.get(f"/r/{job_id}").text
+finally:
+    web.stop()
+    del os.environ[VERSION_ENV]
+result = view["result"]
+print("status:", view["status"], "| version:", result["version"])
+print("writing:", [(u["model"], "batch" if u["batch"] else "live") for u in result["usage"] if u["kind"] == "write"])
+print("steps seen:", " -> ".join(dict.fromkeys(log.steps)))
+print("sources on the permalink page:", [s["title"] for s in result["sources"] if s["title"] in page])
+"""),
+    *ending(
+        "09c_research_v3_batch",
+        """
+- The tool-use turns need answers now; the writing and any digesting can wait.
+  v3 gathers on the small model and writes through the Batches API.
+- Measured lever by lever, most of the saving comes from the smaller model for
+  gathering, which only a job can split from the writing; the batch halves the
+  writing; digests do not pay on short documents.
+- A v3 answer takes minutes instead of about one: fine for a job that ends in a
+  notification and a permalink, which the web page serves for v3 as for v2.
+- 09d measures what all of this buys, against the article's claims.
+""",
+        LAB_TEXT,
+    ),
+]
+
+# --- 09d ---------------------------------------------------------------------------------
+
+RESULTS = [
+    md("""
+# 09d · Research assistant: the results
+
+09a built the chat box and watched it fail, 09b rebuilt it as a job, 09c moved
+what can wait to the Batches API. This notebook measures all three versions on
+the same questions and the same users, through the same edge and the same
+deploy, and puts each figure next to the claim of the article that started this
+course.
+"""),
+    md("""
+## What you will learn
+
+- Build the results table - timeouts, cost per question, completion, work lost
+  in a deploy - from runs, not from constants.
+- Check each of the article's claims against it, and see which figures depend
+  on the stated user model and which do not.
+- Read the trade v3 makes: cheaper answers that arrive later.
+"""),
+    md("## Setup"),
+    code("""
+from stream_or_queue.course import setup
+
+env = setup(seed=0)
+"""),
+    md("""
+## 1. The results table
+
+All three versions on the same questions and the same users, through the same
+60 s edge, plus a deploy with twelve questions in flight for each. To keep the
+notebook to seconds, it measures every other question of the sixty (thirty
+agents per version, v1's in a second process so that each measurement has a
+core); `scripts/bench_research.py` runs all sixty and
+[docs/performance.md](../docs/performance.md) records its figures.
 """),
     code(
         """
+from stream_or_queue.research import QUESTIONS
 from stream_or_queue.research.compare import compare
 
-comparison = compare(QUESTIONS)
+comparison = compare(QUESTIONS[::2])
 print(f"{'':36}{'v1':>9}{'v2':>9}{'v3':>9}   claim")
 for row in comparison.rows:
     mark = "holds" if row.holds else "DOES NOT HOLD"
@@ -603,19 +684,22 @@ Each claim of the article, measured:
   far larger, because v1 pays for so many answers nobody receives.
 - **Higher completion.** v1 answers only the questions that are both quick and
   asked by patient users. v2 and v3 finish every question; the notification
-  brings back most of the users who left. v3 delivers a little less than v2 -
-  its batch makes answers take minutes, so more users leave before it is done.
+  brings back most of the users who left. v3 tends to deliver a little less
+  than v2 - its batch makes answers take minutes, so more users leave before it
+  is done.
 - **Deploys don't kill research.** A deploy loses every v1 conversation in
   flight; v2 and v3 redo no finished step.
 
+The rates differ a little from 09a's and 09b's, which measured all sixty
+questions: thirty questions move a rate in steps of about 3%.
+
 The figures rest on the stated user model. Change `config.USER_PATIENCE_MEDIAN_S`
-or `config.NOTIFICATION_RETURN_RATE` and rerun: the timeouts and the costs do
-not move with it; the completion rates do.
+or `config.NOTIFICATION_RETURN_RATE` and rerun: the edge's timeout rate and the
+jobs' costs do not move with it; the completion rates do, and so does what v1
+spends, since its requests end when their users leave.
 """),
     code(
         """
-from stream_or_queue.research import cited_ids, document
-
 v3_runs = comparison.runs["v3"]
 finished = [r for r in v3_runs if r.finished]
 print(f"v3 finished {len(finished)} of {len(v3_runs)} questions")
@@ -623,51 +707,14 @@ assert len(finished) == len(v3_runs)
 """,
         tags=TIMING,
     ),
-    md("""
-## 4. The web page serves v3 too
-
-The course's web service runs `research.job.run_research` as its job body, which
-picks the version from `SOQ_RESEARCH_VERSION` (v2 unless set). Switch it to v3 and
-ask through the API, as the page does:
-"""),
-    code("""
-import os
-
-import httpx2
-
-from stream_or_queue.research.job import VERSION_ENV
-from stream_or_queue.web import create_app, serve_in_thread
-from stream_or_queue.web.clients import follow_events
-
-os.environ[VERSION_ENV] = "v3"
-web = serve_in_thread(create_app())
-try:
-    with httpx2.Client(base_url=web.url, timeout=30) as browser:
-        question = "Which parts of a research pipeline can wait for a batch?"  # a new one
-        job_id = browser.post("/jobs", json={"question": question}).json()["id"]
-        log = follow_events(browser, job_id)
-        view = browser.get(f"/jobs/{job_id}").json()
-        page = browser.get(f"/r/{job_id}").text
-finally:
-    web.stop()
-    del os.environ[VERSION_ENV]
-result = view["result"]
-print("status:", view["status"], "| version:", result["version"])
-print("writing:", [(u["model"], "batch" if u["batch"] else "live") for u in result["usage"] if u["kind"] == "write"])
-print("steps seen:", " -> ".join(dict.fromkeys(log.steps)))
-print("sources on the permalink page:", [s["title"] for s in result["sources"] if s["title"] in page])
-"""),
     *ending(
-        "09c_research_v3_batch_and_results",
+        "09d_research_results",
         """
-- The tool-use turns need answers now; the writing and any digesting can wait.
-  v3 gathers on the small model and writes through the Batches API.
-- Measured lever by lever, most of the saving comes from the smaller model for
-  gathering, which only a job can split from the writing; the batch halves the
-  writing; digests do not pay on short documents.
-- On the same sixty questions and users: v1 is cut by the edge or abandoned for
-  most questions; v2 and v3 have 0% timeouts, deliver far more answers, survive
+- On the same questions and users: v1 is cut by the edge or abandoned for most
+  questions; v2 and v3 have 0% timeouts, deliver far more answers, survive
   deploys, and v3 costs well over 30% less per question than v1.
+- The edge's timeouts and the jobs' costs do not depend on the user model;
+  completion rates (and v1's spend) do.
 - The product is not worse for the user - a notification and a permalink
   instead of a spinner. The chat box was the bug.
 """,
@@ -820,7 +867,8 @@ write = write_notebook
 NOTEBOOKS = {
     "09a": (ROOT / "notebooks" / "09a_research_v1_chat_box.ipynb", V1),
     "09b": (ROOT / "notebooks" / "09b_research_v2_job.ipynb", V2),
-    "09c": (ROOT / "notebooks" / "09c_research_v3_batch_and_results.ipynb", V3),
+    "09c": (ROOT / "notebooks" / "09c_research_v3_batch.ipynb", V3),
+    "09d": (ROOT / "notebooks" / "09d_research_results.ipynb", RESULTS),
     "09_capstone": (ROOT / "solutions" / "09_capstone.ipynb", CAPSTONE),
 }
 
