@@ -19,6 +19,7 @@ Jupyter (which already runs a loop); the `a...` twins are for `await`.
 from __future__ import annotations
 
 import asyncio
+import os
 import pickle
 import secrets
 import statistics
@@ -29,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx2
@@ -56,6 +58,7 @@ __all__ = [
     "adeploy_chat",
     "ameasure_chat",
     "ameasure_jobs",
+    "available_cores",
     "compare",
     "cost_levers",
     "deploy_chat",
@@ -261,9 +264,12 @@ def _account(run: QuestionRun, trace: ResearchTrace | None, simulator: Simulator
         run.lost_tool_calls, run.lost_cost_usd = run.tool_calls, dollars
 
 
+_PATIENT = User(float("inf"), True)
+
+
 def _people(count: int, seed: int, patient: bool) -> list[User]:
     if patient:
-        return [User(float("inf"), True) for _ in range(count)]
+        return [_PATIENT] * count
     return users(count, seed)
 
 
@@ -302,6 +308,38 @@ async def ameasure_chat(
         running.stop()
 
 
+_warmed_up = False
+
+
+def _warm_up() -> None:
+    """One chat through a throwaway rig at time scale 0, once per process.
+
+    A process's first chat pays for lazy imports and schema building: a fraction
+    of a second of CPU that, inside a measurement, lands on the clock as
+    simulated seconds just when every user arrives. Its own simulator keeps
+    the notebook's ledger clean.
+    """
+    global _warmed_up
+    if _warmed_up:
+        return
+    from ..llm import async_client
+
+    with config.time_scale_set_to(0.0):
+        service = ResearchService(edge_timeout_s=None)
+        service._llm = async_client(simulator=Simulator(seed=1_234))
+        running = serve_in_thread(service)
+        try:
+
+            async def ask() -> None:
+                async with httpx2.AsyncClient(timeout=60) as http:
+                    await _chat_one(http, running.url, "How do queues absorb bursts?", _PATIENT, "")
+
+            _run_sync(ask())
+        finally:
+            running.stop()
+    _warmed_up = True
+
+
 def measure_chat(
     questions: Sequence[str],
     *,
@@ -316,6 +354,7 @@ def measure_chat(
     Runs at `config.RESEARCH_CHAT_TIME_SCALE` (see `measurement_scale`) unless
     `time_scale` says otherwise.
     """
+    _warm_up()
     scale = time_scale or measurement_scale(config.RESEARCH_CHAT_TIME_SCALE, len(questions))
     with config.time_scale_set_to(scale):
         return _run_sync(
@@ -842,37 +881,91 @@ def _second_main() -> None:
         pickle.dump(result, out)
 
 
-def measure_v1(
-    questions: Sequence[str], *, seed: int = 0
-) -> tuple[list[QuestionRun], list[QuestionRun]]:
-    """v1 measured twice, side by side: users who never leave (the edge alone), then real users.
+def _cgroup_cpu_limit() -> float | None:
+    """The CPU quota of this container in cores (cgroup v2, then v1), or None if unlimited."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text().strip()
+        period = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text().strip()
+        return None if int(quota) <= 0 else int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
 
-    The patient run goes to a second process, so the pair takes about as long as
-    one run on a machine with two cores.
+
+def available_cores() -> int:
+    """How many cores this process may use: its CPU affinity, capped by a container's quota.
+
+    `os.cpu_count()` counts the host's cores; a container (Binder, CI) often gets
+    fewer, and two measurements sharing one core would stretch each other's time.
     """
-    with _SecondProcess(measure_chat, seed, list(questions), seed=seed, patient=True) as patient:
-        chat = measure_chat(questions, seed=seed)
-        return patient.result(), chat
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    limit = _cgroup_cpu_limit()
+    found = cores or 1
+    return max(1, min(found, int(limit)) if limit is not None else found)
+
+
+def measure_v1(
+    questions: Sequence[str], *, seed: int = 0, parallel: bool | None = None
+) -> tuple[list[QuestionRun], list[QuestionRun]]:
+    """v1 measured twice: users who never leave (the edge alone), then the seeded users.
+
+    With `parallel` (the default when `available_cores()` is at least 2) the
+    patient run goes to a second process, so the pair takes about as long as one
+    run. Both use the time scale probed here before the second process starts:
+    probed while the other starts, the machine looks busier than it is.
+    """
+    scale = measurement_scale(config.RESEARCH_CHAT_TIME_SCALE, len(questions))
+    if not (available_cores() >= 2 if parallel is None else parallel):
+        patient = measure_chat(questions, seed=seed, patient=True, time_scale=scale)
+        return patient, measure_chat(questions, seed=seed, time_scale=scale)
+    with _SecondProcess(
+        measure_chat, seed, list(questions), seed=seed, patient=True, time_scale=scale
+    ) as second:
+        chat = measure_chat(questions, seed=seed, time_scale=scale)
+        return second.result(), chat
+
+
+@dataclass(frozen=True)
+class _Scales:
+    """Every time scale of a comparison, probed once before any measurement starts."""
+
+    chat: float
+    jobs: float
+    chat_deploy: float
+    job_deploy: float
+
+    @classmethod
+    def probe(cls, count: int) -> _Scales:
+        return cls(
+            chat=measurement_scale(config.RESEARCH_CHAT_TIME_SCALE, count),
+            jobs=measurement_scale(config.RESEARCH_JOBS_TIME_SCALE, count),
+            chat_deploy=fidelity_scale(0.01),
+            job_deploy=fidelity_scale(config.RESEARCH_DEPLOY_TIME_SCALE),
+        )
 
 
 def _chat_side(
-    questions: list[str], seed: int, deploy_count: int, deploy_at_s: float
+    questions: list[str], seed: int, deploy_count: int, deploy_at_s: float, scales: _Scales
 ) -> tuple[list[QuestionRun], list[QuestionRun], DeployOutcome]:
     """v1's measurements and deploy, as `compare` runs them."""
-    edge = measure_chat(questions, seed=seed, patient=True)
-    chat = measure_chat(questions, seed=seed)
-    with config.time_scale_set_to(fidelity_scale(0.01)):
+    edge = measure_chat(questions, seed=seed, patient=True, time_scale=scales.chat)
+    chat = measure_chat(questions, seed=seed, time_scale=scales.chat)
+    with config.time_scale_set_to(scales.chat_deploy):
         deploy = deploy_chat(questions[:deploy_count], at_s=deploy_at_s)
     return edge, chat, deploy
 
 
 def _job_side(
-    questions: list[str], seed: int, deploy_count: int, deploy_at_s: float
+    questions: list[str], seed: int, deploy_count: int, deploy_at_s: float, scales: _Scales
 ) -> tuple[list[QuestionRun], list[QuestionRun], DeployOutcome, DeployOutcome]:
     """v2's and v3's measurements and deploys."""
-    v2 = measure_jobs(questions, "v2", seed=seed)
-    v3 = measure_jobs(questions, "v3", seed=seed)
-    with config.time_scale_set_to(fidelity_scale(config.RESEARCH_DEPLOY_TIME_SCALE)):
+    v2 = measure_jobs(questions, "v2", seed=seed, time_scale=scales.jobs)
+    v3 = measure_jobs(questions, "v3", seed=seed, time_scale=scales.jobs)
+    with config.time_scale_set_to(scales.job_deploy):
         deploy_v2 = deploy_jobs(questions[:deploy_count], "v2", at_s=deploy_at_s)
         deploy_v3 = deploy_jobs(questions[:deploy_count], "v3", at_s=deploy_at_s)
     return v2, v3, deploy_v2, deploy_v3
@@ -884,29 +977,32 @@ def compare(
     seed: int = 0,
     deploy_count: int = 12,
     deploy_at_s: float = 30.0,
-    parallel: bool = True,
+    parallel: bool | None = None,
 ) -> Comparison:
     """Measure v1, v2 and v3 on the same questions and users, deploy each, build the table.
 
     v1 is measured twice: with users who never leave (`v1-edge`: what the edge
     alone does) and with the seeded user model (`v1`: what users get).
 
-    Each measurement plays sixty agents back on the wall clock and keeps one core
-    busy (the GIL), so with `parallel` v1's side runs in a second process, on a
-    simulator of its own seeded with `seed`, while v2 and v3 run here: the whole
-    comparison takes about half as long. `parallel=False` runs everything here,
-    one measurement after the other.
+    Each measurement plays its agents back on the wall clock and keeps one core
+    busy (the GIL), so with `parallel` (the default when `available_cores()` is
+    at least 2) v1's side runs in a second process, on a simulator of its own
+    seeded with `seed`, while v2 and v3 run here: the comparison takes about half
+    as long. Otherwise everything runs here, one measurement after the other.
+    The time scales are probed once, before anything runs (see `measure_v1`).
     """
     from .questions import QUESTIONS
 
     chosen = list(questions or QUESTIONS)
-    if parallel:
-        with _SecondProcess(_chat_side, seed, chosen, seed, deploy_count, deploy_at_s) as second:
-            v2, v3, deploy_v2, deploy_v3 = _job_side(chosen, seed, deploy_count, deploy_at_s)
+    scales = _Scales.probe(len(chosen))
+    chat_args = (chosen, seed, deploy_count, deploy_at_s, scales)
+    if available_cores() >= 2 if parallel is None else parallel:
+        with _SecondProcess(_chat_side, seed, *chat_args) as second:
+            v2, v3, deploy_v2, deploy_v3 = _job_side(*chat_args)
             edge, chat, deploy_v1 = second.result()
     else:
-        edge, chat, deploy_v1 = _chat_side(chosen, seed, deploy_count, deploy_at_s)
-        v2, v3, deploy_v2, deploy_v3 = _job_side(chosen, seed, deploy_count, deploy_at_s)
+        edge, chat, deploy_v1 = _chat_side(*chat_args)
+        v2, v3, deploy_v2, deploy_v3 = _job_side(*chat_args)
     runs = {"v1-edge": edge, "v1": chat, "v2": v2, "v3": v3}
     summaries = {version: summarize_runs(found) for version, found in runs.items()}
     deploys = {"v1": deploy_v1, "v2": deploy_v2, "v3": deploy_v3}
