@@ -5,6 +5,7 @@
                                                            # docs/performance.md and
                                                            # the README's headline
     .venv/bin/python scripts/bench_notebooks.py 00 05      # only these lessons
+    .venv/bin/python scripts/bench_notebooks.py --repeat 3 # the median of 3 runs each
 
 Each figure is the wall-clock time of one `python -m pytest --nbval ...` process,
 start to finish (interpreter, kernel start-up, every cell, output comparison). The
@@ -21,6 +22,7 @@ import importlib.util
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -54,6 +56,8 @@ class Run:
     seconds: float
     cells: int
     ok: bool
+    spread: str = ""
+    """The fastest and slowest of repeated runs ("12.1-13.4"), when repeated."""
 
 
 def _nbval(paths: list[Path], timeout: float, workers: int = 0) -> Run:
@@ -103,10 +107,19 @@ def _coverage() -> str:
 
 def _row(run: Run, target: float) -> str:
     verdict = "ok" if run.ok and run.seconds <= target else ("FAILED" if not run.ok else "SLOW")
-    return f"| {run.label} | {run.cells} | {run.seconds:.1f} | {verdict} |"
+    return f"| {run.label} | {run.cells} | {run.seconds:.1f} | {run.spread or '-'} | {verdict} |"
 
 
-def report(selectors: list[str], timeout: float) -> tuple[str, str]:
+def _repeated(path: Path, timeout: float, repeat: int) -> Run:
+    """The median of `repeat` runs: on a shared machine one run can be 10-20% off."""
+    runs = [_nbval([path], timeout) for _ in range(repeat)]
+    times = sorted(run.seconds for run in runs)
+    spread = f"{times[0]:.1f}-{times[-1]:.1f}" if repeat > 1 else ""
+    first = runs[0]
+    return Run(first.label, statistics.median(times), first.cells, all(r.ok for r in runs), spread)
+
+
+def report(selectors: list[str], timeout: float, repeat: int = 1) -> tuple[str, str]:
     """(the performance.md section, the README's headline rows)."""
     paths = _selected(selectors)
     if not paths:
@@ -114,27 +127,30 @@ def report(selectors: list[str], timeout: float) -> tuple[str, str]:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     runs = []
     for path in paths:
-        run = _nbval([path], timeout)
+        run = _repeated(path, timeout, repeat)
         print(f"{run.label}: {run.seconds:.1f} s, {run.cells} cells, ok={run.ok}", flush=True)
         runs.append(run)
     course = _nbval(paths, timeout * len(paths), workers=COURSE_WORKERS)
     course.label = f"**whole course** ({len(paths)} notebooks)"
     print(f"whole course: {course.seconds:.1f} s, ok={course.ok}", flush=True)
-    command = "python scripts/bench_notebooks.py" + (" " + " ".join(selectors) if selectors else "")
+    options = [f"--repeat {repeat}"] if repeat > 1 else []
+    command = " ".join(["python scripts/bench_notebooks.py", *options, *selectors])
+    each = f"the median of {repeat} runs of one" if repeat > 1 else "one"
     lines = [
         SECTION,
         "",
         f"Measured {date.today().isoformat()} with `.venv/bin/{command}`: wall-clock "
-        "seconds of one `pytest --nbval` process per notebook (interpreter and kernel "
-        "start-up included), then of all of them as `make test` runs them (one pytest "
+        f"seconds of {each} `pytest --nbval` process per notebook (interpreter and kernel "
+        "start-up included; the range is the fastest and slowest run), then of all of "
+        "them once as `make test` runs them (one pytest "
         f"process, {COURSE_WORKERS} nbval workers side by side). {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, load average "
         f"{load:.1f} at the start (the machine is shared). Targets: each notebook <= "
         f"{EACH_TARGET_S:g} s, the whole course <= {COURSE_TARGET_S:g} s. "
         f"{_coverage()}",
         "",
-        "| notebook | cells | seconds | verdict |",
-        "|---|---:|---:|---|",
+        "| notebook | cells | seconds | range | verdict |",
+        "|---|---:|---:|---:|---|",
         *(_row(run, EACH_TARGET_S) for run in runs),
         _row(course, COURSE_TARGET_S),
         "",
@@ -177,8 +193,11 @@ def main() -> int:
     parser.add_argument("selectors", nargs="*", help="lesson prefixes, e.g. 00 05 09b")
     parser.add_argument("--write", action="store_true", help="record in docs/performance.md")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per notebook run")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per notebook (the median)")
     args = parser.parse_args()
-    text, headline = report(args.selectors, args.timeout)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    text, headline = report(args.selectors, args.timeout, args.repeat)
     print()
     print(text)
     if args.write:

@@ -61,7 +61,7 @@ from stream_or_queue.jobs import get_queue, is_fake
 
 queue = get_queue("durable")
 redis = queue.connection
-STEP_S = 10.0   # simulated seconds of work per step
+STEP_S = 5.0    # simulated seconds of work per step
 SLOW_S = 50.0   # the step we crash in takes longer, so we can catch it running
 
 
