@@ -26,7 +26,12 @@ def main() -> int:
 
     from stream_or_queue.course import setup
     from stream_or_queue.research import questions
-    from stream_or_queue.research.compare import compare, cost_levers, fidelity_scale
+    from stream_or_queue.research.compare import (
+        available_cores,
+        compare,
+        cost_levers,
+        fidelity_scale,
+    )
 
     setup(seed=args.seed, quiet=True)
     chosen = questions(args.questions)
@@ -39,7 +44,9 @@ def main() -> int:
     levers = cost_levers(chosen[:20])
     levers_s = time.perf_counter() - started
 
+    side = "v1 in a second process" if available_cores() >= 2 else "one after the other"
     print(f"load average {load:.1f}; v1 clock slowed to {scale:.2f} real s per simulated s")
+    print(f"{available_cores()} cores available: {side}")
     print(f"compare: {compare_s:.1f} real s; cost levers: {levers_s:.1f} real s\n")
     print("| metric | v1 | v2 | v3 | claim | holds |")
     print("|---|---:|---:|---:|---|---|")
