@@ -8,6 +8,8 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 # Notebooks run in parallel, one kernel per worker (each notebook stays on one worker).
 NBVAL_WORKERS ?= 2
+# Each notebook's share of the cores: a measurement that could use two would crowd the other.
+NBVAL_CORES := $(shell n=$$(( $$(nproc) / $(NBVAL_WORKERS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 
 .PHONY: lab test test-fast notebooks labs lint bench clean
@@ -25,8 +27,8 @@ lab: $(STAMP)
 ## Every test: the library, the labs, the web page, then every notebook through nbval.
 test: $(STAMP)
 	$(PY) -m pytest tests --durations=40 $(PYTEST_ARGS)
-	$(PY) -m pytest notebooks solutions $(NBVAL) -n $(NBVAL_WORKERS) --dist loadfile \
-		--durations=20 $(PYTEST_ARGS)
+	STREAM_OR_QUEUE_CORES=$(NBVAL_CORES) $(PY) -m pytest notebooks solutions $(NBVAL) \
+		-n $(NBVAL_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
 
 ## The library tests only (no notebooks), for a quick loop.
 test-fast: $(STAMP)

@@ -63,10 +63,13 @@ class Run:
 def _nbval(paths: list[Path], timeout: float, workers: int = 0) -> Run:
     parallel = ["-n", str(workers), "--dist", "loadfile"] if workers else []
     command = [sys.executable, *NBVAL, *parallel, *(str(p.relative_to(ROOT)) for p in paths)]
+    env = dict(os.environ)
+    if workers:  # as the Makefile does: each worker's notebooks get their share of the cores
+        env["STREAM_OR_QUEUE_CORES"] = str(max(1, (os.cpu_count() or 1) // workers))
     started = time.perf_counter()
     try:
         result = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
         )
         output, ok = result.stdout, result.returncode == 0
     except subprocess.TimeoutExpired:

@@ -12,8 +12,13 @@ import time
 import pytest
 
 from stream_or_queue import config
-from stream_or_queue.research import QUESTIONS
-from stream_or_queue.research.compare import _SecondProcess, measure_v1, summarize_runs
+from stream_or_queue.research import QUESTIONS, compare
+from stream_or_queue.research.compare import (
+    _SecondProcess,
+    available_cores,
+    measure_v1,
+    summarize_runs,
+)
 from stream_or_queue.research.users import users
 from stream_or_queue.simulator import Simulator
 
@@ -62,3 +67,24 @@ def test_v1_is_measured_with_patient_and_with_real_users_side_by_side(
     assert [r.patience_s for r in real] == [u.patience_s for u in users(3, seed=5)]
     assert not any(r.abandoned for r in patient)  # only the edge can end a patient request
     assert all(r.cost_usd > 0 for r in patient + real)  # each side billed its own runs
+
+
+def test_available_cores_honours_the_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(config.CORES_ENV, "1")
+    assert available_cores() == 1
+    monkeypatch.setenv(config.CORES_ENV, "512")
+    assert 1 <= available_cores() <= (os.cpu_count() or 1)  # an override never adds cores
+
+
+@pytest.mark.slow
+def test_with_one_core_v1_is_measured_here_one_run_after_the_other(
+    monkeypatch: pytest.MonkeyPatch, simulator: Simulator
+) -> None:
+    def no_second_process(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a second process on a single core")
+
+    monkeypatch.setenv(config.CORES_ENV, "1")
+    monkeypatch.setattr(compare, "_SecondProcess", no_second_process)
+    patient, real = measure_v1(QUESTIONS[:2], seed=5)
+    assert len(patient) == len(real) == 2
+    assert all(r.patience_s == float("inf") for r in patient)

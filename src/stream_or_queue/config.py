@@ -212,6 +212,25 @@ NOTIFICATION_RETURN_RATE = 0.85
 
 # --- mode and time scale ----------------------------------------------------------
 
+CORES_ENV = "STREAM_OR_QUEUE_CORES"
+"""How many cores this process's measurements may use, when several processes share the
+machine: `make test` runs two notebooks side by side and gives each its share."""
+
+
+def cores_override() -> int | None:
+    """`$STREAM_OR_QUEUE_CORES` as a positive whole number, or None when it is not set."""
+    raw = os.environ.get(CORES_ENV)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{CORES_ENV} must be a whole number of cores, at least 1; got {raw!r}")
+    return value
+
+
 DEFAULT_TIME_SCALE = 0.01
 """Real seconds per simulated second: 0.01 turns a 90 s agent into 0.9 s of waiting."""
 

@@ -897,15 +897,16 @@ def _cgroup_cpu_limit() -> float | None:
 
 
 def available_cores() -> int:
-    """How many cores this process may use: its CPU affinity, capped by a container's quota.
+    """How many cores the measurements may use: the CPU affinity, capped by a container's
+    quota and by `$STREAM_OR_QUEUE_CORES` (`config.cores_override`).
 
     `os.cpu_count()` counts the host's cores; a container (Binder, CI) often gets
-    fewer, and two measurements sharing one core would stretch each other's time.
+    fewer, other processes may share them (`make test` runs two notebooks at once),
+    and two measurements on one core would stretch each other's time.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    limit = _cgroup_cpu_limit()
-    found = cores or 1
-    return max(1, min(found, int(limit)) if limit is not None else found)
+    caps = [cores or 1, _cgroup_cpu_limit(), config.cores_override()]
+    return max(1, int(min(cap for cap in caps if cap is not None)))
 
 
 def measure_v1(
@@ -915,13 +916,15 @@ def measure_v1(
 
     With `parallel` (the default when `available_cores()` is at least 2) the
     patient run goes to a second process, so the pair takes about as long as one
-    run. Both use the time scale probed here before the second process starts:
-    probed while the other starts, the machine looks busier than it is.
+    run. Both then use the time scale probed here before the second process
+    starts: probed while the other starts, the machine looks busier than it is.
+    One after the other, each run probes the machine as it starts.
     """
-    scale = measurement_scale(config.RESEARCH_CHAT_TIME_SCALE, len(questions))
     if not (available_cores() >= 2 if parallel is None else parallel):
-        patient = measure_chat(questions, seed=seed, patient=True, time_scale=scale)
-        return patient, measure_chat(questions, seed=seed, time_scale=scale)
+        # one after the other, each probing the machine as it starts (its load may change)
+        patient = measure_chat(questions, seed=seed, patient=True)
+        return patient, measure_chat(questions, seed=seed)
+    scale = measurement_scale(config.RESEARCH_CHAT_TIME_SCALE, len(questions))
     with _SecondProcess(
         measure_chat, seed, list(questions), seed=seed, patient=True, time_scale=scale
     ) as second:
@@ -949,23 +952,26 @@ class _Scales:
 
 
 def _chat_side(
-    questions: list[str], seed: int, deploy_count: int, deploy_at_s: float, scales: _Scales
+    questions: list[str], seed: int, deploy_count: int, deploy_at_s: float, scales: _Scales | None
 ) -> tuple[list[QuestionRun], list[QuestionRun], DeployOutcome]:
-    """v1's measurements and deploy, as `compare` runs them."""
-    edge = measure_chat(questions, seed=seed, patient=True, time_scale=scales.chat)
-    chat = measure_chat(questions, seed=seed, time_scale=scales.chat)
-    with config.time_scale_set_to(scales.chat_deploy):
+    """v1's measurements and deploy, as `compare` runs them (`scales` None: probe at each)."""
+    scale = None if scales is None else scales.chat
+    edge = measure_chat(questions, seed=seed, patient=True, time_scale=scale)
+    chat = measure_chat(questions, seed=seed, time_scale=scale)
+    with config.time_scale_set_to(scales.chat_deploy if scales else fidelity_scale(0.01)):
         deploy = deploy_chat(questions[:deploy_count], at_s=deploy_at_s)
     return edge, chat, deploy
 
 
 def _job_side(
-    questions: list[str], seed: int, deploy_count: int, deploy_at_s: float, scales: _Scales
+    questions: list[str], seed: int, deploy_count: int, deploy_at_s: float, scales: _Scales | None
 ) -> tuple[list[QuestionRun], list[QuestionRun], DeployOutcome, DeployOutcome]:
-    """v2's and v3's measurements and deploys."""
-    v2 = measure_jobs(questions, "v2", seed=seed, time_scale=scales.jobs)
-    v3 = measure_jobs(questions, "v3", seed=seed, time_scale=scales.jobs)
-    with config.time_scale_set_to(scales.job_deploy):
+    """v2's and v3's measurements and deploys (`scales` None: probe at each)."""
+    scale = None if scales is None else scales.jobs
+    v2 = measure_jobs(questions, "v2", seed=seed, time_scale=scale)
+    v3 = measure_jobs(questions, "v3", seed=seed, time_scale=scale)
+    deploy = config.RESEARCH_DEPLOY_TIME_SCALE
+    with config.time_scale_set_to(scales.job_deploy if scales else fidelity_scale(deploy)):
         deploy_v2 = deploy_jobs(questions[:deploy_count], "v2", at_s=deploy_at_s)
         deploy_v3 = deploy_jobs(questions[:deploy_count], "v3", at_s=deploy_at_s)
     return v2, v3, deploy_v2, deploy_v3
@@ -988,21 +994,21 @@ def compare(
     busy (the GIL), so with `parallel` (the default when `available_cores()` is
     at least 2) v1's side runs in a second process, on a simulator of its own
     seeded with `seed`, while v2 and v3 run here: the comparison takes about half
-    as long. Otherwise everything runs here, one measurement after the other.
-    The time scales are probed once, before anything runs (see `measure_v1`).
+    as long; the time scales are then probed once, before anything runs (see
+    `measure_v1`). Otherwise everything runs here, one measurement after the other,
+    each probing the machine as it starts.
     """
     from .questions import QUESTIONS
 
     chosen = list(questions or QUESTIONS)
-    scales = _Scales.probe(len(chosen))
-    chat_args = (chosen, seed, deploy_count, deploy_at_s, scales)
     if available_cores() >= 2 if parallel is None else parallel:
-        with _SecondProcess(_chat_side, seed, *chat_args) as second:
-            v2, v3, deploy_v2, deploy_v3 = _job_side(*chat_args)
+        plan = (chosen, seed, deploy_count, deploy_at_s, _Scales.probe(len(chosen)))
+        with _SecondProcess(_chat_side, seed, *plan) as second:
+            v2, v3, deploy_v2, deploy_v3 = _job_side(*plan)
             edge, chat, deploy_v1 = second.result()
     else:
-        edge, chat, deploy_v1 = _chat_side(*chat_args)
-        v2, v3, deploy_v2, deploy_v3 = _job_side(*chat_args)
+        edge, chat, deploy_v1 = _chat_side(chosen, seed, deploy_count, deploy_at_s, None)
+        v2, v3, deploy_v2, deploy_v3 = _job_side(chosen, seed, deploy_count, deploy_at_s, None)
     runs = {"v1-edge": edge, "v1": chat, "v2": v2, "v3": v3}
     summaries = {version: summarize_runs(found) for version, found in runs.items()}
     deploys = {"v1": deploy_v1, "v2": deploy_v2, "v3": deploy_v3}
