@@ -187,7 +187,7 @@ is log-normal with this median (simulated s) and sigma. A stated model, not a me
 
 RESEARCH_CHAT_TIME_SCALE = 0.1
 RESEARCH_JOBS_TIME_SCALE = 0.05
-"""Time scales of the v1 and v2 measurements. Sixty agents in one process need real CPU
+"""Time scales of the v1 and v2/v3 measurements. Sixty agents in one process need real CPU
 time per simulated step; at the default scale that overhead would stretch the simulated
 durations, so the measurements slow the clock down until it no longer does."""
 

@@ -325,9 +325,8 @@ def _warm_up() -> None:
     from ..llm import async_client
 
     with config.time_scale_set_to(0.0):
-        service = ResearchService(edge_timeout_s=None)
-        service._llm = async_client(simulator=Simulator(seed=1_234))
-        running = serve_in_thread(service)
+        llm = async_client(simulator=Simulator(seed=1_234))
+        running = serve_in_thread(ResearchService(edge_timeout_s=None, llm=llm))
         try:
 
             async def ask() -> None:

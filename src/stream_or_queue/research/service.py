@@ -68,6 +68,7 @@ class ResearchService:
         connection: redis.Redis | None = None,
         queue_name: str = RESEARCH_QUEUE,
         submit: Callable[[Queue, str], Any] | None = None,
+        llm: anthropic.AsyncAnthropic | None = None,
     ) -> None:
         self.connection = connection or get_redis()
         self.submit = submit
@@ -80,7 +81,8 @@ class ResearchService:
         self.chats_lost_in_deploy = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._llm: anthropic.AsyncAnthropic | None = None
+        self._llm = llm
+        """The chat's model client; by default the course's, made on the first chat."""
         self.api = self._build()
         self.edge = EdgeTimeout(self.api, edge_timeout_s)
 
