@@ -14,10 +14,16 @@ NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-tim
 
 .PHONY: lab test test-fast notebooks labs lint bench clean
 
-$(STAMP): pyproject.toml
+LOCK   := requirements.lock
+UV     := $(VENV)/bin/uv
+
+# The lock pins every package (with hashes); pyproject.toml keeps ranges so the library
+# installs elsewhere. uv installs the lock; pip only bootstraps uv at its locked version.
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,dev]'
+	test -x $(UV) || $(PY) -m pip install --quiet --disable-pip-version-check "$$(grep -E '^uv==' $(LOCK) | cut -d' ' -f1)"
+	$(UV) pip sync --quiet --python $(PY) --require-hashes $(LOCK)
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
 
 ## Open the course in JupyterLab (binds 127.0.0.1).
