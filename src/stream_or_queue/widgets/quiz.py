@@ -1,107 +1,183 @@
 """The *Quick check* at the end of every notebook: a few questions that explain themselves.
 
 A learner picks an option and presses *Check*; the widget says whether the choice is
-right and, for every option, why. The questions are data, next to the notebook
-(`notebooks/quiz/NN_slug.json`), so a test can check all of them:
+right and why. The questions are data shipped with the package
+(`stream_or_queue/data/quiz/NN_slug.json`), so an installed course finds them and a
+test can check all of them:
 
-    {"questions": [{"question": "...", "options": ["...", "..."], "answer": 1,
-                    "explanations": ["why option 0 is wrong", "why option 1 is right"]}]}
+    {"questions": [{"id": "ttft", "question": "...", "predicts": "0.95",
+                    "options": [{"text": "...", "why": "...", "right": true},
+                                {"text": "...", "why": "..."}]}]}
 
-`Quiz.for_notebook("00_welcome")` finds that file whether the kernel runs in
-`notebooks/`, at the repository root, or anywhere with the package installed in
-development mode. Without a front end (nbval, tests), the widget still works:
-`card.choices.value = 1; card.check.click()` and read `card.feedback.value`. Its
-text form lists the questions, identically on every run, so nbval can compare it.
+Each option carries its own explanation (`why`), so the options can be shown in any
+order and the explanation still follows its option. The order is shuffled per question
+and per learner: seeded by the learner (`STREAM_OR_QUEUE_LEARNER`, a fixed default so
+that nbval sees the same order on every run), the quiz and the question's `id`, so
+nobody can learn "the answer is always b". `predicts` marks a question that asks for a
+figure the notebook measures; the tests check that the figure is in its outputs.
+
+Without a front end (nbval, tests), the widget still works:
+`card.choose(1)` picks the second option *as displayed* and presses Check; read
+`card.feedback.value`. Its text form lists the questions in their displayed order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import random
+import re
+from collections.abc import Iterable, Sequence
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import ipywidgets as widgets
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
+    "DEFAULT_LEARNER",
+    "LEARNER_ENV",
     "MAX_QUESTIONS",
     "MIN_QUESTIONS",
+    "Option",
     "Question",
     "QuestionCard",
     "Quiz",
     "QuizError",
-    "find_quiz_file",
+    "QuizFile",
+    "display_order",
+    "learner",
     "load_questions",
+    "quiz_names",
+    "quiz_text",
 ]
 
 MIN_QUESTIONS = 2
 MAX_QUESTIONS = 4
 """A quick check is short: two to four questions."""
 
-QUIZ_DIR_ENV = "STREAM_OR_QUEUE_QUIZ_DIR"
-"""Optional: a folder of quiz files that wins over the automatic search."""
+LEARNER_ENV = "STREAM_OR_QUEUE_LEARNER"
+"""Any text (a name, a seat number): each learner sees the options in an order of their own."""
+
+DEFAULT_LEARNER = "course"
+"""The order nbval and the committed notebooks show."""
 
 RIGHT = "\N{HEAVY CHECK MARK} Right."
 WRONG = "\N{HEAVY BALLOT X} Not quite."
 PICK_FIRST = "Pick an answer first, then press Check."
 
+# The widget says right or wrong itself; an explanation that says it too reads "Right. Right:".
+_VERDICT = re.compile(r"^\s*(right|wrong|correct|incorrect|not quite)\b", re.IGNORECASE)
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
 
 class QuizError(ValueError):
-    """A quiz file that does not follow the format; the message says where."""
+    """A quiz file that does not follow the format; the message says where and why."""
 
 
-@dataclass(frozen=True)
-class Question:
-    """One multiple-choice question with one right option and an explanation per option."""
+class Option(BaseModel):
+    """One answer a learner can pick, with the explanation shown when they do."""
 
-    question: str
-    options: tuple[str, ...]
-    answer: int
-    explanations: tuple[str, ...]
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
+    text: Text
+    why: Text
+    right: StrictBool = False
+
+    @field_validator("why")
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "question") -> Question:
-        """Validate and build a question; every mistake raises `QuizError` naming `where`."""
-        if not isinstance(data, Mapping):
-            raise QuizError(f"{where}: must be an object, got {type(data).__name__}")
-        missing = {"question", "options", "answer", "explanations"} - set(data)
-        if missing:
-            raise QuizError(f"{where}: missing {sorted(missing)}")
-        text, options, answer, explanations = (
-            data["question"],
-            data["options"],
-            data["answer"],
-            data["explanations"],
-        )
-        if not isinstance(text, str) or not text.strip():
-            raise QuizError(f"{where}: 'question' must be a non-empty string")
-        if not isinstance(options, list) or len(options) < 2:
-            raise QuizError(f"{where}: 'options' must be a list of at least 2 strings")
-        if any(not isinstance(o, str) or not o.strip() for o in options):
-            raise QuizError(f"{where}: every option must be a non-empty string")
-        if len(set(options)) != len(options):
-            raise QuizError(f"{where}: two options have the same text")
-        if isinstance(answer, bool) or not isinstance(answer, int):
-            raise QuizError(f"{where}: 'answer' must be the index of the right option (an int)")
-        if not 0 <= answer < len(options):
-            raise QuizError(
-                f"{where}: 'answer' is {answer} but the options are numbered 0..{len(options) - 1}"
+    def _no_verdict(cls, why: str) -> str:
+        if _VERDICT.match(why):
+            raise ValueError(
+                "starts with a verdict; the widget already says right or wrong, "
+                "so start with the reason"
             )
-        if not isinstance(explanations, list) or len(explanations) != len(options):
-            raise QuizError(f"{where}: 'explanations' needs exactly one string per option")
-        if any(not isinstance(e, str) or not e.strip() for e in explanations):
-            raise QuizError(f"{where}: every explanation must be a non-empty string")
-        return cls(text.strip(), tuple(options), answer, tuple(explanations))
+        return why
+
+
+class Question(BaseModel):
+    """One multiple-choice question with exactly one right option."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")]
+    question: Text
+    options: tuple[Option, ...] = Field(min_length=2, max_length=5)
+    predicts: Text | None = None
+    """A figure the notebook measures; the right option must state it."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Question:
+        rights = sum(option.right for option in self.options)
+        if rights != 1:
+            raise ValueError(f"exactly one option must have \"right\": true, not {rights}")
+        texts = [option.text for option in self.options]
+        if len(set(texts)) != len(texts):
+            raise ValueError("two options have the same text")
+        if self.predicts is not None and self.predicts not in self.options[self.answer].text:
+            raise ValueError(f"the right option must state the predicted figure {self.predicts!r}")
+        return self
+
+    @property
+    def answer(self) -> int:
+        """Index of the right option, in the file's order."""
+        return next(i for i, option in enumerate(self.options) if option.right)
 
     def feedback(self, choice: int | None) -> tuple[bool | None, str]:
-        """(right?, text) for a choice; (None, hint) when nothing is chosen yet."""
+        """(right?, text) for option `choice` (file order); (None, hint) when nothing is chosen."""
         if choice is None:
             return None, PICK_FIRST
-        right = choice == self.answer
-        return right, f"{RIGHT if right else WRONG} {self.explanations[choice]}"
+        option = self.options[choice]
+        return option.right, f"{RIGHT if option.right else WRONG} {option.why}"
+
+
+class QuizFile(BaseModel):
+    """The whole file: two to four questions with distinct ids."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    questions: tuple[Question, ...] = Field(min_length=MIN_QUESTIONS, max_length=MAX_QUESTIONS)
+
+    @field_validator("questions")
+    @classmethod
+    def _distinct_ids(cls, questions: tuple[Question, ...]) -> tuple[Question, ...]:
+        ids = [q.id for q in questions]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"two questions share an id: {sorted(ids)}")
+        return questions
+
+
+def _where(loc: Sequence[int | str]) -> str:
+    """pydantic's error location as a reader would say it: 'question 2 › options › 1 › why'."""
+    parts: list[str] = []
+    items = list(loc)
+    if items[:1] == ["questions"] and len(items) > 1 and isinstance(items[1], int):
+        parts.append(f"question {items[1] + 1}")
+        items = items[2:]
+    parts.extend(str(item) for item in items)
+    return " › ".join(parts)
+
+
+def _explain(error: ValidationError, where: str) -> QuizError:
+    lines = []
+    for problem in error.errors():
+        place = _where(problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {place}: {message}" if place else f"{where}: {message}")
+    return QuizError("\n".join(lines))
 
 
 def load_questions(source: Any, where: str | None = None) -> tuple[Question, ...]:
@@ -114,51 +190,56 @@ def load_questions(source: Any, where: str | None = None) -> tuple[Question, ...
         except json.JSONDecodeError as exc:
             raise QuizError(f"{where}: not valid JSON ({exc})") from exc
     where = where or "quiz"
-    if isinstance(source, Mapping):
-        if set(source) != {"questions"}:
-            raise QuizError(f"{where}: expected exactly one key, 'questions'")
-        source = source["questions"]
-    if not isinstance(source, Sequence) or isinstance(source, str):
-        raise QuizError(f"{where}: 'questions' must be a list")
-    if not MIN_QUESTIONS <= len(source) <= MAX_QUESTIONS:
-        raise QuizError(
-            f"{where}: a quick check has {MIN_QUESTIONS} to {MAX_QUESTIONS} questions, "
-            f"not {len(source)}"
-        )
-    return tuple(
-        Question.from_dict(item, f"{where}: question {number}")
-        for number, item in enumerate(source, start=1)
+    if not isinstance(source, dict):
+        source = {"questions": source}
+    try:
+        return QuizFile.model_validate(source).questions
+    except ValidationError as exc:
+        raise _explain(exc, where) from None
+
+
+def _quiz_dir() -> Any:
+    return resources.files("stream_or_queue") / "data" / "quiz"
+
+
+def quiz_names() -> list[str]:
+    """Every quiz shipped with the package ("00_welcome", ...)."""
+    return sorted(
+        entry.name.removesuffix(".json")
+        for entry in _quiz_dir().iterdir()
+        if entry.name.endswith(".json")
     )
 
 
-def _search_dirs() -> list[Path]:
-    """Where quiz files may be, most specific first (no dependency on the working dir)."""
-    dirs: list[Path] = []
-    override = os.environ.get(QUIZ_DIR_ENV)
-    if override:
-        dirs.append(Path(override))
-    here = Path.cwd()
-    dirs.append(here / "quiz")
-    for folder in (here, *here.parents):
-        dirs.append(folder / "notebooks" / "quiz")
-    # An editable install: src/stream_or_queue/widgets/quiz.py -> the repository root.
-    dirs.append(Path(__file__).resolve().parents[3] / "notebooks" / "quiz")
-    return dirs
-
-
-def find_quiz_file(name: str) -> Path:
-    """The JSON file of notebook `name` (e.g. "00_welcome"); FileNotFoundError if none."""
+def quiz_text(name: str) -> str:
+    """The JSON text of the quiz of notebook `name`; FileNotFoundError names the known ones."""
     filename = name if name.endswith(".json") else f"{name}.json"
     if Path(filename).name != filename:
         raise QuizError(f"{name!r} is not a notebook name (pass a path to Quiz.from_file)")
-    for folder in _search_dirs():
-        candidate = folder / filename
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"no quiz named {filename!r}: it belongs in notebooks/quiz/ of the course "
-        f"(or set {QUIZ_DIR_ENV} to the folder that holds it)"
-    )
+    entry = _quiz_dir() / filename
+    if not entry.is_file():
+        raise FileNotFoundError(
+            f"no quiz named {filename!r}: the quizzes are {', '.join(quiz_names())} "
+            "(stream_or_queue/data/quiz/)"
+        )
+    return str(entry.read_text(encoding="utf-8"))
+
+
+def learner() -> str:
+    """Who is answering: `STREAM_OR_QUEUE_LEARNER`, or the fixed default."""
+    return os.environ.get(LEARNER_ENV, "").strip() or DEFAULT_LEARNER
+
+
+def display_order(question: Question, *, seed: str) -> tuple[int, ...]:
+    """The options' indices in the order shown: a shuffle that depends only on `seed` and the id.
+
+    A hash, not `random.seed(str)` on its own, so the order is the same in every Python
+    process (string hashing is salted per process).
+    """
+    digest = hashlib.sha256(f"{seed}\x1f{question.id}".encode()).digest()
+    order = list(range(len(question.options)))
+    random.Random(int.from_bytes(digest[:8], "big")).shuffle(order)
+    return tuple(order)
 
 
 def _letter(index: int) -> str:
@@ -166,16 +247,22 @@ def _letter(index: int) -> str:
 
 
 class QuestionCard(widgets.VBox):
-    """One question: its text, the options as radio buttons, a Check button, feedback."""
+    """One question: its text, the options as radio buttons (shuffled), a Check button, feedback."""
 
-    def __init__(self, question: Question, number: int) -> None:
+    def __init__(self, question: Question, number: int, order: Sequence[int] | None = None) -> None:
         self.question = question
         self.number = number
+        self.order = tuple(order) if order is not None else tuple(range(len(question.options)))
+        if sorted(self.order) != list(range(len(question.options))):
+            raise ValueError(f"order {self.order} is not a permutation of the options")
         self.result: bool | None = None
         """None until checked with a choice; then whether the last checked choice was right."""
         self.prompt = widgets.HTML(f"<b>{number}. {html.escape(question.question)}</b>")
         self.choices = widgets.RadioButtons(
-            options=[(f"{_letter(i)}) {text}", i) for i, text in enumerate(question.options)],
+            options=[
+                (f"{_letter(shown)}) {question.options[index].text}", shown)
+                for shown, index in enumerate(self.order)
+            ],
             value=None,
             layout=widgets.Layout(width="auto"),
         )
@@ -184,44 +271,93 @@ class QuestionCard(widgets.VBox):
         self.check.on_click(self._on_check)
         super().__init__([self.prompt, self.choices, self.check, self.feedback])
 
+    @property
+    def right_position(self) -> int:
+        """Where the right option is shown (0 for a, 1 for b, ...)."""
+        return self.order.index(self.question.answer)
+
+    def _feedback(self, shown: int | None) -> tuple[bool | None, str]:
+        return self.question.feedback(None if shown is None else self.order[shown])
+
     def _on_check(self, _button: widgets.Button | None = None) -> None:
-        right, text = self.question.feedback(self.choices.value)
+        right, text = self._feedback(self.choices.value)
         self.result = right
         colour = {None: "inherit", True: "green", False: "firebrick"}[right]
         self.feedback.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
 
-    def choose(self, index: int) -> str:
-        """Pick option `index` and press Check (what a learner does); returns the feedback text."""
-        self.choices.value = index
+    def choose(self, shown: int) -> str:
+        """Pick the option shown at `shown` (0 is a) and press Check; returns the feedback text."""
+        self.choices.value = shown
         self.check.click()
-        return self.question.feedback(index)[1]
+        return self._feedback(shown)[1]
+
+    def lines(self) -> list[str]:
+        """The question and its options as displayed, as text."""
+        return [
+            f"{self.number}. {self.question.question}",
+            *(
+                f"   {_letter(shown)}) {self.question.options[index].text}"
+                for shown, index in enumerate(self.order)
+            ),
+        ]
 
 
 class Quiz(widgets.VBox):
     """The quick check of a notebook: `Quiz.for_notebook("00_welcome")`."""
 
-    def __init__(self, questions: Any, *, name: str = "", title: str = "Quick check") -> None:
+    def __init__(
+        self,
+        questions: Any,
+        *,
+        name: str = "",
+        title: str = "Quick check",
+        learner_seed: str | None = None,
+        only: Iterable[str] | None = None,
+    ) -> None:
         self.name = name
         self.title = title
+        self.learner = learner_seed if learner_seed is not None else learner()
         from_file = isinstance(questions, (str, os.PathLike))
-        self.questions = load_questions(questions, where=None if from_file else name or None)
+        loaded = load_questions(questions, where=None if from_file else name or None)
+        if only is not None:
+            wanted = list(only)
+            unknown = set(wanted) - {q.id for q in loaded}
+            if unknown:
+                raise QuizError(
+                    f"{name or 'quiz'}: no question with id {sorted(unknown)}; "
+                    f"the ids are {[q.id for q in loaded]}"
+                )
+            loaded = tuple(q for q in loaded if q.id in wanted)
+        self.questions = loaded
+        seed = f"{self.learner}\x1f{name}"
         self.cards = tuple(
-            QuestionCard(question, number)
+            QuestionCard(question, number, display_order(question, seed=seed))
             for number, question in enumerate(self.questions, start=1)
         )
         heading = widgets.HTML(f"<h4>{html.escape(title)}</h4>")
         super().__init__([heading, *self.cards])
 
     @classmethod
-    def for_notebook(cls, notebook: str | os.PathLike[str] | Iterable[Any]) -> Quiz:
-        """The quiz of a notebook by name ("00_welcome"), a JSON path, or questions as data."""
+    def for_notebook(
+        cls,
+        notebook: str | os.PathLike[str] | Iterable[Any],
+        *,
+        only: Iterable[str] | None = None,
+        learner_seed: str | None = None,
+    ) -> Quiz:
+        """The quiz of a notebook by name ("00_welcome"), a JSON path, or questions as data.
+
+        `only` picks questions by id, e.g. one prediction to ask before a measurement.
+        """
+        options: dict[str, Any] = {"only": only, "learner_seed": learner_seed}
         if isinstance(notebook, (str, os.PathLike)):
             path = Path(notebook)
             if path.suffix == ".json" and (path.is_file() or len(path.parts) > 1):
-                return cls(path, name=path.stem)
+                return cls(path, name=path.stem, **options)
             name = Path(str(notebook)).stem
-            return cls(find_quiz_file(name), name=name)
-        return cls(list(notebook))
+            data = json.loads(quiz_text(name))
+            return cls(data, name=name, **options)
+        return cls(list(notebook), **options)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Quiz:
@@ -235,10 +371,11 @@ class Quiz(widgets.VBox):
     def __repr__(self) -> str:
         """The questions as text: what nbval compares and what a static viewer shows."""
         label = f" · {self.name}" if self.name else ""
-        lines = [f"{self.title}{label}: {len(self.questions)} questions (run the cell to answer)"]
-        for number, question in enumerate(self.questions, start=1):
-            lines.append(f"{number}. {question.question}")
-            lines.extend(f"   {_letter(i)}) {option}" for i, option in enumerate(question.options))
+        count = len(self.questions)
+        noun = "question" if count == 1 else "questions"
+        lines = [f"{self.title}{label}: {count} {noun} (run the cell to answer)"]
+        for card in self.cards:
+            lines.extend(card.lines())
         return "\n".join(lines)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
