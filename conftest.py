@@ -33,6 +33,7 @@ LEARNER_VARIABLES = (
     "ANTHROPIC_BASE_URL",
     "STREAM_OR_QUEUE_MODE",
     "STREAM_OR_QUEUE_TIME_SCALE",
+    "STREAM_OR_QUEUE_LEARNER",  # shuffles the quick checks' options: nbval compares them
 )
 """What a learner's shell may hold that would point the suite elsewhere."""
 

@@ -86,7 +86,7 @@ def _free_port() -> int:
 
 
 def copy_notebooks(destination: Path, *folders: str) -> Path:
-    """Copy course folders (default: notebooks/, with its quiz files) into `destination`."""
+    """Copy course folders (default: notebooks/) into `destination`."""
     for folder in folders or ("notebooks",):
         shutil.copytree(
             ROOT / folder, destination / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints")

@@ -182,7 +182,7 @@ def test_lesson_follows_the_skeleton(path: Path) -> None:
     assert any(f'Quiz.for_notebook("{path.stem}")' in c.source for c in code), (
         f'the Quick check should show Quiz.for_notebook("{path.stem}")'
     )
-    assert (ROOT / "notebooks" / "quiz" / f"{path.stem}.json").is_file()
+    assert (ROOT / "src" / "stream_or_queue" / "data" / "quiz" / f"{path.stem}.json").is_file()
     lab = _load_build_course()
     lab_slug = next(x.lab_slug for x in lab.LESSONS if x.slug == path.stem)
     assert any(

@@ -65,7 +65,7 @@ def _pair(first: int = 1, second: int = 0) -> list[dict[str, object]]:
 
 def test_every_lesson_has_a_quiz_and_every_quiz_a_lesson() -> None:
     lessons = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
-    assert NAMES == lessons
+    assert lessons == NAMES
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -186,7 +186,9 @@ def test_a_python_process_of_its_own_shows_the_same_order() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert out == str([c.order for c in Quiz.for_notebook(NAMES[0], learner_seed=DEFAULT_LEARNER).cards])
+    assert out == str(
+        [c.order for c in Quiz.for_notebook(NAMES[0], learner_seed=DEFAULT_LEARNER).cards]
+    )
 
 
 def test_only_picks_questions_by_id() -> None:
@@ -289,7 +291,9 @@ SHARE = 0.40
 
 def _displayed_cards() -> list[QuestionCard]:
     return [
-        card for name in NAMES for card in Quiz.for_notebook(name, learner_seed=DEFAULT_LEARNER).cards
+        card
+        for name in NAMES
+        for card in Quiz.for_notebook(name, learner_seed=DEFAULT_LEARNER).cards
     ]
 
 

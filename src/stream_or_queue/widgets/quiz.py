@@ -123,7 +123,7 @@ class Question(BaseModel):
     def _consistent(self) -> Question:
         rights = sum(option.right for option in self.options)
         if rights != 1:
-            raise ValueError(f"exactly one option must have \"right\": true, not {rights}")
+            raise ValueError(f'exactly one option must have "right": true, not {rights}')
         texts = [option.text for option in self.options]
         if len(set(texts)) != len(texts):
             raise ValueError("two options have the same text")
