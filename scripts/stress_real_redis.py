@@ -42,7 +42,8 @@ class Series:
         slowest = max(self.durations, default=0.0)
         median = sorted(self.durations)[runs // 2] if runs else 0.0
         passed = runs - len(self.failures)
-        return f"| {self.name} | {runs} | {passed} | {len(self.failures)} | {median:.0f} | {slowest:.0f} |"
+        failed = len(self.failures)
+        return f"| {self.name} | {runs} | {passed} | {failed} | {median:.0f} | {slowest:.0f} |"
 
 
 def _spin(stop_at: float) -> None:
