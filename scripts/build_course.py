@@ -145,6 +145,8 @@ VOLATILE_MIME = ("application/vnd.jupyter.widget-view+json",)
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 SOURCE_FORMAT = "py:percent"
 """The format of every lesson's source (the `formats` of notebooks/ and solutions/jupytext.toml)."""
+SOURCE_GLOB = "[0-9][0-9]*.py"
+"""Which `.py` in notebooks/ and solutions/ are lesson sources."""
 SOURCE_FILTERS = {
     # No header: the kernel and language are the same for every lesson (normalize sets them).
     "notebook_metadata_filter": "-all",
@@ -552,8 +554,13 @@ def paired(
 
 
 def _slugs(root: Path, folder: str) -> list[str]:
-    """Every lesson name in `folder`, from its sources and its notebooks."""
-    return sorted({p.stem for ext in ("*.py", "*.ipynb") for p in (root / folder).glob(ext)})
+    """Every lesson name in `folder`, from its sources and its notebooks.
+
+    Sources are the `.py` named like lessons (`NN_...`): the job modules that lessons 05
+    and 09 write beside themselves with `%%writefile` (for RQ workers to import) are not.
+    """
+    sources = (root / folder).glob(SOURCE_GLOB)
+    return sorted({p.stem for p in sources} | {p.stem for p in (root / folder).glob("*.ipynb")})
 
 
 def _known(folder: str) -> set[str]:

@@ -345,7 +345,10 @@ def test_tags_and_generated_cells_survive_the_round_trip(tmp_path: Path) -> None
 
 def test_a_source_without_notebook_gets_one_without_outputs(tmp_path: Path) -> None:
     root = _course(tmp_path)
-    bc.build(root)
+    # A module a lesson writes beside itself (%%writefile) is not a lesson source.
+    (root / "solutions" / "report_jobs.py").write_text("def report_job(): ...\n", "utf-8")
+    assert root / "solutions" / "report_jobs.ipynb" not in bc.build(root)
+    assert not (root / "solutions" / "report_jobs.ipynb").exists()
     nb = nbformat.read(root / "notebooks" / "02_streaming_chat.ipynb", as_version=4)
     assert nb.cells[0].source == "# 02_streaming_chat"
     assert set(nb.metadata) == {"kernelspec", "language_info"}
@@ -383,13 +386,13 @@ def test_jupytext_pairs_notebooks_and_solutions_as_the_build_does_and_not_labs()
     for path in (ROOT / "labs", ROOT):
         assert not (path / "jupytext.toml").exists()
     assert "jupytext" not in tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]
-    assert not list((ROOT / "labs").glob("*.py")), "labs are generated: no sources of their own"
+    assert not list((ROOT / "labs").glob(bc.SOURCE_GLOB)), "labs are generated, without sources"
 
 
 def test_every_notebook_of_the_course_has_its_source() -> None:
     for folder in ("notebooks", "solutions"):
         notebooks = {p.stem for p in (ROOT / folder).glob("*.ipynb")}
-        assert notebooks and notebooks == {p.stem for p in (ROOT / folder).glob("*.py")}
+        assert notebooks and notebooks == {p.stem for p in (ROOT / folder).glob(bc.SOURCE_GLOB)}
 
 
 # --- execution -------------------------------------------------------------------------
