@@ -47,6 +47,10 @@ What a build does (it rewrites a file only when its content changes):
    widget state and the widget-view part of outputs (random model ids) go, so a
    widget shows its text form until the notebook is run; consecutive pieces of the
    same output stream are joined into one. Outputs stay.
+5. A *Quick check* cell (`Quiz.for_notebook("NN_x")` on its last line) that has run
+   shows its quiz's text form; the build writes that text from the quiz file
+   (`stream_or_queue/data/quiz/NN_x.json`, in the default learner's order), so that
+   editing a quiz needs no notebook run and `--check` catches a stale one.
 
 `--check` writes nothing and exits 1 when any of the above would change a file: a
 notebook that disagrees with its source, a stale lab, navigation or README table.
@@ -67,6 +71,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import re
 import secrets
 import sys
 import tempfile
@@ -547,7 +552,25 @@ def paired(
                 cell.execution_count = None
     else:
         nb = combine_inputs_with_outputs(copy.deepcopy(cells), outputs, fmt=SOURCE_FORMAT)
-    return cells, normalize(nb)
+    return cells, refresh_quiz_outputs(normalize(nb))
+
+
+_QUIZ_CELL = re.compile(r"""Quiz\.for_notebook\(\s*["'](?P<name>[\w-]+)["']\s*\)\s*$""")
+
+
+def refresh_quiz_outputs(nb: NotebookNode) -> NotebookNode:
+    """Quick-check cells that have run show their quiz's current text form (step 5)."""
+    from stream_or_queue.widgets.quiz import DEFAULT_LEARNER, Quiz
+
+    for cell in nb.cells:
+        match = _QUIZ_CELL.search(cell.source) if cell.cell_type == "code" else None
+        if not match:
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "execute_result":
+                quiz = Quiz.for_notebook(match["name"], learner_seed=DEFAULT_LEARNER)
+                output["data"]["text/plain"] = repr(quiz)
+    return nb
 
 
 # --- the build ----------------------------------------------------------------------

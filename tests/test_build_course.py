@@ -437,3 +437,24 @@ def test_a_failing_notebook_is_not_written(tmp_path: Path) -> None:
     after = nbformat.read(path, as_version=4)
     assert after.cells[1].outputs == [] and after.cells[1].execution_count is None
     assert path.read_text(encoding="utf-8") != before
+
+
+def test_a_quick_check_shows_its_quiz_file_without_a_run(tmp_path: Path) -> None:
+    from stream_or_queue.widgets.quiz import DEFAULT_LEARNER, Quiz
+
+    root = _course(tmp_path)
+    quiz_cell = 'from stream_or_queue.widgets import Quiz\n\nQuiz.for_notebook("00_welcome")'
+    lesson = new_notebook(cells=[new_markdown_cell("# 00"), new_code_cell(quiz_cell), _nav()])
+    _write_source(root / "notebooks" / "00_welcome.py", lesson)
+    ran = new_notebook(cells=[c.copy() for c in lesson.cells])
+    ran.cells[1].execution_count = 3
+    ran.cells[1].outputs = [
+        new_output("execute_result", data={"text/plain": "an old quiz"}, execution_count=3)
+    ]
+    nbformat.write(ran, root / "notebooks" / "00_welcome.ipynb")
+    path = root / "notebooks" / "00_welcome.ipynb"
+    assert path in bc.build(root, check=True), "a stale quick check is reported"
+    bc.build(root)
+    shown = nbformat.read(path, as_version=4).cells[1].outputs[0]["data"]["text/plain"]
+    assert shown == repr(Quiz.for_notebook("00_welcome", learner_seed=DEFAULT_LEARNER))
+    assert path not in bc.build(root, check=True)
