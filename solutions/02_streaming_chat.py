@@ -1,72 +1,97 @@
 # %% [markdown]
 # # Lab 02 · Streaming chat
 #
-# Three exercises: measure time to first token with your own streaming loop, pick
-# a delivery for eight tasks, and do the reader's arithmetic for a long stream.
+# Three problems about showing a stream to a person: redraw a fast stream without
+# drowning the browser, decide which features should stream at all, and work out how
+# much of a long streamed document nobody has read when it ends.
+#
+# How the lab works (as in every lab): each problem states a goal and a spec; a check
+# cell calls your code. A failed check says what it observed and what it expected;
+# fail it again and it adds a hint; `lab02.hint("name")` shows the answer when you
+# want it. The last cell prints which checks pass.
 
 # %% [markdown]
 # ## Setup
 
 # %%
-from stream_or_queue import client, clock, config
+from stream_or_queue import config
+from stream_or_queue.choose import LONG_TASK_S
 from stream_or_queue.course import setup
 from stream_or_queue.labs import lab02
 
 env = setup(seed=0)
-llm = client()
-
 
 # %% [markdown]
-# ## 1. Time a stream
+# ## 1. Redraw a stream, not every token
 #
-# Write `stream_and_time(question)`: stream the large model's answer with
-# `llm.messages.stream(...)` and its `text_stream`, and return a dict with
-# `ttft_s` (simulated seconds until the first piece of text), `total_s` (until the
-# last) and `text` (the whole answer). Time it with `clock.Stopwatch()`: its
-# `.elapsed` is in simulated seconds.
+# **Goal.** A fast model sends a token every few milliseconds. Redrawing the
+# transcript for each one makes the browser fall behind the stream (the lesson's
+# ChatBox coalesces its renders). Decide *when* to redraw.
+#
+# **Spec.** `render_times(arrivals, max_per_s)` gets the arrival times of the tokens
+# (simulated seconds, in order) and returns the times at which the transcript is
+# redrawn, in order. Each redraw shows every token that has arrived by then.
+#
+# - never two redraws less than `1 / max_per_s` apart;
+# - no token waits more than `1 / max_per_s` to be shown, and the last one is shown;
+# - no redraw before the first token; no tokens, no redraws.
+#
+# **The naive version** redraws once per token. Run the check on it first and read
+# what it says; then write yours.
 
 # %%
-def stream_and_time(question: str) -> dict:
-    """Stream one answer; return {'ttft_s': ..., 'total_s': ..., 'text': ...}."""
+def naive_render_times(arrivals: list[float], max_per_s: float) -> list[float]:
+    return list(arrivals)  # one redraw per token
+
+
+# %%
+lab02.try_naive(naive_render_times)
+
+
+# %%
+def render_times(arrivals: list[float], max_per_s: float) -> list[float]:
+    """When to redraw the transcript: at most max_per_s a second, no token left waiting."""
     ### BEGIN SOLUTION
-    watch = clock.Stopwatch()
-    ttft = None
-    pieces = []
-    with llm.messages.stream(model=config.LARGE_MODEL, max_tokens=1000,
-                             messages=[{"role": "user", "content": question}]) as stream:
-        for text in stream.text_stream:
-            if ttft is None:
-                ttft = watch.elapsed
-            pieces.append(text)
-    return {"ttft_s": ttft, "total_s": watch.elapsed, "text": "".join(pieces)}
+    interval = 1 / max_per_s
+    renders: list[float] = []
+    for t in arrivals:
+        if not renders or t >= renders[-1] + interval:
+            renders.append(t)
+        elif renders[-1] < t:
+            renders.append(renders[-1] + interval)
+    return renders
     ### END SOLUTION
 
 
 # %%
-lab02.check_stream_and_time(stream_and_time)
+lab02.check_render_times(render_times)
+
+# %% [markdown]
+# Try it on a whole answer of the large model (its timing profile, 400 tokens):
+
+# %%
+lab02.show_renders(render_times)
 
 # %% [markdown]
 # ## 2. Sync, stream or async?
 #
-# `lab02.TASKS` lists eight features. Each is a `DeliveryTask` with `user_waiting`,
-# `output_tokens` and `model`; `lab02.expected_seconds(task)` gives its worst-case
-# time to the whole answer. Write `choose_delivery(task)` with this rule:
+# **Goal.** `lab02.TASKS` lists eight features. Decide for each whether it should be
+# a plain `"sync"` call, a `"stream"`, or an `"async"` job.
 #
-# 1. nobody is waiting → `"async"`;
-# 2. the whole answer fits in `config.SYNC_LATENCY_BUDGET_S` → `"sync"` (streaming
-#    adds nothing);
-# 3. it takes longer than 15 s (`stream_or_queue.choose.LONG_TASK_S`) → `"async"`;
-# 4. otherwise → `"stream"`.
+# **What you know from the lessons.** A whole answer that fits in
+# `config.SYNC_LATENCY_BUDGET_S` gains nothing from streaming (01). A person watches
+# a stream for about `LONG_TASK_S` seconds, and a request held longer meets proxies
+# and closed tabs (02, 04). Work that nobody is waiting for should not hold a request
+# at all (05). `lab02.expected_seconds(task)` is a task's worst-case time to its
+# whole answer. When two of these facts apply to one task, decide which one wins.
 
 # %%
 for task, _ in lab02.TASKS:
     print(f"{task.name:38} waiting={task.user_waiting!s:5} {task.output_tokens:>6} tokens  "
           f"{lab02.expected_seconds(task):6.2f} s")
 
+
 # %%
-from stream_or_queue.choose import LONG_TASK_S
-
-
 def choose_delivery(task: lab02.DeliveryTask) -> str:
     """'sync', 'stream' or 'async' for one task."""
     ### BEGIN SOLUTION
@@ -103,6 +128,12 @@ def unread_words(words: int, ttft_s: float, total_s: float, reading_wpm: float) 
 
 # %%
 lab02.check_unread_words(unread_words)
+
+# %% [markdown]
+# ## Your checks
+
+# %%
+lab02.report()
 
 # %% [markdown] tags=["nav"]
 # <!-- generated by scripts/build_course.py: edit LESSONS there, not here -->

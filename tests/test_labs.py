@@ -20,7 +20,7 @@ import pytest
 from nbformat import NotebookNode
 
 from stream_or_queue import clock, config
-from stream_or_queue.labs import CheckFailed, call_learner, expect, lab00
+from stream_or_queue.labs import CheckFailed, call_learner, expect, lab00, lab02
 from stream_or_queue.labs import is_check_cell as is_check_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,3 +198,74 @@ def test_lab00_rate_must_not_divide_by_the_total() -> None:
         lab00.check_tokens_per_second(lambda n, a, b: n / b)
     with pytest.raises(CheckFailed, match="dividing by zero"):
         lab00.check_tokens_per_second(lambda n, a, b: n / (b - a) if b > a else 1.0)
+
+
+# --- lab 02: plausible wrong answers are caught, with what was observed -------------------
+
+
+def _every_token(arrivals: list[float], max_per_s: float) -> list[float]:
+    return list(arrivals)
+
+
+def _throttle_without_last(arrivals: list[float], max_per_s: float) -> list[float]:
+    """Drops what arrives within an interval: the end of a burst is never drawn."""
+    renders: list[float] = []
+    for t in arrivals:
+        if not renders or t - renders[-1] >= 1 / max_per_s:
+            renders.append(t)
+    return renders
+
+
+def _every_tenth_token(arrivals: list[float], max_per_s: float) -> list[float]:
+    return arrivals[9::10]
+
+
+@pytest.mark.parametrize(
+    ("render_times", "advice"),
+    [
+        (_every_token, "more often than one render per 0.033 s"),
+        (_throttle_without_last, "the end of the answer is never shown"),
+        (_every_tenth_token, "may wait at most one interval"),
+    ],
+)
+def test_lab02_render_times_catches_plausible_mistakes(render_times: Any, advice: str) -> None:
+    with pytest.raises(CheckFailed, match=advice):
+        lab02.check_render_times(render_times)
+
+
+def test_lab02_render_times_accepts_a_correct_coalescer() -> None:
+    def coalesce(arrivals: list[float], max_per_s: float) -> list[float]:
+        interval, renders = 1 / max_per_s, []
+        for t in arrivals:
+            if not renders or t >= renders[-1] + interval:
+                renders.append(t)
+            elif renders[-1] < t:
+                renders.append(renders[-1] + interval)
+        return renders
+
+    lab02.check_render_times(coalesce)
+
+
+def test_lab02_delivery_says_why_a_task_is_not_streamed() -> None:
+    def stream_if_watched(task: lab02.DeliveryTask) -> str:
+        return "stream" if task.user_waiting else "async"
+
+    with pytest.raises(CheckFailed, match="within the 1 s budget: streaming adds nothing"):
+        lab02.check_choose_delivery(stream_if_watched)
+
+
+def test_lab02_unread_words_starts_reading_at_the_first_token() -> None:
+    with pytest.raises(CheckFailed, match="expected 4640"):
+        lab02.check_unread_words(lambda w, a, b, r: max(0.0, w - b * r / 60))
+
+
+def test_lab02_second_failure_hints_and_the_answer_waits_for_a_request(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for _ in range(2):
+        with pytest.raises(CheckFailed) as failure:
+            lab02.check_render_times(_every_token)
+    assert "Hint:" in str(failure.value) and "lab02.hint('render_times')" in str(failure.value)
+    assert "renders.append" not in str(failure.value)
+    lab02.hint("render_times")
+    assert "renders.append" in capsys.readouterr().out
