@@ -20,7 +20,7 @@ import pytest
 from nbformat import NotebookNode
 
 from stream_or_queue import clock, config
-from stream_or_queue.labs import CheckFailed, call_learner, expect, lab00, lab02
+from stream_or_queue.labs import CheckFailed, call_learner, expect, lab00, lab02, lab10
 from stream_or_queue.labs import is_check_cell as is_check_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -269,3 +269,64 @@ def test_lab02_second_failure_hints_and_the_answer_waits_for_a_request(
     assert "renders.append" not in str(failure.value)
     lab02.hint("render_times")
     assert "renders.append" in capsys.readouterr().out
+
+
+# --- lab 10: a justification must name the factor that decided the choice ----------------
+
+
+def _lab10_answers(why: Any = None) -> dict[str, tuple[Any, str]]:
+    from stream_or_queue.choose import decide
+
+    reasons = {
+        "SYNC": "it answers in under a second",
+        "SYNC_STREAMING": "a person is watching the text appear",
+        "ASYNC_BACKGROUND": "nobody is waiting for the result",
+        "ASYNC_PROGRESS": "it takes far longer than 15 s",
+        "BATCH": "bulk work costs half in a batch",
+        "SCHEDULED_BATCH": "it recurs, so a scheduler runs it",
+        "PRECOMPUTED": "a 50 ms budget fits no model call",
+        "SYNC_ACK_ASYNC": "a legal rule demands an immediate receipt",
+    }
+    answers = {}
+    for feature in lab10.NEW_USE_CASES:
+        pattern = decide(feature).pattern
+        answers[feature.name] = (pattern, why(pattern) if why else reasons[pattern.name])
+    return answers
+
+
+def test_lab10_accepts_justifications_that_name_the_deciding_factor() -> None:
+    lab10.check_classifications(_lab10_answers)
+    lab10.check_justifications(_lab10_answers)
+
+
+@pytest.mark.parametrize(
+    ("why", "advice"),
+    [
+        (lambda p: "this is the best option overall", "it names no factor"),
+        (lambda p: "it is the cheapest way to do it", "it talks about cost, but what decides"),
+        (lambda p: "ok", "too short to say why"),
+    ],
+)
+def test_lab10_catches_a_justification_that_misses_the_point(why: Any, advice: str) -> None:
+    with pytest.raises(CheckFailed, match=advice):
+        lab10.check_justifications(lambda: _lab10_answers(why))
+
+
+def test_lab10_a_wrong_pattern_is_named_with_its_reason() -> None:
+    from stream_or_queue import Pattern
+
+    def everything_streams() -> dict[str, tuple[Any, str]]:
+        return {name: (Pattern.SYNC_STREAMING, why) for name, (_, why) in _lab10_answers().items()}
+
+    with pytest.raises(CheckFailed, match="nobody is waiting for it: queue it and notify"):
+        lab10.check_classifications(everything_streams)
+
+
+def test_lab10_factor_words() -> None:
+    assert lab10.factors_named("Nobody waits; it must survive a deploy") == [
+        "waiting",
+        "durability",
+    ]
+    assert lab10.factors_named("half price in a batch") == ["cost"]
+    assert lab10.factors_named("a 50 ms budget") == ["duration", "exception"]
+    assert lab10.factors_named("because") == []

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from ..choose import Feature, Pattern, decide
 from . import CheckFailed, call_learner, expect, passed
+from .progress import Help, LabProgress
 
-__all__ = ["NEW_USE_CASES", "check_classifications", "check_justifications"]
+__all__ = [
+    "DECIDING",
+    "FACTORS",
+    "NEW_USE_CASES",
+    "check_classifications",
+    "check_justifications",
+    "factors_named",
+    "hint",
+    "report",
+]
 
 NEW_USE_CASES: tuple[Feature, ...] = (
     Feature(
@@ -122,13 +133,97 @@ def check_classifications(learner: Callable[[], Mapping[str, tuple[Pattern, str]
     passed(f"all {len(NEW_USE_CASES)} features get the right pattern")
 
 
+FACTORS: dict[str, re.Pattern[str]] = {
+    "waiting": re.compile(
+        r"\b(wait\w*|watch\w*|nobody|no one|users?|person|people|looking|away|meeting)\b"
+    ),
+    "duration": re.compile(
+        r"(\b\d+\s*(ms|s|sec\w*|min\w*|h|hours?)\b|\b(seconds?|minutes?|hours?|long\w*|"
+        r"quick\w*|fast\w*|slow\w*|instant\w*|latency|budget|timeouts?|time)\b)"
+    ),
+    "durability": re.compile(
+        r"\b(crash\w*|surviv\w*|deploy\w*|durab\w*|lost|lose|restart\w*|checkpoint\w*)\b"
+    ),
+    "cost": re.compile(
+        r"\b(cost\w*|price\w*|cheap\w*|half|money|bill\w*|discount\w*|batch\w*|bulk|"
+        r"volume|items|millions?|thousands?)\b"
+    ),
+    "schedule": re.compile(r"\b(recur\w*|nightly|weekly|daily|every|schedul\w*|cron)\b"),
+    "exception": re.compile(
+        r"\b(rules?|regulat\w*|legal|law|receipt|acknowledg\w*|precomput\w*|cach\w*|"
+        r"lookup|table|local model|\d+\s*ms)\b"
+    ),
+}
+"""The words that name each deciding factor (a justification must name the right one)."""
+
+DECIDING: dict[Pattern, tuple[str, ...]] = {
+    Pattern.SYNC: ("duration",),
+    Pattern.SYNC_STREAMING: ("waiting", "duration"),
+    Pattern.ASYNC_BACKGROUND: ("waiting", "durability"),
+    Pattern.ASYNC_PROGRESS: ("duration",),
+    Pattern.BATCH: ("cost",),
+    Pattern.SCHEDULED_BATCH: ("schedule", "cost"),
+    Pattern.PRECOMPUTED: ("exception", "duration"),
+    Pattern.SYNC_ACK_ASYNC: ("exception",),
+}
+"""Which factors can decide each pattern: what its justification must talk about."""
+
+
+def factors_named(justification: str) -> list[str]:
+    """The deciding factors a justification names, in FACTORS order."""
+    text = justification.lower()
+    return [name for name, words in FACTORS.items() if words.search(text)]
+
+
 def check_justifications(learner: Callable[[], Mapping[str, tuple[Pattern, str]]]) -> None:
-    """Each choice comes with a reason of at least a few words."""
+    """Each choice is justified by the factor that decides it: waiting, duration, ..."""
     answers = _answers(learner)
-    thin = [name for name, (_, why) in answers.items() if len(str(why).split()) < 4]
-    expect(
-        not thin,
-        "Justify each choice in a short sentence (four words or more) naming the question "
-        "that decided it, e.g. 'nobody is waiting, so queue it'. Too short: " + "; ".join(thin),
-    )
-    passed("every choice is justified")
+    problems = []
+    for feature in NEW_USE_CASES:
+        why = str(answers[feature.name][1])
+        pattern = decide(feature).pattern
+        wanted = DECIDING[pattern]
+        named = factors_named(why)
+        if len(why.split()) < 4:
+            problems.append(f"- {feature.name}: {why!r} is too short to say why (4 words or more).")
+        elif not set(named) & set(wanted):
+            said = f"it talks about {' and '.join(named)}" if named else "it names no factor"
+            problems.append(
+                f"- {feature.name}: {why!r} - {said}, but what decides {pattern.name} is "
+                f"{' or '.join(wanted)}."
+            )
+    if problems:
+        raise CheckFailed(
+            f"{len(problems)} of {len(NEW_USE_CASES)} justifications do not name the factor "
+            "that decided the choice (waiting, duration, durability, cost, a schedule, or an "
+            "exception such as a rule or a latency budget):\n" + "\n".join(problems)
+        )
+    passed("every choice names the factor that decided it")
+
+
+LAB = LabProgress(
+    "lab10",
+    {
+        "classifications": Help(
+            hint=(
+                "Ask the questions in the lesson's order: exceptions first (a latency budget "
+                "under 100 ms, a rule that demands a synchronous answer), then volume, then "
+                "whether anyone is waiting, then for how long."
+            ),
+            answer="lab10.decide(feature).pattern gives each feature's pattern; "
+            "notebook 10's choose_pattern shows its reasons.",
+        ),
+        "justifications": Help(
+            hint=(
+                "Say what made the choice, in the words of the four questions: is a person "
+                "waiting, how long does it take, must it survive a crash, would the batch "
+                "price matter - or which exception applies."
+            ),
+            answer="\n".join(f"{p.name}: talk about {' or '.join(f)}" for p, f in DECIDING.items()),
+        ),
+    },
+)
+check_classifications = LAB.check(check_classifications)
+check_justifications = LAB.check(check_justifications)
+hint = LAB.hint
+report = LAB.report
