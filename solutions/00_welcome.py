@@ -3,9 +3,21 @@
 #
 # Two small functions: one that streams an answer and measures how long the screen
 # stays empty (time to first token) and when the answer is complete, and one that
-# turns those figures into a streaming rate. Replace each `# YOUR CODE HERE` /
-# `raise NotImplementedError()`, then run the check cell below it: it says what
-# passed or what to change.
+# turns those figures into a streaming rate.
+#
+# **How the labs work.** Every lab is a set of problems. Each states a *goal* (what
+# the code is for) and a *spec* (what it must do); where there is an obvious naive
+# version, the lab shows it failing first. You write the code in place of
+# `# YOUR CODE HERE` / `raise NotImplementedError()`, then run the *check cell* below
+# it: a check calls your function and tests what it does, never how it is written.
+#
+# - A failed check says what it observed and what it expected, and why that matters.
+# - Fail the same check again and it adds a *hint*: where to look, not the answer.
+# - `lab00.hint("measure_ttft")` prints the answer (the code or the formula), when
+#   you decide you want it.
+# - The last cell, `lab00.report()`, prints which checks pass.
+# - Every lab has a worked *solution* in `solutions/` with the same cells, answered:
+#   compare after you pass, or when you are really stuck.
 
 # %% [markdown] tags=["solution-only"]
 # *This is the solution notebook: the lab in `labs/` is generated from it, with the
@@ -58,7 +70,9 @@ def measure_ttft(client, prompt, model=config.LARGE_MODEL, max_tokens=1024):
 # Try it (the words are the same on every run; the timings vary a little):
 
 # %%
-timing = measure_ttft(client(), "Write a 60-word note about queues.")
+from stream_or_queue.labs import call_learner
+
+timing = call_learner(measure_ttft, client(), "Write a 60-word note about queues.")
 print(len(timing.text.split()), "words; first token before the last:", timing.ttft_s < timing.total_s)
 
 # %%
@@ -86,6 +100,12 @@ def tokens_per_second(output_tokens, ttft_s, total_s):
 
 # %%
 lab00.check_tokens_per_second(tokens_per_second)
+
+# %% [markdown]
+# ## Your checks
+
+# %%
+lab00.report()
 
 # %% [markdown]
 # ## Going further

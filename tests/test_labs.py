@@ -20,7 +20,7 @@ import pytest
 from nbformat import NotebookNode
 
 from stream_or_queue import clock, config
-from stream_or_queue.labs import CheckFailed, call_learner, expect, lab00, lab02, lab10
+from stream_or_queue.labs import CheckFailed, call_learner, expect, lab00, lab01, lab02, lab10
 from stream_or_queue.labs import is_check_cell as is_check_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -330,3 +330,30 @@ def test_lab10_factor_words() -> None:
     assert lab10.factors_named("half price in a batch") == ["cost"]
     assert lab10.factors_named("a 50 ms budget") == ["duration", "exception"]
     assert lab10.factors_named("because") == []
+
+
+# --- lab 01: an off-by-one rank and a budget without the first token are caught ----------
+
+
+def test_lab01_percentiles_catch_an_off_by_one_rank() -> None:
+    import math
+
+    def zero_based(values: list[float]) -> tuple[float, float]:
+        ordered = sorted(values)
+
+        def rank(p: float) -> float:
+            return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)))]
+
+        return rank(50), rank(95)
+
+    with pytest.raises(CheckFailed, match="expected"):
+        lab01.check_percentiles(zero_based)
+
+
+def test_lab01_budget_catches_a_forgotten_first_token() -> None:
+    import math
+
+    with pytest.raises(CheckFailed, match="expected"):
+        lab01.check_latency_budget(
+            lambda budget, ttft, rate, overhead: max(0, math.floor((budget - overhead) * rate))
+        )

@@ -18,12 +18,15 @@ from .. import config
 from ..llm import client as make_client
 from ..simulator import Simulator, count_tokens
 from . import CheckFailed, call_learner, expect, passed
+from .progress import Help, LabProgress
 
 __all__ = [
     "CHECK_PROMPT",
     "StreamTiming",
     "check_measure_ttft",
     "check_tokens_per_second",
+    "hint",
+    "report",
 ]
 
 CHECK_PROMPT = "Write a 150-word note on why a chat answer should stream."
@@ -154,3 +157,33 @@ def check_tokens_per_second(tokens_per_second: Callable[..., Any]) -> None:
             "tokens by the time spent streaming, `total_s - ttft_s` (not by `total_s`).",
         )
     passed("tokens_per_second measures the streaming rate once text is flowing.")
+
+LAB = LabProgress(
+    "lab00",
+    {
+        "measure_ttft": Help(
+            hint=(
+                "Start the stopwatch before the request, stream the answer, and read the "
+                "stopwatch once when the first piece of text arrives and once after the loop."
+            ),
+            answer=(
+                "watch = clock.Stopwatch(); ttft = None; pieces = []\n"
+                "with client.messages.stream(model=model, max_tokens=max_tokens,\n"
+                "        messages=[{'role': 'user', 'content': prompt}]) as stream:\n"
+                "    for text in stream.text_stream:\n"
+                "        if ttft is None:\n"
+                "            ttft = watch.elapsed\n"
+                "        pieces.append(text)\n"
+                "return StreamTiming(ttft, watch.elapsed, ''.join(pieces))"
+            ),
+        ),
+        "tokens_per_second": Help(
+            hint="Which part of the total time was spent streaming tokens, after the first?",
+            answer="0.0 if total_s <= ttft_s else output_tokens / (total_s - ttft_s)",
+        ),
+    },
+)
+check_measure_ttft = LAB.check(check_measure_ttft)
+check_tokens_per_second = LAB.check(check_tokens_per_second)
+hint = LAB.hint
+report = LAB.report

@@ -8,8 +8,16 @@ from collections.abc import Callable, Sequence
 from .. import config
 from ..simulator import default_simulator
 from . import call_learner, expect, passed
+from .progress import Help, LabProgress
 
-__all__ = ["EXPENSES", "check_decide", "check_latency_budget", "check_percentiles"]
+__all__ = [
+    "EXPENSES",
+    "check_decide",
+    "check_latency_budget",
+    "check_percentiles",
+    "hint",
+    "report",
+]
 
 EXPENSES: tuple[tuple[str, str], ...] = (
     ("Taxi from the airport to the client's office, $32.00, receipt attached.", "APPROVE"),
@@ -115,3 +123,45 @@ def check_latency_budget(max_answer_tokens: Callable[[float, float, float, float
     expect(fit == math.floor((1.0 - 0.7 - 0.1) * 150.0),
            f"With the fast model's profile the answer should be 30 tokens, got {fit}.")
     passed(f"max_answer_tokens(): with the fast model, a sub-second answer can be {fit} tokens.")
+
+LAB = LabProgress(
+    "lab01",
+    {
+        "decide": Help(
+            hint=(
+                "One plain `messages.create` to the fast model, a small max_tokens, a system "
+                "prompt that asks for APPROVE or REJECT first; return only that word."
+            ),
+            answer=(
+                "message = llm.messages.create(model=config.FAST_MODEL, max_tokens=20,\n"
+                "    system='Approve or reject the employee expense: answer APPROVE or "
+                "REJECT, a colon, and a short reason.',\n"
+                "    messages=[{'role': 'user', 'content': f'Expense: {expense}'}])\n"
+                "return message.content[0].text.split(':')[0].strip()"
+            ),
+        ),
+        "percentiles": Help(
+            hint=(
+                "Sort a copy. Nearest rank counts from 1: the p-th percentile of n values is "
+                "the one at rank ceil(p / 100 * n); Python lists count from 0."
+            ),
+            answer=(
+                "ordered = sorted(values)\n"
+                "rank = lambda p: ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]\n"
+                "return rank(50), rank(95)"
+            ),
+        ),
+        "latency_budget": Help(
+            hint=(
+                "A plain call takes the first token's time, plus the answer's tokens at the "
+                "model's speed, plus the overhead. Solve for the tokens and round down."
+            ),
+            answer="max(0, math.floor((budget_s - ttft_s - overhead_s) * tokens_per_s))",
+        ),
+    },
+)
+check_decide = LAB.check(check_decide)
+check_percentiles = LAB.check(check_percentiles)
+check_latency_budget = LAB.check(check_latency_budget)
+hint = LAB.hint
+report = LAB.report
