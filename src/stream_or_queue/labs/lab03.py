@@ -8,8 +8,16 @@ from collections.abc import Callable
 from .. import config
 from ..simulator import default_simulator
 from . import call_learner, expect, passed
+from .progress import Help, LabProgress
 
-__all__ = ["check_ask", "check_stop_early", "check_turn_seconds", "turn_seconds"]
+__all__ = [
+    "check_ask",
+    "check_stop_early",
+    "check_turn_seconds",
+    "hint",
+    "report",
+    "turn_seconds",
+]
 
 
 def turn_seconds(wait_s: float, reply_words: int, question_words: int) -> float:
@@ -90,3 +98,27 @@ def check_turn_seconds(learner: Callable[[float, int, int], float]) -> None:
     passed(f"A turn takes {fast:.0f} s when the reply starts after 1.2 s, {slow:.0f} s after "
            f"{config.SLOW_CHAT_REPLY_S:g} s: {300 / fast:.1f} vs {300 / slow:.1f} turns in "
            "five minutes.")
+
+
+LAB = LabProgress(
+    "lab03",
+    {
+        "stop_early": Help(
+            hint='Keep what arrives until you have enough, then leave the `with` block: leaving it closes the stream, and only a closed stream tells the server to stop.',
+            answer="kept = []\nwith llm.messages.stream(model=config.LARGE_MODEL, max_tokens=4000,\n        messages=[{'role': 'user', 'content': question}]) as stream:\n    for text in stream.text_stream:\n        kept.append(text)\n        if len(kept) >= pieces:\n            break\nreturn ''.join(kept)",
+        ),
+        "ask": Help(
+            hint='The API remembers nothing between requests: send the history plus the new question, and add both the question and the reply to the history afterwards.',
+            answer="messages = [*history, {'role': 'user', 'content': question}]\nreply = llm.messages.create(model=config.LARGE_MODEL, max_tokens=1000, messages=messages).content[0].text\nhistory.append({'role': 'user', 'content': question})\nhistory.append({'role': 'assistant', 'content': reply})\nreturn reply",
+        ),
+        "turn_seconds": Help(
+            hint='A turn is three waits one after the other: the reply, reading it, typing the next question. Words per minute become seconds with a factor of 60.',
+            answer='wait_s + reply_words / config.READING_WORDS_PER_MINUTE * 60 + question_words / config.TYPING_WORDS_PER_MINUTE * 60',
+        ),
+    },
+)
+check_stop_early = LAB.check(check_stop_early)
+check_ask = LAB.check(check_ask)
+check_turn_seconds = LAB.check(check_turn_seconds)
+hint = LAB.hint
+report = LAB.report

@@ -23,8 +23,16 @@ from rq import Queue
 from .. import clock
 from ..jobs import ThreadWorker, get_queue
 from . import call_learner, expect, passed
+from .progress import Help, LabProgress
 
-__all__ = ["LAB_QUEUE", "check_edge_failure_rate", "check_job_routes", "lab_job"]
+__all__ = [
+    "LAB_QUEUE",
+    "check_edge_failure_rate",
+    "check_job_routes",
+    "hint",
+    "lab_job",
+    "report",
+]
 
 LAB_QUEUE = "lab04"
 
@@ -134,3 +142,22 @@ def check_job_routes(add_job_routes: Callable[[FastAPI, Queue], None]) -> None:
                f"A finished job should include its `result` (job.return_value()); got "
                f"{final.get('result')!r}.")
     passed("POST /jobs answers 202 at once, and GET /jobs/{id} reports the job until its result.")
+
+
+LAB = LabProgress(
+    "lab04",
+    {
+        "edge_failure_rate": Help(
+            hint='A request is cut when it runs longer than the timeout. What share of the durations is that? And what is the share of nothing?',
+            answer='0.0 if not durations else sum(d > timeout_s for d in durations) / len(durations)',
+        ),
+        "job_routes": Help(
+            hint='POST enqueues and answers at once (202, a Location, an unguessable id); GET fetches the job by id, answers 404 for an unknown one, and reports status and result.',
+            answer="@app.post('/jobs', status_code=202)\ndef start(body: Ask, response: Response) -> dict:\n    job = queue.enqueue(lab04.lab_job, body.question, job_id=secrets.token_urlsafe(16))\n    response.headers['Location'] = f'/jobs/{job.id}'\n    return {'id': job.id, 'status': job.get_status()}\n\n@app.get('/jobs/{job_id}')\ndef status(job_id: str) -> dict:\n    try:\n        job = Job.fetch(job_id, connection=queue.connection)\n    except NoSuchJobError:\n        raise HTTPException(404, 'no such job') from None\n    state = job.get_status()\n    return {'id': job.id, 'status': state, 'result': job.return_value() if state == 'finished' else None}",
+        ),
+    },
+)
+check_edge_failure_rate = LAB.check(check_edge_failure_rate)
+check_job_routes = LAB.check(check_job_routes)
+hint = LAB.hint
+report = LAB.report

@@ -35,6 +35,7 @@ from ..jobs import (
 )
 from ..jobs.tasks import REPORT_SECTIONS
 from . import CheckFailed, call_learner, expect, passed
+from .progress import Help, LabProgress
 
 __all__ = [
     "LAB_EMAIL",
@@ -42,7 +43,9 @@ __all__ = [
     "check_notification",
     "check_report_job",
     "check_start_report",
+    "hint",
     "load_job_module",
+    "report",
 ]
 
 LAB_QUEUE = "lab05"
@@ -250,3 +253,27 @@ def check_notification(start_report: Any) -> None:
         f"The report finished on a worker and {LAB_EMAIL} got exactly one email: "
         f"{emails[0].subject!r}."
     )
+
+
+LAB = LabProgress(
+    "lab05",
+    {
+        "report_job": Help(
+            hint="The job has no screen: before each section, write how far it is into the job's meta with report_progress(percent, step, message), and once more at the end.",
+            answer="written = []\nfor i, title in enumerate(sections):\n    report_progress(100 * i / len(sections), title.lower(), f'writing {title}')\n    written.append(write_section(topic, title))\nreport_progress(100, 'done', 'report ready')\nreturn assemble(topic, written)",
+        ),
+        "start_report": Help(
+            hint='Refuse bad input before anything is queued; then enqueue the job with the address in its meta and RQ callbacks for success and failure; return the id at once.',
+            answer="if not isinstance(topic, str) or not topic.strip():\n    raise ValueError('the topic is empty')\ncheck_address(email)\njob = queue.enqueue(report_jobs.report_job, topic.strip(), meta={'notify_email': email},\n    on_success=Callback(notify_success), on_failure=Callback(notify_failure))\nreturn job.id",
+        ),
+        "notification": Help(
+            hint="The email must come from the job's success callback, which may run more than once: the course's notify_success sends with an idempotency key, so one email arrives however often it runs.",
+            answer="queue.enqueue(..., meta={'notify_email': email}, on_success=Callback(notify_success), on_failure=Callback(notify_failure))",
+        ),
+    },
+)
+check_report_job = LAB.check(check_report_job)
+check_start_report = LAB.check(check_start_report)
+check_notification = LAB.check(check_notification)
+hint = LAB.hint
+report = LAB.report

@@ -16,8 +16,14 @@ import httpx2
 
 from .. import clock
 from . import CheckFailed, call_learner, expect, passed
+from .progress import Help, LabProgress
 
-__all__ = ["check_poll_with_backoff", "check_read_all_events"]
+__all__ = [
+    "check_poll_with_backoff",
+    "check_read_all_events",
+    "hint",
+    "report",
+]
 
 Event = tuple[str, str]
 QUESTION = "Why does a research page show its progress?"
@@ -156,3 +162,22 @@ def _real_events(read_all_events: Callable[[Callable[[str | None], Iterator[Even
 def _replay(http: httpx2.Client, job_id: str) -> list[Any]:
     with http.stream("GET", f"/jobs/{job_id}/events") as response:
         return list(httpx2.EventSource(response))
+
+
+LAB = LabProgress(
+    "lab06",
+    {
+        "poll_with_backoff": Help(
+            hint='Count every poll; stop on a final status (finished, failed, canceled); between polls sleep the current delay, then grow it by the factor, never past the cap.',
+            answer="delay, polls = first_s, 0\nwhile True:\n    status = get_status()\n    polls += 1\n    if status in ('finished', 'failed', 'canceled'):\n        return status, polls\n    sleep(delay)\n    delay = min(delay * factor, max_s)",
+        ),
+        "read_all_events": Help(
+            hint="Remember the id of the last event you received; when the connection drops, open the stream again from that id, and stop at the job's final event.",
+            answer="received, last_id = [], None\nwhile True:\n    try:\n        for event_id, data in open_stream(last_id):\n            received.append((event_id, data))\n            last_id = event_id\n            if json.loads(data).get('step') in ('finished', 'failed', 'canceled'):\n                return received\n        return received\n    except ConnectionError:\n        continue",
+        ),
+    },
+)
+check_poll_with_backoff = LAB.check(check_poll_with_backoff)
+check_read_all_events = LAB.check(check_read_all_events)
+hint = LAB.hint
+report = LAB.report
