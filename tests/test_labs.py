@@ -20,7 +20,18 @@ import pytest
 from nbformat import NotebookNode
 
 from stream_or_queue import clock, config
-from stream_or_queue.labs import CheckFailed, call_learner, expect, lab00, lab01, lab02, lab10
+from stream_or_queue.labs import (
+    CheckFailed,
+    call_learner,
+    expect,
+    lab00,
+    lab01,
+    lab02,
+    lab03,
+    lab04,
+    lab06,
+    lab10,
+)
 from stream_or_queue.labs import is_check_cell as is_check_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -357,3 +368,74 @@ def test_lab01_budget_catches_a_forgotten_first_token() -> None:
         lab01.check_latency_budget(
             lambda budget, ttft, rate, overhead: max(0, math.floor((budget - overhead) * rate))
         )
+
+
+# --- labs 03, 04 and 06: a plausible wrong answer is caught with what was observed --------
+
+
+def test_lab03_a_stop_that_only_hides_the_text_is_caught() -> None:
+    from stream_or_queue import client
+    from stream_or_queue.course import setup
+
+    setup(seed=0)
+    llm = client()
+
+    def hide_only(question: str, pieces: int) -> str:
+        kept: list[str] = []
+        with llm.messages.stream(
+            model=config.LARGE_MODEL,
+            max_tokens=4000,
+            messages=[{"role": "user", "content": question}],
+        ) as stream:
+            for text in stream.text_stream:
+                if len(kept) < pieces:  # stops showing, keeps reading
+                    kept.append(text)
+        return "".join(kept)
+
+    with pytest.raises(CheckFailed, match="The answer ran to the end"):
+        lab03.check_stop_early(hide_only)
+
+
+def test_lab03_a_turn_that_forgets_the_typing_is_caught() -> None:
+    with pytest.raises(CheckFailed, match="expected"):
+        lab03.check_turn_seconds(
+            lambda wait, reply, question: wait + reply / config.READING_WORDS_PER_MINUTE * 60
+        )
+
+
+@pytest.mark.parametrize(
+    ("rate", "advice"),
+    [
+        (lambda ds, t: sum(d >= t for d in ds) / len(ds), "exactly 60 s still gets its answer"),
+        (lambda ds, t: sum(d > t for d in ds) / len(ds), "With no durations"),
+    ],
+    ids=["off-by-one at the limit", "divides by zero on no durations"],
+)
+def test_lab04_edge_failure_rate_catches_plausible_mistakes(rate: Any, advice: str) -> None:
+    def guarded(durations: list[float], timeout_s: float) -> float:
+        try:
+            return float(rate(durations, timeout_s))
+        except ZeroDivisionError:
+            return float("nan")
+
+    with pytest.raises(CheckFailed, match=advice):
+        lab04.check_edge_failure_rate(guarded)
+
+
+def test_lab06_backoff_without_a_cap_is_caught() -> None:
+    def uncapped(
+        get_status: Any, *, first_s: float = 1.0, factor: float = 2.0, max_s: float = 15.0,
+        sleep: Any = None,
+    ) -> tuple[str, int]:  # fmt: skip
+        delay, polls = first_s, 0
+        while True:
+            status = get_status()
+            polls += 1
+            if status in ("finished", "failed", "canceled"):
+                return status, polls
+            sleep(delay)
+            delay *= factor
+
+    with pytest.raises(CheckFailed, match=r"16.0, 32.0, 64.0\]; .* none is longer than") as info:
+        lab06.check_poll_with_backoff(uncapped)
+    assert "min(" not in str(info.value), "the formula waits for lab06.hint()"

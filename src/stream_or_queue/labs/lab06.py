@@ -46,8 +46,8 @@ def check_poll_with_backoff(poll_with_backoff: Callable[..., tuple[str, int]]) -
            "poll that says the job is still running, never after the last one.")
     expect(sleeps == [1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0],
            f"The waits were {sleeps}; with first_s=1, factor=2, max_s=15 they should be "
-           "[1, 2, 4, 8, 15, 15, 15]: multiply by `factor` each time and cap at `max_s` "
-           "(`delay = min(delay * factor, max_s)`).")
+           "[1, 2, 4, 8, 15, 15, 15]: each wait grows by `factor`, and none is longer than "
+           "`max_s`, however long the job runs.")
     for end in ("failed", "canceled"):
         script = iter(["queued", end])
         sleeps = []
