@@ -114,6 +114,13 @@ assert 90 <= watch.elapsed < 120
 # and takes the time of the first piece and of the last. It runs at 0.1 real s per
 # simulated s, so that you can watch it stream and so that the notebook's own
 # overhead (a few real milliseconds) does not blur the figures.
+#
+# Before you run it, make a prediction (the quick check at the end asks it again):
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("00_welcome", only=["empty-screen-share"])
 
 # %%
 prompt = "Write a 120-word welcome note for a course about streaming and queues."

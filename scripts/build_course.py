@@ -47,7 +47,8 @@ What a build does (it rewrites a file only when its content changes):
    widget state and the widget-view part of outputs (random model ids) go, so a
    widget shows its text form until the notebook is run; consecutive pieces of the
    same output stream are joined into one. Outputs stay.
-5. A *Quick check* cell (`Quiz.for_notebook("NN_x")` on its last line) that has run
+5. A *Quick check* cell (`Quiz.for_notebook("NN_x")` on its last line, or one question
+   asked early: `Quiz.for_notebook("NN_x", only=["question-id"])`) that has run
    shows its quiz's text form; the build writes that text from the quiz file
    (`stream_or_queue/data/quiz/NN_x.json`, in the default learner's order), so that
    editing a quiz needs no notebook run and `--check` catches a stale one.
@@ -555,7 +556,10 @@ def paired(
     return cells, refresh_quiz_outputs(normalize(nb))
 
 
-_QUIZ_CELL = re.compile(r"""Quiz\.for_notebook\(\s*["'](?P<name>[\w-]+)["']\s*\)\s*$""")
+_QUIZ_CELL = re.compile(
+    r"""Quiz\.for_notebook\(\s*["'](?P<name>[\w-]+)["']"""
+    r"""(?:\s*,\s*only=\[(?P<only>[^\]]*)\])?\s*\)\s*$"""
+)
 
 
 def refresh_quiz_outputs(nb: NotebookNode) -> NotebookNode:
@@ -568,7 +572,8 @@ def refresh_quiz_outputs(nb: NotebookNode) -> NotebookNode:
             continue
         for output in cell.get("outputs", []):
             if output.get("output_type") == "execute_result":
-                quiz = Quiz.for_notebook(match["name"], learner_seed=DEFAULT_LEARNER)
+                only = re.findall(r"[\w-]+", match["only"]) if match["only"] else None
+                quiz = Quiz.for_notebook(match["name"], only=only, learner_seed=DEFAULT_LEARNER)
                 output["data"]["text/plain"] = repr(quiz)
     return nb
 

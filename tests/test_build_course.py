@@ -458,3 +458,17 @@ def test_a_quick_check_shows_its_quiz_file_without_a_run(tmp_path: Path) -> None
     shown = nbformat.read(path, as_version=4).cells[1].outputs[0]["data"]["text/plain"]
     assert shown == repr(Quiz.for_notebook("00_welcome", learner_seed=DEFAULT_LEARNER))
     assert path not in bc.build(root, check=True)
+
+
+def test_a_prediction_asked_early_shows_only_its_question() -> None:
+    from stream_or_queue.widgets.quiz import DEFAULT_LEARNER, Quiz
+
+    source = 'Quiz.for_notebook("00_welcome", only=["empty-screen-share"])'
+    cell = new_code_cell(source, execution_count=1)
+    cell.outputs = [new_output("execute_result", data={"text/plain": "old"}, execution_count=1)]
+    nb = bc.refresh_quiz_outputs(new_notebook(cells=[cell]))
+    expected = Quiz.for_notebook(
+        "00_welcome", only=["empty-screen-share"], learner_seed=DEFAULT_LEARNER
+    )
+    assert nb.cells[0].outputs[0]["data"]["text/plain"] == repr(expected)
+    assert "1 question " in repr(expected)
