@@ -35,7 +35,7 @@ def decide(expense: str) -> str:
         model=config.FAST_MODEL,
         max_tokens=20,
         system="Approve or reject the employee expense: answer APPROVE or REJECT, a colon, "
-               "and a short reason.",
+        "and a short reason.",
         messages=[{"role": "user", "content": f"Expense: {expense}"}],
     )
     return message.content[0].text.split(":")[0].strip()
@@ -54,9 +54,10 @@ lab01.check_decide(decide)
 
 # %%
 import math
+from collections.abc import Sequence
 
 
-def latency_percentiles(values: list[float]) -> tuple[float, float]:
+def latency_percentiles(values: Sequence[float]) -> tuple[float, float]:
     """(p50, p95) of the latencies, nearest rank."""
     ### BEGIN SOLUTION
     ordered = sorted(values)
@@ -81,9 +82,11 @@ lab01.check_percentiles(latency_percentiles)
 # first token after `ttft_s`, then `tokens_per_s`, plus `overhead_s` of network and
 # code) still ends within `budget_s`: a whole number, never below 0.
 
+
 # %%
-def max_answer_tokens(budget_s: float, ttft_s: float, tokens_per_s: float,
-                      overhead_s: float) -> int:
+def max_answer_tokens(
+    budget_s: float, ttft_s: float, tokens_per_s: float, overhead_s: float
+) -> int:
     """How many output tokens fit in the latency budget."""
     ### BEGIN SOLUTION
     return max(0, math.floor((budget_s - ttft_s - overhead_s) * tokens_per_s))
@@ -101,8 +104,15 @@ lab01.check_latency_budget(max_answer_tokens)
 from stream_or_queue.labs import call_learner
 
 profile = config.TIMING[config.LARGE_MODEL]
-print(call_learner(max_answer_tokens, config.SYNC_LATENCY_BUDGET_S, profile.ttft_max_s,
-                   profile.tokens_per_s, 0.1))
+print(
+    call_learner(
+        max_answer_tokens,
+        config.SYNC_LATENCY_BUDGET_S,
+        profile.ttft_max_s,
+        profile.tokens_per_s,
+        0.1,
+    )
+)
 
 # %% [markdown]
 # ## Your checks

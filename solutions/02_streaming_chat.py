@@ -39,6 +39,7 @@ env = setup(seed=0)
 # **The naive version** redraws once per token. Run the check on it first and read
 # what it says; then write yours.
 
+
 # %%
 def naive_render_times(arrivals: list[float], max_per_s: float) -> list[float]:
     return list(arrivals)  # one redraw per token
@@ -87,8 +88,10 @@ lab02.show_renders(render_times)
 
 # %%
 for task, _ in lab02.TASKS:
-    print(f"{task.name:38} waiting={task.user_waiting!s:5} {task.output_tokens:>6} tokens  "
-          f"{lab02.expected_seconds(task):6.2f} s")
+    print(
+        f"{task.name:38} waiting={task.user_waiting!s:5} {task.output_tokens:>6} tokens  "
+        f"{lab02.expected_seconds(task):6.2f} s"
+    )
 
 
 # %%
@@ -116,6 +119,7 @@ lab02.check_choose_delivery(choose_delivery)
 # A reader starts at the first token and reads `reading_wpm` words a minute. Write
 # `unread_words(words, ttft_s, total_s, reading_wpm)`: how many of the `words` are
 # still unread when the stream ends at `total_s` (never below 0).
+
 
 # %%
 def unread_words(words: int, ttft_s: float, total_s: float, reading_wpm: float) -> float:
