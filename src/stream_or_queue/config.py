@@ -162,6 +162,41 @@ DURABLE_KEY_TTL_S = 7 * 24 * 3600
 DURABLE_DEFAULT_RETRIES = 3
 """RQ `Retry(max=...)` budget of the durable demo jobs: each crash or failure uses one."""
 
+# --- the durable engine: DBOS Transact --------------------------------------------
+
+DURABLE_DATABASE_URL_ENV = "DBOS_DATABASE_URL"
+"""Set it to a Postgres URL (postgresql://user:pass@host:5432/db) to share one DBOS system
+database between processes and machines; unset, DBOS keeps its record in a SQLite file."""
+
+DURABLE_SQLITE_FILE = "stream_or_queue_dbos.sqlite"
+"""The SQLite file DBOS uses when no URL is set, created in the current working directory
+(the notebook's folder): one file, no server, so it runs in Binder."""
+
+DURABLE_APP_NAME = "stream_or_queue"
+
+DURABLE_APP_VERSION = "course-1"
+"""Pinned application version. DBOS recovers a workflow only on a process running the
+version it started on, and its default version is a hash of the workflow code: a learner who
+edits a cell after a crash would orphan the work. Bump it on a deploy that changes what
+steps do, and move in-flight work across with `fork_workflow`."""
+
+DURABLE_POLL_S = 0.05
+"""How often (real s) DBOS polls for notifications and queued work. Its default of 1 s makes
+a notebook crawl on SQLite; Postgres notifies by LISTEN/NOTIFY and polls only as a fallback."""
+
+DURABLE_QUEUE = "durable"
+DURABLE_QUEUE_WORKER_CONCURRENCY = 4
+"""Workflows one process runs at once from the course's queue (its concurrency cap)."""
+
+
+def durable_database_url() -> str:
+    """The DBOS system database: `$DBOS_DATABASE_URL`, else a SQLite file in the cwd."""
+    url = os.environ.get(DURABLE_DATABASE_URL_ENV, "").strip()
+    if url:
+        return url
+    return f"sqlite:///{DURABLE_SQLITE_FILE}"
+
+
 # --- the research assistant (issue 10) ------------------------------------------
 # The course's model of a research agent and of its users, not vendor figures.
 
