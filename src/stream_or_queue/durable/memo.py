@@ -32,9 +32,7 @@ class Memo:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.done: dict[str, Any] = (
-            json.loads(self.path.read_text()) if self.path.exists() else {}
-        )
+        self.done: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() else {}
         self.ran: list[str] = []  # steps whose body ran in this process (for the lesson)
 
     def step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
