@@ -9,7 +9,7 @@ from durable_support import finished_steps, sqlite_url, wait_for
 
 from stream_or_queue.durable import engine
 from stream_or_queue.durable.pipeline import STEPS, enqueue_pipeline, ledger_counts
-from stream_or_queue.durable.worker import WorkerProcess, take_over
+from stream_or_queue.durable.worker import WorkerProcess, fork_onto, take_over
 
 pytestmark = pytest.mark.slow
 
@@ -65,4 +65,32 @@ def test_a_surviving_worker_takes_over_a_dead_executors_workflows(tmp_path: Path
         doomed.kill()
         if survivor is not None:
             survivor.kill()
+        client.destroy()
+
+
+def test_a_deploy_that_changes_the_version_forks_in_flight_work_onto_the_new_code(
+    tmp_path: Path,
+) -> None:
+    url, ledger = sqlite_url(tmp_path), tmp_path / "ledger.jsonl"
+    old = WorkerProcess("w1", url, app_version="release-1").start()
+    client = engine.client(url)
+    new: WorkerProcess | None = None
+    try:
+        enqueue_pipeline(client, "job-d", "d", 0.3, str(ledger), app_version="release-1")
+        wait_for(lambda: finished_steps(ledger) >= 1, "a finished step")
+        old.kill()  # the deploy: the old code is gone, its workflow PENDING on release-1
+        new = WorkerProcess("w1", url, app_version="release-2").start()
+        (status,) = client.list_workflows(workflow_ids=["job-d"])
+        assert (status.status, status.app_version) == ("PENDING", "release-1")
+
+        forked = fork_onto(client, "job-d", "release-2")
+        result = client.retrieve_workflow(forked).get_result()
+        assert result["results"] == ["fetch(d)", "analyse(d)", "write(d)"]
+        assert client.list_workflows(workflow_ids=["job-d"])[0].status == "CANCELLED"
+        counts = ledger_counts(ledger)
+        assert (counts.finished_steps_redone, counts.notifications) == (0, 1)
+    finally:
+        old.kill()
+        if new is not None:
+            new.kill()
         client.destroy()

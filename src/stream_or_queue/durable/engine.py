@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ from .. import config
 
 __all__ = [
     "EngineUnavailable",
+    "check_record",
     "client",
     "engine_config",
     "launch",
@@ -83,20 +85,39 @@ def _check_reachable(url: str) -> None:
         engine.dispose()
 
 
+def _sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite:///"):
+        return None
+    return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+_launched_file: Path | None = None
+
+
 def launch(
     url: str | None = None,
     *,
     executor_id: str | None = None,
     app_version: str | None = None,
+    must_exist: bool = False,
 ) -> None:
     """Start DBOS in this process; it recovers this executor's unfinished workflows.
 
     Workflows and steps must be imported (decorated) before this call. Call it from
     a script or a worker process; in a notebook cell use `await asyncio.to_thread(launch)`.
+    `must_exist=True` refuses to start on a SQLite file that is not there (a restart
+    that silently began a fresh, empty record would forget every workflow in flight).
     """
+    global _launched_file
     cfg = engine_config(url, executor_id=executor_id, app_version=app_version)
     target = str(cfg["system_database_url"])
     _check_reachable(target)
+    path = _sqlite_path(target)
+    if must_exist and path is not None and not path.exists():
+        raise EngineUnavailable(
+            f"the DBOS record {path.name} is missing: its workflows cannot be resumed. Restore "
+            "the file, or launch without must_exist to start a new, empty record"
+        )
     shutdown()
     logging.getLogger("dbos").setLevel(logging.WARNING)
     DBOS(config=cfg)
@@ -104,10 +125,27 @@ def launch(
         DBOS.launch()
     except Exception as exc:
         shutdown()
+        reason = str(exc).splitlines()[0]
+        if "locked" in reason:
+            reason = "another process holds a lock on the file and DBOS gave up waiting"
         raise EngineUnavailable(
-            f"DBOS could not open its system database at {redact(target)}: {exc}"
+            f"DBOS could not open its system database at {redact(target)}: {reason}"
         ) from exc
+    _launched_file = path.resolve() if path is not None else None
     register_course_queue()
+
+
+def check_record() -> None:
+    """Raise if the SQLite record this process launched on was deleted under it.
+
+    SQLite keeps writing to a deleted file's open handle (or fails with "readonly
+    database"): the work recorded there is gone, and this says so plainly.
+    """
+    if _launched_file is not None and not _launched_file.exists():
+        raise EngineUnavailable(
+            f"the DBOS record {_launched_file.name} was deleted while this process ran: the "
+            "workflows recorded in it are gone. Stop this process and restore the file"
+        )
 
 
 def register_course_queue(

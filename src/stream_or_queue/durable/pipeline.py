@@ -163,9 +163,18 @@ def start_pipeline(workflow_id: str, item: str, step_s: float = 0.2, ledger: str
 
 
 def enqueue_pipeline(
-    client: DBOSClient, workflow_id: str, item: str, step_s: float = 0.2, ledger: str = ""
+    client: DBOSClient,
+    workflow_id: str,
+    item: str,
+    step_s: float = 0.2,
+    ledger: str = "",
+    *,
+    app_version: str = config.DURABLE_APP_VERSION,
 ) -> Any:
-    """Enqueue `pipeline` on the course queue from any process (a `DBOSClient`)."""
+    """Enqueue `pipeline` on the course queue from any process (a `DBOSClient`).
+
+    Only a worker running `app_version` dequeues it (the pinned version by default).
+    """
     args = (item, step_s, ledger)
     existing = client.list_workflows(workflow_ids=[workflow_id])
     if existing:
@@ -174,7 +183,7 @@ def enqueue_pipeline(
         "queue_name": config.DURABLE_QUEUE,
         "workflow_name": "pipeline",
         "workflow_id": workflow_id,
-        "app_version": config.DURABLE_APP_VERSION,
+        "app_version": app_version,
     }
     return client.enqueue(options, *args)
 

@@ -29,7 +29,7 @@ from dbos import DBOSClient
 
 from .. import config
 
-__all__ = ["READY", "WorkerProcess", "main", "take_over"]
+__all__ = ["READY", "WorkerProcess", "fork_onto", "main", "take_over"]
 
 READY = "worker ready"
 START_TIMEOUT_S = 60.0
@@ -137,6 +137,22 @@ def take_over(client: DBOSClient, executor_ids: Iterable[str]) -> list[str]:
     for workflow_id in ids:
         client.resume_workflow(workflow_id)
     return ids
+
+
+def fork_onto(client: DBOSClient, workflow_id: str, app_version: str) -> str:
+    """Move an in-flight workflow onto new code after a deploy that changed the version.
+
+    DBOS recovers a workflow only on its own application version, so work started by
+    the old code waits for an old-version process. To finish it with the new code
+    instead, fork it: a new workflow (new id) on `app_version` that starts after the
+    last recorded step, with every earlier step's result copied, not run again. The
+    original is cancelled so that an old process coming back cannot finish it too.
+    """
+    recorded = [int(step["function_id"]) for step in client.list_workflow_steps(workflow_id)]
+    start_step = max(recorded, default=0) + 1
+    client.cancel_workflow(workflow_id)
+    handle = client.fork_workflow(workflow_id, start_step, application_version=app_version)
+    return str(handle.get_workflow_id())
 
 
 def main(argv: list[str] | None = None) -> int:
