@@ -58,7 +58,14 @@ class WorkflowIdConflict(ValueError):
 def _record(ledger: str, kind: str, workflow_id: str, name: str, text: str = "") -> None:
     if not ledger:
         return
-    row = {"kind": kind, "wf": workflow_id, "step": name, "text": text, "pid": os.getpid()}
+    row = {
+        "kind": kind,
+        "wf": workflow_id,
+        "step": name,
+        "text": text,
+        "pid": os.getpid(),
+        "t": time.time(),  # wall clock: the benchmark's start-to-first-step latency
+    }
     line = json.dumps(row) + "\n"
     fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
