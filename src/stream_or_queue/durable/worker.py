@@ -55,6 +55,7 @@ class WorkerProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.log: list[str] = []
         self._reader: threading.Thread | None = None
+        self.ready = False
 
     def start(self) -> WorkerProcess:
         command = [sys.executable, "-m", "stream_or_queue.durable.worker"]
@@ -78,6 +79,7 @@ class WorkerProcess:
             raise RuntimeError(
                 f"worker {self.executor_id} did not start:\n" + "\n".join(self.log[-20:])
             )
+        self.ready = True
         return self
 
     def _drain(self, stream: IO[str] | None, ready: threading.Event) -> None:

@@ -74,7 +74,7 @@ def research_workflow(
     def progress(event: Mapping[str, Any]) -> None:
         DBOS.write_stream(PROGRESS, dict(event))
 
-    chosen = "v3" if version == "v3" else "v2"
+    chosen: rq_job.Version = "v3" if version == "v3" else "v2"
     result = rq_job.run_version(
         question, chosen, client=_clients.get(workflow_id), progress=progress, steps=DBOSSteps()
     )
