@@ -29,6 +29,7 @@ __all__ = [
     "check_record",
     "client",
     "engine_config",
+    "is_launched",
     "launch",
     "redact",
     "register_course_queue",
@@ -92,6 +93,12 @@ def _sqlite_path(url: str) -> Path | None:
 
 
 _launched_file: Path | None = None
+_running = False
+
+
+def is_launched() -> bool:
+    """Whether this process launched DBOS through `launch` (and has not shut it down)."""
+    return _running
 
 
 def launch(
@@ -131,7 +138,9 @@ def launch(
         raise EngineUnavailable(
             f"DBOS could not open its system database at {redact(target)}: {reason}"
         ) from exc
+    global _running
     _launched_file = path.resolve() if path is not None else None
+    _running = True
     register_course_queue()
 
 
@@ -165,6 +174,8 @@ def register_course_queue(
 
 def shutdown() -> None:
     """Stop this process's DBOS (if any); unfinished workflows stay PENDING in the record."""
+    global _running
+    _running = False
     DBOS.destroy(destroy_registry=False)
 
 

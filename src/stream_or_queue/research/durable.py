@@ -9,8 +9,8 @@ carries the workflow id as its idempotency key and the permalink `/r/<id>`.
 
 `run_research(question, *, client=None, progress=None)` is the adapter for a job
 runner that already owns a job (the web service's RQ job): it starts (or, on a
-retry of the same job, re-attaches to) the workflow whose id is derived from the
-job id, forwards the stream's events to `progress`, and returns the answer as JSON
+retry of the same job, re-attaches to) the workflow whose id is the job id (so
+the notification's permalink is the web's `/r/<job id>`), forwards the stream's events to `progress`, and returns the answer as JSON
 data. If `progress` raises (the user cancelled), the workflow is cancelled too.
 """
 
@@ -45,7 +45,6 @@ T = TypeVar("T")
 PROGRESS = "progress"
 _clients: dict[str, anthropic.Anthropic] = {}  # per process, per workflow: a handle, not state
 _launch_lock = threading.Lock()
-_launched = False
 
 
 class DBOSSteps:
@@ -86,11 +85,9 @@ def research_workflow(
 
 def ensure_engine() -> None:
     """Launch DBOS in this process once (an RQ worker, a web process), with the course config."""
-    global _launched
     with _launch_lock:
-        if not _launched:
+        if not engine.is_launched():
             engine.launch()
-            _launched = True
 
 
 def start_research(
@@ -129,7 +126,7 @@ def run_research(
     """The web job hook: run (or resume) the research as a DBOS workflow tied to this job."""
     ensure_engine()
     job = get_current_job()
-    workflow_id = f"job-{job.id}" if job is not None else None
+    workflow_id = job.id if job is not None else None  # the same permalink, /r/<job id>
     chosen = version or rq_job.default_version()
     handle = start_research(question, workflow_id=workflow_id, version=chosen, client=client)
     try:
