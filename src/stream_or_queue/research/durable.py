@@ -10,8 +10,9 @@ carries the workflow id as its idempotency key and the permalink `/r/<id>`.
 `run_research(question, *, client=None, progress=None)` is the adapter for a job
 runner that already owns a job (the web service's RQ job): it starts (or, on a
 retry of the same job, re-attaches to) the workflow whose id is the job id (so
-the notification's permalink is the web's `/r/<job id>`), forwards the stream's events to `progress`, and returns the answer as JSON
-data. If `progress` raises (the user cancelled), the workflow is cancelled too.
+the notification's permalink is the web's `/r/<job id>`), forwards the stream's
+events to `progress`, and returns the answer as JSON data. If `progress` raises
+(the user cancelled), the workflow is cancelled too.
 """
 
 from __future__ import annotations
