@@ -6,16 +6,19 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 # Notebooks run in parallel, one kernel per worker (each notebook stays on one worker).
 NBVAL_WORKERS ?= 2
 # Each notebook's share of the cores: a measurement that could use two would crowd the other.
 NBVAL_CORES := $(shell n=$$(( $$(nproc) / $(NBVAL_WORKERS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 
-.PHONY: lab test test-fast notebooks labs lint bench clean
+.PHONY: lab test test-fast notebooks labs lint bench clean lock upgrade
 
 LOCK   := requirements.lock
 UV     := $(VENV)/bin/uv
+# The one command that writes the lock (its header repeats it; tests/test_lock.py checks).
+LOCK_COMPILE := pip compile pyproject.toml --extra test --extra dev --universal --python-version 3.11 --generate-hashes -o $(LOCK)
 
 # The lock pins every package (with hashes); pyproject.toml keeps ranges so the library
 # installs elsewhere. uv installs the lock; pip only bootstraps uv at its locked version.
@@ -31,14 +34,17 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=. notebooks/00_welcome.ipynb
 
 ## Every test: the library, the labs, the web page, then every notebook through nbval.
+## Two workers share the tests (one file stays on one worker); the tests that measure on
+## the wall clock (marker `serial`) then run alone, so nobody's CPU stretches their clock.
 test: $(STAMP)
-	$(PY) -m pytest tests --durations=40 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not serial" --durations=30 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m serial --durations=15 $(PYTEST_ARGS)
 	STREAM_OR_QUEUE_CORES=$(NBVAL_CORES) $(PY) -m pytest notebooks solutions $(NBVAL) \
 		-n $(NBVAL_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
 
-## The library tests only (no notebooks), for a quick loop.
+## The library tests only (no notebooks, browser or slow tests), for a quick loop.
 test-fast: $(STAMP)
-	$(PY) -m pytest tests -m "not slow and not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not slow and not browser" $(PYTEST_ARGS)
 
 ## Re-execute every notebook and solution in place, then regenerate labs and navigation.
 notebooks: $(STAMP)
@@ -56,6 +62,17 @@ lint: $(STAMP)
 ## Every benchmark (bounded, loopback only); each prints the table it adds to docs/performance.md.
 bench: $(STAMP)
 	for script in scripts/bench_*.py scripts/chaos_durable.py; do $(PY) $$script || exit 1; done
+
+## Re-resolve the lock after editing pyproject.toml's ranges, keeping every other pin.
+lock: $(STAMP)
+	$(UV) $(LOCK_COMPILE) --quiet
+	$(MAKE) $(STAMP)
+
+## Move every pin to the newest version the ranges allow, install it, run the fast tests.
+## Run it when starting a round of work (and before a release); commit the lock if green.
+upgrade: $(STAMP)
+	$(UV) $(LOCK_COMPILE) --quiet --upgrade
+	$(MAKE) test-fast
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
