@@ -32,7 +32,7 @@ from .. import config
 __all__ = ["READY", "WorkerProcess", "fork_onto", "main", "take_over"]
 
 READY = "worker ready"
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 180.0  # a loaded 2-core machine took 7-18 s per boot, more under load
 
 
 class WorkerProcess:
