@@ -109,3 +109,19 @@ def test_the_async_twin_runs_inside_an_event_loop(dbos_here: Path) -> None:
 
     assert asyncio.run(main())["results"] == ["fetch(report)", "analyse(report)", "write(report)"]
     assert ledger_counts(dbos_here).notifications == 1
+
+
+def test_a_notebook_cell_launches_and_runs_on_its_event_loop(tmp_path: Path) -> None:
+    ledger = str(tmp_path / "ledger.jsonl")
+
+    async def cell() -> dict[str, object]:
+        await engine.alaunch(sqlite_url(tmp_path), executor_id="kernel")
+        with SetWorkflowID("cell-1"):
+            handle = await DBOS.start_workflow_async(apipeline, "x", 0.01, ledger)
+        return await handle.get_result()
+
+    try:
+        assert asyncio.run(cell())["item"] == "x"
+    finally:
+        engine.shutdown()
+    assert ledger_counts(ledger).notifications == 1

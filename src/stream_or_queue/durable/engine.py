@@ -14,6 +14,7 @@ have; a second launch replaces the first), `shutdown()` stops it, `client()` ope
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from pathlib import Path
@@ -26,6 +27,7 @@ from .. import config
 
 __all__ = [
     "EngineUnavailable",
+    "alaunch",
     "check_record",
     "client",
     "engine_config",
@@ -111,7 +113,7 @@ def launch(
     """Start DBOS in this process; it recovers this executor's unfinished workflows.
 
     Workflows and steps must be imported (decorated) before this call. Call it from
-    a script or a worker process; in a notebook cell use `await asyncio.to_thread(launch)`.
+    a script or a worker process; in a notebook cell `await alaunch()`.
     `must_exist=True` refuses to start on a SQLite file that is not there (a restart
     that silently began a fresh, empty record would forget every workflow in flight).
     """
@@ -142,6 +144,19 @@ def launch(
     _launched_file = path.resolve() if path is not None else None
     _running = True
     register_course_queue()
+
+
+async def alaunch(
+    url: str | None = None,
+    *,
+    executor_id: str | None = None,
+    app_version: str | None = None,
+    must_exist: bool = False,
+) -> None:
+    """`launch` for a notebook cell: DBOS's sync API refuses to run on the event loop's thread."""
+    await asyncio.to_thread(
+        launch, url, executor_id=executor_id, app_version=app_version, must_exist=must_exist
+    )
 
 
 def check_record() -> None:
