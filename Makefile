@@ -54,10 +54,13 @@ notebooks: $(STAMP)
 labs: $(STAMP)
 	$(PY) scripts/build_course.py
 
+## Lint and type-check the library, tests, scripts and the lesson sources (notebooks/*.py,
+## solutions/*.py; mypy's files are in pyproject.toml), and check the notebooks agree with them.
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests scripts
-	$(VENV)/bin/ruff format --check src tests scripts
+	$(VENV)/bin/ruff check conftest.py src tests scripts notebooks solutions
+	$(VENV)/bin/ruff format --check conftest.py src tests scripts notebooks solutions
 	$(VENV)/bin/mypy
+	$(PY) scripts/build_course.py --check
 
 ## Every benchmark (bounded, loopback only); each prints the table it adds to docs/performance.md.
 bench: $(STAMP)
