@@ -531,7 +531,9 @@ wait_until(lambda: sum(r["kind"] == "end" for r in read_ledger(ledger)) >= 2, 12
 dbos_worker.kill()  # SIGKILL, mid-workflow
 cut_short = ledger_counts(ledger).notifications < len(orders)
 dbos_worker = WorkerProcess("worker-1", dbos_url).start()  # same id: recovers its work
-done = [dbos_client.retrieve_workflow(o).get_result(polling_interval_sec=0.05) for o in orders]
+done: list[dict] = [
+    dbos_client.retrieve_workflow(o).get_result(polling_interval_sec=0.05) for o in orders
+]
 counts = ledger_counts(ledger)
 print(f"killed before every workflow had finished: {cut_short}")
 print(f"completed after the restart: {len(done)} of {len(orders)}")
@@ -549,7 +551,8 @@ print(f"notifications: {counts.notifications} ({counts.duplicate_notifications} 
 # %% tags=["nbval-ignore-output", "why:timing"]
 for row in workflow_rows(dbos_client, workflow_ids=orders):
     print(row.workflow_id, row.status, row.executor_id, row.app_version)
-draw_timeline(step_rows(dbos_client, orders[0]), title="order-0 in DBOS's record (the gap: kill, restart)")
+title = "order-0 in DBOS's record (the gap: kill, restart)"
+draw_timeline(step_rows(dbos_client, orders[0]), title=title)
 plt.show()
 dbos_worker.stop()
 dbos_client.destroy()

@@ -11,17 +11,9 @@ shows); `draw_timeline` draws one workflow's steps as a Gantt chart.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 __all__ = ["StepRow", "WorkflowRow", "draw_timeline", "step_rows", "workflow_rows"]
-
-
-class _Record(Protocol):
-    """`DBOS` (the class) or a `DBOSClient`: both read the record the same way."""
-
-    def list_workflows(self, **kwargs: Any) -> list[Any]: ...
-
-    def list_workflow_steps(self, workflow_id: str) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -46,8 +38,11 @@ class StepRow:
     output: Any
 
 
-def workflow_rows(record: _Record, **filters: Any) -> list[WorkflowRow]:
-    """Every workflow matching `filters` (DBOS's `list_workflows` keywords), oldest first."""
+def workflow_rows(record: Any, **filters: Any) -> list[WorkflowRow]:
+    """Every workflow matching `filters` (DBOS's `list_workflows` keywords), oldest first.
+
+    `record` is `DBOS` (the class, in a process running DBOS) or a `DBOSClient`.
+    """
     return [
         WorkflowRow(
             workflow_id=s.workflow_id,
@@ -63,7 +58,7 @@ def workflow_rows(record: _Record, **filters: Any) -> list[WorkflowRow]:
     ]
 
 
-def step_rows(record: _Record, workflow_id: str, *, steps_only: bool = True) -> list[StepRow]:
+def step_rows(record: Any, workflow_id: str, *, steps_only: bool = True) -> list[StepRow]:
     """One workflow's steps in order; `steps_only` leaves out DBOS's own events and streams."""
     rows = []
     for step in record.list_workflow_steps(workflow_id):
