@@ -21,6 +21,8 @@
 #   a step that always fails, a notification under retries.
 # - Deploy new code while jobs are in flight, and pause and resume the workers.
 # - Read the audit trail (a Redis stream) as a timeline, and measure a chaos run.
+# - Then the same on a real engine, DBOS: `kill -9` a worker process mid-workflow,
+#   pause and resume, send a request twice, read the engine's own record.
 
 # %% [markdown]
 # ## Setup
@@ -539,6 +541,24 @@ print(f"killed before every workflow had finished: {cut_short}")
 print(f"completed after the restart: {len(done)} of {len(orders)}")
 print(f"finished steps that ran again: {counts.finished_steps_redone}")
 print(f"notifications: {counts.notifications} ({counts.duplicate_notifications} duplicates)")
+
+# %%
+# Pause and resume: cancel stops a workflow between two steps, resume goes on from there.
+enqueue_pipeline(dbos_client, "order-9", "late report", 0.3, str(ledger))
+wait_until(lambda: any(r["wf"] == "order-9" for r in read_ledger(ledger)), 120)
+dbos_client.cancel_workflow("order-9")
+paused = dbos_client.retrieve_workflow("order-9").get_status().status
+dbos_client.resume_workflow("order-9")
+late: dict = dbos_client.retrieve_workflow("order-9").get_result(polling_interval_sec=0.05)
+# A request sent twice (a double click, a retried POST): one workflow id, one workflow.
+for _ in range(2):
+    twice = enqueue_pipeline(dbos_client, "order-10", "urgent report", 0.0, str(ledger))
+twice.get_result(polling_interval_sec=0.05)
+counts = ledger_counts(ledger)
+print(f"order-9: {paused} after cancel, then resumed: {len(late['results'])} steps done")
+print(f"workflows run (order-10 sent twice): {counts.workflows}, finished steps that ran again: "
+      f"{counts.finished_steps_redone}, notifications: {counts.notifications} "
+      f"({counts.duplicate_notifications} duplicates)")
 
 # %% [markdown]
 # The audit trail needs no second log: it is DBOS's own record of every workflow
