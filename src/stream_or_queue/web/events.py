@@ -185,6 +185,7 @@ class EventHub:
         self._ready = asyncio.Event()
         self.lost = False
         """True while the subscription is down (Redis unreachable)."""
+        self._failures = 0
 
     async def start(self) -> None:
         if self._task is None:
@@ -220,19 +221,20 @@ class EventHub:
 
     async def _listen(self) -> None:
         """Subscribe, and subscribe again after Redis went away (a restart, a network cut)."""
-        delay = _RESUBSCRIBE_FIRST_S
         while True:
             try:
                 await self._listen_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the subscription is lost; the streams' checks still run
-                log.warning("event hub: subscription lost (%s); retrying in %.1f s", exc, delay)
+                if self._failures == 0:  # one line per outage, not one per retry
+                    log.warning("event hub: subscription lost (%s); resubscribing", exc)
             finally:
+                self.lost = True
                 self._ready.set()
             self._wake_all()  # a stream may have missed an event while we were away
-            await asyncio.sleep(delay)
-            delay = min(2 * delay, _RESUBSCRIBE_MAX_S)
+            await asyncio.sleep(min(_RESUBSCRIBE_FIRST_S * 2**self._failures, _RESUBSCRIBE_MAX_S))
+            self._failures += 1
 
     async def _listen_once(self) -> None:
         pubsub = self.connection.pubsub()
@@ -240,8 +242,10 @@ class EventHub:
             await pubsub.subscribe(EVENTS_CHANNEL)
             self._ready.set()
             if self.lost:
-                self.lost = False
+                log.warning("event hub: subscribed again")
                 self._wake_all()
+            self.lost = False
+            self._failures = 0
             while True:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is None:
@@ -249,7 +253,6 @@ class EventHub:
                 for waiter in tuple(self._waiters.get(as_text(message["data"]), ())):
                     waiter.set()
         finally:
-            self.lost = True
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
 

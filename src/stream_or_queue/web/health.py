@@ -22,7 +22,7 @@ from .state import QUEUE_ERRORS, State
 __all__ = ["PING_TIMEOUT_S", "router"]
 
 router = APIRouter()
-PING_TIMEOUT_S = 2.0
+PING_TIMEOUT_S = 0.5
 
 
 @router.get("/healthz")
