@@ -117,6 +117,16 @@ def as_result(answer: Any) -> dict[str, Any]:
     return {"text": str(answer), "sources": []}
 
 
+def _attempt(job: Job) -> int:
+    """Count this attempt of `job` (1 for the first); the count lives as long as its events."""
+    key = f"soq:web:attempts:{job.id}"
+    with job.connection.pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, config.WEB_RESULT_TTL_S)
+        count, _ = pipe.execute()
+    return int(count)
+
+
 def research_job(question: str) -> dict[str, Any]:
     """The RQ job: answer `question`, reporting progress; the result is JSON-ready."""
     job = get_current_job()
@@ -131,10 +141,12 @@ def research_job(question: str) -> dict[str, Any]:
             return result
         job.retries_left = 0
         raise JobCanceled(job.id) if last.step == "canceled" else RuntimeError(last.message)
-    if last is not None and last.step not in ("queued", "retrying"):
-        # An earlier attempt got this far and its worker vanished (killed, machine lost):
-        # RQ's maintenance or the supervisor put the job back. Say so before resuming.
-        events.publish(job.connection, job.id, "retrying", last.percent, LOST_WORKER_MESSAGE)
+    if _attempt(job) > 1 and (last is None or last.step != "retrying"):
+        # An earlier attempt started and neither finished nor failed (which would have
+        # said "retrying"): its worker vanished - killed, or its machine lost - and RQ's
+        # maintenance or the supervisor put the job back. Say so before resuming.
+        percent = last.percent if last is not None else 0
+        events.publish(job.connection, job.id, "retrying", percent, LOST_WORKER_MESSAGE)
     publisher = ProgressPublisher(job.connection, job.id, job)
     try:
         answer = run_research(question, progress=publisher)
