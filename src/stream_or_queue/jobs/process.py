@@ -71,11 +71,15 @@ class CourseWorker(PreloadedWorker):
       last renewal instead of 60 s, so RQ's maintenance retries the job of a worker
       that vanished within half a minute.
 
-    The intervals themselves (`--job-monitoring-interval`, `--maintenance-interval`,
-    `--worker-ttl`) are RQ command-line options: `supervisor.course_worker_args()`.
+    The intervals themselves are the course's (`config.WORKER_*`) when the class is
+    built in Python; `rq worker` passes its own defaults, so the supervisor gives
+    them as options too (`supervisor.course_worker_args()`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("job_monitoring_interval", config.WORKER_MONITOR_INTERVAL_S)
+        kwargs.setdefault("maintenance_interval", config.WORKER_MAINTENANCE_INTERVAL_S)
+        kwargs.setdefault("worker_ttl", config.WORKER_TTL_S)
         super().__init__(*args, **kwargs)
         self.connection.set_retry(outage_retry())
 

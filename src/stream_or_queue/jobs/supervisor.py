@@ -10,8 +10,8 @@ with the course's timings) and looks at them every `WORKER_SUPERVISE_S`:
 - a worker's Redis commands retry through an outage of up to
   `WORKER_REDIS_RETRY_S` (a restart), so a restart does not end it;
 - a worker that exits anyway, or is killed, is replaced; its work horse, if
-  it outlived it, is killed (this process is a "child subreaper" on Linux, so
-  orphaned horses become its children), its jobs are handed to RQ's own
+  it outlived it, is killed (found by the worker's name on its command line),
+  its jobs are handed to RQ's own
   abandoned-job handling at once - retried while they have retries left
   (`Retry`), failed otherwise - and its registration is removed;
 - a worker that vanished without this supervisor seeing it (its machine died)
@@ -24,15 +24,14 @@ The same command runs under systemd (`Restart=always`) or in a container
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -40,14 +39,13 @@ from rq import Queue, Worker
 from rq.job import JobStatus
 
 from .. import config
-from .process import ProcessWorker, child_pids
+from .process import ProcessWorker
 
 __all__ = ["COURSE_WORKER", "Supervisor", "course_worker_args", "main", "requeue_jobs_of"]
 
 log = logging.getLogger(__name__)
 
 COURSE_WORKER = "stream_or_queue.jobs.process.CourseWorker"
-_PR_SET_CHILD_SUBREAPER = 36
 _RESTART_FIRST_S = 0.5
 _RESTART_MAX_S = 5.0
 
@@ -94,15 +92,28 @@ def requeue_jobs_of(worker_name: str, queues: Sequence[Queue]) -> list[str]:
     return handed
 
 
-def _become_subreaper() -> bool:
-    """Adopt orphaned descendants (a horse whose worker was killed); Linux only."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
+def processes_of(worker_name: str) -> list[int]:
+    """Every process started as the `rq worker` named `worker_name`: it and its work horse.
+
+    A work horse is a fork of its worker, so it carries the same command line
+    (`... rq.cli worker ... --name NAME ...`); names are random, so this finds
+    exactly one worker's processes - also a horse orphaned by a killed worker.
+    Linux (/proc) only; elsewhere it finds nothing.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--name" in argv and worker_name.encode() in argv and b"worker" in argv:
+            found.append(int(entry.name))
+    return found
 
 
 @dataclass
@@ -112,6 +123,7 @@ class _Slot:
     """Set once the worker died and until its jobs were handed over."""
     failures: int = 0
     next_start: float = 0.0
+    waiting_for_redis: bool = False
     started_at: float = field(default_factory=time.monotonic)
 
 
@@ -157,7 +169,6 @@ class Supervisor:
         return [s.worker.pid for s in self.slots if s.worker.running and s.worker.pid]
 
     def start(self) -> Supervisor:
-        _become_subreaper()
         for slot in self.slots:
             slot.worker.start(wait=False)
             slot.started_at = time.monotonic()
@@ -165,12 +176,12 @@ class Supervisor:
 
     def supervise_once(self) -> None:
         """One look at every worker: replace the dead, hand their jobs back to RQ."""
-        self._kill_orphans()
         for slot in self.slots:
             if slot.worker.running and slot.dead_name is None:
                 continue
             if slot.dead_name is None:
                 slot.dead_name = slot.worker.name
+                self._kill_orphans(slot.dead_name)  # before its job runs elsewhere
                 code = slot.worker.process.returncode if slot.worker.process else None
                 log.warning("worker %s exited (code %s); replacing it", slot.dead_name, code)
                 quick = time.monotonic() - slot.started_at < 10
@@ -181,8 +192,11 @@ class Supervisor:
                 handed = requeue_jobs_of(slot.dead_name, self.queues)
                 self._forget_worker(slot.dead_name)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("queue unreachable (%s); will retry", exc)
+                if not slot.waiting_for_redis:  # one line per outage
+                    log.warning("queue unreachable (%s); will retry", exc)
+                slot.waiting_for_redis = True
                 continue
+            slot.waiting_for_redis = False
             if handed:
                 log.warning("worker %s: %d job(s) handed back to RQ", slot.dead_name, len(handed))
                 self.requeued += handed
@@ -198,17 +212,12 @@ class Supervisor:
         if worker is not None:
             worker.register_death()
 
-    def _kill_orphans(self) -> None:
-        """Kill and reap any adopted process that is not one of our workers (a lost horse)."""
-        ours = {s.worker.pid for s in self.slots if s.worker.process is not None}
-        for pid in child_pids(os.getpid()):
-            if pid in ours:
-                continue
+    def _kill_orphans(self, worker_name: str) -> None:
+        """Kill what is left of a dead worker: its work horse, if it outlived it."""
+        for pid in processes_of(worker_name):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-            log.warning("killed the orphaned work horse %d", pid)
+                log.warning("killed the orphaned work horse %d of %s", pid, worker_name)
 
     def run(self) -> None:
         """Supervise until `stop()` (or SIGTERM/SIGINT in `main`), then stop the workers."""
