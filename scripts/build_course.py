@@ -1,4 +1,11 @@
-"""Build the course: labs from solutions, navigation, the README lesson table, clean notebooks.
+"""Build the course: notebooks from their sources, labs, navigation, the README table.
+
+Every lesson and solution is written ONCE, as a jupytext percent-format script beside
+its notebook (`notebooks/05_background_jobs.py` for `notebooks/05_background_jobs.ipynb`):
+the `.py` holds the cells (reviewed, linted, type-checked), the `.ipynb` holds the same
+cells plus the outputs that readers see and nbval compares. `jupytext.toml` in both
+folders pairs them, so JupyterLab (with the jupytext extension that ships with the
+`jupytext` package) saves both files at once.
 
 The course is ONE ordered list, `LESSONS` below. Everything that lists lessons -
 the navigation cell of every notebook, the lesson table in README.md, the course
@@ -16,12 +23,19 @@ Usage (from any directory; paths are relative to the repository):
 
 What a build does (it rewrites a file only when its content changes):
 
+0. `notebooks/NN_x.ipynb` (and `solutions/NN_x.ipynb`) takes its cells - sources, tags,
+   order - from `NN_x.py`; the outputs of cells whose source did not change are kept
+   (jupytext matches them), and so are cell ids. A source without a notebook gets
+   one (no outputs: execute it); a notebook without a source gets its `.py` written
+   from it. A notebook whose cells differ from its source AND that is newer than the
+   source (edited without the jupytext extension) stops the build rather than lose
+   the edit: `jupytext --sync` that notebook first.
 1. `labs/NN_x.ipynb` is generated from `solutions/NN_x.ipynb`: each region between a
    `### BEGIN SOLUTION` line and a `### END SOLUTION` line becomes `# YOUR CODE HERE`
    and `raise NotImplementedError()` at the marker's indentation. Unclosed, unopened
    or nested markers stop the build with the file and cell. Cells tagged
    `solution-only` are left out of the lab. Labs are written without outputs.
-2. Every markdown cell tagged `nav` (in notebooks/, solutions/ and labs/) gets the
+2. Every markdown cell tagged `nav` (in sources, notebooks and labs) gets the
    previous/next/index links and the lab link; every markdown cell tagged
    `course-map` gets the lesson table. Links to files that do not exist yet are
    left out (the README table names them without a link).
@@ -34,11 +48,15 @@ What a build does (it rewrites a file only when its content changes):
    widget shows its text form until the notebook is run; consecutive pieces of the
    same output stream are joined into one. Outputs stay.
 
-`--execute` runs each notebook in a fresh kernel with nbclient, with the notebook's
-folder as working directory, offline (it clears STREAM_OR_QUEUE_MODE, REDIS_URL,
-ANTHROPIC_BASE_URL and STREAM_OR_QUEUE_TIME_SCALE for the kernel so committed outputs
-are the canonical offline ones), `--timeout` seconds per cell. A notebook that raises
-is NOT written; the error names the file and cell, and the exit status is 1.
+`--check` writes nothing and exits 1 when any of the above would change a file: a
+notebook that disagrees with its source, a stale lab, navigation or README table.
+
+`--execute` runs each notebook (its cells from its source) in a fresh kernel with
+nbclient, with the notebook's folder as working directory, offline (it clears
+STREAM_OR_QUEUE_MODE, REDIS_URL, ANTHROPIC_BASE_URL and STREAM_OR_QUEUE_TIME_SCALE for
+the kernel so committed outputs are the canonical offline ones), `--timeout` seconds per
+cell. A notebook that raises is NOT written; the error names the file and cell, and the
+exit status is 1.
 
 Selectors (`05`, `09`, `09b`, `05_background_jobs`) match lesson and lab names by prefix.
 The module is importable (tests use `build()`, `make_lab()`, `LESSONS`).
@@ -58,7 +76,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jupytext
 import nbformat
+from jupytext.combine import combine_inputs_with_outputs
 from nbformat import NotebookNode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,6 +143,16 @@ NOTEBOOK_METADATA_KEPT = ("kernelspec", "language_info")
 CELL_METADATA_KEPT = ("tags", "jupyter", "editable", "deletable", "slideshow")
 VOLATILE_MIME = ("application/vnd.jupyter.widget-view+json",)
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+SOURCE_FORMAT = "py:percent"
+"""The format of every lesson's source (the `formats` of notebooks/ and solutions/jupytext.toml)."""
+SOURCE_GLOB = "[0-9][0-9]*.py"
+"""Which `.py` in notebooks/ and solutions/ are lesson sources."""
+SOURCE_FILTERS = {
+    # No header: the kernel and language are the same for every lesson (normalize sets them).
+    "notebook_metadata_filter": "-all",
+    "cell_metadata_filter": ",".join((*CELL_METADATA_KEPT, "-all")),
+}
+"""jupytext's metadata filters for the sources; jupytext.toml says the same (a test checks)."""
 OFFLINE_ENV_CLEARED = (
     "STREAM_OR_QUEUE_MODE",
     "REDIS_URL",
@@ -143,8 +173,11 @@ __all__ = [
     "labs",
     "make_lab",
     "normalize",
+    "paired",
+    "read_source",
     "readme_table",
     "select",
+    "source_text",
 ]
 
 
@@ -304,10 +337,11 @@ def normalize(nb: NotebookNode) -> NotebookNode:
 
 
 def _exists(root: Path, folder: str, slug: str) -> bool:
-    """Whether a course file exists (a lab exists when its solution does: it is generated)."""
+    """Whether a course file exists or is built (a lab from its solution, a notebook from its
+    source)."""
     if folder == "labs":
         folder = "solutions"
-    return (root / folder / f"{slug}.ipynb").is_file()
+    return any((root / folder / f"{slug}{ext}").is_file() for ext in (".ipynb", ".py"))
 
 
 def _link(text: str, target: Path, base: Path) -> str:
@@ -375,7 +409,11 @@ def course_map_markdown(root: Path, folder: str) -> str:
     rows = ["| # | lesson | lab | minutes |", "|---|---|---|---:|"]
     for lesson in LESSONS:
         target = root / "notebooks" / f"{lesson.slug}.ipynb"
-        title = _link(lesson.title, target, base) if target.is_file() else lesson.title
+        title = (
+            _link(lesson.title, target, base)
+            if _exists(root, "notebooks", lesson.slug)
+            else lesson.title
+        )
         lab_path = root / "labs" / f"{lesson.lab_slug}.ipynb"
         lab = (
             _link(lesson.lab_slug, lab_path, base)
@@ -432,7 +470,97 @@ def fill_generated_cells(nb: NotebookNode, root: Path, folder: str, slug: str) -
     return nb
 
 
+# --- sources: the percent scripts paired with the notebooks -----------------------
+
+
+def read_source(path: Path) -> NotebookNode:
+    """The cells of a percent-format source (no outputs)."""
+    try:
+        nb = jupytext.reads(path.read_text(encoding="utf-8"), fmt=SOURCE_FORMAT)
+    except Exception as exc:  # jupytext raises several kinds on a broken file
+        raise BuildError(f"{path}: not a readable percent-format source ({exc})") from exc
+    nb.metadata["jupytext"] = dict(SOURCE_FILTERS)
+    return nb
+
+
+def source_text(nb: NotebookNode) -> str:
+    """The percent-format source of a notebook's cells (what jupytext in JupyterLab saves)."""
+    nb = copy.deepcopy(nb)
+    nb.metadata = nbformat.from_dict({"jupytext": dict(SOURCE_FILTERS)})
+    text: str = jupytext.writes(nb, fmt=SOURCE_FORMAT)
+    return text
+
+
+def _inputs(nb: NotebookNode) -> list[tuple[str, str, list[str]]]:
+    """What the author writes in a cell (generated cells count by their tags only)."""
+    rows = []
+    for cell in nb.cells:
+        tags = list(cell.get("metadata", {}).get("tags", []))
+        generated = cell.cell_type == "markdown" and {"nav", "course-map"} & set(tags)
+        rows.append((cell.cell_type, "" if generated else cell.source, tags))
+    return rows
+
+
+def paired(
+    root: Path, folder: str, slug: str, *, check: bool = False
+) -> tuple[NotebookNode, NotebookNode]:
+    """The cells of `folder/slug.py` and the notebook built from them.
+
+    The notebook has the source's cells (generated cells filled in) with the outputs and
+    ids of the existing `.ipynb` where jupytext matches a cell. Without a `.py` the
+    `.ipynb` is the source (its `.py` gets written). Outside `check`, a notebook whose
+    cells differ from its source and that was saved after it is an edit made without
+    the jupytext extension: refused, so that no edit is lost.
+    """
+    source_path = root / folder / f"{slug}.py"
+    nb_path = root / folder / f"{slug}.ipynb"
+    outputs = _read(nb_path) if nb_path.is_file() else None
+    if source_path.is_file():
+        cells = read_source(source_path)
+        if (
+            not check
+            and outputs is not None
+            and _inputs(outputs) != _inputs(cells)
+            and nb_path.stat().st_mtime > source_path.stat().st_mtime
+        ):
+            rel = nb_path.relative_to(root)
+            raise BuildError(
+                f"{rel}: its cells differ from {source_path.name} and it was saved after it "
+                f"(edited without the jupytext extension?); keep the notebook's version with "
+                f"`.venv/bin/jupytext --sync {rel}`, or `touch {source_path.relative_to(root)}` "
+                "to keep the source's"
+            )
+    elif outputs is not None:
+        cells = copy.deepcopy(outputs)
+        for cell in cells.cells:
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+        cells.metadata["jupytext"] = dict(SOURCE_FILTERS)
+    else:
+        raise BuildError(f"{source_path.relative_to(root)}: no such source")
+    cells = fill_generated_cells(cells, root, folder, slug)
+    if outputs is None:
+        nb = copy.deepcopy(cells)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = []
+                cell.execution_count = None
+    else:
+        nb = combine_inputs_with_outputs(copy.deepcopy(cells), outputs, fmt=SOURCE_FORMAT)
+    return cells, normalize(nb)
+
+
 # --- the build ----------------------------------------------------------------------
+
+
+def _slugs(root: Path, folder: str) -> list[str]:
+    """Every lesson name in `folder`, from its sources and its notebooks.
+
+    Sources are the `.py` named like lessons (`NN_...`): the job modules that lessons 05
+    and 09 write beside themselves with `%%writefile` (for RQ workers to import) are not.
+    """
+    sources = (root / folder).glob(SOURCE_GLOB)
+    return sorted({p.stem for p in sources} | {p.stem for p in (root / folder).glob("*.ipynb")})
 
 
 def _known(folder: str) -> set[str]:
@@ -490,10 +618,10 @@ def build(
     stale: list[Path] = []
     errors: list[str] = []
     for folder in ("notebooks", "solutions"):
-        for path in sorted((root / folder).glob("*.ipynb")):
-            if path.stem not in _known(folder):
+        for slug in _slugs(root, folder):
+            if slug not in _known(folder):
                 errors.append(
-                    f"{path.relative_to(root)}: not in the course list; add it to LESSONS in "
+                    f"{folder}/{slug}.ipynb: not in the course list; add it to LESSONS in "
                     "scripts/build_course.py (names: docs/ARCHITECTURE.md)"
                 )
     for lab_path in sorted((root / "labs").glob("*.ipynb")):
@@ -502,12 +630,14 @@ def build(
                 f"{lab_path.relative_to(root)}: has no solutions/{lab_path.name} to come from"
             )
     for folder in ("notebooks", "solutions"):
-        for path in sorted((root / folder).glob("*.ipynb")):
-            if path.stem not in _known(folder) or (names is not None and path.stem not in names):
+        for slug in _slugs(root, folder):
+            if slug not in _known(folder) or (names is not None and slug not in names):
                 continue
+            path = root / folder / f"{slug}.ipynb"
             rel = path.relative_to(root)
             try:
-                nb = fill_generated_cells(normalize(_read(path)), root, folder, path.stem)
+                cells, nb = paired(root, folder, slug, check=check)
+                _write_if_changed(path.with_suffix(".py"), source_text(cells), check, stale)
                 _write_if_changed(path, _serialize(nb), check, stale)
                 if folder == "solutions":
                     lab = make_lab(nb, str(rel))
@@ -531,11 +661,13 @@ def build(
 
 
 def execute(path: Path, *, timeout: float = 120.0) -> NotebookNode:
-    """Run a notebook top to bottom in a fresh kernel, offline; return it executed."""
+    """Run a notebook (its cells from its source) top to bottom in a fresh kernel, offline;
+    return it executed."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
-    nb = _read(path)
+    root, folder = path.parent.parent, path.parent.name
+    _, nb = paired(root, folder, path.stem)
     saved = {name: os.environ.pop(name) for name in OFFLINE_ENV_CLEARED if name in os.environ}
     try:
         client = NotebookClient(
@@ -557,17 +689,18 @@ def execute(path: Path, *, timeout: float = 120.0) -> NotebookNode:
 def _execute_selected(root: Path, names: set[str], timeout: float) -> list[str]:
     errors: list[str] = []
     found = [
-        path
+        slug
         for folder in ("notebooks", "solutions")
-        for path in (root / folder).glob("*.ipynb")
-        if path.stem in names
+        for slug in _slugs(root, folder)
+        if slug in names
     ]
     if not found:
         print(f"nothing to execute: no notebook or solution named {sorted(names)} yet")
     for folder in ("notebooks", "solutions"):
-        for path in sorted((root / folder).glob("*.ipynb")):
-            if path.stem not in names or path.stem not in _known(folder):
+        for slug in _slugs(root, folder):
+            if slug not in names or slug not in _known(folder):
                 continue
+            path = root / folder / f"{slug}.ipynb"
             started = time.perf_counter()
             print(f"executing {path.relative_to(root)} ...", end=" ", flush=True)
             try:
