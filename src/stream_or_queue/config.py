@@ -298,7 +298,7 @@ def redis_url() -> str | None:
 # --- the web service (issue 7) ------------------------------------------------------
 
 WEB_QUEUE = "web"
-"""The RQ queue of the web service's jobs (run `rq worker web` next to a real Redis)."""
+"""The RQ queue of the web service's jobs (`python -m stream_or_queue.jobs --workers 2 web`)."""
 
 WEB_INBOX = "web"
 """The inbox (a Redis list, `jobs.Inbox`) a finished web job's notification goes to."""
