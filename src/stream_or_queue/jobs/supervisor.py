@@ -111,7 +111,10 @@ def processes_of(worker_name: str) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"--name" in argv and worker_name.encode() in argv and b"worker" in argv:
+        named = b"--name" in argv and worker_name.encode() in argv and b"worker" in argv
+        # with `setproctitle` installed RQ renames its processes `rq:worker:NAME: ...`
+        retitled = argv[0].startswith(b"rq:worker:" + worker_name.encode() + b":")
+        if named or retitled:
             found.append(int(entry.name))
     return found
 
