@@ -72,7 +72,9 @@ reply = llm.messages.create(
 print("client:", type(llm).__module__.split(".")[0] + "." + type(llm).__name__)
 print("mode:  ", config.mode())
 print("model: ", reply.model, "| stop reason:", reply.stop_reason)
-print("usage: ", reply.usage.input_tokens, "input tokens,", reply.usage.output_tokens, "output tokens")
+print(
+    "usage: ", reply.usage.input_tokens, "input tokens,", reply.usage.output_tokens, "output tokens"
+)
 print()
 print(reply.content[0].text)
 
@@ -173,6 +175,7 @@ assert planned.scheduled_ttft_s * 0.9 <= ttft < total
 # Here is that logic as a first, rough function (notebook 10 builds the full
 # version), applied to a few features:
 
+
 # %%
 def first_guess(watching: bool, seconds: float, must_survive: bool, batch_saves: bool) -> str:
     if not watching or must_survive or batch_saves:
@@ -189,8 +192,8 @@ features = [
     ("summarise a 300-page document", False, 180, True, False),
     ("10,000 product descriptions", False, 7_200, True, True),
 ]
-for name, *answers in features:
-    print(f"{name:<32} -> {first_guess(*answers)}")
+for name, watching, seconds, must_survive, batch_saves in features:
+    print(f"{name:<32} -> {first_guess(watching, seconds, must_survive, batch_saves)}")
 
 # %% [markdown]
 # ## 6. The course map

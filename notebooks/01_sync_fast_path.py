@@ -52,14 +52,21 @@ POLICY = (
 )
 
 
-def review(expense: str, model: str = config.FAST_MODEL, max_tokens: int = 20,
-           system: str = POLICY) -> dict:
+def review(
+    expense: str, model: str = config.FAST_MODEL, max_tokens: int = 20, system: str = POLICY
+) -> dict:
     """The Messages API parameters for one expense."""
-    return dict(model=model, max_tokens=max_tokens, system=system,
-                messages=[{"role": "user", "content": f"Expense: {expense}"}])
+    return dict(
+        model=model,
+        max_tokens=max_tokens,
+        system=system,
+        messages=[{"role": "user", "content": f"Expense: {expense}"}],
+    )
 
 
-message = llm.messages.create(**review("Taxi from the airport to the client's office, $38.50, receipt attached."))
+message = llm.messages.create(
+    **review("Taxi from the airport to the client's office, $38.50, receipt attached.")
+)
 print(message.content[0].text)
 print(f"{message.usage.input_tokens} input tokens, {message.usage.output_tokens} output tokens")
 
@@ -95,7 +102,7 @@ EXPENSES = [
 calls = [measure_call(llm, **review(expense)) for expense in EXPENSES]
 decisions = Counter(call.text.split(":")[0] for call in calls)
 print(f"{len(calls)} calls: {decisions['APPROVE']} approved, {decisions['REJECT']} rejected")
-for expense, call in list(zip(EXPENSES, calls))[:4]:
+for expense, call in list(zip(EXPENSES, calls, strict=True))[:4]:
     print(f"  {expense:70} -> {call.text}")
 
 # %% [markdown]
@@ -111,8 +118,11 @@ assert p95 < config.SYNC_LATENCY_BUDGET_S, "the fast path should answer within a
 # %%
 from stream_or_queue import plots
 
-ax = plots.latency_histogram(latencies, budget_s=config.SYNC_LATENCY_BUDGET_S,
-                             title="50 expense decisions, fast model, plain sync")
+ax = plots.latency_histogram(
+    latencies,
+    budget_s=config.SYNC_LATENCY_BUDGET_S,
+    title="50 expense decisions, fast model, plain sync",
+)
 
 # %% [markdown]
 # Every call lands left of the one-second line. The p95 is the figure to design
@@ -132,14 +142,25 @@ from stream_or_queue.streaming import upstream_record
 records = [upstream_record(call.request_id) for call in calls]
 first = [r.scheduled_ttft_s for r in records]
 writing = [r.scheduled_total_s - r.scheduled_ttft_s for r in records]
-print(f"model, time to first token: p50 {percentile(first, 50):.2f} s, p95 {percentile(first, 95):.2f} s")
-print(f"model, writing the rest:    p50 {percentile(writing, 50):.3f} s, p95 {percentile(writing, 95):.3f} s")
-print(f"answer length: {min(c.output_tokens for c in calls)}-{max(c.output_tokens for c in calls)} tokens")
+print(
+    f"model, time to first token: p50 {percentile(first, 50):.2f} s, p95 "
+    f"{percentile(first, 95):.2f} s"
+)
+print(
+    f"model, writing the rest:    p50 {percentile(writing, 50):.3f} s, p95 "
+    f"{percentile(writing, 95):.3f} s"
+)
+print(
+    f"answer length: {min(c.output_tokens for c in calls)}-{max(c.output_tokens for c in calls)} "
+    "tokens"
+)
 
 # %% tags=["nbval-ignore-output", "why:timing"]
-overhead = [call.latency_s - r.scheduled_total_s for call, r in zip(calls, records)]
-print(f"everything else (SDK, transport, Python): p50 {percentile(overhead, 50):.3f} s, "
-      f"p95 {percentile(overhead, 95):.3f} s (simulated)")
+overhead = [call.latency_s - r.scheduled_total_s for call, r in zip(calls, records, strict=True)]
+print(
+    f"everything else (SDK, transport, Python): p50 {percentile(overhead, 50):.3f} s, "
+    f"p95 {percentile(overhead, 95):.3f} s (simulated)"
+)
 assert all(o > -0.01 for o in overhead), "a call cannot finish before the model does"
 
 # %% [markdown]
@@ -158,7 +179,9 @@ for model in (config.FAST_MODEL, config.LARGE_MODEL):
     profile = config.TIMING[model]
     room = budget - profile.ttft_max_s - network_and_code
     tokens = max(0, math.floor(room * profile.tokens_per_s))
-    print(f"{model:20} {profile.ttft_max_s:>16.2f} s {profile.tokens_per_s:>9.0f} {tokens:>8} tokens")
+    print(
+        f"{model:20} {profile.ttft_max_s:>16.2f} s {profile.tokens_per_s:>9.0f} {tokens:>8} tokens"
+    )
 
 # %% [markdown]
 # The fast model leaves room for about thirty tokens: enough for "REJECT: alcohol
@@ -171,8 +194,10 @@ for model in (config.FAST_MODEL, config.LARGE_MODEL):
 variants = {
     "fast model, one line": lambda e: review(e),
     "fast model, 150-word justification": lambda e: review(
-        f"{e}\nWrite a 150-word justification of the decision.", max_tokens=400,
-        system="You write justifications of expense decisions for the finance team."),
+        f"{e}\nWrite a 150-word justification of the decision.",
+        max_tokens=400,
+        system="You write justifications of expense decisions for the finance team.",
+    ),
     "large model, one line": lambda e: review(e, model=config.LARGE_MODEL),
 }
 budget_table = {}
@@ -180,8 +205,10 @@ for name, make in variants.items():
     measured = [measure_call(llm, **make(expense)) for expense in EXPENSES[:10]]
     scheduled = [upstream_record(m.request_id).scheduled_total_s for m in measured]
     budget_table[name] = (measured, scheduled)
-    print(f"{name:36} model time p95 {percentile(scheduled, 95):5.2f} s  "
-          f"{'within' if percentile(scheduled, 95) < budget else 'OVER'} the {budget:g} s budget")
+    print(
+        f"{name:36} model time p95 {percentile(scheduled, 95):5.2f} s  "
+        f"{'within' if percentile(scheduled, 95) < budget else 'OVER'} the {budget:g} s budget"
+    )
 
 # %% tags=["nbval-ignore-output", "why:timing"]
 for name, (measured, scheduled) in budget_table.items():
@@ -206,14 +233,30 @@ assert percentile([m.latency_s for m in budget_table["large model, one line"][0]
 from stream_or_queue.streaming import measure_stream
 
 streamed = [measure_stream(llm, **review(expense)) for expense in EXPENSES[:20]]
-chat = measure_stream(llm, model=config.FAST_MODEL, max_tokens=400, messages=[
-    {"role": "user", "content": "Explain in detail how our expense policy treats client dinners."}])
+chat = measure_stream(
+    llm,
+    model=config.FAST_MODEL,
+    max_tokens=400,
+    messages=[
+        {
+            "role": "user",
+            "content": "Explain in detail how our expense policy treats client dinners.",
+        }
+    ],
+)
 share = [s.ttft_s / s.total_s for s in streamed]
-print(f"expense decision: first token after {percentile([s.ttft_s for s in streamed], 50):.2f} s, "
-      f"whole answer after {percentile([s.total_s for s in streamed], 50):.2f} s (p50, simulated)")
-print(f"  -> the first token takes {percentile(share, 50):.0%} of the whole wait (p50; lowest {min(share):.0%})")
-print(f"a {chat.output_tokens}-token chat answer: first token after {chat.ttft_s:.2f} s, "
-      f"whole answer after {chat.total_s:.2f} s -> {chat.ttft_s / chat.total_s:.0%}")
+print(
+    f"expense decision: first token after {percentile([s.ttft_s for s in streamed], 50):.2f} s, "
+    f"whole answer after {percentile([s.total_s for s in streamed], 50):.2f} s (p50, simulated)"
+)
+print(
+    f"  -> the first token takes {percentile(share, 50):.0%} of the whole wait (p50; lowest "
+    f"{min(share):.0%})"
+)
+print(
+    f"a {chat.output_tokens}-token chat answer: first token after {chat.ttft_s:.2f} s, "
+    f"whole answer after {chat.total_s:.2f} s -> {chat.ttft_s / chat.total_s:.0%}"
+)
 assert percentile(share, 50) > 0.8 and chat.ttft_s / chat.total_s < 0.5
 
 # %% [markdown]

@@ -29,7 +29,9 @@ from stream_or_queue.streaming import measure_call, measure_stream, upstream_rec
 env = setup(seed=0)
 llm = client()
 # One untimed streamed call: the first stream in a process pays for imports and set-up.
-_ = measure_stream(llm, model=config.FAST_MODEL, max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+_ = measure_stream(
+    llm, model=config.FAST_MODEL, max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+)
 
 # %% [markdown]
 # ## 1. A chat box that streams
@@ -56,8 +58,10 @@ print(turn.reply)
 
 # %% tags=["nbval-ignore-output", "why:timing"]
 stats = turn.stats
-print(f"time to first token {stats.ttft_s:.2f} s, whole answer {stats.total_s:.2f} s, "
-      f"{stats.tokens_per_s:.0f} tokens/s (simulated)")
+print(
+    f"time to first token {stats.ttft_s:.2f} s, whole answer {stats.total_s:.2f} s, "
+    f"{stats.tokens_per_s:.0f} tokens/s (simulated)"
+)
 print(f"{stats.input_tokens} input + {stats.output_tokens} output tokens = ${stats.cost:.5f}")
 assert stats.ttft_s < stats.total_s and stats.cost > 0
 
@@ -84,8 +88,10 @@ print(f"then the answer finished: {chat.state}, {turn.stats.output_tokens} token
 
 # %% tags=["nbval-ignore-output", "why:timing"]
 real_ms = sum(t.stats.closed_real - t.stats.started_real for t in chat.turns) * 1000
-print(f"{chat.render_count} coalesced renders for {sum(t.stats.output_tokens for t in chat.turns)} "
-      f"tokens in two answers, which took {real_ms:.0f} ms of real time at this time scale")
+print(
+    f"{chat.render_count} coalesced renders for {sum(t.stats.output_tokens for t in chat.turns)} "
+    f"tokens in two answers, which took {real_ms:.0f} ms of real time at this time scale"
+)
 assert chat.render_count < sum(t.stats.output_tokens for t in chat.turns)
 
 # %% [markdown]
@@ -106,26 +112,35 @@ QUESTIONS = [
 
 
 def ask(question: str) -> dict:
-    return dict(model=config.LARGE_MODEL, max_tokens=1000,
-                messages=[{"role": "user", "content": question}])
+    return dict(
+        model=config.LARGE_MODEL, max_tokens=1000, messages=[{"role": "user", "content": question}]
+    )
 
 
 streamed = [measure_stream(llm, **ask(q)) for q in QUESTIONS]
 plain = [measure_call(llm, **ask(q)) for q in QUESTIONS]
 print(f"{'':58} {'streamed':>19} {'not streamed':>14}")
 print(f"{'question':50} {'tokens':>7} {'first token':>11} {'all':>7} {'all':>14}")
-for q, s, p in zip(QUESTIONS, streamed, plain):
-    print(f"{q.removeprefix('In about 300 words, explain '):50} {s.output_tokens:>7} {s.ttft_s:>9.2f} s {s.total_s:>5.2f} s {p.latency_s:>12.2f} s")
+for q, s, p in zip(QUESTIONS, streamed, plain, strict=True):
+    print(
+        f"{q.removeprefix('In about 300 words, explain '):50} {s.output_tokens:>7} "
+        f"{s.ttft_s:>9.2f} s {s.total_s:>5.2f} s {p.latency_s:>12.2f} s"
+    )
 
 # %% tags=["nbval-ignore-output", "why:timing"]
 from statistics import mean
 
 wait_streamed = mean(s.ttft_s for s in streamed)
 wait_plain = mean(p.latency_s for p in plain)
-print(f"time before the first word is on screen: streamed {wait_streamed:.2f} s, "
-      f"not streamed {wait_plain:.2f} s (mean, simulated)")
-print(f"streaming shows the first word {wait_plain / wait_streamed:.1f}x sooner; "
-      f"the whole answer arrives no sooner ({mean(s.total_s for s in streamed):.2f} s vs {wait_plain:.2f} s)")
+print(
+    f"time before the first word is on screen: streamed {wait_streamed:.2f} s, "
+    f"not streamed {wait_plain:.2f} s (mean, simulated)"
+)
+print(
+    f"streaming shows the first word {wait_plain / wait_streamed:.1f}x sooner; "
+    f"the whole answer arrives no sooner ({mean(s.total_s for s in streamed):.2f} s vs "
+    f"{wait_plain:.2f} s)"
+)
 assert wait_plain > 2 * wait_streamed
 
 # %% [markdown]
@@ -156,25 +171,43 @@ ax = plots.token_timeline(
 # run); reading speed is `config.READING_WORDS_PER_MINUTE`.
 
 # %%
-report = measure_stream(llm, model=config.LARGE_MODEL, max_tokens=8000, messages=[
-    {"role": "user", "content": "Write a 5,000-word report on how our support team handles refunds."}])
+report = measure_stream(
+    llm,
+    model=config.LARGE_MODEL,
+    max_tokens=8000,
+    messages=[
+        {
+            "role": "user",
+            "content": "Write a 5,000-word report on how our support team handles refunds.",
+        }
+    ],
+)
 record = upstream_record(report.request_id)
 words = len(report.text.split())
 writing_s = record.scheduled_total_s - record.scheduled_ttft_s
 written_per_min = words / writing_s * 60
 reading_min = words / config.READING_WORDS_PER_MINUTE
-print(f"{words:,} words ({report.output_tokens:,} tokens), written in {writing_s:.0f} s (simulated)")
-print(f"the model writes {written_per_min:,.0f} words/min; a person reads "
-      f"{config.READING_WORDS_PER_MINUTE:.0f} words/min: {written_per_min / config.READING_WORDS_PER_MINUTE:.0f}x slower")
+print(
+    f"{words:,} words ({report.output_tokens:,} tokens), written in {writing_s:.0f} s (simulated)"
+)
+print(
+    f"the model writes {written_per_min:,.0f} words/min; a person reads "
+    f"{config.READING_WORDS_PER_MINUTE:.0f} words/min: "
+    f"{written_per_min / config.READING_WORDS_PER_MINUTE:.0f}x slower"
+)
 print(f"reading it takes {reading_min:.0f} minutes")
 read_by_end = writing_s * config.READING_WORDS_PER_MINUTE / 60
-print(f"when the stream ends, the reader has read {read_by_end:.0f} words: "
-      f"{1 - read_by_end / words:.0%} of the document is still unread")
+print(
+    f"when the stream ends, the reader has read {read_by_end:.0f} words: "
+    f"{1 - read_by_end / words:.0%} of the document is still unread"
+)
 
 # %% tags=["nbval-ignore-output", "why:timing"]
 measured_per_min = words / report.generation_s * 60
-print(f"measured: first token after {report.ttft_s:.2f} s, {measured_per_min:,.0f} words/min "
-      f"({report.tokens_per_s:.0f} tokens/s), stream over after {report.total_s:.0f} s (simulated)")
+print(
+    f"measured: first token after {report.ttft_s:.2f} s, {measured_per_min:,.0f} words/min "
+    f"({report.tokens_per_s:.0f} tokens/s), stream over after {report.total_s:.0f} s (simulated)"
+)
 assert measured_per_min > 10 * config.READING_WORDS_PER_MINUTE
 assert abs(report.generation_s - writing_s) < 0.1 * writing_s
 

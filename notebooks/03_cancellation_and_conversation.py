@@ -25,13 +25,20 @@
 # %%
 from stream_or_queue import client, config
 from stream_or_queue.course import setup
-from stream_or_queue.streaming import CancellableStream, measure_stream, tokens_due_at, upstream_record
+from stream_or_queue.streaming import (
+    CancellableStream,
+    measure_stream,
+    tokens_due_at,
+    upstream_record,
+)
 from stream_or_queue.widgets import ChatBox
 
 env = setup(seed=0)
 llm = client()
 # One untimed streamed call: the first stream in a process pays for imports and set-up.
-_ = measure_stream(llm, model=config.FAST_MODEL, max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+_ = measure_stream(
+    llm, model=config.FAST_MODEL, max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+)
 
 # %% [markdown]
 # ## 1. Stop, mid-stream
@@ -55,7 +62,10 @@ await chat.wait_for_tokens(40)
 chat.stop_button.click()
 turn = await task
 print(f"state: {chat.state}; the answer was cancelled: {turn.cancelled}")
-print(f"the partial answer stays in the transcript and in the history: {chat.history[-1]['content'][:60]}...")
+print(
+    "the partial answer stays in the transcript and in the history: "
+    f"{chat.history[-1]['content'][:60]}..."
+)
 
 # %% [markdown]
 # What did the server do? When the Stop handler runs, the stream's task is
@@ -69,8 +79,11 @@ print(f"the partial answer stays in the transcript and in the history: {chat.his
 # %% tags=["nbval-ignore-output", "why:timing"]
 record = upstream_record(turn.stats.request_id)
 at_click = tokens_due_at(record, turn.stats.cancel_requested_real)
-print(f"planned {record.planned_output_tokens:,} tokens; at the click the model had produced {at_click}; "
-      f"generated in the end {record.generated_tokens}; delivered {record.delivered_tokens}")
+print(
+    f"planned {record.planned_output_tokens:,} tokens; at the click the model had produced "
+    f"{at_click}; "
+    f"generated in the end {record.generated_tokens}; delivered {record.delivered_tokens}"
+)
 print(f"cancelled: {record.cancelled}, completed: {record.completed}")
 closed_ms = (turn.stats.closed_real - turn.stats.cancel_requested_real) * 1000
 print(f"from the click to the upstream stream closed: {closed_ms:.2f} ms")
@@ -94,16 +107,23 @@ print(f"time scale: {config.time_scale():g} real s per simulated s")
 # To the server it is a full answer:
 
 # %%
-essay = dict(model=config.LARGE_MODEL, max_tokens=4000,
-             messages=[{"role": "user", "content": "Write a 2,000-word essay on streaming versus queues."}])
-shown = []
+from typing import Any
+
+essay: dict[str, Any] = dict(
+    model=config.LARGE_MODEL,
+    max_tokens=4000,
+    messages=[{"role": "user", "content": "Write a 2,000-word essay on streaming versus queues."}],
+)
+shown: list[str] = []
 with CancellableStream(llm, **essay) as stream:
     for piece in stream:
         if len(shown) < 40:  # "stopped": nothing more is shown...
             shown.append(piece)
 hidden = upstream_record(stream.stats.request_id)
-print(f"shown {len(shown)} tokens; the model generated {hidden.generated_tokens:,} of "
-      f"{hidden.planned_output_tokens:,} (cancelled: {hidden.cancelled})")
+print(
+    f"shown {len(shown)} tokens; the model generated {hidden.generated_tokens:,} of "
+    f"{hidden.planned_output_tokens:,} (cancelled: {hidden.cancelled})"
+)
 
 # %% [markdown]
 # Every token was generated and billed. A real Stop has to close the stream.
@@ -116,9 +136,15 @@ print(f"shown {len(shown)} tokens; the model generated {hidden.generated_tokens:
 
 # %% tags=["nbval-ignore-output", "why:timing"]
 saved = turn.saved
-print(f"saved {saved.tokens:,} of {saved.planned_tokens:,} output tokens = ${saved.dollars:.4f} ({saved.source})")
-print(f"the stopped answer cost ${turn.stats.cost:.4f}; the hidden-text 'stop' cost "
-      f"${config.PRICES[config.LARGE_MODEL].output_per_mtok * hidden.generated_tokens / 1e6:.4f} in output tokens")
+print(
+    f"saved {saved.tokens:,} of {saved.planned_tokens:,} output tokens = ${saved.dollars:.4f} "
+    f"({saved.source})"
+)
+print(
+    f"the stopped answer cost ${turn.stats.cost:.4f}; the hidden-text 'stop' cost "
+    f"${config.PRICES[config.LARGE_MODEL].output_per_mtok * hidden.generated_tokens / 1e6:.4f} in "
+    "output tokens"
+)
 stops_per_day = 1_000  # an assumption: 1,000 users each stop one long answer a day
 print(f"at {stops_per_day:,} such stops a day: ${saved.dollars * stops_per_day * 30:,.0f} a month")
 assert saved.exact and saved.tokens > 2_000
@@ -142,8 +168,11 @@ QUESTIONS = [
 ]
 turns = [await talk.send(q) for q in QUESTIONS]
 for number, t in enumerate(turns, start=1):
-    print(f"turn {number}: {t.stats.input_tokens:>3} input tokens, {t.stats.output_tokens:>3} output tokens, "
-          f"${t.stats.cost:.5f}")
+    print(
+        f"turn {number}: {t.stats.input_tokens:>3} input tokens, {t.stats.output_tokens:>3} output "
+        "tokens, "
+        f"${t.stats.cost:.5f}"
+    )
     print(f"  {t.reply[:110]}...")
 print(f"history: {len(talk.history)} messages")
 
@@ -179,11 +208,15 @@ assert fresh.reply != turns[1].reply and fresh.stats.input_tokens < turns[1].sta
 # - **a 30-second reply** (`config.SLOW_CHAT_REPLY_S`): what a chat becomes when
 #   its replies go through a queue, or a slow agent sits behind it.
 
+
 # %%
 def turn_seconds(wait_s: float, reply_words: int, question_words: int) -> float:
     """One turn: wait for the reply, read it, type the next question."""
-    return (wait_s + reply_words / config.READING_WORDS_PER_MINUTE * 60
-            + question_words / config.TYPING_WORDS_PER_MINUTE * 60)
+    return (
+        wait_s
+        + reply_words / config.READING_WORDS_PER_MINUTE * 60
+        + question_words / config.TYPING_WORDS_PER_MINUTE * 60
+    )
 
 
 records = [upstream_record(t.stats.request_id) for t in turns]
@@ -193,16 +226,26 @@ designs = {
     "30-second reply": [config.SLOW_CHAT_REPLY_S] * len(records),
 }
 print("per turn, on average (simulated s):")
-print(f"{'design':16} {'waiting':>8} {'reading':>8} {'typing':>7} {'turn':>7} {'dead air':>9} {'turns in 5 min':>15}")
+print(
+    f"{'design':16} {'waiting':>8} {'reading':>8} {'typing':>7} {'turn':>7} {'dead air':>9} "
+    f"{'turns in 5 min':>15}"
+)
 n = len(turns)
 reading = sum(len(t.reply.split()) for t in turns) / config.READING_WORDS_PER_MINUTE * 60 / n
 typing = sum(len(q.split()) for q in QUESTIONS) / config.TYPING_WORDS_PER_MINUTE * 60 / n
 for design, waits in designs.items():
-    per_turn = sum(turn_seconds(w, len(t.reply.split()), len(q.split()))
-                   for w, t, q in zip(waits, turns, QUESTIONS)) / n
+    per_turn = (
+        sum(
+            turn_seconds(w, len(t.reply.split()), len(q.split()))
+            for w, t, q in zip(waits, turns, QUESTIONS, strict=True)
+        )
+        / n
+    )
     waiting = sum(waits) / n
-    print(f"{design:16} {waiting:>6.1f} s {reading:>6.1f} s {typing:>5.1f} s {per_turn:>5.1f} s "
-          f"{waiting / per_turn:>9.0%} {300 / per_turn:>15.1f}")
+    print(
+        f"{design:16} {waiting:>6.1f} s {reading:>6.1f} s {typing:>5.1f} s {per_turn:>5.1f} s "
+        f"{waiting / per_turn:>9.0%} {300 / per_turn:>15.1f}"
+    )
 
 # %% [markdown]
 # Streamed, the user spends a few per cent of the conversation looking at an
@@ -217,8 +260,11 @@ for design, waits in designs.items():
 # give or take the Python overhead per call:
 
 # %% tags=["nbval-ignore-output", "why:timing"]
-for t, r in zip(turns, records):
-    print(f"time to first token: measured {t.stats.ttft_s:.2f} s, scheduled {r.scheduled_ttft_s:.2f} s (simulated)")
+for t, r in zip(turns, records, strict=True):
+    print(
+        f"time to first token: measured {t.stats.ttft_s:.2f} s, scheduled {r.scheduled_ttft_s:.2f} "
+        "s (simulated)"
+    )
     assert t.stats.ttft_s >= r.scheduled_ttft_s - 0.01
 
 # %% [markdown]

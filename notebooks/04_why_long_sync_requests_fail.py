@@ -68,10 +68,12 @@ import statistics
 
 durations = [run.duration_s for run in runs]
 over = sum(d > config.DEFAULT_EDGE_TIMEOUT_S for d in durations) / len(durations)
-print(f"median {statistics.median(durations):.0f} s, from {min(durations):.0f} s "
-      f"to {max(durations):.0f} s (simulated)")
+print(
+    f"median {statistics.median(durations):.0f} s, from {min(durations):.0f} s "
+    f"to {max(durations):.0f} s (simulated)"
+)
 print(f"longer than {config.DEFAULT_EDGE_TIMEOUT_S:.0f} s: {over:.0%} of the questions")
-assert 5 <= min(tool_calls) and max(tool_calls) <= 8
+assert min(tool_calls) >= 5 and max(tool_calls) <= 8
 assert 0.2 <= over <= 0.85, over
 
 # %%
@@ -79,7 +81,7 @@ import matplotlib.pyplot as plt
 
 fig, ax = plt.subplots(figsize=(8, 3.5))
 ax.hist(durations, bins=range(30, 135, 5), color="#4c72b0", edgecolor="white")
-for name, limit in config.EDGE_TIMEOUTS_S.items():
+for limit in config.EDGE_TIMEOUTS_S.values():
     if limit <= 130:
         ax.axvline(limit, color="#c44e52", linestyle="--", linewidth=1)
         ax.text(limit + 1, ax.get_ylim()[1] * 0.92, f"{limit:.0f} s", color="#c44e52")
@@ -114,9 +116,11 @@ from stream_or_queue.web import create_app, serve_in_thread
 
 web = serve_in_thread(create_app(edge_timeout_s=config.DEFAULT_EDGE_TIMEOUT_S))
 
+
 def ask_and_wait(question: str) -> int:
     with httpx2.Client(base_url=web.url, timeout=120) as http:
         return http.post("/research/sync", json={"question": question}).status_code
+
 
 with ThreadPoolExecutor(max_workers=len(QUESTIONS)) as pool:
     statuses = list(pool.map(ask_and_wait, QUESTIONS))
@@ -149,6 +153,7 @@ from stream_or_queue import token_cost
 
 sim = env.simulator
 
+
 def settle() -> None:
     """Wait (bounded) until no model call is in flight."""
     for _ in range(500):
@@ -156,13 +161,17 @@ def settle() -> None:
             return
         time.sleep(0.01)
 
+
 def stream_through_edge(question: str) -> dict:
     """Read the streamed answer until the end, or until the edge cuts it."""
     sim.reset()
-    received, answered = Counter(), False
+    received: Counter[str] = Counter()
+    answered = False
     try:
-        with httpx2.Client(base_url=web.url, timeout=120) as http, \
-                http.stream("GET", "/research/stream", params={"question": question}) as response:
+        with (
+            httpx2.Client(base_url=web.url, timeout=120) as http,
+            http.stream("GET", "/research/stream", params={"question": question}) as response,
+        ):
             for event in httpx2.EventSource(response):
                 received[event.event] += 1
                 answered = answered or event.event == "done"
@@ -172,9 +181,15 @@ def stream_through_edge(question: str) -> dict:
     records = list(sim.ledger)
     input_tokens = sum(r.input_tokens for r in records)
     output_tokens = sum(r.generated_tokens for r in records)
-    return {"events": dict(received), "answered": answered, "model calls": len(records),
-            "input tokens": input_tokens, "output tokens": output_tokens,
-            "billed $": round(token_cost(input_tokens, output_tokens, config.LARGE_MODEL), 4)}
+    return {
+        "events": dict(received),
+        "answered": answered,
+        "model calls": len(records),
+        "input tokens": input_tokens,
+        "output tokens": output_tokens,
+        "billed $": round(token_cost(input_tokens, output_tokens, config.LARGE_MODEL), 4),
+    }
+
 
 slowest = QUESTIONS[max(range(len(runs)), key=lambda i: durations[i])]
 first_try = stream_through_edge(slowest)
@@ -183,8 +198,10 @@ first_try
 # %% tags=["nbval-ignore-output", "why:timing"]
 second_try = stream_through_edge(slowest)
 for name, attempt in (("first try", first_try), ("retry", second_try)):
-    print(f"{name:9s}: answer delivered: {attempt['answered']}, "
-          f"{attempt['model calls']} model calls billed, ${attempt['billed $']:.4f}")
+    print(
+        f"{name:9s}: answer delivered: {attempt['answered']}, "
+        f"{attempt['model calls']} model calls billed, ${attempt['billed $']:.4f}"
+    )
 wasted = first_try["billed $"] + second_try["billed $"]
 print(f"paid for two attempts, ${wasted:.4f}, and the user has no answer")
 assert not first_try["answered"] and first_try["events"].get("cut") == 1
@@ -211,11 +228,15 @@ from stream_or_queue.research.users import users
 
 people = users(len(durations), seed=0)
 edge = config.DEFAULT_EDGE_TIMEOUT_S
-left_first = sum(p.patience_s < d and p.patience_s < edge for p, d in zip(people, durations))
-cut_first = sum(d > edge and p.patience_s >= edge for p, d in zip(people, durations))
-got_answer = sum(d <= edge and p.patience_s >= d for p, d in zip(people, durations))
-print(f"patience model: median {config.USER_PATIENCE_MEDIAN_S:.0f} s, "
-      f"sigma {config.USER_PATIENCE_SPREAD} (an assumption, not a measurement)")
+left_first = sum(
+    p.patience_s < d and p.patience_s < edge for p, d in zip(people, durations, strict=True)
+)
+cut_first = sum(d > edge and p.patience_s >= edge for p, d in zip(people, durations, strict=True))
+got_answer = sum(d <= edge and p.patience_s >= d for p, d in zip(people, durations, strict=True))
+print(
+    f"patience model: median {config.USER_PATIENCE_MEDIAN_S:.0f} s, "
+    f"sigma {config.USER_PATIENCE_SPREAD} (an assumption, not a measurement)"
+)
 print(f"closed the tab first:  {left_first:2d} of {len(people)}")
 print(f"cut by the edge first: {cut_first:2d} of {len(people)}")
 print(f"saw their answer:      {got_answer:2d} of {len(people)}")
@@ -230,19 +251,27 @@ assert left_first + cut_first + got_answer == len(people)
 # %% tags=["nbval-ignore-output", "why:timing"]
 sim.reset()
 patience_s = 25.0
-with httpx2.Client(base_url=web.url, timeout=120) as http, \
-        http.stream("GET", "/research/stream", params={"question": QUESTIONS[0]}) as response:
+with (
+    httpx2.Client(base_url=web.url, timeout=120) as http,
+    http.stream("GET", "/research/stream", params={"question": QUESTIONS[0]}) as response,
+):
     deadline = time.perf_counter() + patience_s * config.time_scale()
-    for event in httpx2.EventSource(response):
+    for _event in httpx2.EventSource(response):
         if time.perf_counter() > deadline:
             break  # the tab is closed: leaving the block drops the connection
 time.sleep(0.3)  # real time for the server to notice the hang-up (bounded, generous under load)
 settle()
 calls_at_close = len(sim.ledger)
 time.sleep(20 * config.time_scale())
-spent = token_cost(sum(r.input_tokens for r in sim.ledger),
-                   sum(r.generated_tokens for r in sim.ledger), config.LARGE_MODEL)
-print(f"model calls before the tab closed: {calls_at_close}, after: {len(sim.ledger) - calls_at_close}")
+spent = token_cost(
+    sum(r.input_tokens for r in sim.ledger),
+    sum(r.generated_tokens for r in sim.ledger),
+    config.LARGE_MODEL,
+)
+print(
+    f"model calls before the tab closed: {calls_at_close}, after: "
+    f"{len(sim.ledger) - calls_at_close}"
+)
 print(f"spent on an answer nobody will read: ${spent:.4f}")
 assert len(sim.ledger) == calls_at_close  # the agent stopped with the request
 
@@ -270,8 +299,10 @@ print(sorted(Counter(o.status for o in outcomes).items()))
 # %% tags=["nbval-ignore-output", "why:timing"]
 slow = sum(o.view["result"]["duration_s"] > edge for o in outcomes)
 cuts = web.service.edge.cut_before_answer + web.service.edge.cut_mid_stream - cuts_before
-print(f"jobs longer than the edge's {edge:.0f} s: {slow} of {len(outcomes)}; "
-      f"requests cut by the edge meanwhile: {cuts}")
+print(
+    f"jobs longer than the edge's {edge:.0f} s: {slow} of {len(outcomes)}; "
+    f"requests cut by the edge meanwhile: {cuts}"
+)
 assert all(o.status == "finished" for o in outcomes) and cuts == 0
 
 # %%
@@ -301,6 +332,7 @@ web.stop()
 
 # %%
 from stream_or_queue.widgets import Quiz
+
 Quiz.for_notebook("04_why_long_sync_requests_fail")
 
 # %% [markdown]

@@ -53,8 +53,10 @@ from stream_or_queue.jobs import tasks
 watch = clock.Stopwatch()
 report = tasks.slow_report("heat pumps")
 held_s = watch.elapsed
-print(f"the request was held for {held_s:.0f} s (simulated); "
-      f"the edge cuts at {config.DEFAULT_EDGE_TIMEOUT_S:.0f} s")
+print(
+    f"the request was held for {held_s:.0f} s (simulated); "
+    f"the edge cuts at {config.DEFAULT_EDGE_TIMEOUT_S:.0f} s"
+)
 assert held_s > config.DEFAULT_EDGE_TIMEOUT_S
 
 # %% [markdown]
@@ -94,9 +96,11 @@ print("0.2 real s later, still:", jobs.describe(same).status)
 # functions live in modules: RQ refuses a function defined in a notebook cell,
 # whose module is `__main__` - a worker process could never import it.
 
+
 # %%
 def write_in_a_cell(topic):
     return topic
+
 
 try:
     jobs.get_queue().enqueue(write_in_a_cell, "heat pumps")
@@ -123,12 +127,16 @@ print(" -> ".join(seen))
 # %% tags=["nbval-ignore-output", "why:timing"]
 view = jobs.describe(job)
 result = view.result
-print(f"{view.status}: report on {result['topic']!r}, {len(result['sections'])} sections, "
-      f"{result['words']} words, ${result['cost_usd']:.4f}")
+print(
+    f"{view.status}: report on {result['topic']!r}, {len(result['sections'])} sections, "
+    f"{result['words']} words, ${result['cost_usd']:.4f}"
+)
 for section in result["sections"]:
     print(f"- {section['title']}: {section['text'][:60]}...")
-print(f"queued {view.started_at - view.enqueued_at:.2f} real s, "
-      f"ran {view.ended_at - view.started_at:.2f} real s")
+print(
+    f"queued {view.started_at - view.enqueued_at:.2f} real s, "
+    f"ran {view.ended_at - view.started_at:.2f} real s"
+)
 
 # %% [markdown]
 # The result lives in Redis too (for `config.JOB_RESULT_TTL_S`, a day here): the
@@ -161,8 +169,10 @@ reports = [jobs.enqueue_report(topic) for topic in ("solar roofs", "e-bikes", "r
 time.sleep(0.6)
 for r in reports:
     p = jobs.get_progress(r)
-    print(f"{r.meta['title']:28s} {jobs.describe(r).status:9s} "
-          f"{p.percent if p else 0:5.1f}%  {p.message if p else ''}")
+    print(
+        f"{r.meta['title']:28s} {jobs.describe(r).status:9s} "
+        f"{p.percent if p else 0:5.1f}%  {p.message if p else ''}"
+    )
 
 # %%
 for r in reports:
@@ -196,8 +206,12 @@ inbox = Inbox(store)
 inbox
 
 # %%
-job = jobs.enqueue_report("heat pumps", sections=["Summary"], notify_email="ana@example.com",
-                          webhooks=[receiver.webhook("finished")])
+job = jobs.enqueue_report(
+    "heat pumps",
+    sections=["Summary"],
+    notify_email="ana@example.com",
+    webhooks=[receiver.webhook("finished")],
+)
 jobs.wait(job)
 deadline = time.monotonic() + 10
 while len(store.list(job_id=job.id)) < 2 and time.monotonic() < deadline:
@@ -219,8 +233,13 @@ print(email.body)
 result = job.return_value()
 jobs.notify_success(job, job.connection, result)
 jobs.notify_success(job, job.connection, result)
-jobs.send_email("ana@example.com", email.subject, email.body,
-                job_id=job.id, idempotency_key=f"job|{job.id}|finished")
+jobs.send_email(
+    "ana@example.com",
+    email.subject,
+    email.body,
+    job_id=job.id,
+    idempotency_key=f"job|{job.id}|finished",
+)
 time.sleep(0.2)
 emails = store.list(job_id=job.id, to="ana@example.com")
 print(f"callback ran 3 times, email sent again by hand: {len(emails)} email in the inbox")
@@ -257,8 +276,14 @@ print("error:", traceback_text.strip().splitlines()[-1])
 # before anything is queued, and an unknown job id is a clear error:
 
 # %%
-for bad in [dict(topic=""), dict(topic="heat pumps", notify_email="ana"),
-            dict(topic="heat pumps", sections=[])]:
+from typing import Any
+
+bad_inputs: list[dict[str, Any]] = [
+    dict(topic=""),
+    dict(topic="heat pumps", notify_email="ana"),
+    dict(topic="heat pumps", sections=[]),
+]
+for bad in bad_inputs:
     try:
         jobs.enqueue_report(**bad)
     except jobs.InvalidJobArguments as error:
@@ -285,8 +310,10 @@ attempts_key = secrets.token_hex(8)
 flaky = queue.enqueue(tasks.flaky, 2, attempts_key, retry=Retry(max=3, interval=[1, 1, 1]))
 jobs.wait(flaky, timeout=60)
 attempts = flaky.return_value()
-print(f"{jobs.describe(flaky).status} on attempt {attempts}, "
-      f"retries left: {jobs.fetch(flaky.id).retries_left}")
+print(
+    f"{jobs.describe(flaky).status} on attempt {attempts}, "
+    f"retries left: {jobs.fetch(flaky.id).retries_left}"
+)
 
 # %% [markdown]
 # ## 7. Don't build your own queue: a kernel restart, measured
@@ -298,13 +325,16 @@ print(f"{jobs.describe(flaky).status} on attempt {attempts}, "
 
 # %%
 import threading
+from collections.abc import Callable
+from typing import Any
 
 
 class NaiveQueue:
     """The queue everyone writes once: a list and a thread, all in this process's memory."""
 
     def __init__(self, restart_after: int) -> None:
-        self.pending, self.done = [], []
+        self.pending: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self.done: list[Any] = []
         self.restart_after = restart_after
         self.thread = threading.Thread(target=self._work, daemon=True)
 
@@ -380,12 +410,15 @@ from datetime import timedelta
 from rq import RateLimit
 
 limited_queue = jobs.get_queue("limited")
-limited = [limited_queue.enqueue(tasks.sleep_for, 20.0, rate_limit=RateLimit("llm", concurrency=2))
-           for _ in range(6)]
+limited = [
+    limited_queue.enqueue(tasks.sleep_for, 20.0, rate_limit=RateLimit("llm", concurrency=2))
+    for _ in range(6)
+]
 later = queue.enqueue_in(timedelta(seconds=1), tasks.add, 2, 3)
 status_before = jobs.describe(later).status
 for j in [*limited, later]:
     jobs.wait(j, timeout=60)
+
 
 def most_at_once(views):
     events = sorted([(v.started_at, 1) for v in views] + [(v.ended_at, -1) for v in views])
@@ -395,10 +428,13 @@ def most_at_once(views):
         peak = max(peak, running)
     return peak
 
+
 peak = most_at_once([jobs.describe(j) for j in limited])
 print(f"rate limit: at most {peak} of {len(limited)} jobs at once, with {len(workers)} workers")
-print(f"delayed job: {status_before!r} until due, then {jobs.describe(later).status!r} "
-      f"with result {later.return_value()}")
+print(
+    f"delayed job: {status_before!r} until due, then {jobs.describe(later).status!r} "
+    f"with result {later.return_value()}"
+)
 assert peak <= 2
 
 # %%
@@ -407,18 +443,36 @@ from IPython.display import Markdown
 emails_for_job = len(store.list(job_id=job.id, to="ana@example.com"))
 webhooks_for_job = len([m for m in store.list(job_id=job.id) if m.channel == "webhook"])
 rows = [
-    ("Persistence", "`queue.enqueue(f, ...)` writes the job to Redis",
-     f"{rq_finished} of 20 jobs finished despite a worker killed mid-job"),
-    ("Registries", "`queue.failed_job_registry.get_job_ids()`",
-     "the failed job kept, with its traceback"),
-    ("Retries", "`retry=Retry(max=3, interval=[1, 1, 1])`",
-     f"the flaky job finished on attempt {attempts}"),
-    ("Scheduling", "`queue.enqueue_in(timedelta(seconds=1), f)`",
-     f"ran when due (result {later.return_value()})"),
-    ("Rate limits", '`rate_limit=RateLimit("llm", concurrency=2)`',
-     f"at most {peak} of 6 jobs at once with {len(workers)} workers"),
-    ("Callbacks", "`on_success=Callback(notify_success)`",
-     f"{emails_for_job} email, though the callback ran 3 times"),
+    (
+        "Persistence",
+        "`queue.enqueue(f, ...)` writes the job to Redis",
+        f"{rq_finished} of 20 jobs finished despite a worker killed mid-job",
+    ),
+    (
+        "Registries",
+        "`queue.failed_job_registry.get_job_ids()`",
+        "the failed job kept, with its traceback",
+    ),
+    (
+        "Retries",
+        "`retry=Retry(max=3, interval=[1, 1, 1])`",
+        f"the flaky job finished on attempt {attempts}",
+    ),
+    (
+        "Scheduling",
+        "`queue.enqueue_in(timedelta(seconds=1), f)`",
+        f"ran when due (result {later.return_value()})",
+    ),
+    (
+        "Rate limits",
+        '`rate_limit=RateLimit("llm", concurrency=2)`',
+        f"at most {peak} of 6 jobs at once with {len(workers)} workers",
+    ),
+    (
+        "Callbacks",
+        "`on_success=Callback(notify_success)`",
+        f"{emails_for_job} email, though the callback ran 3 times",
+    ),
     ("Webhooks", '`webhooks=[Webhook(url, "finished")]`', f"{webhooks_for_job} webhook call"),
 ]
 table = "| RQ gives you | in one line | measured in this notebook |\n|---|---|---|\n"
@@ -459,6 +513,7 @@ print("workers running:", workers.running)
 
 # %%
 from stream_or_queue.widgets import Quiz
+
 Quiz.for_notebook("05_background_jobs")
 
 # %% [markdown]

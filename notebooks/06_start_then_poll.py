@@ -81,8 +81,10 @@ print([delay for delay in islice(backoff_delays(first_s=1.0, factor=2.0, max_s=1
 
 # %% tags=["nbval-ignore-output", "why:timing"]
 outcome = poll_job(http, job["id"], first_s=1.0, factor=2.0, max_s=15.0)
-print(f"{outcome.status} after {outcome.polls} polls, "
-      f"{outcome.waited_s:.0f} simulated s after the first one")
+print(
+    f"{outcome.status} after {outcome.polls} polls, "
+    f"{outcome.waited_s:.0f} simulated s after the first one"
+)
 assert outcome.status == "finished" and 4 <= outcome.polls <= 15
 
 # %% [markdown]
@@ -96,12 +98,14 @@ assert outcome.status == "finished" and 4 <= outcome.polls <= 15
 # id, and ends with a `done` event. `follow_events` reads them:
 
 # %%
+import json
+
 from stream_or_queue.web.clients import follow_events
 
 job_id = http.post("/jobs", json={"question": "When do users abandon a slow page?"}).json()["id"]
 log = follow_events(http, job_id)
 for event in log.events:
-    data = event.json()
+    data = json.loads(event.data)
     print(f"{event.event:8s} {data['step']:9s} {data['percent']:3d}%  {data['message']}")
 
 # %% [markdown]
@@ -122,8 +126,9 @@ job_id = http.post("/jobs", json={"question": "Why keep job progress in Redis?"}
 first = follow_events(http, job_id, stop_after=4)
 print("first connection:", len(first.events), "events, then the client hung up")
 second = follow_events(http, job_id, last_event_id=first.last_event_id)
-print("reattached with Last-Event-ID:", len(second.events), "more events, ending with",
-      second.status)
+print(
+    "reattached with Last-Event-ID:", len(second.events), "more events, ending with", second.status
+)
 replay = follow_events(http, job_id)
 ids = [e.id for e in first.events + second.events]
 missed = len({e.id for e in replay.events} - set(ids))
@@ -142,9 +147,11 @@ ahead = http.post("/jobs", json={"question": "How do edge timeouts differ across
 behind = http.post("/jobs", json={"question": "What does a batch API cost compared to live calls?"})
 live = follow_events(http, behind.json()["id"])
 distinct = len({e.id for e in live.events}) == len(live.events)
-print(f"{live.status} over {live.connections} connections; "
-      f"events: {len(live.events)}, all distinct: {distinct}; "
-      f"streams cut by the edge so far: {web.service.edge.cut_mid_stream}")
+print(
+    f"{live.status} over {live.connections} connections; "
+    f"events: {len(live.events)}, all distinct: {distinct}; "
+    f"streams cut by the edge so far: {web.service.edge.cut_mid_stream}"
+)
 assert live.status == "finished" and live.connections >= 2 and distinct
 
 # %% [markdown]
@@ -159,31 +166,38 @@ assert live.status == "finished" and live.connections >= 2 and distinct
 # %%
 import statistics
 import threading
-import time
 
 from stream_or_queue import clock
 from stream_or_queue.jobs import ThreadWorker
 from stream_or_queue.web import events
 
 extra_workers = [ThreadWorker([config.WEB_QUEUE]).start() for _ in range(7)]
-QUESTIONS = [f"Question {n}: what should a long-running AI feature show its user?" for n in range(8)]
+QUESTIONS = [
+    f"Question {n}: what should a long-running AI feature show its user?" for n in range(8)
+]
+
 
 def poll_every_second(client, job_id):
     return poll_job(client, job_id, first_s=1.0, factor=1.0, max_s=1.0).noticed_at
 
+
 def poll_with_backoff(client, job_id):
     return poll_job(client, job_id, first_s=1.0, factor=2.0, max_s=15.0).noticed_at
 
+
 def listen(client, job_id):
     return follow_events(client, job_id).noticed_at
+
 
 def measure(follow) -> dict:
     web.service.traffic.reset()
     ids = [http.post("/jobs", json={"question": q}).json()["id"] for q in QUESTIONS]
     noticed = {}
+
     def run(job_id):
         with httpx2.Client(base_url=web.url, timeout=60) as client:
             noticed[job_id] = follow(client, job_id)
+
     threads = [threading.Thread(target=run, args=(i,)) for i in ids]
     for thread in threads:
         thread.start()
@@ -193,13 +207,23 @@ def measure(follow) -> dict:
     delays = [clock.to_sim(noticed[i] - ended[i]) for i in ids]
     traffic = web.service.traffic.snapshot()
     kind = "events" if follow is listen else "status"
-    return {"requests": traffic[kind].requests, "kB sent": traffic[kind].bytes_out / 1000,
-            "open s": traffic[kind].open_seconds,
-            "notice p50 s": statistics.median(delays), "notice max s": max(delays)}
+    return {
+        "requests": traffic[kind].requests,
+        "kB sent": traffic[kind].bytes_out / 1000,
+        "open s": traffic[kind].open_seconds,
+        "notice p50 s": statistics.median(delays),
+        "notice max s": max(delays),
+    }
 
-results = {name: measure(follow) for name, follow in
-           (("poll every 1 s", poll_every_second), ("poll, backoff", poll_with_backoff),
-            ("SSE", listen))}
+
+results = {
+    name: measure(follow)
+    for name, follow in (
+        ("poll every 1 s", poll_every_second),
+        ("poll, backoff", poll_with_backoff),
+        ("SSE", listen),
+    )
+}
 for worker in extra_workers:
     worker.stop()
 
@@ -218,11 +242,17 @@ assert sse["open s"] > fast["open s"]
 import matplotlib.pyplot as plt
 
 fig, axes = plt.subplots(1, 3, figsize=(10, 3))
-for ax, column, label in zip(axes, ("requests", "open s", "notice p50 s"),
-                             ("requests for 8 jobs", "response-seconds held open (sim)",
-                              "time to notice the end (sim s)")):
-    ax.bar(list(results), [row[column] for row in results.values()],
-           color=["#8c8c8c", "#4c72b0", "#55a868"])
+for ax, column, label in zip(
+    axes,
+    ("requests", "open s", "notice p50 s"),
+    ("requests for 8 jobs", "response-seconds held open (sim)", "time to notice the end (sim s)"),
+    strict=True,
+):
+    ax.bar(
+        list(results),
+        [row[column] for row in results.values()],
+        color=["#8c8c8c", "#4c72b0", "#55a868"],
+    )
     ax.set_title(label, fontsize=10)
     ax.tick_params(axis="x", labelrotation=20, labelsize=8)
 fig.tight_layout()
@@ -285,6 +315,7 @@ web.stop()
 
 # %%
 from stream_or_queue.widgets import Quiz
+
 Quiz.for_notebook("06_start_then_poll")
 
 # %% [markdown]

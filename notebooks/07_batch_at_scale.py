@@ -91,12 +91,16 @@ with config.time_scale_set_to(0.1):
 per_item_s = sum(scheduled_latencies_s(env.simulator, mark)) / SAMPLE
 loop_total_s = per_item_s * len(items)
 print(f"model time per description: {per_item_s:.2f} s (simulated, mean of {SAMPLE})")
-print(f"{len(items):,} descriptions one after another: {loop_total_s:,.0f} s "
-      f"= {loop_total_s / 3600:.1f} h (simulated)")
+print(
+    f"{len(items):,} descriptions one after another: {loop_total_s:,.0f} s "
+    f"= {loop_total_s / 3600:.1f} h (simulated)"
+)
 
 # %% tags=["nbval-ignore-output", "why:timing"]
-print(f"measured: {loop.sim_seconds:.1f} s for {SAMPLE} items (simulated), "
-      f"{loop.sim_seconds / SAMPLE:.2f} s per item")
+print(
+    f"measured: {loop.sim_seconds:.1f} s for {SAMPLE} items (simulated), "
+    f"{loop.sim_seconds / SAMPLE:.2f} s per item"
+)
 assert loop.succeeded == SAMPLE and loop.sim_seconds >= 0.95 * per_item_s * SAMPLE
 
 # %% [markdown]
@@ -128,32 +132,52 @@ assert loop.succeeded == SAMPLE and loop.sim_seconds >= 0.95 * per_item_s * SAMP
 # 500 items, with the SDK's own retries (2, obeying `retry-after`):
 
 # %%
+from typing import Any
+
 from stream_or_queue import async_client
-from stream_or_queue.batch import Progress, concurrency_floor_s, peak_in_flight, run_concurrent, upstream
+from stream_or_queue.batch import (
+    Progress,
+    concurrency_floor_s,
+    peak_in_flight,
+    run_concurrent,
+    upstream,
+)
 
 SUBSET = items[:500]
-capped = {}
+capped: dict[int, dict[str, Any]] = {}
 for cap in (50, 500):
     mark = len(env.simulator.ledger)
     ledger = Ledger(SUBSET)
     with config.time_scale_set_to(0.1):
-        async with async_client() as api:
-            stats = await run_concurrent(SUBSET, client=api, ledger=ledger, concurrency=cap,
-                                         attempts=1, progress=Progress(len(SUBSET), f"cap {cap}"))
+        async with async_client() as async_api:
+            stats = await run_concurrent(
+                SUBSET,
+                client=async_api,
+                ledger=ledger,
+                concurrency=cap,
+                attempts=1,
+                progress=Progress(len(SUBSET), f"cap {cap}"),
+            )
     capped[cap] = {
-        "stats": stats, "upstream": upstream(env.simulator, mark), "summary": ledger.reconcile(),
+        "stats": stats,
+        "upstream": upstream(env.simulator, mark),
+        "summary": ledger.reconcile(),
         "floor": concurrency_floor_s(scheduled_latencies_s(env.simulator, mark), min(cap, 50)),
         "peak": peak_in_flight(env.simulator, mark),
     }
 
 # %% tags=["nbval-ignore-output", "why:timing"]
-print(f"{'cap':>5} {'requests':>9} {'429s':>6} {'succeeded':>10} {'failed':>7} {'lost':>5} "
-      f"{'wall (sim s)':>13} {'floor':>7} {'peak':>5}")
+print(
+    f"{'cap':>5} {'requests':>9} {'429s':>6} {'succeeded':>10} {'failed':>7} {'lost':>5} "
+    f"{'wall (sim s)':>13} {'floor':>7} {'peak':>5}"
+)
 for cap, run in capped.items():
     seen, summary = run["upstream"], run["summary"]
-    print(f"{cap:>5} {seen.requests:>9,} {seen.rate_limited:>6,} {summary.succeeded:>10,} "
-          f"{summary.counts['failed']:>7,} {summary.lost:>5} {run['stats'].sim_seconds:>13.1f} "
-          f"{run['floor']:>7.1f} {run['peak']:>5}")
+    print(
+        f"{cap:>5} {seen.requests:>9,} {seen.rate_limited:>6,} {summary.succeeded:>10,} "
+        f"{summary.counts['failed']:>7,} {summary.lost:>5} {run['stats'].sim_seconds:>13.1f} "
+        f"{run['floor']:>7.1f} {run['peak']:>5}"
+    )
 assert capped[50]["upstream"].rate_limited == 0 and capped[50]["summary"].succeeded == len(SUBSET)
 assert capped[500]["upstream"].rate_limited > 0 and capped[500]["summary"].counts["failed"] > 0
 assert all(run["summary"].lost == 0 for run in capped.values())
@@ -188,17 +212,26 @@ with config.time_scale_set_to(0.05):
     workers = start_workers("descriptions", 6)
     jobs = enqueue_items(queue, QUEUED, concurrency=4, ledger=queued_ledger)
     again = enqueue_items(queue, QUEUED[:10], concurrency=4)  # the same ten items, again
-    statuses = collect_jobs(jobs, queued_ledger, connection=get_redis(), poll_every_s=2.0,
-                            progress=Progress(len(jobs), "queued jobs"))
+    statuses = collect_jobs(
+        jobs,
+        queued_ledger,
+        connection=get_redis(),
+        poll_every_s=2.0,
+        progress=Progress(len(jobs), "queued jobs"),
+    )
     stop_workers(workers)
-print(f"jobs: {statuses}; enqueued the same 10 items again -> "
-      f"{len({job.id for job in again} - {job.id for job in jobs})} new jobs")
+print(
+    f"jobs: {statuses}; enqueued the same 10 items again -> "
+    f"{len({job.id for job in again} - {job.id for job in jobs})} new jobs"
+)
 print(queued_ledger.reconcile())
 
 # %% tags=["nbval-ignore-output", "why:timing"]
 peak = peak_in_flight(env.simulator, mark)
-print(f"6 workers, RateLimit 4: at most {peak} requests in flight, "
-      f"{upstream(env.simulator, mark).rate_limited} refused with 429")
+print(
+    f"6 workers, RateLimit 4: at most {peak} requests in flight, "
+    f"{upstream(env.simulator, mark).rate_limited} refused with 429"
+)
 assert peak <= 4 and upstream(env.simulator, mark).rate_limited == 0
 
 # %% [markdown]
@@ -222,18 +255,27 @@ STRATEGIES = {
     "SDK built-in (max_retries=2)": dict(max_retries=2, attempts=1),
     "explicit: 6 tries, backoff + jitter": dict(max_retries=0, attempts=6),
 }
-print(f"{'strategy':38} {'requests':>9} {'errors':>7} {'retried':>8} {'succeeded':>10} "
-      f"{'failed':>7} {'lost':>5}")
+print(
+    f"{'strategy':38} {'requests':>9} {'errors':>7} {'retried':>8} {'succeeded':>10} "
+    f"{'failed':>7} {'lost':>5}"
+)
 for name, strategy in STRATEGIES.items():
     mark = len(retry_sim.ledger)
     ledger = Ledger(items[:300])
-    async with async_client(simulator=retry_sim, max_retries=strategy["max_retries"]) as api:
-        await run_concurrent(items[:300], client=api, ledger=ledger, concurrency=50,
-                             attempts=strategy["attempts"])
+    async with async_client(simulator=retry_sim, max_retries=strategy["max_retries"]) as async_api:
+        await run_concurrent(
+            items[:300],
+            client=async_api,
+            ledger=ledger,
+            concurrency=50,
+            attempts=strategy["attempts"],
+        )
     seen, summary = upstream(retry_sim, mark), ledger.reconcile()
-    print(f"{name:38} {seen.requests:>9,} {seen.errors:>7,} "
-          f"{summary.counts['retried-then-succeeded']:>8,} {summary.succeeded:>10,} "
-          f"{summary.counts['failed']:>7,} {summary.lost:>5}")
+    print(
+        f"{name:38} {seen.requests:>9,} {seen.errors:>7,} "
+        f"{summary.counts['retried-then-succeeded']:>8,} {summary.succeeded:>10,} "
+        f"{summary.counts['failed']:>7,} {summary.lost:>5}"
+    )
 
 # %% [markdown]
 # Compare *requests* with *retried*: the SDK's row made more requests than there
@@ -272,14 +314,17 @@ budgets = {}
 for name, budget in (("no budget", None), ("budget 10% + 10", RetryBudget())):
     mark = len(outage_sim.ledger)
     ledger = Ledger(items[:300])
-    async with async_client(simulator=outage_sim, max_retries=0) as api:
-        await run_concurrent(items[:300], client=api, ledger=ledger, concurrency=50,
-                             attempts=6, budget=budget)
+    async with async_client(simulator=outage_sim, max_retries=0) as async_api:
+        await run_concurrent(
+            items[:300], client=async_api, ledger=ledger, concurrency=50, attempts=6, budget=budget
+        )
     budgets[name] = (upstream(outage_sim, mark), ledger.reconcile())
     seen, summary = budgets[name]
-    print(f"{name:16} {seen.requests:>5,} requests ({seen.requests / 300 - 1:+.0%} load), "
-          f"{summary.succeeded:>3} succeeded, {summary.counts['failed']:>3} failed "
-          f"(reported, for the next run), {summary.lost} lost")
+    print(
+        f"{name:16} {seen.requests:>5,} requests ({seen.requests / 300 - 1:+.0%} load), "
+        f"{summary.succeeded:>3} succeeded, {summary.counts['failed']:>3} failed "
+        f"(reported, for the next run), {summary.lost} lost"
+    )
 assert budgets["budget 10% + 10"][0].requests <= 300 + 40
 assert all(summary.lost == 0 for _, summary in budgets.values())
 
@@ -300,8 +345,10 @@ demo = Ledger(items[:1])
 usage = {"input_tokens": 60, "output_tokens": 45}
 print("first delivery stored: ", demo.succeed(items[0].custom_id, "A lamp for students.", usage))
 print("second delivery stored:", demo.succeed(items[0].custom_id, "Another lamp text.", usage))
-print(f"stored text: {demo.texts()[items[0].custom_id]!r}; "
-      f"duplicates ignored: {demo.reconcile().duplicates_ignored}")
+print(
+    f"stored text: {demo.texts()[items[0].custom_id]!r}; "
+    f"duplicates ignored: {demo.reconcile().duplicates_ignored}"
+)
 
 # %% [markdown]
 # ## 5. The Message Batches API
@@ -344,13 +391,22 @@ print(batch.processing_status, batch.request_counts.model_dump())
 
 # %%
 peek = SimulatorPeek(batch_sim)
-[ended] = wait_for_batches(api, [batch_id], sizes=[len(items)], poll_every_s=30.0,
-                           progress=Progress(len(items), "batch 1"), peek=peek)
+[ended] = wait_for_batches(
+    api,
+    [batch_id],
+    sizes=[len(items)],
+    poll_every_s=30.0,
+    progress=Progress(len(items), "batch 1"),
+    peek=peek,
+)
 took = (ended.ended_at - ended.created_at).total_seconds()
 print(ended.processing_status, ended.request_counts.model_dump())
-print(f"the API took {took:,.0f} s = {took / 3600:.1f} h (simulated): "
-      f"{len(items):,} requests processed in {config.BATCH_BASE_PROCESSING_S + config.BATCH_PER_REQUEST_S * len(items):,.0f} s, "
-      "then the batch waited for its expired requests' deadline")
+print(
+    f"the API took {took:,.0f} s = {took / 3600:.1f} h (simulated): "
+    f"{len(items):,} requests processed in "
+    f"{config.BATCH_BASE_PROCESSING_S + config.BATCH_PER_REQUEST_S * len(items):,.0f} s, "
+    "then the batch waited for its expired requests' deadline"
+)
 
 # %%
 outcomes, to_retry = collect_results(api, batch_id, batch_ledger)
@@ -370,12 +426,21 @@ from stream_or_queue.batch import run_batches
 
 retry_ids = set(to_retry)
 retry_items = [item for item in items if item.custom_id in retry_ids]
-retries = run_batches(retry_items, client=api, ledger=batch_ledger, max_rounds=3,
-                      poll_every_s=30.0, progress=Progress(len(retry_items), "retries"), peek=peek)
+retries = run_batches(
+    retry_items,
+    client=api,
+    ledger=batch_ledger,
+    max_rounds=3,
+    poll_every_s=30.0,
+    progress=Progress(len(retry_items), "retries"),
+    peek=peek,
+)
 batch_api_s = took + retries.api_seconds
-for number, submitted, succeeded, errored, expired, canceled in retries.table():
-    print(f"retry round {number}: {submitted} submitted -> {succeeded} succeeded, "
-          f"{errored} errored, {expired} expired")
+for number, submitted, succeeded, errored, expired, _canceled in retries.table():
+    print(
+        f"retry round {number}: {submitted} submitted -> {succeeded} succeeded, "
+        f"{errored} errored, {expired} expired"
+    )
 print(f"batch path, all rounds: {batch_api_s / 3600:.1f} h (simulated, API clock)")
 
 # %%
@@ -408,19 +473,37 @@ scale = len(items) / len(SUBSET)
 standard_cost, batch_cost = batch_ledger.cost(batch=False), batch_ledger.cost(batch=True)
 paths = [
     PathResult("loop (extrapolated)", loop_total_s, len(items), 0, 0, 0, standard_cost),
-    *(PathResult(f"{'cap 50' if cap == 50 else 'no cap'} (extrapolated)",
-                 run["stats"].sim_seconds * scale, round(run["upstream"].requests * scale),
-                 round(run["upstream"].rate_limited * scale),
-                 round(run["summary"].counts["failed"] * scale), run["summary"].lost, standard_cost)
-      for cap, run in sorted(capped.items(), reverse=True)),
-    PathResult("Batches API", batch_api_s, batch_ledger.reconcile().attempts, 0,
-               summary.counts["failed"], summary.lost, batch_cost),
+    *(
+        PathResult(
+            f"{'cap 50' if cap == 50 else 'no cap'} (extrapolated)",
+            run["stats"].sim_seconds * scale,
+            round(run["upstream"].requests * scale),
+            round(run["upstream"].rate_limited * scale),
+            round(run["summary"].counts["failed"] * scale),
+            run["summary"].lost,
+            standard_cost,
+        )
+        for cap, run in sorted(capped.items(), reverse=True)
+    ),
+    PathResult(
+        "Batches API",
+        batch_api_s,
+        batch_ledger.reconcile().attempts,
+        0,
+        summary.counts["failed"],
+        summary.lost,
+        batch_cost,
+    ),
 ]
-print(f"{'path':24} {'wall (simulated)':>17} {'requests':>9} {'429s':>7} {'failed':>7} {'lost':>5} "
-      f"{'cost':>8}")
+print(
+    f"{'path':24} {'wall (simulated)':>17} {'requests':>9} {'429s':>7} {'failed':>7} {'lost':>5} "
+    f"{'cost':>8}"
+)
 for path in paths:
-    print(f"{path.name:24} {path.sim_seconds / 3600:>15.2f} h {path.requests:>9,} "
-          f"{path.rate_limited:>7,} {path.failed:>7,} {path.lost:>5} ${path.cost:>7.2f}")
+    print(
+        f"{path.name:24} {path.sim_seconds / 3600:>15.2f} h {path.requests:>9,} "
+        f"{path.rate_limited:>7,} {path.failed:>7,} {path.lost:>5} ${path.cost:>7.2f}"
+    )
 
 # %%
 import matplotlib.pyplot as plt
@@ -429,8 +512,10 @@ compare_paths(paths, title=f"{len(items):,} product descriptions, three ways")
 plt.show()
 
 # %%
-print(f"standard price ${standard_cost:.2f}, batch price ${batch_cost:.2f}: "
-      f"{1 - batch_cost / standard_cost:.0%} saved on {len(items):,} descriptions")
+print(
+    f"standard price ${standard_cost:.2f}, batch price ${batch_cost:.2f}: "
+    f"{1 - batch_cost / standard_cost:.0%} saved on {len(items):,} descriptions"
+)
 cost_chart(standard_cost, batch_cost, items=len(items), model=config.FAST_MODEL)
 plt.show()
 
@@ -465,11 +550,16 @@ from stream_or_queue.batch.nightly import fire_now, next_runs, schedule_nightly
 
 env = setup(seed=0, time_scale=0.001, faults=Faults(batch_errored=0.01), quiet=True)
 scheduler = CronScheduler(connection=get_redis(), logging_level="WARNING")
-nightly = schedule_nightly(scheduler, total=5_000, max_per_batch=1_000, max_queued=2_000,
-                           poll_every_s=30.0)
+nightly = schedule_nightly(
+    scheduler, total=5_000, max_per_batch=1_000, max_queued=2_000, poll_every_s=30.0
+)
 print(f"cron {nightly.cron!r} on queue {nightly.queue_name!r}")
-print("after 1 March 2026, 12:00 it fires:",
-      ", ".join(d.strftime("%a %d %b %H:%M") for d in next_runs(nightly.cron, dt.datetime(2026, 3, 1, 12))))
+print(
+    "after 1 March 2026, 12:00 it fires:",
+    ", ".join(
+        d.strftime("%a %d %b %H:%M") for d in next_runs(nightly.cron, dt.datetime(2026, 3, 1, 12))
+    ),
+)
 
 # %% [markdown]
 # A notebook cannot wait for two o'clock. `fire_now` makes the registered job due
@@ -488,16 +578,22 @@ fired = fire_now(scheduler)
 job = Job.fetch(nightly.get_job_ids(get_redis())[0], connection=get_redis())
 night = follow_job(job, progress=Progress(5_000, "tonight"), poll_every_s=60.0)
 fire_now(scheduler)  # the next night: nothing new to label
-second = follow_job(Job.fetch(nightly.get_job_ids(get_redis())[0], connection=get_redis()),
-                    poll_every_s=60.0)
+second = follow_job(
+    Job.fetch(nightly.get_job_ids(get_redis())[0], connection=get_redis()), poll_every_s=60.0
+)
 stop_workers(workers)
 for key in ("tickets", "submitted", "labelled", "failed", "lost", "input_tokens", "output_tokens"):
     print(f"{key:14} {night[key]:>9,}")
-print(f"second night: {second['already_labelled']:,} already labelled, {second['submitted']} submitted")
+print(
+    f"second night: {second['already_labelled']:,} already labelled, {second['submitted']} "
+    "submitted"
+)
 
 # %% tags=["nbval-ignore-output", "why:ids"]
-print(f"{night['batches']} batches in {night['rounds']} rounds, "
-      f"{night['api_seconds'] / 60:.0f} min of API time (simulated)")
+print(
+    f"{night['batches']} batches in {night['rounds']} rounds, "
+    f"{night['api_seconds'] / 60:.0f} min of API time (simulated)"
+)
 
 # %% [markdown]
 # Now the arithmetic for the real thing, with the tokens per ticket measured
@@ -513,8 +609,11 @@ per_ticket_in = night["input_tokens"] / night["labelled"]
 per_ticket_out = night["output_tokens"] / night["labelled"]
 print(f"measured: {per_ticket_in:.1f} input and {per_ticket_out:.1f} output tokens per ticket")
 print()
-print(plan_nightly(50_000_000, input_tokens_per_item=per_ticket_in,
-                   output_tokens_per_item=per_ticket_out))
+print(
+    plan_nightly(
+        50_000_000, input_tokens_per_item=per_ticket_in, output_tokens_per_item=per_ticket_out
+    )
+)
 
 # %% [markdown]
 # Twenty nights to work through the backlog, then one short run per night for the

@@ -32,6 +32,7 @@ env = setup(seed=0)
 
 import time
 from collections import Counter
+from functools import partial
 
 import matplotlib.pyplot as plt
 from rq import Retry
@@ -39,16 +40,24 @@ from rq.suspension import resume, suspend
 from rq.worker import Worker
 
 from stream_or_queue.durable import (
-    CheckpointCorrupted, CheckpointStore, Outbox, WorkerFleet, audit_trail, summarize,
-    timeline, trail_table, wait_until, worker_name,
+    CheckpointCorrupted,
+    CheckpointStore,
+    Outbox,
+    WorkerFleet,
+    audit_trail,
+    summarize,
+    timeline,
+    trail_table,
+    wait_until,
+    worker_name,
 )
 from stream_or_queue.durable.demo import always_fails_job, executions, pipeline_job
 from stream_or_queue.jobs import get_queue, is_fake
 
 queue = get_queue("durable")
 redis = queue.connection
-STEP_S = 5.0    # simulated seconds of work per step
-SLOW_S = 50.0   # the step we crash in takes longer, so we can catch it running
+STEP_S = 5.0  # simulated seconds of work per step
+SLOW_S = 50.0  # the step we crash in takes longer, so we can catch it running
 
 
 def status(job):
@@ -57,17 +66,22 @@ def status(job):
 
 def started(job, step, attempt=1):
     """Has `step` started in `attempt`? (read from the job's audit trail)"""
-    return any(e.name == step and e.outcome == "started" and e.attempt == attempt
-               for e in audit_trail(job.id))
+    return any(
+        e.name == step and e.outcome == "started" and e.attempt == attempt
+        for e in audit_trail(job.id)
+    )
 
 
 def wait_ended(*jobs):
-    wait_until(lambda: all(status(j) in ("finished", "failed") for j in jobs), 60,
-               what="the jobs to end")
+    wait_until(
+        lambda: all(status(j) in ("finished", "failed") for j in jobs), 60, what="the jobs to end"
+    )
 
 
-print("a crash here is:", "a worker thread cut off from Redis" if is_fake(redis)
-      else "SIGKILL of an rq worker process")
+print(
+    "a crash here is:",
+    "a worker thread cut off from Redis" if is_fake(redis) else "SIGKILL of an rq worker process",
+)
 
 # %% [markdown]
 # ## 1. Steps that remember their results
@@ -129,16 +143,23 @@ print(trail_table(audit_trail(job.id)))
 # Redis' point of view - the only view RQ has - the worker died on the spot.
 
 # %%
-job = queue.enqueue(pipeline_job, step_s=STEP_S, durations={"summarize": SLOW_S},
-                    retry=Retry(max=3))
+job = queue.enqueue(
+    pipeline_job, step_s=STEP_S, durations={"summarize": SLOW_S}, retry=Retry(max=3)
+)
 wait_until(lambda: started(job, "summarize"), 30, what="summarize to start")
 fleet.kill(fleet.busy_worker(job.id))
 
 print("job status after the crash:", status(job))
-print("still in the StartedJobRegistry:",
-      job.id in queue.started_job_registry.get_job_ids(cleanup=False))
-print("live workers:", len(fleet.alive()), "| checkpoints so far:",
-      CheckpointStore(job.id, redis).steps())
+print(
+    "still in the StartedJobRegistry:",
+    job.id in queue.started_job_registry.get_job_ids(cleanup=False),
+)
+print(
+    "live workers:",
+    len(fleet.alive()),
+    "| checkpoints so far:",
+    CheckpointStore(job.id, redis).steps(),
+)
 
 # %% [markdown]
 # The job is *started*, owned by a worker that will never finish it. RQ has a
@@ -156,7 +177,7 @@ print("live workers:", len(fleet.alive()), "| checkpoints so far:",
 # cleanups never re-enqueue a job twice). A replacement worker picks the job up:
 
 # %%
-fleet.start()                 # a replacement worker
+fleet.start()  # a replacement worker
 print("handed back to RQ:", len(fleet.recover()), "job")
 wait_ended(job)
 
@@ -164,9 +185,14 @@ runs = executions(job.id, redis)
 s = summarize(audit_trail(job.id))
 print(status(job), "after", s.attempts, "attempts")
 print("step executions:", runs)
-print("finished steps re-executed:", s.finished_steps_reexecuted,
-      "| skipped (from a checkpoint):", s.steps_skipped,
-      "| interrupted (ran again):", s.interrupted_steps)
+print(
+    "finished steps re-executed:",
+    s.finished_steps_reexecuted,
+    "| skipped (from a checkpoint):",
+    s.steps_skipped,
+    "| interrupted (ran again):",
+    s.interrupted_steps,
+)
 assert s.finished_steps_reexecuted == 0
 assert runs == {"search": 1, "read": 1, "summarize": 2, "write": 1}
 print(trail_table(audit_trail(job.id), width=120))
@@ -188,10 +214,11 @@ plt.show()
 # attempt, and the next during `write` in the second:
 
 # %%
-job = queue.enqueue(pipeline_job, step_s=STEP_S, durations={"read": SLOW_S, "write": SLOW_S},
-                    retry=Retry(max=3))
+job = queue.enqueue(
+    pipeline_job, step_s=STEP_S, durations={"read": SLOW_S, "write": SLOW_S}, retry=Retry(max=3)
+)
 for step, attempt in [("read", 1), ("write", 2)]:
-    wait_until(lambda: started(job, step, attempt), 30, what=f"{step} to start")
+    wait_until(partial(started, job, step, attempt), 30, what=f"{step} to start")
     fleet.kill(fleet.busy_worker(job.id))
     fleet.start()
     fleet.recover()
@@ -199,8 +226,14 @@ wait_ended(job)
 
 s = summarize(audit_trail(job.id))
 print(status(job), "after", s.attempts, "attempts | step executions:", executions(job.id, redis))
-print("finished steps re-executed:", s.finished_steps_reexecuted,
-      "| interrupted:", s.interrupted_steps, "| notifications:", Outbox().count(job.id))
+print(
+    "finished steps re-executed:",
+    s.finished_steps_reexecuted,
+    "| interrupted:",
+    s.interrupted_steps,
+    "| notifications:",
+    Outbox().count(job.id),
+)
 assert s.finished_steps_reexecuted == 0 and s.attempts == 3
 
 # %% [markdown]
@@ -218,11 +251,10 @@ assert s.finished_steps_reexecuted == 0 and s.attempts == 3
 # Corrupt the checkpoint of `search` while the job is in `read`, then crash it:
 
 # %%
-job = queue.enqueue(pipeline_job, step_s=STEP_S, durations={"read": SLOW_S},
-                    retry=Retry(max=3))
+job = queue.enqueue(pipeline_job, step_s=STEP_S, durations={"read": SLOW_S}, retry=Retry(max=3))
 wait_until(lambda: started(job, "read"), 30, what="read to start")
 store = CheckpointStore(job.id, redis)
-store.corrupt("search")          # e.g. a truncated write
+store.corrupt("search")  # e.g. a truncated write
 try:
     store.get("search")
 except CheckpointCorrupted as exc:
@@ -234,8 +266,12 @@ fleet.recover()
 wait_ended(job)
 s = summarize(audit_trail(job.id))
 print(status(job), "| step executions:", executions(job.id, redis))
-print("corrupt checkpoints:", s.corrupt_checkpoints,
-      "| finished steps re-executed:", s.finished_steps_reexecuted)
+print(
+    "corrupt checkpoints:",
+    s.corrupt_checkpoints,
+    "| finished steps re-executed:",
+    s.finished_steps_reexecuted,
+)
 print(trail_table([e for e in audit_trail(job.id) if e.kind == "checkpoint"], width=140))
 
 # %% [markdown]
@@ -273,13 +309,24 @@ print(trail_table([e for e in audit_trail(job.id) if e.kind == "run"], width=140
 
 # %%
 outbox = Outbox()
-jobs = [queue.enqueue(pipeline_job, ("draft", "publish"), STEP_S, notify_after="draft",
-                      fail={"publish": 2}, retry=Retry(max=3)) for _ in range(4)]
+jobs = [
+    queue.enqueue(
+        pipeline_job,
+        ("draft", "publish"),
+        STEP_S,
+        notify_after="draft",
+        fail={"publish": 2},
+        retry=Retry(max=3),
+    )
+    for _ in range(4)
+]
 wait_ended(*jobs)
 print("attempts per job:", [summarize(audit_trail(j.id)).attempts for j in jobs])
 print("notifications per job:", [outbox.count(j.id) for j in jobs])
-print("'notify' in the trails:",
-      sorted(Counter(e.outcome for j in jobs for e in audit_trail(j.id) if e.kind == "once").items()))
+print(
+    "'notify' in the trails:",
+    sorted(Counter(e.outcome for j in jobs for e in audit_trail(j.id) if e.kind == "once").items()),
+)
 
 # %% [markdown]
 # ## 7. A deploy with jobs in flight
@@ -294,21 +341,34 @@ print("'notify' in the trails:",
 fleet.stop()
 fleet = WorkerFleet(2, [queue.name], version="v1").start()
 
+
 def deploy_with_jobs_in_flight(version, grace_s):
     # enqueue_at_front: a job that was interrupted resumes before jobs that never started
-    jobs = [queue.enqueue(pipeline_job, step_s=STEP_S, durations={"read": 20.0},
-                          retry=Retry(max=3, enqueue_at_front=True)) for _ in range(6)]
+    jobs = [
+        queue.enqueue(
+            pipeline_job,
+            step_s=STEP_S,
+            durations={"read": 20.0},
+            retry=Retry(max=3, enqueue_at_front=True),
+        )
+        for _ in range(6)
+    ]
     wait_until(lambda: sum(started(j, "read") for j in jobs) == 2, 30, what="two jobs in flight")
     killed = fleet.deploy(version, grace_s=grace_s)
     wait_ended(*jobs)
-    versions = Counter(" ".join(step["version"] for step in j.return_value()["steps"]) for j in jobs)
+    versions = Counter(
+        " ".join(step["version"] for step in j.return_value()["steps"]) for j in jobs
+    )
     finished = sum(status(j) == "finished" for j in jobs)
     reexecuted = sum(summarize(audit_trail(j.id)).finished_steps_reexecuted for j in jobs)
-    print(f"deploy {version} (grace {grace_s:g} real s): workers killed {killed}, "
-          f"jobs finished {finished}/6, lost {6 - finished}, finished steps re-executed {reexecuted}")
+    print(
+        f"deploy {version} (grace {grace_s:g} real s): workers killed {killed}, "
+        f"jobs finished {finished}/6, lost {6 - finished}, finished steps re-executed {reexecuted}"
+    )
     for pattern, n in sorted(versions.items()):
         print(f"  {n} jobs ran their steps on: {pattern}")
     return jobs
+
 
 warm = deploy_with_jobs_in_flight("v2", grace_s=30.0)
 
@@ -355,8 +415,14 @@ jobs = [queue.enqueue(pipeline_job, step_s=STEP_S, durations={"read": 20.0}) for
 wait_until(lambda: sum(started(j, "read") for j in jobs) == 2, 30, what="two jobs in flight")
 suspend(redis)
 names = [worker_name(w) for w in fleet.alive()]
-wait_until(lambda: all(Worker.find_by_key(f"rq:worker:{n}", connection=redis).get_state()
-                       == "suspended" for n in names), 30, what="the workers to suspend")
+wait_until(
+    lambda: all(
+        Worker.find_by_key(f"rq:worker:{n}", connection=redis).get_state() == "suspended"
+        for n in names
+    ),
+    30,
+    what="the workers to suspend",
+)
 print("suspended:", sorted(Counter(status(j) for j in jobs).items()))
 time.sleep(0.3)  # 30 simulated seconds of nothing
 print("still suspended:", sorted(Counter(status(j) for j in jobs).items()))
@@ -384,13 +450,26 @@ print("after resume:", sorted(Counter(status(j) for j in jobs).items()))
 from stream_or_queue.durable.chaos import run_chaos
 
 fleet.stop()
-results = [run_chaos(jobs=12, workers=3, step_s=5.0, kill_every_s=0.2, max_kills=3,
-                     retries=3, seed=0, durable=durable) for durable in (True, False)]
+results = [
+    run_chaos(
+        jobs=12,
+        workers=3,
+        step_s=5.0,
+        kill_every_s=0.2,
+        max_kills=3,
+        retries=3,
+        seed=0,
+        durable=durable,
+    )
+    for durable in (True, False)
+]
 for r in results:
-    print(f"{r.mode:8} kills {r.kills}: completed {r.completed}/{r.jobs}, lost {r.lost}, "
-          f"steps re-executed {r.extra_step_executions} "
-          f"(finished ones: {r.finished_steps_reexecuted}), "
-          f"notifications {r.notifications} (duplicates {r.duplicate_notifications})")
+    print(
+        f"{r.mode:8} kills {r.kills}: completed {r.completed}/{r.jobs}, lost {r.lost}, "
+        f"steps re-executed {r.extra_step_executions} "
+        f"(finished ones: {r.finished_steps_reexecuted}), "
+        f"notifications {r.notifications} (duplicates {r.duplicate_notifications})"
+    )
 durable = results[0]
 assert durable.lost == 0 and durable.unfinished == 0
 assert durable.finished_steps_reexecuted == 0 and durable.duplicate_notifications == 0
@@ -399,7 +478,9 @@ fig, ax = plt.subplots(figsize=(7, 3))
 labels = ["completed", "lost", "steps re-executed"]
 for i, r in enumerate(results):
     values = [r.completed, r.lost, r.extra_step_executions]
-    ax.bar([x + (i - 0.5) * 0.38 for x in range(3)], values, 0.38, label=f"{r.mode} ({r.kills} kills)")
+    ax.bar(
+        [x + (i - 0.5) * 0.38 for x in range(3)], values, 0.38, label=f"{r.mode} ({r.kills} kills)"
+    )
 ax.set_xticks(range(3))
 ax.set_xticklabels(labels)
 ax.set_title(f"{durable.jobs} jobs, {durable.workers} workers, random kills")

@@ -54,12 +54,20 @@ for hit in search("edge timeout load balancer"):
 # %%
 from stream_or_queue.research import run_research
 
-result = run_research(QUESTIONS[0], progress=lambda e: print(f"  {e['percent']:3}% {e['step']:9} {e['message']}"))
+result = run_research(
+    QUESTIONS[0], progress=lambda e: print(f"  {e['percent']:3}% {e['step']:9} {e['message']}")
+)
 print()
 for call in result.tool_calls:
-    print(f"  {call.name:13} {call.duration_s:5.1f} s (simulated)  {list(call.input.values())[0][:50]}")
-print(f"\n{len(result.tool_calls)} tool calls, {len(result.usage)} model calls, "
-      f"{result.input_tokens:,} input + {result.output_tokens:,} output tokens, ${result.cost_usd:.4f}")
+    print(
+        f"  {call.name:13} {call.duration_s:5.1f} s (simulated)  "
+        f"{next(iter(call.input.values()))[:50]}"
+    )
+print(
+    f"\n{len(result.tool_calls)} tool calls, {len(result.usage)} model calls, "
+    f"{result.input_tokens:,} input + {result.output_tokens:,} output tokens, "
+    f"${result.cost_usd:.4f}"
+)
 
 # %%
 print(result.answer)
@@ -68,8 +76,10 @@ for source in result.sources:
     print(f"[{source.id}] {source.title}")
 
 # %% tags=["nbval-ignore-output", "why:timing"]
-print(f"the question took {result.duration_s:.0f} s (simulated), "
-      f"{sum(c.duration_s for c in result.tool_calls):.0f} s of it in tools")
+print(
+    f"the question took {result.duration_s:.0f} s (simulated), "
+    f"{sum(c.duration_s for c in result.tool_calls):.0f} s of it in tools"
+)
 assert 30 < result.duration_s < 150
 
 # %% [markdown]
@@ -95,8 +105,10 @@ from stream_or_queue.research.plots import duration_histogram
 
 edge_only, chat = measure_v1(QUESTIONS)
 edge = summarize_runs(edge_only)
-print(f"cut by the edge: {edge.timeout_rate:.0%} of {edge.questions} questions; "
-      f"answered: {edge.completion_rate:.0%}")
+print(
+    f"cut by the edge: {edge.timeout_rate:.0%} of {edge.questions} questions; "
+    f"answered: {edge.completion_rate:.0%}"
+)
 ax = duration_histogram(edge_only)
 assert 0.25 <= edge.timeout_rate <= 0.85
 
@@ -124,10 +136,14 @@ from stream_or_queue.research.users import users
 
 people = users(len(QUESTIONS), seed=0)
 waits = sorted(u.patience_s for u in people)
-print(f"patience: median {statistics.median(waits):.0f} s, shortest {waits[0]:.0f} s, "
-      f"longest {waits[-1]:.0f} s (model: median {config.USER_PATIENCE_MEDIAN_S:.0f} s)")
-print(f"{sum(w < config.DEFAULT_EDGE_TIMEOUT_S for w in waits)} of {len(waits)} give up "
-      "before the edge would")
+print(
+    f"patience: median {statistics.median(waits):.0f} s, shortest {waits[0]:.0f} s, "
+    f"longest {waits[-1]:.0f} s (model: median {config.USER_PATIENCE_MEDIAN_S:.0f} s)"
+)
+print(
+    f"{sum(w < config.DEFAULT_EDGE_TIMEOUT_S for w in waits)} of {len(waits)} give up "
+    "before the edge would"
+)
 
 # %% tags=["nbval-ignore-output", "why:timing"]
 v1 = summarize_runs(chat)
@@ -153,9 +169,14 @@ lost = [r for r in chat if not r.delivered]
 print(f"questions that failed: {len(lost)}")
 print(f"tool calls done and thrown away: {v1.lost_tool_calls}")
 print(f"tokens paid for and thrown away: {sum(r.input_tokens + r.output_tokens for r in lost):,}")
-print(f"money spent on nothing: ${v1.lost_cost_usd:.2f} of ${v1.cost_per_question_usd * v1.questions:.2f}")
-print(f"cost per question asked: ${v1.cost_per_question_usd:.4f}; "
-      f"per answer delivered: ${v1.cost_per_answer_usd:.4f}")
+print(
+    f"money spent on nothing: ${v1.lost_cost_usd:.2f} of "
+    f"${v1.cost_per_question_usd * v1.questions:.2f}"
+)
+print(
+    f"cost per question asked: ${v1.cost_per_question_usd:.4f}; "
+    f"per answer delivered: ${v1.cost_per_answer_usd:.4f}"
+)
 assert v1.lost_tool_calls > 0 and v1.cost_per_answer_usd > v1.cost_per_question_usd
 
 # %% [markdown]
@@ -168,8 +189,10 @@ assert v1.lost_tool_calls > 0 and v1.cost_per_answer_usd > v1.cost_per_question_
 from stream_or_queue.research.compare import deploy_chat
 
 deployed = deploy_chat(QUESTIONS[:12], at_s=30.0)
-print(f"in flight: {deployed.in_flight}, answered anyway: {deployed.answered}, "
-      f"tool calls lost: {deployed.tool_calls_lost}, money lost: ${deployed.cost_lost_usd:.3f}")
+print(
+    f"in flight: {deployed.in_flight}, answered anyway: {deployed.answered}, "
+    f"tool calls lost: {deployed.tool_calls_lost}, money lost: ${deployed.cost_lost_usd:.3f}"
+)
 assert deployed.answered == 0 and deployed.tool_calls_lost > 0
 
 # %% [markdown]
@@ -190,6 +213,7 @@ assert deployed.answered == 0 and deployed.tool_calls_lost > 0
 
 # %%
 from stream_or_queue.widgets import Quiz
+
 Quiz.for_notebook("09a_research_v1_chat_box")
 
 # %% [markdown]

@@ -45,8 +45,10 @@ from stream_or_queue.research.job import RESEARCH_QUEUE, enqueue_research
 
 start = time.perf_counter()
 job = enqueue_research(QUESTIONS[0])
-print(f"job {job.id} is {job.get_status().value}; submitting took "
-      f"{(time.perf_counter() - start) * 1000:.1f} ms")
+print(
+    f"job {job.id} is {job.get_status().value}; submitting took "
+    f"{(time.perf_counter() - start) * 1000:.1f} ms"
+)
 
 # %% [markdown]
 # Nothing runs it yet. Start two workers (threads of this kernel on fakeredis,
@@ -81,7 +83,10 @@ print(answer["answer"])
 print()
 for source in answer["sources"]:
     print(f"[{source['id']}] {source['title']}")
-print(f"\n{len(answer['tool_calls'])} tool calls, ${answer['cost_usd']:.4f}, attempt {answer['attempt']}")
+print(
+    f"\n{len(answer['tool_calls'])} tool calls, ${answer['cost_usd']:.4f}, attempt "
+    f"{answer['attempt']}"
+)
 
 # %% [markdown]
 # ## 3. A crash in the middle
@@ -108,8 +113,10 @@ summary = summarize(audit_trail(crashed.id))
 print(f"attempts: {summary.attempts}")
 print(f"replayed from checkpoints: {resumed['replayed_steps']}")
 print(f"run on the second attempt:  {resumed['executed_steps']}")
-print(f"finished steps run again: {summary.finished_steps_reexecuted}; "
-      f"interrupted step run again: {summary.interrupted_steps}")
+print(
+    f"finished steps run again: {summary.finished_steps_reexecuted}; "
+    f"interrupted step run again: {summary.interrupted_steps}"
+)
 ax = timeline(audit_trail(crashed.id))
 assert summary.finished_steps_reexecuted == 0 and summary.attempts == 2
 assert sum(m.job_id == crashed.id for m in Inbox(INBOX).list()) == 1
@@ -130,9 +137,11 @@ from stream_or_queue.research.compare import deploy_jobs
 
 fleet.stop(grace_s=10)
 deployed = deploy_jobs(QUESTIONS[:12], "v2", at_s=30.0)
-print(f"in flight: {deployed.in_flight}, answered: {deployed.answered}, "
-      f"finished steps redone: {deployed.finished_steps_redone}, "
-      f"steps cut and rerun: {deployed.interrupted_steps}")
+print(
+    f"in flight: {deployed.in_flight}, answered: {deployed.answered}, "
+    f"finished steps redone: {deployed.finished_steps_redone}, "
+    f"steps cut and rerun: {deployed.interrupted_steps}"
+)
 assert deployed.answered == deployed.questions and deployed.finished_steps_redone == 0
 
 # %% [markdown]
@@ -153,19 +162,27 @@ web = serve_in_thread(create_app())
 with httpx2.Client(base_url=web.url, timeout=30) as browser:
     posted = browser.post("/jobs", json={"question": QUESTIONS[8]})
     job_id = posted.json()["id"]
-    print(posted.status_code, "Location points at the job:", posted.headers["location"] == f"/jobs/{job_id}")
+    print(
+        posted.status_code,
+        "Location points at the job:",
+        posted.headers["location"] == f"/jobs/{job_id}",
+    )
     log = follow_events(browser, job_id)  # reattaches with Last-Event-ID if the edge cuts it
     page = browser.get(f"/r/{job_id}").text
     view = browser.get(f"/jobs/{job_id}").json()
 web.stop()
 print("progress events:", " -> ".join(dict.fromkeys(log.steps)))
 print("status:", view["status"])
-print("sources on the permalink page:",
-      [s["title"] for s in view["result"]["sources"] if s["title"] in page])
+print(
+    "sources on the permalink page:",
+    [s["title"] for s in view["result"]["sources"] if s["title"] in page],
+)
 
 # %% tags=["nbval-ignore-output", "why:timing"]
-print(f"the event stream took {log.connections} connection(s): the edge cuts a stream open "
-      "for more than 60 s too, and the client picks up where it left off")
+print(
+    f"the event stream took {log.connections} connection(s): the edge cuts a stream open "
+    "for more than 60 s too, and the client picks up where it left off"
+)
 assert log.status == "finished"
 
 # %% [markdown]
@@ -205,6 +222,7 @@ assert v2.timeout_rate == 0 and v2.completion_rate > 0.6
 
 # %%
 from stream_or_queue.widgets import Quiz
+
 Quiz.for_notebook("09b_research_v2_job")
 
 # %% [markdown]

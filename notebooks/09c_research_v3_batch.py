@@ -48,12 +48,20 @@ from stream_or_queue.research.batched import run_research_v3
 v3_one = run_research_v3(QUESTIONS[0])
 for use in v3_one.usage:
     tier = "batch" if use.batch else "live"
-    print(f"  {use.kind:5} {use.model:18} {tier:5} {use.input_tokens:5} in {use.output_tokens:4} out  ${use.cost_usd:.5f}")
-print(f"total ${v3_one.cost_usd:.4f} for {len(v3_one.tool_calls)} tool calls and {v3_one.paragraphs} paragraphs citing {[s.id for s in v3_one.sources]}")
+    print(
+        f"  {use.kind:5} {use.model:18} {tier:5} {use.input_tokens:5} in {use.output_tokens:4} out "
+        f" ${use.cost_usd:.5f}"
+    )
+print(
+    f"total ${v3_one.cost_usd:.4f} for {len(v3_one.tool_calls)} tool calls and {v3_one.paragraphs} "
+    f"paragraphs citing {[s.id for s in v3_one.sources]}"
+)
 
 # %% tags=["nbval-ignore-output", "why:timing"]
-print(f"time to answer: {v3_one.duration_s:.0f} s (simulated) - the batch takes minutes, "
-      "which nobody watches")
+print(
+    f"time to answer: {v3_one.duration_s:.0f} s (simulated) - the batch takes minutes, "
+    "which nobody watches"
+)
 assert v3_one.duration_s > 100
 
 # %% [markdown]
@@ -121,9 +129,18 @@ finally:
     del os.environ[VERSION_ENV]
 result = view["result"]
 print("status:", view["status"], "| version:", result["version"])
-print("writing:", [(u["model"], "batch" if u["batch"] else "live") for u in result["usage"] if u["kind"] == "write"])
+print(
+    "writing:",
+    [
+        (u["model"], "batch" if u["batch"] else "live")
+        for u in result["usage"]
+        if u["kind"] == "write"
+    ],
+)
 print("steps seen:", " -> ".join(dict.fromkeys(log.steps)))
-print("sources on the permalink page:", [s["title"] for s in result["sources"] if s["title"] in page])
+print(
+    "sources on the permalink page:", [s["title"] for s in result["sources"] if s["title"] in page]
+)
 
 # %% [markdown]
 # ## Summary
@@ -142,6 +159,7 @@ print("sources on the permalink page:", [s["title"] for s in result["sources"] i
 
 # %%
 from stream_or_queue.widgets import Quiz
+
 Quiz.for_notebook("09c_research_v3_batch")
 
 # %% [markdown]

@@ -56,9 +56,11 @@ fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
 outcome_bars(summaries, ax=left)
 cost_bars(summaries, ax=right)
 for s in summaries:
-    print(f"{s.version}: cut {s.timeout_rate:.0%}, left {s.abandonment_rate:.0%}, "
-          f"answered {s.completion_rate:.0%}, ${s.cost_per_question_usd:.4f} per question, "
-          f"${s.cost_per_answer_usd:.4f} per answer")
+    print(
+        f"{s.version}: cut {s.timeout_rate:.0%}, left {s.abandonment_rate:.0%}, "
+        f"answered {s.completion_rate:.0%}, ${s.cost_per_question_usd:.4f} per question, "
+        f"${s.cost_per_answer_usd:.4f} per answer"
+    )
 
 # %% [markdown]
 # Each claim of the article, measured:
@@ -108,6 +110,7 @@ assert len(finished) == len(v3_runs)
 
 # %%
 from stream_or_queue.widgets import Quiz
+
 Quiz.for_notebook("09d_research_results")
 
 # %% [markdown]

@@ -47,11 +47,14 @@ print(decision.explain())
 # them are a batch:
 
 # %%
-for label, kwargs in {
+from typing import Any
+
+cases: dict[str, dict[str, Any]] = {
     "nobody waiting": dict(user_waiting=False, expected_seconds=90),
     "10,000 of them overnight": dict(user_waiting=False, expected_seconds=90, items=10_000),
     "a one-line answer": dict(user_waiting=True, expected_seconds=0.4),
-}.items():
+}
+for label, kwargs in cases.items():
     print(f"{label:26} -> {choose_pattern(**kwargs).pattern}")
 
 # %% [markdown]
@@ -79,7 +82,7 @@ print(f"{'use case':40} {'pattern':32} first reason")
 for feature in USE_CASES:
     d = decide(feature)
     agree += d.pattern is expected[feature.name]
-    print(f"{feature.name:40} {str(d.pattern):32} {d.reasons[0]}")
+    print(f"{feature.name:40} {d.pattern!s:32} {d.reasons[0]}")
 print(f"\nagreement with the table: {agree}/{len(USE_CASES)}")
 assert agree == len(USE_CASES)
 
@@ -130,8 +133,11 @@ model_latency_s = []
 for i in range(20):
     watch = clock.Stopwatch()
     llm.messages.create(
-        model=config.FAST_MODEL, max_tokens=20,
-        messages=[{"role": "user", "content": f"Suggest completions for the query prefix 'wirel{i}'"}],
+        model=config.FAST_MODEL,
+        max_tokens=20,
+        messages=[
+            {"role": "user", "content": f"Suggest completions for the query prefix 'wirel{i}'"}
+        ],
     )
     model_latency_s.append(watch.elapsed)
 model_p50_ms = statistics.median(model_latency_s) * 1000
@@ -149,14 +155,14 @@ suggestions = {p: [f"{p} deals", f"{p} reviews", f"{p} near me"] for p in prefix
 
 lookup_ns = []
 for i in range(20_000):
-    start = time.perf_counter_ns()
+    start_ns = time.perf_counter_ns()
     suggestions.get(prefixes[i % len(prefixes)], [])
-    lookup_ns.append(time.perf_counter_ns() - start)
+    lookup_ns.append(time.perf_counter_ns() - start_ns)
 lookup_ns.sort()
 p99_ms = lookup_ns[int(0.99 * len(lookup_ns))] / 1e6
 print(f"precomputed lookup p99: {p99_ms:.4f} ms (wall clock)")
-orders = int(math.log10(model_p50_ms / max(p99_ms, 1e-9)))
-print(f"a lookup is more than 10^{orders} times faster than one model call")
+magnitude = int(math.log10(model_p50_ms / max(p99_ms, 1e-9)))
+print(f"a lookup is more than 10^{magnitude} times faster than one model call")
 assert p99_ms < 1.0
 
 # %% [markdown]
@@ -175,16 +181,19 @@ rng = random.Random(0)
 items = ["taxi", "hotel", "team lunch", "alcohol at dinner", "conference ticket", "personal gym"]
 expenses = [f"{rng.choice(items)} ${rng.randint(5, 900)} with receipt" for _ in range(60)]
 
+
 def rule(expense: str) -> str:
     amount = int(expense.split("$")[1].split()[0])
     if "alcohol" in expense or "personal" in expense or amount > 500:
         return "REJECT"
     return "APPROVE"
 
+
 agree, model_cost = 0, 0.0
 for expense in expenses:
     reply = llm.messages.create(
-        model=config.FAST_MODEL, max_tokens=30,
+        model=config.FAST_MODEL,
+        max_tokens=30,
         messages=[{"role": "user", "content": f"Approve or reject this expense: {expense}"}],
     )
     verdict = reply.content[0].text.split(":")[0]
@@ -213,10 +222,17 @@ from stream_or_queue.jobs import ThreadWorker
 from stream_or_queue.regulated import confirm_trade, trade_record
 
 orders = [
-    {"account": f"A-{i}", "symbol": "ACME", "side": "buy", "quantity": 10 * (i + 1), "limit_price": "12.50"}
+    {
+        "account": f"A-{i}",
+        "symbol": "ACME",
+        "side": "buy",
+        "quantity": 10 * (i + 1),
+        "limit_price": "12.50",
+    }
     for i in range(20)
 ]
-ack_ms, acks = [], []
+ack_ms: list[float] = []
+acks = []
 for order in orders:
     start = time.perf_counter()
     acks.append(confirm_trade(order))
@@ -235,7 +251,12 @@ print(f"all 20 AI commentaries done after: {ai_done_s:,.0f} s (simulated, one wo
 assert statistics.median(ack_ms) < 100 and ai_done_s > 10
 
 # %%
-print(acks[0].status, "->", len(trade_record(acks[0].confirmation_id)["commentary"].split()), "words of commentary")
+print(
+    acks[0].status,
+    "->",
+    len(trade_record(acks[0].confirmation_id)["commentary"].split()),
+    "words of commentary",
+)
 
 # %% [markdown]
 # The acknowledgement meets the rule in milliseconds and never depends on the

@@ -23,7 +23,6 @@ from stream_or_queue import client, clock, config
 from stream_or_queue.labs import lab00
 from stream_or_queue.labs.lab00 import StreamTiming
 
-
 # %% [markdown]
 # ## 1. Measure one streamed call
 #
@@ -35,6 +34,7 @@ from stream_or_queue.labs.lab00 import StreamTiming
 # - note `watch.elapsed` when the *first* piece of text arrives, and again after the
 #   last one;
 # - return `StreamTiming(ttft_s, total_s, text)` with the whole text.
+
 
 # %%
 def measure_ttft(client, prompt, model=config.LARGE_MODEL, max_tokens=1024):
@@ -59,7 +59,9 @@ def measure_ttft(client, prompt, model=config.LARGE_MODEL, max_tokens=1024):
 
 # %%
 timing = measure_ttft(client(), "Write a 60-word note about queues.")
-print(len(timing.text.split()), "words; first token before the last:", timing.ttft_s < timing.total_s)
+print(
+    len(timing.text.split()), "words; first token before the last:", timing.ttft_s < timing.total_s
+)
 
 # %%
 lab00.check_measure_ttft(measure_ttft)
@@ -72,6 +74,7 @@ lab00.check_measure_ttft(measure_ttft)
 # `tokens_per_second(output_tokens, ttft_s, total_s)`: output tokens per simulated
 # second of streaming, that is after the first token. Return `0.0` if nothing
 # streamed after it (`total_s == ttft_s`).
+
 
 # %%
 def tokens_per_second(output_tokens, ttft_s, total_s):

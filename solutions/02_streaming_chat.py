@@ -25,6 +25,7 @@ llm = client()
 # last) and `text` (the whole answer). Time it with `clock.Stopwatch()`: its
 # `.elapsed` is in simulated seconds.
 
+
 # %%
 def stream_and_time(question: str) -> dict:
     """Stream one answer; return {'ttft_s': ..., 'total_s': ..., 'text': ...}."""
@@ -32,8 +33,9 @@ def stream_and_time(question: str) -> dict:
     watch = clock.Stopwatch()
     ttft = None
     pieces = []
-    with llm.messages.stream(model=config.LARGE_MODEL, max_tokens=1000,
-                             messages=[{"role": "user", "content": question}]) as stream:
+    with llm.messages.stream(
+        model=config.LARGE_MODEL, max_tokens=1000, messages=[{"role": "user", "content": question}]
+    ) as stream:
         for text in stream.text_stream:
             if ttft is None:
                 ttft = watch.elapsed
@@ -60,8 +62,10 @@ lab02.check_stream_and_time(stream_and_time)
 
 # %%
 for task, _ in lab02.TASKS:
-    print(f"{task.name:38} waiting={task.user_waiting!s:5} {task.output_tokens:>6} tokens  "
-          f"{lab02.expected_seconds(task):6.2f} s")
+    print(
+        f"{task.name:38} waiting={task.user_waiting!s:5} {task.output_tokens:>6} tokens  "
+        f"{lab02.expected_seconds(task):6.2f} s"
+    )
 
 # %%
 from stream_or_queue.choose import LONG_TASK_S
@@ -91,6 +95,7 @@ lab02.check_choose_delivery(choose_delivery)
 # A reader starts at the first token and reads `reading_wpm` words a minute. Write
 # `unread_words(words, ttft_s, total_s, reading_wpm)`: how many of the `words` are
 # still unread when the stream ends at `total_s` (never below 0).
+
 
 # %%
 def unread_words(words: int, ttft_s: float, total_s: float, reading_wpm: float) -> float:

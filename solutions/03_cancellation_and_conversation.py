@@ -24,13 +24,15 @@ llm = client()
 # then stop and return the text you kept. Stopping must close the stream, so
 # that the server stops generating: leaving the `with` block does that.
 
+
 # %%
 def stop_early(question: str, pieces: int) -> str:
     """The first `pieces` pieces of the answer; the stream is closed after them."""
     ### BEGIN SOLUTION
     kept = []
-    with llm.messages.stream(model=config.LARGE_MODEL, max_tokens=4000,
-                             messages=[{"role": "user", "content": question}]) as stream:
+    with llm.messages.stream(
+        model=config.LARGE_MODEL, max_tokens=4000, messages=[{"role": "user", "content": question}]
+    ) as stream:
         for text in stream.text_stream:
             kept.append(text)
             if len(kept) >= pieces:
@@ -51,11 +53,16 @@ lab03.check_stop_early(stop_early)
 # the reply to `history` as `{"role": ..., "content": ...}` messages, and return
 # the reply's text.
 
+
 # %%
-def ask(history: list[dict], question: str) -> str:
+from typing import Any
+
+
+def ask(history: list[dict[str, str]], question: str) -> str:
     """Ask a follow-up in the conversation `history` (which this updates)."""
     ### BEGIN SOLUTION
-    messages = [*history, {"role": "user", "content": question}]
+    # The SDK types its messages as TypedDicts; `history` holds the same plain dicts.
+    messages: list[Any] = [*history, {"role": "user", "content": question}]
     message = llm.messages.create(model=config.LARGE_MODEL, max_tokens=1000, messages=messages)
     reply = message.content[0].text
     history.append({"role": "user", "content": question})
@@ -75,6 +82,7 @@ lab03.check_ask(ask)
 # `config.READING_WORDS_PER_MINUTE`, type the next question's `question_words` at
 # `config.TYPING_WORDS_PER_MINUTE`. Write `turn_seconds(wait_s, reply_words,
 # question_words)`.
+
 
 # %%
 def turn_seconds(wait_s: float, reply_words: int, question_words: int) -> float:

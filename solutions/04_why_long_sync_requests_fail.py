@@ -22,8 +22,12 @@ env = setup(seed=0)
 # whose duration is longer than the edge's timeout. A request of exactly
 # `timeout_s` still gets its answer; no durations means nothing was cut.
 
+
 # %%
-def edge_failure_rate(durations: list[float], timeout_s: float) -> float:
+from collections.abc import Sequence
+
+
+def edge_failure_rate(durations: Sequence[float], timeout_s: float) -> float:
     """The share of requests an edge with this timeout would cut."""
     ### BEGIN SOLUTION
     if not durations:
@@ -72,6 +76,7 @@ class Ask(BaseModel):
 
 def add_job_routes(app: FastAPI, queue: Queue) -> None:
     """POST /jobs -> 202 + Location + id; GET /jobs/{job_id} -> status and result."""
+
     ### BEGIN SOLUTION
     @app.post("/jobs", status_code=202)
     def start(body: Ask, response: Response) -> dict:
@@ -86,8 +91,12 @@ def add_job_routes(app: FastAPI, queue: Queue) -> None:
         except NoSuchJobError:
             raise HTTPException(404, "no such job") from None
         state = job.get_status()
-        return {"id": job.id, "status": state,
-                "result": job.return_value() if state == "finished" else None}
+        return {
+            "id": job.id,
+            "status": state,
+            "result": job.return_value() if state == "finished" else None,
+        }
+
     ### END SOLUTION
 
 

@@ -27,9 +27,11 @@ env = setup(seed=0)
 # `factor` times the previous one, never more than `max_s`. Return
 # `(final_status, number_of_polls)`.
 
+
 # %%
-def poll_with_backoff(get_status, *, first_s: float = 1.0, factor: float = 2.0,
-                      max_s: float = 15.0, sleep=clock.sleep) -> tuple[str, int]:
+def poll_with_backoff(
+    get_status, *, first_s: float = 1.0, factor: float = 2.0, max_s: float = 15.0, sleep=clock.sleep
+) -> tuple[str, int]:
     """Poll until the job ends, backing off between polls."""
     ### BEGIN SOLUTION
     delay, polls = first_s, 0
@@ -56,6 +58,7 @@ lab06.check_poll_with_backoff(poll_with_backoff)
 # raises `ConnectionError`. Write `read_all_events(open_stream)`: return every
 # event exactly once, in order, up to and including the one whose step is
 # `finished`, `failed` or `canceled`.
+
 
 # %%
 def read_all_events(open_stream) -> list[tuple[str, str]]:

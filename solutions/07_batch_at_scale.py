@@ -34,14 +34,20 @@ print(len(PROMPTS), PROMPTS[0][0])
 # model (`config.FAST_MODEL`), `max_tokens=200`, and one user message with the
 # prompt.
 
+
 # %%
 def to_requests(prompts):
     """Batch requests for (custom_id, prompt) pairs."""
     ### BEGIN SOLUTION
     return [
-        {"custom_id": custom_id,
-         "params": {"model": config.FAST_MODEL, "max_tokens": 200,
-                    "messages": [{"role": "user", "content": prompt}]}}
+        {
+            "custom_id": custom_id,
+            "params": {
+                "model": config.FAST_MODEL,
+                "max_tokens": 200,
+                "messages": [{"role": "user", "content": prompt}],
+            },
+        }
         for custom_id, prompt in prompts
     ]
     ### END SOLUTION
@@ -59,6 +65,7 @@ lab07.check_to_requests(to_requests)
 # (`api.messages.batches.retrieve(batch_id)`) until `processing_status` is
 # `"ended"`, waiting `clock.sleep(poll_every_s)` (simulated seconds) between
 # looks. Return the ended batch.
+
 
 # %%
 def submit_and_wait(api, requests, poll_every_s=30.0):
@@ -83,6 +90,7 @@ lab07.check_submit_and_wait(submit_and_wait)
 # `api.messages.batches.results(batch_id)`; each entry has a `custom_id` and a
 # `result` whose `type` is `"succeeded"` (keep `result.message` under the
 # `custom_id`), `"errored"` or `"expired"` (both go in `to_retry`).
+
 
 # %%
 def collect(api, batch_id):
@@ -109,6 +117,7 @@ lab07.check_collect(collect)
 # submit *only* the requests whose ids came back in `to_retry`, in a new batch,
 # until none are left (or `max_rounds` is reached). Return `{custom_id: message}`
 # for everything that succeeded.
+
 
 # %%
 def run_all(api, requests, max_rounds=4):
@@ -138,6 +147,7 @@ lab07.check_run_all(run_all)
 # the cost of the messages' usage at the standard price and at the batch price
 # (`cost(message.usage, model)` and `cost(message.usage, model, batch=True)`).
 
+
 # %%
 def savings(messages, model):
     """(standard price, batch price) in US dollars for these messages."""
@@ -164,8 +174,10 @@ batches = env.simulator.batches.list({"limit": "100"})["data"]
 print(f"{len(results):,} of {len(PROMPTS):,} prompts answered, in {len(batches)} batches")
 print(f"{PROMPTS[0][0]}: {results[PROMPTS[0][0]].content[0].text}")
 standard, batch = savings(results.values(), config.FAST_MODEL)
-print(f"1,000 descriptions: ${standard:.4f} at the standard price, ${batch:.4f} in batches "
-      f"-> ${standard - batch:.4f} saved ({1 - batch / standard:.0%})")
+print(
+    f"1,000 descriptions: ${standard:.4f} at the standard price, ${batch:.4f} in batches "
+    f"-> ${standard - batch:.4f} saved ({1 - batch / standard:.0%})"
+)
 
 # %% [markdown]
 # Going further: an `errored` entry whose error type is `invalid_request_error`

@@ -46,6 +46,7 @@ print(lab08.DOCUMENT)
 # they make a finished attempt fail at the very end, and check that the retry does
 # not publish again.
 
+
 # %%
 def resumable_pipeline(run: DurableRun, document: str) -> dict:
     """Extract, summarize, publish - resumable after a crash, publishing once."""

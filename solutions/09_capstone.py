@@ -27,7 +27,10 @@ from stream_or_queue.research.compare import measure_chat
 
 for run in measure_chat(QUESTIONS[:3], patient=True):
     outcome = "answered" if run.delivered else "cut by the edge"
-    print(f"{outcome:16} after {run.longest_request_s:3.0f} s, {run.tool_calls} tool calls - {run.question}")
+    print(
+        f"{outcome:16} after {run.longest_request_s:3.0f} s, {run.tool_calls} tool calls - "
+        f"{run.question}"
+    )
 
 # %% [markdown]
 # ## 1. The job module
@@ -68,8 +71,9 @@ INBOX = "capstone"
 def notify(job_id, question, result, key):
     """Tell the user the answer is ready: one message per idempotency key."""
     body = f"Your question: {question}\nThe answer is ready: /r/{job_id}"
-    message = Message(subject="Your research answer is ready", body=body, job_id=job_id,
-                      idempotency_key=key)
+    message = Message(
+        subject="Your research answer is ready", body=body, job_id=job_id, idempotency_key=key
+    )
     Inbox(INBOX).append(message)
 
 
@@ -85,6 +89,7 @@ def submit(queue, question):
 def research_job(question):
     """Answer `question` durably: checkpoints, progress, one notification."""
     job = get_current_job()
+
     ### BEGIN SOLUTION
     def progress(event):
         report_progress(event["percent"], event["step"], event["message"])

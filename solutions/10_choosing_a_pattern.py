@@ -15,12 +15,19 @@ from stream_or_queue.labs import lab10
 
 env = setup(seed=0)
 for feature in lab10.NEW_USE_CASES:
-    facts = [f"~{feature.expected_seconds:g} s", "user waiting" if feature.user_waiting else "nobody waiting"]
+    facts = [
+        f"~{feature.expected_seconds:g} s",
+        "user waiting" if feature.user_waiting else "nobody waiting",
+    ]
     if feature.items > 1:
         facts.append(f"{feature.items:,} items")
-    for flag, label in [(feature.recurring, "recurring"), (feature.needs_durability, "must survive crashes"),
-                        (feature.batch_savings_matter, "cost matters"), (feature.conversational, "conversational"),
-                        (feature.regulatory_sync_ack, "rule: synchronous acknowledgement")]:
+    for flag, label in [
+        (feature.recurring, "recurring"),
+        (feature.needs_durability, "must survive crashes"),
+        (feature.batch_savings_matter, "cost matters"),
+        (feature.conversational, "conversational"),
+        (feature.regulatory_sync_ack, "rule: synchronous acknowledgement"),
+    ]:
         if flag:
             facts.append(label)
     if feature.latency_budget_ms:
@@ -36,35 +43,60 @@ print("Patterns:", ", ".join(p.name for p in Pattern))
 # Fill in `my_classifications` so that it returns, for every feature above, a
 # tuple `(Pattern.X, "why")`.
 
+
 # %%
 def my_classifications() -> dict[str, tuple[Pattern, str]]:
     """Return {feature name: (pattern, justification)} for all twelve features."""
     ### BEGIN SOLUTION
     return {
         "Translate a chat message as it is typed": (
-            Pattern.SYNC_STREAMING, "the user is watching a conversation that takes seconds"),
+            Pattern.SYNC_STREAMING,
+            "the user is watching a conversation that takes seconds",
+        ),
         "Nightly: tag every new support article": (
-            Pattern.SCHEDULED_BATCH, "it recurs every night and nobody is waiting"),
+            Pattern.SCHEDULED_BATCH,
+            "it recurs every night and nobody is waiting",
+        ),
         "Draft a 40-page due-diligence report": (
-            Pattern.ASYNC_BACKGROUND, "nobody waits for it and it must survive crashes"),
+            Pattern.ASYNC_BACKGROUND,
+            "nobody waits for it and it must survive crashes",
+        ),
         "Spam check on a comment before it posts": (
-            Pattern.SYNC, "it answers in under a second, so plain sync"),
+            Pattern.SYNC,
+            "it answers in under a second, so plain sync",
+        ),
         "Autocomplete in a search box (keystroke)": (
-            Pattern.PRECOMPUTED, "a 50 ms budget is below any model call"),
+            Pattern.PRECOMPUTED,
+            "a 50 ms budget is below any model call",
+        ),
         "Insurance claim intake with a legal receipt": (
-            Pattern.SYNC_ACK_ASYNC, "the rule needs an immediate receipt, the assessment can wait"),
+            Pattern.SYNC_ACK_ASYNC,
+            "the rule needs an immediate receipt, the assessment can wait",
+        ),
         "Agent that books travel, ~90 s, user watching": (
-            Pattern.ASYNC_PROGRESS, "someone watches, but 90 s is past the edge timeout"),
+            Pattern.ASYNC_PROGRESS,
+            "someone watches, but 90 s is past the edge timeout",
+        ),
         "Extract keywords from 2 million documents once": (
-            Pattern.SCHEDULED_BATCH, "two million items need many batches of 100,000"),
+            Pattern.SCHEDULED_BATCH,
+            "two million items need many batches of 100,000",
+        ),
         "Rewrite a paragraph in the editor": (
-            Pattern.SYNC_STREAMING, "the user watches a few seconds of text appear"),
+            Pattern.SYNC_STREAMING,
+            "the user watches a few seconds of text appear",
+        ),
         "Weekly churn-risk notes for 30,000 accounts": (
-            Pattern.SCHEDULED_BATCH, "a weekly bulk job belongs to a scheduler"),
+            Pattern.SCHEDULED_BATCH,
+            "a weekly bulk job belongs to a scheduler",
+        ),
         "Alt text for 500 uploaded images, due tomorrow": (
-            Pattern.BATCH, "bulk work nobody watches costs half in a batch"),
+            Pattern.BATCH,
+            "bulk work nobody watches costs half in a batch",
+        ),
         "Transcribe and summarise a 1-hour meeting after it ends": (
-            Pattern.ASYNC_BACKGROUND, "nobody is waiting, so queue it and notify"),
+            Pattern.ASYNC_BACKGROUND,
+            "nobody is waiting, so queue it and notify",
+        ),
     }
     ### END SOLUTION
 

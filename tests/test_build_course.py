@@ -389,10 +389,37 @@ def test_jupytext_pairs_notebooks_and_solutions_as_the_build_does_and_not_labs()
     assert not list((ROOT / "labs").glob(bc.SOURCE_GLOB)), "labs are generated, without sources"
 
 
-def test_every_notebook_of_the_course_has_its_source() -> None:
+def test_every_notebook_of_the_course_converts_back_to_exactly_its_source() -> None:
+    """What JupyterLab's jupytext checks before it opens a notebook newer than its source."""
     for folder in ("notebooks", "solutions"):
-        notebooks = {p.stem for p in (ROOT / folder).glob("*.ipynb")}
-        assert notebooks and notebooks == {p.stem for p in (ROOT / folder).glob(bc.SOURCE_GLOB)}
+        notebooks = sorted((ROOT / folder).glob("*.ipynb"))
+        assert [p.stem for p in notebooks] == sorted(
+            p.stem for p in (ROOT / folder).glob(bc.SOURCE_GLOB)
+        )
+        for path in notebooks:
+            source = path.with_suffix(".py").read_text(encoding="utf-8")
+            assert bc.source_text(nbformat.read(path, as_version=4)) == source, path.name
+
+
+def test_blank_lines_after_a_cell_follow_the_source(tmp_path: Path) -> None:
+    root = _course(tmp_path)
+    bc.build(root)
+    source = root / "solutions" / "00_welcome.py"
+    text = source.read_text(encoding="utf-8")
+    # Two blank lines before a `def`, as ruff format writes them after a markdown cell.
+    before_def = "\n\n# %%\ndef ttft"
+    assert before_def in text
+    source.write_text(text.replace(before_def, "\n" + before_def), encoding="utf-8")
+    bc.build(root)
+    nb = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    assert nb.cells[0].metadata.get(bc.SPACING) == 2
+    assert bc.source_text(nb) == source.read_text(encoding="utf-8")
+    lab = nbformat.read(root / "labs" / "00_welcome.ipynb", as_version=4)
+    assert bc.SPACING not in lab.cells[0].metadata
+    source.write_text(text, encoding="utf-8")
+    bc.build(root)
+    nb = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    assert bc.SPACING not in nb.cells[0].metadata
 
 
 # --- execution -------------------------------------------------------------------------
