@@ -18,6 +18,8 @@ from stream_or_queue.durable.pipeline import (
     WorkflowIdConflict,
     apipeline,
     ledger_counts,
+    pipeline,
+    read_ledger,
     start_pipeline,
 )
 
@@ -125,3 +127,22 @@ def test_a_notebook_cell_launches_and_runs_on_its_event_loop(tmp_path: Path) -> 
     finally:
         engine.shutdown()
     assert ledger_counts(ledger).notifications == 1
+
+
+def test_the_course_queue_caps_concurrency_and_rate(dbos_here: Path) -> None:
+    ledger = str(dbos_here)
+    queue = engine.register_course_queue(worker_concurrency=1, limiter={"limit": 2, "period": 1.0})
+    handles = [queue.enqueue(pipeline, f"q{i}", 0.05, ledger) for i in range(4)]
+    assert [h.get_result()["item"] for h in handles] == ["q0", "q1", "q2", "q3"]
+    rows = read_ledger(ledger)
+    spans = {}
+    for row in rows:
+        first, last = spans.get(row["wf"], (row["t"], row["t"]))
+        spans[row["wf"]] = (min(first, row["t"]), max(last, row["t"]))
+    ordered = sorted(spans.values())
+    # One at a time: each workflow's first step starts after the previous one's notification.
+    assert all(ordered[i][0] >= ordered[i - 1][1] for i in range(1, len(ordered)))
+    # At most two starts per second, by DBOS's own record of when each left the queue.
+    ids = [h.get_workflow_id() for h in handles]
+    dequeued = sorted(int(s.dequeued_at) for s in DBOS.list_workflows(workflow_ids=ids))
+    assert dequeued[2] - dequeued[0] >= 1000
