@@ -556,9 +556,11 @@ for _ in range(2):
 twice.get_result(polling_interval_sec=0.05)
 counts = ledger_counts(ledger)
 print(f"order-9: {paused} after cancel, then resumed: {len(late['results'])} steps done")
-print(f"workflows run (order-10 sent twice): {counts.workflows}, finished steps that ran again: "
-      f"{counts.finished_steps_redone}, notifications: {counts.notifications} "
-      f"({counts.duplicate_notifications} duplicates)")
+print(
+    f"workflows run (order-10 sent twice): {counts.workflows}, finished steps that ran again: "
+    f"{counts.finished_steps_redone}, notifications: {counts.notifications} "
+    f"({counts.duplicate_notifications} duplicates)"
+)
 
 # %% [markdown]
 # The audit trail needs no second log: it is DBOS's own record of every workflow

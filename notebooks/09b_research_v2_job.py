@@ -241,9 +241,11 @@ def ask_twice(question, request_id):
 
 answer, names, events = await asyncio.to_thread(ask_twice, QUESTIONS[1], "request-2")
 notes = [m for m in Inbox("research").list() if m.job_id == "request-2"]
-print(f"steps recorded: {sum(n.startswith('turn-') for n in names)} model turns, "
-      f"{sum(n.startswith('tool-') for n in names)} tool calls, "
-      f"{names.count('research.notify')} notification")
+print(
+    f"steps recorded: {sum(n.startswith('turn-') for n in names)} model turns, "
+    f"{sum(n.startswith('tool-') for n in names)} tool calls, "
+    f"{names.count('research.notify')} notification"
+)
 print(f"progress events: {len(events)}, from {events[0]['step']!r} to {events[-1]['step']!r}")
 print(f"notifications in the inbox for this request: {len(notes)}; permalink {answer['permalink']}")
 await asyncio.to_thread(engine.shutdown)
