@@ -155,7 +155,19 @@ def chat_answer(prompt: Prompt, rng: random.Random) -> str:
         parts.append("A related point: " + _lower_first(related[0].gist))
         if length == "detailed":
             parts += related[0].paragraphs[:1]
-    return "\n\n".join(_unlabel(p) for p in parts)
+    offer = rng.choice(_OFFERS[primary.section]) if primary.section in _OFFERS else ""
+    return "\n\n".join([*(_unlabel(p) for p in parts), *([offer] if offer else [])])
+
+
+_OFFERS = {
+    "subjects": (
+        "",
+        "If you like, I can show how to measure this in a notebook cell.",
+        "Ask me for an example if you would like one.",
+        "I can go into more detail on any of these points.",
+    ),
+}
+"""A first answer sometimes ends by offering more, as assistants do (varies with the seed)."""
 
 
 def _follow_up(

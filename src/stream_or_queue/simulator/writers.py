@@ -468,11 +468,12 @@ def _sources(tool_results: Sequence[str]) -> list[_Source]:
                 doc_id, first.removeprefix("Title:").strip(), sentences(body), True
             )
             continue
+        whole_document = len(set(_CITATION_ID.findall(text))) == 1
         for line in text.splitlines():
             try:
                 hit = json.loads(line)
             except ValueError:
-                continue
+                hit = _plain_hit(line)
             if not isinstance(hit, dict) or not isinstance(hit.get("id"), str):
                 continue
             if hit["id"] not in found:
@@ -480,21 +481,30 @@ def _sources(tool_results: Sequence[str]) -> list[_Source]:
                     hit["id"],
                     str(hit.get("title", "")),
                     sentences(str(hit.get("snippet", ""))),
-                    False,
+                    whole_document and not line.lstrip().startswith("{"),
                 )
     ordered = [s for s in found.values() if s.read] + [s for s in found.values() if not s.read]
     return [s for s in ordered if s.sentences]
 
 
+def _plain_hit(line: str) -> dict[str, str] | None:
+    """A tool result line like 'doc-3: some text' (one id): another tool's format."""
+    ids = set(_CITATION_ID.findall(line))
+    if len(ids) != 1:
+        return None
+    text = _CITATION_ID.sub("", line).strip(" \t:-[]()")
+    return {"id": ids.pop(), "title": "", "snippet": text} if len(text.split()) > 3 else None
+
+
 _LEADS = (
-    "The clearest evidence comes from {title} [{id}].",
-    "{title} [{id}] adds a practical angle.",
-    "A third source, {title} [{id}], shows what is at stake.",
+    "The clearest evidence comes from {title} [{id}]:",
+    "{title} [{id}] adds a practical angle:",
+    "A third source, {title} [{id}], shows what is at stake:",
 )
 
 
 def research_answer(question: str, tool_results: Sequence[str], rng: random.Random) -> str:
-    """Four paragraphs; every [doc-N] stands next to sentences taken from that document."""
+    """Four paragraphs, each citing one document [doc-N] and quoting what it says."""
     sources = _sources(tool_results)
     found = knowledge.retrieve(question)
     subject = found[0].entry if found and found[0].entry.section == "subjects" else None
@@ -509,30 +519,30 @@ def research_answer(question: str, tool_results: Sequence[str], rng: random.Rand
         start = used.get(source.id, 0)
         picked = source.sentences[start : start + count] or source.sentences[:count]
         used[source.id] = start + len(picked)
-        return " ".join(s.rstrip(".!?") + f" [{source.id}]." for s in picked)
+        return "“" + " ".join(picked) + "”"
 
     paragraphs = []
     for index, lead in enumerate(_LEADS):
         source = sources[index % len(sources)]
-        title = source.title or "One source"
         if index >= len(sources):
-            lead = "The same document [{id}] goes further."
-        paragraph = lead.format(title=_quoted(title), id=source.id) + " " + quote(source, 2)
-        if subject is not None and index < len(subject.paragraphs) and index == 0:
+            lead = "The same document, {title} [{id}], goes further:"
+        lead = lead.format(title=_titled(source.title), id=source.id)
+        paragraph = lead[0].upper() + lead[1:] + " " + quote(source, 2)
+        if index == 0 and subject is not None:
             paragraph += " " + sentences(subject.paragraphs[0])[0]
         paragraphs.append(paragraph)
-    closing_source = sources[0]
     if subject is not None:
         closing = "Taken together, the sources point to one rule. " + subject.gist
     else:
         closing = "Taken together, the sources point the same way."
-    closing += " " + quote(closing_source, 1)
+    last = sources[min(len(sources), len(_LEADS)) - 1]  # read documents come first
+    closing += f" As {_titled(last.title)} [{last.id}] puts it, " + quote(last, 1)
     paragraphs.append(closing)
     return "\n\n".join(paragraphs)
 
 
-def _quoted(title: str) -> str:
-    return f"“{title}”" if title and title[0].isalpha() else title
+def _titled(title: str) -> str:
+    return f"*{title}*" if title else "a note"
 
 
 def citations_in(text: str) -> list[str]:
