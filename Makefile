@@ -12,10 +12,12 @@ NBVAL_WORKERS ?= 2
 NBVAL_CORES := $(shell n=$$(( $$(nproc) / $(NBVAL_WORKERS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 
-.PHONY: lab test test-fast notebooks labs lint bench clean
+.PHONY: lab test test-fast notebooks labs lint bench clean lock upgrade
 
 LOCK   := requirements.lock
 UV     := $(VENV)/bin/uv
+# The one command that writes the lock (its header repeats it; tests/test_lock.py checks).
+LOCK_COMPILE := pip compile pyproject.toml --extra test --extra dev --universal --python-version 3.11 --generate-hashes -o $(LOCK)
 
 # The lock pins every package (with hashes); pyproject.toml keeps ranges so the library
 # installs elsewhere. uv installs the lock; pip only bootstraps uv at its locked version.
@@ -56,6 +58,17 @@ lint: $(STAMP)
 ## Every benchmark (bounded, loopback only); each prints the table it adds to docs/performance.md.
 bench: $(STAMP)
 	for script in scripts/bench_*.py scripts/chaos_durable.py; do $(PY) $$script || exit 1; done
+
+## Re-resolve the lock after editing pyproject.toml's ranges, keeping every other pin.
+lock: $(STAMP)
+	$(UV) $(LOCK_COMPILE) --quiet
+	$(MAKE) $(STAMP)
+
+## Move every pin to the newest version the ranges allow, install it, run the fast tests.
+## Run it when starting a round of work (and before a release); commit the lock if green.
+upgrade: $(STAMP)
+	$(UV) $(LOCK_COMPILE) --quiet --upgrade
+	$(MAKE) test-fast
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
@@ -218,3 +219,29 @@ def test_recover_retries_or_fails_abandoned_jobs(backend: Backend, no_leaked_thr
     assert str(recovery) == "1 requeued, 1 moved to the failed registry"
     assert "AbandonedJobError" in failed.latest_result().exc_string
     assert jobs.recover("default").requeued == []  # nothing left to recover
+
+
+@pytest.mark.parametrize("worker_class", ["thread", "process"])
+def test_a_worker_command_listener_stops_at_once_on_unsubscribe(
+    backend: Backend, worker_class: str
+) -> None:
+    """RQ polls its command channel every 60 s and redis-py 8 joins that poll on stop.
+
+    Both worker classes of the course poll quickly instead, so `unsubscribe()` (RQ's
+    teardown) returns with the listener gone. With RQ's own listener this call would
+    block for up to a minute: a warm `rq worker` shutdown that outlived its 30 s budget.
+    """
+    from stream_or_queue.jobs.process import PreloadedWorker
+    from stream_or_queue.jobs.worker import COMMAND_POLL_S, ThreadSafeSimpleWorker
+
+    cls = ThreadSafeSimpleWorker if worker_class == "thread" else PreloadedWorker
+    worker = cls(["default"], connection=backend.connection)
+    worker.subscribe()
+    listener = worker.pubsub_thread
+    assert listener is not None and listener.is_alive()
+    assert listener.sleep_time == COMMAND_POLL_S < 1
+    teardown = threading.Thread(target=worker.unsubscribe, daemon=True)
+    teardown.start()
+    teardown.join(timeout=10 * COMMAND_POLL_S + 5)  # RQ's own poll would hold it ~60 s
+    assert not teardown.is_alive(), "unsubscribe() waited on the command listener"
+    assert not listener.is_alive()

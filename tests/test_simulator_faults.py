@@ -165,10 +165,12 @@ def test_dropped_connection_mid_stream(way: str) -> None:
     received: list[str] = []
     with (
         sync_sdk(sim, way) as client,
-        pytest.raises(httpx2.RemoteProtocolError),
+        pytest.raises(anthropic.APIConnectionError) as caught,
         client.messages.stream(**ask(QUESTION)) as stream,
     ):
         received.extend(stream.text_stream)
+    # anthropic >= 2.17 wraps the transport's error; the cause says what happened
+    assert isinstance(caught.value.__cause__, httpx2.RemoteProtocolError)
     assert received
     record = sim.ledger[-1]
     assert record.fault == "disconnect" and not record.completed
@@ -184,10 +186,11 @@ async def test_stream_faults_async(sim: Simulator) -> None:
                 async for _ in stream.text_stream:
                     pass
     async with async_client(sim, faults=Faults(disconnect=1.0)) as client:
-        with pytest.raises(httpx2.RemoteProtocolError):
+        with pytest.raises(anthropic.APIConnectionError) as caught:
             async with client.messages.stream(**ask(QUESTION)) as stream:
                 async for _ in stream.text_stream:
                     pass
+        assert isinstance(caught.value.__cause__, httpx2.RemoteProtocolError)
     assert [r.fault for r in sim.ledger] == ["stream_error", "disconnect"]
     assert sim.in_flight == 0
 

@@ -1,0 +1,86 @@
+"""Every test run is hermetic: the learner's shell cannot change what `make test` sees.
+
+A learner who followed the README (`export REDIS_URL=...`, a key and live mode) and
+then runs the tests in the same shell must get the same result as CI. So, before any
+test or notebook kernel starts, the variables that switch the course to other services
+or other clocks are removed from this process's environment; kernels (nbval), worker
+processes and servers started by the tests inherit the clean environment. Tests that
+need one of them set it themselves (monkeypatch), and the real Redis of the
+integration tests comes only from the test-only `SOQ_TEST_REDIS_URL`.
+
+While the tests run, this process may open network connections to loopback addresses
+only: an offline suite that reaches the internet is a bug, and it fails here by name.
+
+This file lives at the repository root so that it covers `pytest tests` and
+`pytest notebooks solutions --nbval` alike.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+LEARNER_VARIABLES = (
+    "REDIS_URL",
+    "DBOS_DATABASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_BASE_URL",
+    "STREAM_OR_QUEUE_MODE",
+    "STREAM_OR_QUEUE_TIME_SCALE",
+)
+"""What a learner's shell may hold that would point the suite elsewhere."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in LEARNER_VARIABLES:
+        os.environ.pop(name, None)
+
+
+class OffLoopbackConnection(AssertionError):
+    """A test tried to reach beyond 127.0.0.1 / ::1."""
+
+
+def _is_loopback(address: Any) -> bool:
+    if not isinstance(address, tuple) or not address:
+        return True  # AF_UNIX paths and the like never leave the machine
+    host = str(address[0])
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False  # a host name: resolving it is already reaching out
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loopback_only() -> Iterator[None]:
+    """Refuse any connection of this process to a non-loopback address."""
+    original_connect = socket.socket.connect
+    original_connect_ex = socket.socket.connect_ex
+
+    def refuse_off_loopback(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+            sock.close()  # callers only clean up after OSError, and this is not one
+            raise OffLoopbackConnection(f"the offline test suite tried to connect to {address!r}")
+
+    def guarded(sock: socket.socket, address: Any) -> None:
+        refuse_off_loopback(sock, address)
+        original_connect(sock, address)
+
+    def guarded_ex(sock: socket.socket, address: Any) -> int:
+        refuse_off_loopback(sock, address)
+        return original_connect_ex(sock, address)
+
+    socket.socket.connect = guarded  # type: ignore[method-assign]
+    socket.socket.connect_ex = guarded_ex  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        socket.socket.connect = original_connect  # type: ignore[method-assign]
+        socket.socket.connect_ex = original_connect_ex  # type: ignore[method-assign]

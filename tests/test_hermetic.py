@@ -1,0 +1,70 @@
+"""`make test` gives the same result whatever the learner's shell holds (see conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def root_conftest(pytestconfig: pytest.Config) -> ModuleType:
+    """The repository root's conftest.py, as pytest loaded it (tests/ has its own)."""
+    plugin = pytestconfig.pluginmanager.get_plugin(str(ROOT / "conftest.py"))
+    assert isinstance(plugin, ModuleType), "the root conftest.py is loaded for every run"
+    return plugin
+
+
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header"]
+
+HOSTILE = {
+    "REDIS_URL": "redis://203.0.113.1:6379/0",  # TEST-NET-3: never a real host
+    "DBOS_DATABASE_URL": "postgresql://203.0.113.1/none",
+    "ANTHROPIC_API_KEY": "sk-ant-not-a-key",
+    "ANTHROPIC_AUTH_TOKEN": "not-a-token",
+    "ANTHROPIC_BASE_URL": "http://203.0.113.1",
+    "STREAM_OR_QUEUE_MODE": "live",
+    "STREAM_OR_QUEUE_TIME_SCALE": "5",
+}
+
+
+def test_the_learners_variables_are_removed_before_the_tests(root_conftest: ModuleType) -> None:
+    assert set(HOSTILE) <= set(root_conftest.LEARNER_VARIABLES)
+    assert not [name for name in root_conftest.LEARNER_VARIABLES if name in os.environ]
+
+
+def test_a_connection_beyond_loopback_fails_by_name(root_conftest: ModuleType) -> None:
+    with pytest.raises(root_conftest.OffLoopbackConnection, match=r"203\.0\.113\.1"):
+        socket.create_connection(("203.0.113.1", 9), timeout=1)
+
+
+def test_loopback_connections_still_work() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        with socket.create_connection(server.getsockname(), timeout=5):
+            accepted, _ = server.accept()
+            accepted.close()
+
+
+@pytest.mark.slow
+def test_the_fast_suite_passes_in_a_hostile_shell() -> None:
+    """The whole fast suite, in a shell that points at a dead Redis, a key and live mode."""
+    env = {**os.environ, **HOSTILE}
+    env.pop("SOQ_TEST_REDIS_URL", None)  # the fast suite starts its own Redis if it needs one
+    result = subprocess.run(
+        [*PYTEST, "tests", "-m", "not slow and not browser", "-x"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
