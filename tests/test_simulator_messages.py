@@ -171,7 +171,7 @@ def test_ticket_classification_picks_one_listed_category(sim: Simulator) -> None
 def test_requested_word_count_is_roughly_met(sim: Simulator) -> None:
     with sync_client(sim) as client:
         text = _text(client, max_tokens=4000, messages=user("Write a 300-word essay about queues."))
-    assert 300 <= len(text.split()) <= 360
+    assert 270 <= len(text.split()) <= 330
 
 
 def test_summary_reuses_sentences_of_the_text(sim: Simulator) -> None:

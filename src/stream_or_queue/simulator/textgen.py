@@ -17,6 +17,7 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from . import knowledge, writers
 
@@ -67,7 +68,7 @@ def compose(prompt: Prompt, rng: random.Random) -> str:
         if "single word done" in both:
             return "DONE"
         return writers.research_answer(prompt.user, prompt.tool_results, rng)
-    if "approve" in both and "reject" in both or "justification" in both and "expense" in both:
+    if ("approve" in both and "reject" in both) or ("justification" in both and "expense" in both):
         if "justification" in prompt.user.lower():
             return writers.expense_justification(prompt.user, rng)
         return writers.classify_expense(prompt.user, rng)
@@ -137,7 +138,7 @@ def chat_answer(prompt: Prompt, rng: random.Random) -> str:
     length = _length(prompt)
     found = knowledge.retrieve(prompt.user)
     previous = _source_of(prompt.previous_answer) if prompt.previous_answer else None
-    if previous is not None and (found or _VAGUE.search(prompt.user)):
+    if previous is not None and (found or _VAGUE.search(prompt.user) or _familiar(prompt.user)):
         if _POINTING.search(prompt.user) and found and found[0].score < _CLEAR_MATCH:
             # "how do I measure it?": "it" is the previous answer's subject
             found = [knowledge.Match(previous, found[0].score + 1, ()), *found]
@@ -147,9 +148,9 @@ def chat_answer(prompt: Prompt, rng: random.Random) -> str:
     primary = found[0].entry
     if length == "sentence":
         return primary.gist
-    parts = [primary.gist, *primary.paragraphs[: 1 if length == "brief" else None]]
+    parts = [primary.gist, *_closest(prompt.user, primary, 1 if length == "brief" else 2)]
     if length == "detailed":
-        parts += primary.more[:1]
+        parts = [primary.gist, *primary.paragraphs, *primary.more[:1]]
     related = [m.entry for m in found[1:] if m.score >= 0.5 * found[0].score]
     if related and length != "brief":
         parts.append("A related point: " + _lower_first(related[0].gist))
@@ -168,6 +169,34 @@ _OFFERS = {
     ),
 }
 """A first answer sometimes ends by offering more, as assistants do (varies with the seed)."""
+
+
+def _closest(question: str, item: knowledge.Entry, count: int) -> list[str]:
+    """The `count` paragraphs of `item` that share most words with the question, in order."""
+    asked = set(knowledge.words_of(question))
+    candidates = [*item.paragraphs, *item.more]
+    ranked = sorted(
+        range(len(candidates)),
+        key=lambda i: (-len(asked & set(knowledge.words_of(candidates[i]))), i),
+    )
+    return [candidates[i] for i in sorted(ranked[:count])]
+
+
+def _familiar(text: str) -> bool:
+    """Every distinctive word of `text` occurs in the notes ("which should my report use?")."""
+    words = [w for w in keywords(text, 12) if len(w) >= 4]
+    vocabulary = _vocabulary()
+    return bool(words) and all(knowledge.stem(w) in vocabulary for w in words)
+
+
+@cache
+def _vocabulary() -> frozenset[str]:
+    return frozenset(
+        w
+        for item in knowledge.entries()
+        for p in (item.gist, *item.paragraphs, *item.more)
+        for w in knowledge.words_of(p)
+    )
 
 
 def _follow_up(

@@ -76,7 +76,9 @@ def classify_expense(text: str, rng: random.Random) -> str:
     """APPROVE or REJECT with a one-line reason, following a simple policy."""
     verdict = _judge(text)
     if verdict.rule == "limit":
-        return f"REJECT: {verdict.amount:,.2f} is above the {_LIMIT:,.2f} limit without pre-approval."
+        return (
+            f"REJECT: {verdict.amount:,.2f} is above the {_LIMIT:,.2f} limit without pre-approval."
+        )
     if verdict.rule == "receipt":
         return "REJECT: a receipt is required."
     if not verdict.approve:
@@ -139,7 +141,8 @@ def expense_justification(text: str, rng: random.Random) -> str:
     what = f"The claim “{item}” ({amount})"
     if verdict.approve:
         opening = f"Decision: approved. {what} is accepted. The expense " + _lower_first(rule)
-        size = f"At {amount} it is also well inside the {currency}{_LIMIT:,.0f} limit for a single item."
+        limit = f"{currency}{_LIMIT:,.0f} limit"
+        size = f"At {amount} it is also well inside the {limit} for a single item."
     else:
         opening = f"Decision: rejected. {what} cannot be paid. " + rule
         if verdict.rule == "limit":
@@ -256,7 +259,13 @@ def product_description(text: str, rng: random.Random) -> str:
 
 # --- documents ----------------------------------------------------------------------------------
 
-_WORDS_REQUEST = re.compile(r"(\d[\d,]*)[\s-]*words?", re.I)
+_WORDS_REQUEST = re.compile(
+    r"(?:\b(?:write|draft|compose|generate|produce)\b[^.?!\n]*?|\bin (?:about |around |roughly )?)"
+    r"(\d[\d,]*)[\s-]*words?",
+    re.I,
+)
+"""A request for a length: "write a 300-word note", "in about 300 words" (not "a 5,000-word
+report?" in a question about one)."""
 
 
 def requested_word_count(text: str) -> int:
@@ -269,7 +278,8 @@ def requested_word_count(text: str) -> int:
 
 
 _REPORT_REQUEST = re.compile(
-    r"(\d[\d,]*)[\s-]*word section titled\s*[\"“]?([^\"”\n]+?)[\"”]?\s+for a report on\s+([^\n]+?)\.?$",
+    r"(\d[\d,]*)[\s-]*word section titled\s*[\"“]?([^\"”\n]+?)[\"”]?"
+    r"\s+for a report on\s+([^\n]+?)\.?$",
     re.I | re.M,
 )
 
@@ -285,7 +295,9 @@ def report_section(text: str, rng: random.Random) -> str | None:
     found = knowledge.retrieve(topic, among=reports)
     if found:
         report = found[0].entry
-        labelled = {p.split(":", 1)[0].lower(): p.split(":", 1)[1].strip() for p in report.paragraphs}
+        labelled = {
+            p.split(":", 1)[0].lower(): p.split(":", 1)[1].strip() for p in report.paragraphs
+        }
         body = labelled.get(title.lower()) or labelled.get("summary", report.gist)
         return _cut(sentences(body), words)
     subjects = knowledge.retrieve(topic)
@@ -319,11 +331,11 @@ def _cut(parts: Sequence[str], words: int) -> str:
 
 def long_document(text: str, words: int, rng: random.Random) -> str:
     """About `words` words on the request's subject, in titled sections when it is long."""
-    subject = _WORDS_REQUEST.sub(" ", text)  # "a 300-word essay": the length is no subject
+    subject = re.sub(r"\d[\d,]*[\s-]*words?", " ", text)  # the length is not the subject
     found = knowledge.retrieve(subject)
     primary = found[0].entry if found else None
     if primary is not None and primary.section == "tasks":
-        pieces = [[primary.gist, *primary.paragraphs, *primary.more]]
+        pieces = [[*primary.paragraphs, *primary.more]]
         titles = [primary.title]
         if primary.id == "refunds":
             pieces.append(_refund_cases(rng, words))
@@ -344,10 +356,12 @@ def long_document(text: str, words: int, rng: random.Random) -> str:
         for paragraph in material:
             kept: list[str] = []
             for sentence in sentences(paragraph):
-                if count >= words:
+                size = len(sentence.split())
+                if count >= words or count + size - words > words - count:
+                    count = max(count, words)  # stop where the length is closest to the request
                     break
                 kept.append(sentence)
-                count += len(sentence.split())
+                count += size
             if kept:
                 paragraphs.append(" ".join(kept))
     return "\n\n".join(paragraphs)
