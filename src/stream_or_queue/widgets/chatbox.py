@@ -122,6 +122,7 @@ class ChatBox(widgets.VBox):
         simulator: Simulator | None = None,
         max_updates_per_s: float = DEFAULT_MAX_UPDATES_PER_S,
         placeholder: str = "Ask something, then press Send",
+        speed: float = 1.0,
     ) -> None:
         if config.canonical_model(model) not in config.PRICES:
             raise ValueError(f"unknown model {model!r}; known: {sorted(config.PRICES)}")
@@ -129,6 +130,7 @@ class ChatBox(widgets.VBox):
             raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
         if max_updates_per_s <= 0:
             raise ValueError("max_updates_per_s must be > 0")
+        self.speed = speed
         self.model = model
         self.max_tokens = max_tokens
         self.system = system
@@ -195,6 +197,26 @@ class ChatBox(widgets.VBox):
         self._set_status("Ready.")
 
     # --- public API -------------------------------------------------------------------
+
+    @property
+    def speed(self) -> float:
+        """How fast answers play, relative to the real model (1.0 = real time, 0.25 = a model
+        four times slower). A person is watching, so the box follows `config.HUMAN_TIME_SCALE`,
+        not the notebook's time scale; figures stay in simulated seconds either way."""
+        return self._speed
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ValueError(f"speed must be a positive number (1.0 = real time), got {value!r}")
+        if config.human_time_scale() / value > 10:
+            raise ValueError(f"speed {value} is too slow: at least 0.1 of real time")
+        self._speed = float(value)
+
+    @property
+    def time_scale(self) -> float:
+        """Real seconds per simulated second of this box's answers."""
+        return config.human_time_scale() / self._speed
 
     @property
     def client(self) -> anthropic.AsyncAnthropic:
@@ -344,6 +366,11 @@ class ChatBox(widgets.VBox):
         self._coalescer.poke()
 
     async def _run(self, message: str, stream: AsyncCancellableStream) -> Turn:
+        # the task's own context: this answer plays at the box's speed, other cells keep theirs
+        with config.time_scale_in_context(self.time_scale):
+            return await self._play(message, stream)
+
+    async def _play(self, message: str, stream: AsyncCancellableStream) -> Turn:
         error: str | None = None
         try:
             async with stream:
