@@ -284,10 +284,49 @@ def _unescape(value: str) -> str:
 
 def test_text_form_is_short_and_stable() -> None:
     chat = ChatBox(model=config.FAST_MODEL)
-    expected = "ChatBox · claude-haiku-4-5 · 0 turns so far (run the notebook to chat)"
+    expected = "ChatBox · claude-haiku-4-5 (a live widget: run the notebook to chat)"
     assert repr(chat) == expected
     bundle = chat._repr_mimebundle_()
     assert isinstance(bundle, dict) and bundle["text/plain"] == expected
+
+
+def test_a_snapshot_shows_a_static_reader_the_final_transcript(simulator: Simulator) -> None:
+    async def scenario() -> ChatBox:
+        chat = ChatBox()
+        chat.send("What is time to first token?")
+        await chat.wait()
+        chat.send("Write a 3000-word essay about queues and streams.")
+        await chat.wait_for_tokens(5)
+        chat.stop_button.click()
+        await chat.wait()
+        return chat
+
+    chat = run(scenario)
+    shot = chat.snapshot()
+    first, second = chat.turns
+    assert repr(chat).startswith("ChatBox · ") and " · 2 turns " in repr(chat)
+    text = repr(shot)
+    assert f"Assistant: {first.reply}" in text and f"Assistant: {second.reply} [stopped]" in text
+    assert "saved" in text and "<" not in text  # the figures as plain text, tokens saved too
+    page = shot._repr_html_()
+    assert "soq-saved" in page and "What is time to first token?" in page
+
+
+def test_enter_in_the_input_sends(simulator: Simulator) -> None:
+    async def scenario() -> ChatBox:
+        chat = ChatBox()
+        chat.input.value = "Why stream?"
+        chat.input._handle_msg(  # what the front end sends when Enter is pressed
+            {
+                "content": {"data": {"method": "custom", "content": {"event": "submit"}}},
+                "buffers": [],
+            }
+        )
+        await chat.wait()
+        return chat
+
+    chat = run(scenario)
+    assert [t.user for t in chat.turns] == ["Why stream?"] and chat.turns[0].reply
 
 
 class _ScaleSpy:
