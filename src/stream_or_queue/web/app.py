@@ -411,7 +411,10 @@ def create_app(
                 },
                 status_code=422,
             )
-        job = await run_in_threadpool(jobs.submit, question, queue=queue)
+        # the form is what a person uses: their job runs on the human clock (real time)
+        job = await run_in_threadpool(
+            jobs.submit, question, queue=queue, time_scale=config.human_time_scale()
+        )
         return RedirectResponse(f"/r/{job.id}", status_code=303)
 
     @api.get("/r/{job_id}", response_class=HTMLResponse)

@@ -120,8 +120,16 @@ def research_job(question: str) -> dict[str, Any]:
     if job is None:
         raise RuntimeError("research_job runs inside an RQ worker")
     publisher = ProgressPublisher(job.connection, job.id, job)
+    scale = job.meta.get("time_scale")
+    # a job a person started from the page plays on the human clock (see config)
+    playing = (
+        config.time_scale_in_context(float(scale))
+        if isinstance(scale, int | float)
+        else contextlib.nullcontext()
+    )
     try:
-        answer = run_research(question, progress=publisher)
+        with playing:
+            answer = run_research(question, progress=publisher)
     except JobCanceled:
         job.retries_left = 0  # a cancelled job must not be retried
         events.publish_terminal(job.connection, job.id, "canceled", "Canceled")
@@ -147,9 +155,17 @@ def research_job(question: str) -> dict[str, Any]:
     return result
 
 
-def submit(question: str, *, queue: Queue | None = None) -> Job:
-    """Enqueue a research question; its first event ("queued") exists before any worker sees it."""
+def submit(question: str, *, queue: Queue | None = None, time_scale: float | None = None) -> Job:
+    """Enqueue a research question; its first event ("queued") exists before any worker sees it.
+
+    `time_scale` plays this job on another clock than the worker's: the page passes
+    `config.human_time_scale()` for a job a person started, so its progress moves at a
+    real pace; API clients (notebook cells that measure) leave it to the worker.
+    """
     queue = queue or get_queue(config.WEB_QUEUE)
+    meta: dict[str, Any] = {"kind": JOB_KIND}
+    if time_scale is not None:
+        meta["time_scale"] = time_scale
     job_id = new_job_id()
     events.publish(queue.connection, job_id, "queued", 0, "Waiting for a worker")
     return queue.enqueue(
@@ -162,7 +178,7 @@ def submit(question: str, *, queue: Queue | None = None) -> Job:
         failure_ttl=config.WEB_RESULT_TTL_S,
         ttl=config.WEB_RESULT_TTL_S,
         description="research question",
-        meta={"kind": JOB_KIND},
+        meta=meta,
     )
 
 
