@@ -6,6 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 # Notebooks run in parallel, one kernel per worker (each notebook stays on one worker).
 NBVAL_WORKERS ?= 2
 # Each notebook's share of the cores: a measurement that could use two would crowd the other.
@@ -35,14 +36,17 @@ lab: $(STAMP)
 		$$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/00_welcome.ipynb
 
 ## Every test: the library, the labs, the web page, then every notebook through nbval.
+## Two workers share the tests (one file stays on one worker); the tests that measure on
+## the wall clock (marker `serial`) then run alone, so nobody's CPU stretches their clock.
 test: $(STAMP)
-	$(PY) -m pytest tests --durations=40 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not serial" --durations=30 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m serial --durations=15 $(PYTEST_ARGS)
 	STREAM_OR_QUEUE_CORES=$(NBVAL_CORES) $(PY) -m pytest notebooks solutions $(NBVAL) \
 		-n $(NBVAL_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
 
-## The library tests only (no notebooks), for a quick loop.
+## The library tests only (no notebooks, browser or slow tests), for a quick loop.
 test-fast: $(STAMP)
-	$(PY) -m pytest tests -m "not slow and not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not slow and not browser" $(PYTEST_ARGS)
 
 ## Re-execute every notebook and solution in place, then regenerate labs and navigation.
 notebooks: $(STAMP)
@@ -52,10 +56,13 @@ notebooks: $(STAMP)
 labs: $(STAMP)
 	$(PY) scripts/build_course.py
 
+## Lint and type-check the library, tests, scripts and the lesson sources (notebooks/*.py,
+## solutions/*.py; mypy's files are in pyproject.toml), and check the notebooks agree with them.
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests scripts
-	$(VENV)/bin/ruff format --check src tests scripts
+	$(VENV)/bin/ruff check conftest.py src tests scripts notebooks solutions
+	$(VENV)/bin/ruff format --check conftest.py src tests scripts notebooks solutions
 	$(VENV)/bin/mypy
+	$(PY) scripts/build_course.py --check
 
 ## Every benchmark (bounded, loopback only); each prints the table it adds to docs/performance.md.
 bench: $(STAMP)

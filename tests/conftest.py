@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,12 +60,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _worker_database(url: str) -> str:
+    """The same Redis, one database per pytest-xdist worker (tests flush their database)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... or unset
+    if not worker.startswith("gw"):
+        return url
+    parts = urllib.parse.urlsplit(url)
+    database = 1 + int(worker[2:])  # database 0 stays the serial run's
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{database}"))
+
+
 @pytest.fixture(scope="session")
 def real_redis_url() -> Iterator[str]:
     """A real Redis: SOQ_TEST_REDIS_URL (CI starts one), else a private redis-server."""
     url = os.environ.get("SOQ_TEST_REDIS_URL")
     if url:
-        yield url
+        yield _worker_database(url)
         return
     from stream_or_queue.jobs.redis_server import private_redis_server
 

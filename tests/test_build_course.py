@@ -1,10 +1,13 @@
-"""scripts/build_course.py: labs from solutions, navigation, README table, normalization."""
+"""scripts/build_course.py: notebooks from sources, labs, navigation, README, normalization."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -54,14 +57,27 @@ def _solution(source: str = SOLUTION_CELL) -> NotebookNode:
     return new_notebook(cells=[new_markdown_cell("# Lab"), cell, _nav()])
 
 
+def _write_source(path: Path, nb: NotebookNode) -> None:
+    path.write_text(bc.source_text(nb), encoding="utf-8")
+
+
+def _edit_source(path: Path, edit: Callable[[NotebookNode], None]) -> None:
+    """Change a lesson's `.py` the way an author does (the notebook is left as it was)."""
+    nb = bc.read_source(path)
+    edit(nb)
+    _write_source(path, nb)
+
+
 def _course(tmp_path: Path) -> Path:
-    """A small course: lessons 00 and 02 with a solution for 00, and a README."""
+    """A small course: lessons 00 and 02 (sources only) with a solution for 00 (source and
+    notebook with outputs), and a README."""
     for folder in ("notebooks", "solutions", "labs"):
         (tmp_path / folder).mkdir()
     for slug in ("00_welcome", "02_streaming_chat"):
         nb = new_notebook(cells=[new_markdown_cell(f"# {slug}"), _nav()])
-        nbformat.write(nb, tmp_path / "notebooks" / f"{slug}.ipynb")
+        _write_source(tmp_path / "notebooks" / f"{slug}.py", nb)
     nbformat.write(_solution(), tmp_path / "solutions" / "00_welcome.ipynb")
+    _write_source(tmp_path / "solutions" / "00_welcome.py", _solution())
     (tmp_path / "README.md").write_text(
         "# Course\n\n<!-- lessons:start -->\nold\n<!-- lessons:end -->\n\nafter\n", encoding="utf-8"
     )
@@ -184,13 +200,14 @@ def test_build_writes_lab_navigation_and_readme_then_is_idempotent(tmp_path: Pat
 def test_check_reports_a_stale_lab_and_writes_nothing(tmp_path: Path) -> None:
     root = _course(tmp_path)
     bc.build(root)
-    solution = root / "solutions" / "00_welcome.ipynb"
-    nb = nbformat.read(solution, as_version=4)
-    nb.cells[1].source = nb.cells[1].source.replace('"""Doc."""', '"""Docs."""')
-    nbformat.write(nb, solution)
-    before = (root / "labs" / "00_welcome.ipynb").read_text(encoding="utf-8")
+
+    def edit(nb: NotebookNode) -> None:
+        nb.cells[1].source = nb.cells[1].source.replace('"""Doc."""', '"""Docs."""')
+
+    _edit_source(root / "solutions" / "00_welcome.py", edit)
+    before = {p: p.read_text(encoding="utf-8") for p in root.glob("*/00_welcome.ipynb")}
     assert bc.main(["--check", "--root", str(root)]) == 1
-    assert (root / "labs" / "00_welcome.ipynb").read_text(encoding="utf-8") == before
+    assert {p: p.read_text(encoding="utf-8") for p in before} == before
     assert bc.main(["--root", str(root)]) == 0
     assert bc.main(["--check", "--root", str(root)]) == 0
 
@@ -206,10 +223,12 @@ def test_hand_edited_lab_is_stale(tmp_path: Path) -> None:
 def test_unknown_notebook_and_orphan_lab_are_errors(tmp_path: Path) -> None:
     root = _course(tmp_path)
     nbformat.write(new_notebook(), root / "notebooks" / "42_mystery.ipynb")
+    _write_source(root / "solutions" / "43_riddle.py", new_notebook())
     nbformat.write(new_notebook(), root / "labs" / "05_background_jobs.ipynb")
     with pytest.raises(bc.BuildError) as info:
         bc.build(root)
     assert "notebooks/42_mystery.ipynb: not in the course list" in str(info.value)
+    assert "solutions/43_riddle.ipynb: not in the course list" in str(info.value)
     assert "labs/05_background_jobs.ipynb: has no solutions/" in str(info.value)
 
 
@@ -238,16 +257,20 @@ def test_hand_written_json_without_cell_ids_is_accepted(tmp_path: Path) -> None:
     cell = nbformat.read(path, as_version=4).cells[0]
     assert cell.id and "[Course index]" in cell.source
     assert bc.build(root, check=True) == []
+    # It got its source, with the generated navigation in it too.
+    assert "[Course index]" in path.with_suffix(".py").read_text(encoding="utf-8")
 
 
 def test_course_map_cell_lists_every_lesson_with_minutes(tmp_path: Path) -> None:
     root = _course(tmp_path)
     path = root / "notebooks" / "00_welcome.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    nb.cells.insert(1, new_markdown_cell("", metadata={"tags": ["course-map"]}))
-    nbformat.write(nb, path)
+    _edit_source(
+        path.with_suffix(".py"),
+        lambda nb: nb.cells.insert(1, new_markdown_cell("", metadata={"tags": ["course-map"]})),
+    )
     bc.build(root)
     text = nbformat.read(path, as_version=4).cells[1].source
+    assert bc.read_source(path.with_suffix(".py")).cells[1].source == text
     assert "| 02 | [Streaming chat](02_streaming_chat.ipynb) |" in text
     assert "| 08 | Durability | 08_durability | 20 |" in text
     assert f"**{sum(x.minutes for x in bc.LESSONS)}**" in text
@@ -276,6 +299,129 @@ def test_binder_url_opens_the_welcome_notebook() -> None:
     assert url in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
+# --- sources -------------------------------------------------------------------------
+
+
+def test_a_source_edit_reaches_the_notebook_keeping_ids_and_unchanged_outputs(
+    tmp_path: Path,
+) -> None:
+    root = _course(tmp_path)
+    bc.build(root)
+    path = root / "solutions" / "00_welcome.ipynb"
+    old = nbformat.read(path, as_version=4)
+
+    def edit(nb: NotebookNode) -> None:
+        nb.cells[0].source = "# Lab, reworded"
+        nb.cells.insert(2, new_code_cell("print('new')", metadata={"tags": ["why:new"]}))
+
+    _edit_source(path.with_suffix(".py"), edit)
+    assert bc.build(root, check=True) == [path, root / "labs" / "00_welcome.ipynb"]
+    bc.build(root)
+    new = nbformat.read(path, as_version=4)
+    assert [c.source for c in new.cells][:3] == ["# Lab, reworded", SOLUTION_CELL, "print('new')"]
+    assert new.cells[2].metadata == {"tags": ["why:new"]} and new.cells[2].outputs == []
+    assert new.cells[1].outputs == old.cells[1].outputs, "an unchanged cell keeps its output"
+    assert [new.cells[i].id for i in (0, 1, 3)] == [c.id for c in old.cells]
+    assert bc.build(root) == [], "and the new cell's id stays from one build to the next"
+
+
+def test_tags_and_generated_cells_survive_the_round_trip(tmp_path: Path) -> None:
+    root = _course(tmp_path)
+    source = root / "solutions" / "00_welcome.py"
+    _edit_source(
+        source, lambda nb: nb.cells[1].metadata.update(tags=["nbval-ignore-output", "why:x"])
+    )
+    bc.build(root)
+    text = source.read_text(encoding="utf-8")
+    assert '# %% tags=["nbval-ignore-output", "why:x"]' in text
+    assert '# %% [markdown] tags=["nav"]' in text and "[Course index]" in text
+    nb = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    assert nb.cells[1].metadata == {"tags": ["nbval-ignore-output", "why:x"]}
+    # A tag removed from the source goes from the notebook too.
+    _edit_source(source, lambda nb: nb.cells[1].metadata.pop("tags"))
+    bc.build(root)
+    assert "tags" not in nbformat.read(source.with_suffix(".ipynb"), as_version=4).cells[1].metadata
+
+
+def test_a_source_without_notebook_gets_one_without_outputs(tmp_path: Path) -> None:
+    root = _course(tmp_path)
+    # A module a lesson writes beside itself (%%writefile) is not a lesson source.
+    (root / "solutions" / "report_jobs.py").write_text("def report_job(): ...\n", "utf-8")
+    assert root / "solutions" / "report_jobs.ipynb" not in bc.build(root)
+    assert not (root / "solutions" / "report_jobs.ipynb").exists()
+    nb = nbformat.read(root / "notebooks" / "02_streaming_chat.ipynb", as_version=4)
+    assert nb.cells[0].source == "# 02_streaming_chat"
+    assert set(nb.metadata) == {"kernelspec", "language_info"}
+
+
+def test_a_notebook_edited_after_its_source_stops_the_build_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    root = _course(tmp_path)
+    bc.build(root)
+    path = root / "notebooks" / "00_welcome.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source = "# edited in a notebook editor"
+    nbformat.write(nb, path)
+    later = path.with_suffix(".py").stat().st_mtime + 10
+    os.utime(path, (later, later))
+    edited = path.read_text(encoding="utf-8")
+    assert bc.build(root, check=True) == [path]
+    with pytest.raises(
+        bc.BuildError, match=r"00_welcome\.ipynb: its cells differ .*jupytext --sync"
+    ):
+        bc.build(root)
+    assert path.read_text(encoding="utf-8") == edited
+    # Once the source is the newer file, it wins.
+    os.utime(path.with_suffix(".py"), (later + 10, later + 10))
+    bc.build(root)
+    assert nbformat.read(path, as_version=4).cells[0].source == "# 00_welcome"
+
+
+def test_jupytext_pairs_notebooks_and_solutions_as_the_build_does_and_not_labs() -> None:
+    for folder in ("notebooks", "solutions"):
+        config = tomllib.loads((ROOT / folder / "jupytext.toml").read_text(encoding="utf-8"))
+        assert config.pop("formats") == f"ipynb,{bc.SOURCE_FORMAT}"
+        assert config == bc.SOURCE_FILTERS
+    for path in (ROOT / "labs", ROOT):
+        assert not (path / "jupytext.toml").exists()
+    assert "jupytext" not in tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]
+    assert not list((ROOT / "labs").glob(bc.SOURCE_GLOB)), "labs are generated, without sources"
+
+
+def test_every_notebook_of_the_course_converts_back_to_exactly_its_source() -> None:
+    """What JupyterLab's jupytext checks before it opens a notebook newer than its source."""
+    for folder in ("notebooks", "solutions"):
+        notebooks = sorted((ROOT / folder).glob("*.ipynb"))
+        assert [p.stem for p in notebooks] == sorted(
+            p.stem for p in (ROOT / folder).glob(bc.SOURCE_GLOB)
+        )
+        for path in notebooks:
+            source = path.with_suffix(".py").read_text(encoding="utf-8")
+            assert bc.source_text(nbformat.read(path, as_version=4)) == source, path.name
+
+
+def test_blank_lines_after_a_cell_follow_the_source(tmp_path: Path) -> None:
+    root = _course(tmp_path)
+    bc.build(root)
+    source = root / "solutions" / "00_welcome.py"
+    text = source.read_text(encoding="utf-8")
+    # Two blank lines before a `def`, as ruff format writes them after a markdown cell.
+    before_def = "\n\n# %%\ndef ttft"
+    assert before_def in text
+    source.write_text(text.replace(before_def, "\n" + before_def), encoding="utf-8")
+    bc.build(root)
+    nb = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    assert nb.cells[0].metadata.get(bc.SPACING) == 2
+    assert bc.source_text(nb) == source.read_text(encoding="utf-8")
+    lab = nbformat.read(root / "labs" / "00_welcome.ipynb", as_version=4)
+    assert bc.SPACING not in lab.cells[0].metadata
+    source.write_text(text, encoding="utf-8")
+    bc.build(root)
+    nb = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    assert bc.SPACING not in nb.cells[0].metadata
+
+
 # --- execution -------------------------------------------------------------------------
 
 
@@ -286,12 +432,14 @@ def test_execute_runs_offline_in_the_notebook_folder_and_normalizes(
     root = _course(tmp_path)
     monkeypatch.setenv("STREAM_OR_QUEUE_MODE", "live")
     path = root / "notebooks" / "00_welcome.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    nb.cells[1:1] = [
-        new_code_cell("import os, pathlib\nprint(pathlib.Path.cwd().name)"),
-        new_code_cell("print(os.environ.get('STREAM_OR_QUEUE_MODE', 'unset'))"),
-    ]
-    nbformat.write(nb, path)
+
+    def edit(nb: NotebookNode) -> None:
+        nb.cells[1:1] = [
+            new_code_cell("import os, pathlib\nprint(pathlib.Path.cwd().name)"),
+            new_code_cell("print(os.environ.get('STREAM_OR_QUEUE_MODE', 'unset'))"),
+        ]
+
+    _edit_source(path.with_suffix(".py"), edit)
     assert bc.main(["--execute", "00", "--root", str(root)]) == 0
     done = nbformat.read(path, as_version=4)
     assert [c.execution_count for c in done.cells if c.cell_type == "code"] == [1, 2]
@@ -305,9 +453,14 @@ def test_execute_runs_offline_in_the_notebook_folder_and_normalizes(
 def test_a_failing_notebook_is_not_written(tmp_path: Path) -> None:
     root = _course(tmp_path)
     path = root / "notebooks" / "02_streaming_chat.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    nb.cells.insert(1, new_code_cell("raise RuntimeError('boom')"))
-    nbformat.write(nb, path)
+    bc.build(root)
+    before = path.read_text(encoding="utf-8")
+    _edit_source(
+        path.with_suffix(".py"),
+        lambda nb: nb.cells.insert(1, new_code_cell("raise RuntimeError('boom')")),
+    )
     assert bc.main(["--execute", "02", "--root", str(root)]) == 1
+    # The build after the failed run brings the new cell in, without outputs.
     after = nbformat.read(path, as_version=4)
     assert after.cells[1].outputs == [] and after.cells[1].execution_count is None
+    assert path.read_text(encoding="utf-8") != before

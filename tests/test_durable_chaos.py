@@ -12,6 +12,8 @@ import pytest
 from stream_or_queue.durable import CODE_VERSION_ENV, AuditTrail, timeline, trail_table
 from stream_or_queue.durable.chaos import run_chaos
 
+pytestmark = pytest.mark.serial  # measures on the wall clock: runs alone (Makefile)
+
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -55,6 +55,7 @@ def test_loopback_connections_still_work() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # it runs wall-clock measurements too: alone, like them
 def test_the_fast_suite_passes_in_a_hostile_shell() -> None:
     """The whole fast suite, in a shell that points at a dead Redis, a key and live mode."""
     env = {**os.environ, **HOSTILE}

@@ -16,6 +16,8 @@ import nbformat
 import pytest
 import redis
 
+pytestmark = pytest.mark.serial  # measures on the wall clock: runs alone (Makefile)
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = [
     ROOT / "notebooks" / "05_background_jobs.ipynb",

@@ -15,6 +15,8 @@ from stream_or_queue import jobs
 from stream_or_queue.jobs import Inbox, MailCatcher, ProcessWorker, tasks
 from stream_or_queue.jobs.process import PRELOADED_WORKER, url_of
 
+pytestmark = pytest.mark.serial  # measures on the wall clock: runs alone (Makefile)
+
 
 @pytest.fixture
 def real(real_redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:

@@ -22,7 +22,7 @@ def comparison() -> Comparison:
     return compare(seed=0)
 
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def test_v2_and_v3_never_time_out_while_v1_often_does(comparison: Comparison) -> None:

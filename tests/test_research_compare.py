@@ -22,6 +22,8 @@ from stream_or_queue.research.compare import (
 from stream_or_queue.research.users import users
 from stream_or_queue.simulator import Simulator
 
+pytestmark = pytest.mark.serial  # measures on the wall clock: runs alone (Makefile)
+
 
 def test_a_second_process_runs_the_function_elsewhere_and_returns_its_result() -> None:
     with _SecondProcess(os.getpid, 0) as second:

@@ -21,6 +21,8 @@ from stream_or_queue.research import QUESTIONS
 from stream_or_queue.research.job import INBOX, RESEARCH_QUEUE, enqueue_research, research_job
 from stream_or_queue.simulator import Simulator
 
+pytestmark = pytest.mark.serial  # measures on the wall clock: runs alone (Makefile)
+
 
 @pytest.fixture
 def fleet(

@@ -14,6 +14,8 @@ from stream_or_queue.research.compare import deploy_chat, measure_chat, measurem
 from stream_or_queue.research.service import ResearchService, RunningService, serve_in_thread
 from stream_or_queue.simulator import Simulator
 
+pytestmark = pytest.mark.serial  # measures on the wall clock: runs alone (Makefile)
+
 
 @pytest.fixture
 def rig(fake_redis: Any, simulator: Simulator) -> Iterator[RunningService]:

@@ -1,0 +1,302 @@
+# %% [markdown]
+# # 01 · The sync fast path
+#
+# Not every AI feature needs a chat box, a stream or a queue. Approving or
+# rejecting an expense is one short decision: the user clicks, and the answer
+# should be on screen before they notice they were waiting. For that, the plainest
+# thing works best: one synchronous call to a fast model, asking for a very short
+# answer. This notebook measures how fast that is, works out the latency budget
+# that keeps it under a second, and shows why streaming would add nothing.
+
+# %% [markdown]
+# ## What you will learn
+#
+# - Make a sub-second decision with one plain `messages.create` call to the fast
+#   model, with a short answer.
+# - Measure the p50 and p95 latency of 50 calls and read them off a histogram.
+# - Split a one-second budget into its parts, and see what breaks it: a longer
+#   answer or a slower model.
+# - Recognise when streaming adds nothing: for a one-word answer the first token
+#   *is* the answer.
+
+# %% [markdown]
+# ## Setup
+
+# %%
+from stream_or_queue.course import setup
+
+env = setup(seed=0, time_scale=0.1)
+
+# %% [markdown]
+# Every duration in this course is in *simulated* seconds (the simulator plays a
+# model's timing back faster than real time). This notebook measures latencies
+# well under a second, so it runs at 0.1 real seconds per simulated second
+# rather than the default 0.01: Python's own overhead per call (about a
+# millisecond of real time) then adds 0.01 simulated seconds instead of 0.1.
+
+# %% [markdown]
+# ## 1. One expense, one call
+#
+# The reviewer's instructions go in the system prompt; the expense goes in the
+# user message. `max_tokens=20` caps the answer: a decision and a short reason
+# need fewer than ten tokens, and the cap makes sure a chatty answer can never
+# blow the latency budget.
+
+# %%
+from stream_or_queue import client, config
+
+llm = client()
+POLICY = (
+    "You review employee expenses against the travel policy. Approve or reject each one: "
+    "answer APPROVE or REJECT, a colon, and a reason of at most eight words."
+)
+
+
+def review(
+    expense: str, model: str = config.FAST_MODEL, max_tokens: int = 20, system: str = POLICY
+) -> dict:
+    """The Messages API parameters for one expense."""
+    return dict(
+        model=model,
+        max_tokens=max_tokens,
+        system=system,
+        messages=[{"role": "user", "content": f"Expense: {expense}"}],
+    )
+
+
+message = llm.messages.create(
+    **review("Taxi from the airport to the client's office, $38.50, receipt attached.")
+)
+print(message.content[0].text)
+print(f"{message.usage.input_tokens} input tokens, {message.usage.output_tokens} output tokens")
+
+# %% [markdown]
+# ## 2. Fifty expenses: p50 and p95
+#
+# A single call tells you little; latency is a distribution. The cell below makes
+# 50 expenses from a seeded generator (taxis, hotels, lunches, and a few that
+# break the policy) and sends each one with a plain call. `measure_call` from
+# `stream_or_queue.streaming` wraps `messages.create` with a stopwatch that
+# reports simulated seconds.
+
+# %%
+import random
+from collections import Counter
+
+from stream_or_queue.streaming import measure_call, percentile
+
+rng = random.Random(0)
+KINDS = [
+    ("Taxi from the airport to the client's office", 18, 90, "receipt attached"),
+    ("Hotel, two nights for the Berlin conference", 180, 420, "receipt attached"),
+    ("Team lunch for six after the release", 60, 240, "receipt attached"),
+    ("Train ticket to the Paris office", 40, 160, "missing receipt"),
+    ("Conference ticket bought without pre-approval", 550, 900, "receipt attached"),
+    ("Wine for the client dinner (alcohol)", 40, 120, "receipt attached"),
+    ("Gift card for a supplier", 25, 100, "no receipt"),
+]
+EXPENSES = [
+    f"{what}, ${rng.uniform(low, high):,.2f}, {receipt}."
+    for what, low, high, receipt in (rng.choice(KINDS) for _ in range(50))
+]
+calls = [measure_call(llm, **review(expense)) for expense in EXPENSES]
+decisions = Counter(call.text.split(":")[0] for call in calls)
+print(f"{len(calls)} calls: {decisions['APPROVE']} approved, {decisions['REJECT']} rejected")
+for expense, call in list(zip(EXPENSES, calls, strict=True))[:4]:
+    print(f"  {expense:70} -> {call.text}")
+
+# %% [markdown]
+# The latencies come from a wall clock, so they change a little from run to run;
+# the cell checks what must hold instead of printing fixed numbers.
+
+# %% tags=["nbval-ignore-output", "why:timing"]
+latencies = [call.latency_s for call in calls]
+p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+print(f"p50 {p50:.2f} s, p95 {p95:.2f} s, slowest {max(latencies):.2f} s (simulated)")
+assert p95 < config.SYNC_LATENCY_BUDGET_S, "the fast path should answer within a second"
+
+# %%
+from stream_or_queue import plots
+
+ax = plots.latency_histogram(
+    latencies,
+    budget_s=config.SYNC_LATENCY_BUDGET_S,
+    title="50 expense decisions, fast model, plain sync",
+)
+
+# %% [markdown]
+# Every call lands left of the one-second line. The p95 is the figure to design
+# for: one user in twenty waits at least that long.
+#
+# ## 3. The latency budget
+#
+# Where does the time go? The simulator keeps a ledger of every request, including
+# the timing it scheduled for the model: the time to first token (queueing and
+# reading the prompt) and the time to write the rest. The difference between the
+# stopwatch and that schedule is everything else: the SDK, the transport, your
+# code. In production, add the network round trip as well.
+
+# %%
+from stream_or_queue.streaming import upstream_record
+
+records = [upstream_record(call.request_id) for call in calls]
+first = [r.scheduled_ttft_s for r in records]
+writing = [r.scheduled_total_s - r.scheduled_ttft_s for r in records]
+print(
+    f"model, time to first token: p50 {percentile(first, 50):.2f} s, p95 "
+    f"{percentile(first, 95):.2f} s"
+)
+print(
+    f"model, writing the rest:    p50 {percentile(writing, 50):.3f} s, p95 "
+    f"{percentile(writing, 95):.3f} s"
+)
+print(
+    f"answer length: {min(c.output_tokens for c in calls)}-{max(c.output_tokens for c in calls)} "
+    "tokens"
+)
+
+# %% tags=["nbval-ignore-output", "why:timing"]
+overhead = [call.latency_s - r.scheduled_total_s for call, r in zip(calls, records, strict=True)]
+print(
+    f"everything else (SDK, transport, Python): p50 {percentile(overhead, 50):.3f} s, "
+    f"p95 {percentile(overhead, 95):.3f} s (simulated)"
+)
+assert all(o > -0.01 for o in overhead), "a call cannot finish before the model does"
+
+# %% [markdown]
+# So the budget of one second splits into three parts. With the fast model's
+# profile, the worst first token takes 0.7 s; what is left pays for the answer's
+# tokens and the trip there and back. The cell computes how long the answer may
+# be, assuming 0.1 s for network and code:
+
+# %%
+import math
+
+budget = config.SYNC_LATENCY_BUDGET_S
+network_and_code = 0.1  # an assumption for a deployed service; in-process it is far less
+print(f"{'model':20} {'worst first token':>18} {'tokens/s':>9} {'answer may be':>15}")
+for model in (config.FAST_MODEL, config.LARGE_MODEL):
+    profile = config.TIMING[model]
+    room = budget - profile.ttft_max_s - network_and_code
+    tokens = max(0, math.floor(room * profile.tokens_per_s))
+    print(
+        f"{model:20} {profile.ttft_max_s:>16.2f} s {profile.tokens_per_s:>9.0f} {tokens:>8} tokens"
+    )
+
+# %% [markdown]
+# The fast model leaves room for about thirty tokens: enough for "REJECT: alcohol
+# expenses are not reimbursable." The large model's first token alone can take
+# longer than the whole budget. Measure both ways of breaking the budget: ask the
+# fast model for a 150-word justification instead of a one-line reason, and ask
+# the large model for the same one-line decision. Ten expenses each:
+
+# %%
+variants = {
+    "fast model, one line": lambda e: review(e),
+    "fast model, 150-word justification": lambda e: review(
+        f"{e}\nWrite a 150-word justification of the decision.",
+        max_tokens=400,
+        system="You write justifications of expense decisions for the finance team.",
+    ),
+    "large model, one line": lambda e: review(e, model=config.LARGE_MODEL),
+}
+budget_table = {}
+for name, make in variants.items():
+    measured = [measure_call(llm, **make(expense)) for expense in EXPENSES[:10]]
+    scheduled = [upstream_record(m.request_id).scheduled_total_s for m in measured]
+    budget_table[name] = (measured, scheduled)
+    print(
+        f"{name:36} model time p95 {percentile(scheduled, 95):5.2f} s  "
+        f"{'within' if percentile(scheduled, 95) < budget else 'OVER'} the {budget:g} s budget"
+    )
+
+# %% tags=["nbval-ignore-output", "why:timing"]
+for name, (measured, scheduled) in budget_table.items():
+    p95_measured = percentile([m.latency_s for m in measured], 95)
+    print(f"{name:36} measured p95 {p95_measured:5.2f} s (simulated)")
+    assert p95_measured >= percentile(scheduled, 95) - 0.01
+assert percentile([m.latency_s for m in budget_table["fast model, one line"][0]], 50) < budget
+assert percentile([m.latency_s for m in budget_table["large model, one line"][0]], 50) > budget
+
+# %% [markdown]
+# Sub-second is a property of three choices together: a fast model, a short answer
+# and nothing else in the way.
+#
+# ## 4. When streaming adds nothing
+#
+# Streaming shows the first words while the rest is still being written. That is
+# worth a lot when there are many words to come. Here there are five to twenty. Stream
+# the same decisions and compare the time to the first token with the time to the
+# whole answer:
+
+# %% tags=["nbval-ignore-output", "why:timing"]
+from stream_or_queue.streaming import measure_stream
+
+streamed = [measure_stream(llm, **review(expense)) for expense in EXPENSES[:20]]
+chat = measure_stream(
+    llm,
+    model=config.FAST_MODEL,
+    max_tokens=400,
+    messages=[
+        {
+            "role": "user",
+            "content": "Explain in detail how our expense policy treats client dinners.",
+        }
+    ],
+)
+share = [s.ttft_s / s.total_s for s in streamed]
+print(
+    f"expense decision: first token after {percentile([s.ttft_s for s in streamed], 50):.2f} s, "
+    f"whole answer after {percentile([s.total_s for s in streamed], 50):.2f} s (p50, simulated)"
+)
+print(
+    f"  -> the first token takes {percentile(share, 50):.0%} of the whole wait (p50; lowest "
+    f"{min(share):.0%})"
+)
+print(
+    f"a {chat.output_tokens}-token chat answer: first token after {chat.ttft_s:.2f} s, "
+    f"whole answer after {chat.total_s:.2f} s -> {chat.ttft_s / chat.total_s:.0%}"
+)
+assert percentile(share, 50) > 0.8 and chat.ttft_s / chat.total_s < 0.5
+
+# %% [markdown]
+# For the decision, the first token arrives when the answer is nearly complete,
+# and the first token *is* the decision ("APPROVE" or "REJECT"): there is nothing
+# to show early. Streaming would only add code: parsing events, handling a
+# half-finished answer, cancelling. Keep it sync, keep it short.
+#
+# ## Summary
+#
+# - A quick decision (approve or reject) is a plain synchronous call to the fast
+#   model with a capped, short answer: p95 well under a second.
+# - Judge latency by its distribution: p50 is typical, p95 is what one user in
+#   twenty gets, and the histogram shows both against the budget.
+# - The one-second budget is the first token plus the answer's tokens plus the
+#   network and your code. A longer answer or a slower model breaks it; measure
+#   each choice.
+# - Streaming pays off only when there is a lot to read after the first token. For
+#   a one-word answer, time to first token ≈ total time.
+
+# %% [markdown]
+# ## Quick check
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("01_sync_fast_path")
+
+# %% [markdown]
+# ## Lab
+#
+# [Lab 01](../labs/01_sync_fast_path.ipynb): write the expense decision yourself,
+# compute nearest-rank percentiles, and turn the latency budget into a maximum
+# answer length. ([solution](../solutions/01_sync_fast_path.ipynb))
+
+# %% [markdown] tags=["nav"]
+# <!-- generated by scripts/build_course.py: edit LESSONS there, not here -->
+#
+# ---
+#
+# ← [00 · Welcome](00_welcome.ipynb) | [Course index](../README.md#lessons) | [02 · Streaming chat](02_streaming_chat.ipynb) →
+#
+# **Lab:** [Lab 01 · The sync fast path](../labs/01_sync_fast_path.ipynb) · [solution](../solutions/01_sync_fast_path.ipynb)

@@ -1,0 +1,260 @@
+# %% [markdown]
+# # 02 · Streaming chat
+#
+# A chat assistant is the case streaming was made for: a person is watching the
+# screen, the answer takes a few seconds to write, and every second with nothing on
+# screen feels longer than it is. Streaming puts the first words up within about a
+# second and lets the rest arrive while the user reads. This notebook builds that
+# chat box, measures what streaming changes (and what it does not), and finds
+# where it stops helping: a document far longer than anyone reads in one sitting.
+
+# %% [markdown]
+# ## What you will learn
+#
+# - Stream tokens into a chat widget from an asyncio task, so the notebook and the
+#   Stop button stay responsive while the answer arrives.
+# - Measure time to first token (TTFT) against total time, streamed and not.
+# - Plot when each token arrived.
+# - Work out, with numbers, why streaming a 5,000-word document does not help a
+#   reader: the model writes many times faster than anyone reads.
+
+# %% [markdown]
+# ## Setup
+
+# %%
+from stream_or_queue import client, config, plots
+from stream_or_queue.course import setup
+from stream_or_queue.streaming import measure_call, measure_stream, upstream_record
+
+env = setup(seed=0)
+llm = client()
+# One untimed streamed call: the first stream in a process pays for imports and set-up.
+_ = measure_stream(
+    llm, model=config.FAST_MODEL, max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+)
+
+# %% [markdown]
+# ## 1. A chat box that streams
+#
+# `ChatBox` (from `stream_or_queue.widgets`) is an input, a Send button, a Stop
+# button, a transcript and a line of figures. Type a question and press Send, or
+# drive it from code as the cells below do.
+
+# %%
+from stream_or_queue.widgets import ChatBox
+
+chat = ChatBox(max_tokens=4000)
+chat
+
+# %%
+turn = await chat.send("Why do chat assistants stream their answers?")
+print(turn.reply)
+
+# %% [markdown]
+# `chat.send` returns at once with an asyncio task; `await` waits for it to
+# finish. Meanwhile the task reads the stream from `AsyncAnthropic` and writes
+# each update into the widgets' *values*, which JupyterLab shows live. The line
+# under the transcript shows the figures of the last answer:
+
+# %% tags=["nbval-ignore-output", "why:timing"]
+stats = turn.stats
+print(
+    f"time to first token {stats.ttft_s:.2f} s, whole answer {stats.total_s:.2f} s, "
+    f"{stats.tokens_per_s:.0f} tokens/s (simulated)"
+)
+print(f"{stats.input_tokens} input + {stats.output_tokens} output tokens = ${stats.cost:.5f}")
+assert stats.ttft_s < stats.total_s and stats.cost > 0
+
+# %% [markdown]
+# Two details keep the box usable:
+#
+# - **The kernel stays free.** The answer streams from a task on the kernel's event
+#   loop, so the next cell runs while tokens are still arriving, and the Stop
+#   button's click handler runs between two tokens.
+# - **Updates are coalesced.** The transcript is re-rendered at most 30 times a
+#   second, however fast the tokens come, so a fast stream costs a few dozen
+#   renders instead of one per token and never falls behind.
+#
+# The next cell sends a longer question, waits for the first ten tokens, and then
+# does something else while the answer is still streaming:
+
+# %%
+task = chat.send("Explain in detail how a chat box keeps the notebook responsive while it streams.")
+await chat.wait_for_tokens(10)
+print("this line ran while the answer was streaming:", chat.streaming)
+print("Stop button enabled meanwhile:", not chat.stop_button.disabled)
+turn = await task
+print(f"then the answer finished: {chat.state}, {turn.stats.output_tokens} tokens")
+
+# %% tags=["nbval-ignore-output", "why:timing"]
+real_ms = sum(t.stats.closed_real - t.stats.started_real for t in chat.turns) * 1000
+print(
+    f"{chat.render_count} coalesced renders for {sum(t.stats.output_tokens for t in chat.turns)} "
+    f"tokens in two answers, which took {real_ms:.0f} ms of real time at this time scale"
+)
+assert chat.render_count < sum(t.stats.output_tokens for t in chat.turns)
+
+# %% [markdown]
+# ## 2. Time to first token vs total time
+#
+# What does the user wait for before they can start reading? Ask the large model
+# five questions that each need a few hundred words, twice: streamed, and as a
+# plain call that returns the whole answer at once.
+
+# %% tags=["nbval-ignore-output", "why:timing"]
+QUESTIONS = [
+    "In about 300 words, explain how a support team should triage refund requests.",
+    "In about 300 words, explain what makes a good onboarding email.",
+    "In about 300 words, explain how to review a pull request.",
+    "In about 300 words, explain how caching speeds up a web page.",
+    "In about 300 words, explain why tests should be fast.",
+]
+
+
+def ask(question: str) -> dict:
+    return dict(
+        model=config.LARGE_MODEL, max_tokens=1000, messages=[{"role": "user", "content": question}]
+    )
+
+
+streamed = [measure_stream(llm, **ask(q)) for q in QUESTIONS]
+plain = [measure_call(llm, **ask(q)) for q in QUESTIONS]
+print(f"{'':58} {'streamed':>19} {'not streamed':>14}")
+print(f"{'question':50} {'tokens':>7} {'first token':>11} {'all':>7} {'all':>14}")
+for q, s, p in zip(QUESTIONS, streamed, plain, strict=True):
+    print(
+        f"{q.removeprefix('In about 300 words, explain '):50} {s.output_tokens:>7} "
+        f"{s.ttft_s:>9.2f} s {s.total_s:>5.2f} s {p.latency_s:>12.2f} s"
+    )
+
+# %% tags=["nbval-ignore-output", "why:timing"]
+from statistics import mean
+
+wait_streamed = mean(s.ttft_s for s in streamed)
+wait_plain = mean(p.latency_s for p in plain)
+print(
+    f"time before the first word is on screen: streamed {wait_streamed:.2f} s, "
+    f"not streamed {wait_plain:.2f} s (mean, simulated)"
+)
+print(
+    f"streaming shows the first word {wait_plain / wait_streamed:.1f}x sooner; "
+    f"the whole answer arrives no sooner ({mean(s.total_s for s in streamed):.2f} s vs "
+    f"{wait_plain:.2f} s)"
+)
+assert wait_plain > 2 * wait_streamed
+
+# %% [markdown]
+# Streaming does not make the model faster: the last token arrives at about the
+# same time either way. It moves the *first* word from the end of the wait to the
+# beginning, which is what a person watching the screen feels.
+#
+# ## 3. The token-arrival timeline
+#
+# Each step is one token arriving; the dot is the first one. The fast model starts
+# sooner and writes faster; the dashed line is the not-streamed answer: nothing,
+# then everything.
+
+# %%
+fast = measure_stream(llm, **{**ask(QUESTIONS[0]), "model": config.FAST_MODEL})
+ax = plots.token_timeline(
+    {"large model, streamed": streamed[0], "fast model, streamed": fast},
+    all_at_once={"large model, not streamed": (plain[0].latency_s, plain[0].output_tokens)},
+    title="The same question, three ways",
+)
+
+# %% [markdown]
+# ## 4. A 5,000-word document: streaming stops helping
+#
+# Now ask for a long report. Streaming still puts the first words up in about a
+# second, but then the model keeps writing far faster than anyone can read. The
+# simulator's ledger has the model's schedule for the answer (the same on every
+# run); reading speed is `config.READING_WORDS_PER_MINUTE`.
+
+# %%
+report = measure_stream(
+    llm,
+    model=config.LARGE_MODEL,
+    max_tokens=8000,
+    messages=[
+        {
+            "role": "user",
+            "content": "Write a 5,000-word report on how our support team handles refunds.",
+        }
+    ],
+)
+record = upstream_record(report.request_id)
+words = len(report.text.split())
+writing_s = record.scheduled_total_s - record.scheduled_ttft_s
+written_per_min = words / writing_s * 60
+reading_min = words / config.READING_WORDS_PER_MINUTE
+print(
+    f"{words:,} words ({report.output_tokens:,} tokens), written in {writing_s:.0f} s (simulated)"
+)
+print(
+    f"the model writes {written_per_min:,.0f} words/min; a person reads "
+    f"{config.READING_WORDS_PER_MINUTE:.0f} words/min: "
+    f"{written_per_min / config.READING_WORDS_PER_MINUTE:.0f}x slower"
+)
+print(f"reading it takes {reading_min:.0f} minutes")
+read_by_end = writing_s * config.READING_WORDS_PER_MINUTE / 60
+print(
+    f"when the stream ends, the reader has read {read_by_end:.0f} words: "
+    f"{1 - read_by_end / words:.0%} of the document is still unread"
+)
+
+# %% tags=["nbval-ignore-output", "why:timing"]
+measured_per_min = words / report.generation_s * 60
+print(
+    f"measured: first token after {report.ttft_s:.2f} s, {measured_per_min:,.0f} words/min "
+    f"({report.tokens_per_s:.0f} tokens/s), stream over after {report.total_s:.0f} s (simulated)"
+)
+assert measured_per_min > 10 * config.READING_WORDS_PER_MINUTE
+assert abs(report.generation_s - writing_s) < 0.1 * writing_s
+
+# %%
+ax = plots.generation_vs_reading(report, words=words)
+
+# %% [markdown]
+# The streamed text runs away from the reader within seconds. After that,
+# streaming only keeps an HTTP connection open for a minute and a half, feeding a
+# screen nobody is reading that far down, and if the tab closes or a proxy times
+# out, everything is lost. For a document this long the better design is the
+# opposite one: generate it in the background, tell the user when it is ready,
+# and show it whole. That is where the course goes from notebook 04 on.
+#
+# ## Summary
+#
+# - A chat box streams from an asyncio task and writes to widget values, so the
+#   kernel and the Stop button stay responsive; coalescing renders (≤ 30 a second)
+#   keeps a fast stream from lagging.
+# - Streaming moves the first word from the end of the wait to about one second,
+#   several times sooner; it does not bring the last word any sooner.
+# - The token timeline shows it: a staircase starting early, against a wall at the
+#   end for the answer that was not streamed.
+# - The model writes about 15 times faster than people read. For a 5,000-word
+#   document, streaming helps with the first screen only: generate it in the
+#   background and show it when done.
+
+# %% [markdown]
+# ## Quick check
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("02_streaming_chat")
+
+# %% [markdown]
+# ## Lab
+#
+# [Lab 02](../labs/02_streaming_chat.ipynb): time a stream yourself, decide between
+# sync, stream and async for eight tasks, and compute how much of a streamed
+# document is still unread when it ends. ([solution](../solutions/02_streaming_chat.ipynb))
+
+# %% [markdown] tags=["nav"]
+# <!-- generated by scripts/build_course.py: edit LESSONS there, not here -->
+#
+# ---
+#
+# ← [01 · The sync fast path](01_sync_fast_path.ipynb) | [Course index](../README.md#lessons) | [03 · Cancellation and conversation](03_cancellation_and_conversation.ipynb) →
+#
+# **Lab:** [Lab 02 · Streaming chat](../labs/02_streaming_chat.ipynb) · [solution](../solutions/02_streaming_chat.ipynb)
