@@ -393,3 +393,11 @@ def test_speed_must_be_a_positive_number_within_the_clock_s_range(
         with pytest.raises(ValueError, match="speed"):
             ChatBox(speed=bad)  # type: ignore[arg-type]
     assert ChatBox(speed=2.0).time_scale == config.human_time_scale() / 2.0
+
+
+def test_a_pinned_clock_wins_over_the_human_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(config.HUMAN_TIME_SCALE_ENV, raising=False)
+    config.set_time_scale(0.01)  # a later cell resets the notebook's clock...
+    assert ChatBox(time_scale=1.0, speed=3.0).time_scale == 1.0  # ...the box keeps its own
+    with pytest.raises(ValueError, match="time scale"):
+        ChatBox(time_scale=11.0)

@@ -326,6 +326,11 @@ def time_scale_in_context(value: float) -> Iterator[None]:
         _context_scale.reset(token)
 
 
+def check_time_scale(value: float) -> None:
+    """Raise ValueError unless `value` is a usable time scale (0 to 10 real s per simulated s)."""
+    _check_scale(value)
+
+
 def _check_scale(value: float) -> None:
     if not 0.0 <= value <= 10.0:
         raise ValueError(f"time scale must be between 0 and 10, got {value}")

@@ -139,6 +139,7 @@ class ChatBox(widgets.VBox):
         max_updates_per_s: float = DEFAULT_MAX_UPDATES_PER_S,
         placeholder: str = "Ask something, then press Send",
         speed: float = 1.0,
+        time_scale: float | None = None,
     ) -> None:
         if config.canonical_model(model) not in config.PRICES:
             raise ValueError(f"unknown model {model!r}; known: {sorted(config.PRICES)}")
@@ -147,6 +148,9 @@ class ChatBox(widgets.VBox):
         if max_updates_per_s <= 0:
             raise ValueError("max_updates_per_s must be > 0")
         self.speed = speed
+        if time_scale is not None:
+            config.check_time_scale(time_scale)
+        self._pinned_scale = time_scale
         self.model = model
         self.max_tokens = max_tokens
         self.system = system
@@ -243,7 +247,11 @@ class ChatBox(widgets.VBox):
 
     @property
     def time_scale(self) -> float:
-        """Real seconds per simulated second of this box's answers."""
+        """Real seconds per simulated second of this box's answers: the human clock over
+        `speed`, unless the box was given its own `time_scale` (a cell that measures at a
+        chosen clock, e.g. 1.0 to keep a Stop test exact whatever the suite's clock)."""
+        if self._pinned_scale is not None:
+            return self._pinned_scale
         return config.human_time_scale() / self._speed
 
     @property
