@@ -484,14 +484,13 @@ Markdown(table)
 # `rq info` / dashboard tooling come with it too. Writing these yourself is
 # weeks of work and a new set of bugs; the queue is not your product.
 #
-# Clean up: stop the board, the inbox, the workers and the two servers.
+# The workers, the board, the inbox and the two local servers keep running while
+# this notebook is open, so after Run All you can scroll back, enqueue more reports
+# and watch them move. They run inside this kernel and stop with it (Kernel → Shut
+# Down Kernel); to stop them earlier, run
+# `board.stop(); inbox.stop(); workers.stop(); receiver.stop(); catcher.stop()`.
 
 # %%
-board.stop()
-inbox.stop()
-workers.stop()
-receiver.stop()
-catcher.stop()
 print("workers running:", workers.running)
 
 # %% [markdown]
