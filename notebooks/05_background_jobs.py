@@ -489,8 +489,15 @@ Markdown(table)
 # and watch them move. They run inside this kernel and stop with it (Kernel → Shut
 # Down Kernel); to stop them earlier, run
 # `board.stop(); inbox.stop(); workers.stop(); receiver.stop(); catcher.stop()`.
+# The one exception: on a real Redis (`REDIS_URL`) the workers are separate
+# `rq worker` processes, which must not outlive the kernel, so they stop here; run
+# the cell that started them again to go on.
 
 # %%
+from stream_or_queue import config
+
+if config.redis_url():
+    workers.stop()
 print("workers running:", workers.running)
 
 # %% [markdown]
