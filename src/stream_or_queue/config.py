@@ -349,7 +349,10 @@ def redis_url() -> str | None:
 # --- the web service (issue 7) ------------------------------------------------------
 
 WEB_QUEUE = "web"
-"""The RQ queue of the web service's jobs (run `rq worker web` next to a real Redis)."""
+"""The RQ queue of the web service's jobs (`python -m stream_or_queue.jobs --workers 2 web`)."""
+
+WEB_INBOX = "web"
+"""The inbox (a Redis list, `jobs.Inbox`) a finished web job's notification goes to."""
 
 WEB_QUESTION_MAX_CHARS = 2_000
 """A longer question is refused with 422: it is a prompt, not a document upload."""
@@ -368,6 +371,50 @@ WEB_SSE_STATUS_CHECK_S = 0.5
 
 A crashed worker writes no event, so silence alone must not look like progress.
 """
+
+WEB_REDIS_CONNECTIONS = 64
+"""Redis connections one web process opens for its event streams and status reads.
+
+Streams beyond this wait for a free connection (and all of them share one
+subscription for wake-ups): a thousand open streams never mean a thousand connections.
+"""
+
+WEB_REDIS_WAIT_S = 30.0
+"""How long a request waits for one of those connections before it answers 503."""
+
+WEB_READY_WORKER_WINDOW_S = 30.0
+"""`/readyz` wants a worker on the web queue whose heartbeat is at most this old (real s).
+
+The course's workers beat at least every 15 s when idle (`WORKER_TTL_S`), every
+`WORKER_MONITOR_INTERVAL_S` while busy; the in-process worker thread every second.
+"""
+
+WEB_RETRY_AFTER_S = 5
+"""The `Retry-After` (s) of a 503 answered while the queue cannot be reached."""
+
+# --- supervised workers: `python -m stream_or_queue.jobs --workers N` ----------------------
+
+WORKER_TTL_S = 30
+"""An idle `rq worker` re-registers (heartbeat) every `WORKER_TTL_S - 15` s (RQ: 420)."""
+
+WORKER_MONITOR_INTERVAL_S = 5
+"""A busy worker renews its job's heartbeat this often (RQ's `job_monitoring_interval`: 30)."""
+
+WORKER_HEARTBEAT_GRACE_S = 10
+"""A job's heartbeat expires this long after its last renewal (RQ: 60); then it counts as
+abandoned, and the next maintenance run retries it."""
+
+WORKER_MAINTENANCE_INTERVAL_S = 10
+"""How often a worker runs RQ's registry maintenance (RQ: 600). With the two above: a job
+whose worker vanished (its machine died) is retried within 5 + 10 + 10 = 25 s."""
+
+WORKER_SUPERVISE_S = 0.5
+"""How often the supervisor looks at its workers: a worker it sees die has its jobs
+requeued and a replacement started within this (plus the time to start one)."""
+
+WORKER_REDIS_RETRY_S = 15.0
+"""How long a worker's Redis commands keep retrying through an outage (a restart) before
+the worker gives up and exits (the supervisor then starts another)."""
 
 # --- background jobs (issue 6) --------------------------------------------------------
 
