@@ -172,13 +172,21 @@ with httpx2.Client(base_url=web.url, timeout=30) as browser:
     log = follow_events(browser, job_id)  # reattaches with Last-Event-ID if the edge cuts it
     page = browser.get(f"/r/{job_id}").text
     view = browser.get(f"/jobs/{job_id}").json()
-web.stop()
 print("progress events:", " -> ".join(dict.fromkeys(log.steps)))
 print("status:", view["status"])
 print(
     "sources on the permalink page:",
     [s["title"] for s in view["result"]["sources"] if s["title"] in page],
 )
+
+# %% [markdown]
+# The service keeps running while this notebook is open (it stops with the kernel),
+# so the permalink below is live: open it in a new browser tab on your own machine
+# (in Binder, run `python -m stream_or_queue.web --port 8000` in a terminal and open
+# that port through your environment's proxy).
+
+# %% tags=["nbval-ignore-output", "why:ids"]
+print(f"the answer's permalink, live while this notebook runs: {web.url}/r/{job_id}")
 
 # %% tags=["nbval-ignore-output", "why:timing"]
 print(

@@ -198,3 +198,23 @@ def test_lab00_rate_must_not_divide_by_the_total() -> None:
         lab00.check_tokens_per_second(lambda n, a, b: n / b)
     with pytest.raises(CheckFailed, match="dividing by zero"):
         lab00.check_tokens_per_second(lambda n, a, b: n / (b - a) if b > a else 1.0)
+
+
+def test_a_failed_check_reads_as_one_message_in_ipython() -> None:
+    """What a learner sees in a notebook: the advice, not the checker's frames and paths."""
+    import subprocess
+    import sys
+
+    code = (
+        "from stream_or_queue.labs import expect\nexpect(False, 'Return the stream, not a list.')"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-m", "IPython", "--no-banner", "--colors=NoColor", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = shown.stdout + shown.stderr
+    assert "Not yet:" in output and "Return the stream, not a list." in output
+    assert "Traceback" not in output and "site-packages" not in output and "File " not in output

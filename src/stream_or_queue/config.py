@@ -8,6 +8,7 @@ Figures that come from the outside world carry the date they were published.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -269,7 +270,20 @@ def cores_override() -> int | None:
 DEFAULT_TIME_SCALE = 0.01
 """Real seconds per simulated second: 0.01 turns a 90 s agent into 0.9 s of waiting."""
 
+HUMAN_TIME_SCALE = 1.0
+"""The one rule for clocks: what a person drives runs in real time (1.0), what a cell measures
+runs on the notebook's time scale. A person drives a ChatBox (typing, Send, Stop), a job started
+from a JobBoard or the web page, the decision guide. Real time is what makes a streamed answer
+readable and a Stop button reachable: a Sonnet-class answer arrives at its real rate (about
+60-95 tokens/s after a first token of about a second). Measurements keep `time_scale()`, so a
+notebook runs in seconds and reports simulated seconds."""
+HUMAN_TIME_SCALE_ENV = "STREAM_OR_QUEUE_HUMAN_TIME_SCALE"
+"""Overrides HUMAN_TIME_SCALE (the test suite may run what a person drives faster)."""
+
 _time_scale: float | None = None
+_context_scale: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "stream_or_queue_context_time_scale", default=None
+)
 
 
 def mode() -> Mode:
@@ -281,7 +295,14 @@ def mode() -> Mode:
 
 
 def time_scale() -> float:
-    """Real seconds per simulated second (1.0 = real time)."""
+    """Real seconds per simulated second (1.0 = real time).
+
+    A scale set for the current context (`time_scale_in_context`, e.g. a ChatBox's answer)
+    wins over the process's (`set_time_scale`), which wins over the environment's.
+    """
+    in_context = _context_scale.get()
+    if in_context is not None:
+        return in_context
     if _time_scale is not None:
         return _time_scale
     raw = os.environ.get("STREAM_OR_QUEUE_TIME_SCALE")
@@ -313,6 +334,36 @@ def time_scale_set_to(value: float) -> Iterator[None]:
         yield
     finally:
         _time_scale = previous
+
+
+def human_time_scale() -> float:
+    """The time scale of what a person drives: HUMAN_TIME_SCALE unless the environment says."""
+    raw = os.environ.get(HUMAN_TIME_SCALE_ENV)
+    if raw is None or not raw.strip():
+        return HUMAN_TIME_SCALE
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{HUMAN_TIME_SCALE_ENV} must be a number, got {raw!r}") from exc
+    _check_scale(value)
+    return value
+
+
+@contextlib.contextmanager
+def time_scale_in_context(value: float) -> Iterator[None]:
+    """Run a block (and the tasks and threads it starts) at another time scale, leaving the
+    rest of the process alone: a ChatBox streams in real time while other cells measure."""
+    _check_scale(value)
+    token = _context_scale.set(value)
+    try:
+        yield
+    finally:
+        _context_scale.reset(token)
+
+
+def check_time_scale(value: float) -> None:
+    """Raise ValueError unless `value` is a usable time scale (0 to 10 real s per simulated s)."""
+    _check_scale(value)
 
 
 def _check_scale(value: float) -> None:

@@ -148,8 +148,16 @@ def research_job(question: str) -> dict[str, Any]:
         percent = last.percent if last is not None else 0
         events.publish(job.connection, job.id, "retrying", percent, LOST_WORKER_MESSAGE)
     publisher = ProgressPublisher(job.connection, job.id, job)
+    scale = job.meta.get("time_scale")
+    # a job a person started from the page plays on the human clock (see config)
+    playing = (
+        config.time_scale_in_context(float(scale))
+        if isinstance(scale, int | float)
+        else contextlib.nullcontext()
+    )
     try:
-        answer = run_research(question, progress=publisher)
+        with playing:
+            answer = run_research(question, progress=publisher)
     except JobCanceled:
         job.retries_left = 0  # a cancelled job must not be retried
         events.publish_terminal(job.connection, job.id, "canceled", "Canceled")
@@ -200,15 +208,26 @@ def notify_done(
 
 
 def submit(
-    question: str, *, queue: Queue | None = None, job: Callable[..., Any] | None = None
+    question: str,
+    *,
+    queue: Queue | None = None,
+    job: Callable[..., Any] | None = None,
+    time_scale: float | None = None,
 ) -> Job:
     """Enqueue a question as `job` (default `research_job`) under a new unguessable id.
 
     Its first event ("queued") exists before any worker sees it. The job is
     retried (`Retry`) after a failure or a lost worker; `research_job` resumes
     from its checkpoints and says so on its event stream.
+
+    `time_scale` plays this job on another clock than the worker's: the page passes
+    `config.human_time_scale()` for a job a person started, so its progress moves at a
+    real pace; API clients (notebook cells that measure) leave it to the worker.
     """
     queue = queue or get_queue(config.WEB_QUEUE)
+    meta: dict[str, Any] = {"kind": JOB_KIND}
+    if time_scale is not None:
+        meta["time_scale"] = time_scale
     job_id = new_job_id()
     events.publish(queue.connection, job_id, "queued", 0, "Waiting for a worker")
     return queue.enqueue(
@@ -221,7 +240,7 @@ def submit(
         failure_ttl=config.WEB_RESULT_TTL_S,
         ttl=config.WEB_RESULT_TTL_S,
         description="research question",
-        meta={"kind": JOB_KIND},
+        meta=meta,
     )
 
 

@@ -52,7 +52,14 @@ async def ask(request: Request, state: State) -> HTMLResponse | RedirectResponse
             },
             status_code=422,
         )
-    job = await run_in_threadpool(jobs.submit, question, queue=state.queue, job=state.job)
+    # the form is what a person uses: their job runs on the human clock (real time)
+    job = await run_in_threadpool(
+        jobs.submit,
+        question,
+        queue=state.queue,
+        job=state.job,
+        time_scale=config.human_time_scale(),
+    )
     return RedirectResponse(f"/r/{job.id}", status_code=303)
 
 
