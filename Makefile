@@ -29,9 +29,11 @@ $(STAMP): $(LOCK) pyproject.toml
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
 
-## Open the course in JupyterLab (binds 127.0.0.1).
+## Open the course in JupyterLab (binds 127.0.0.1). As root (containers, Codespaces) Jupyter
+## refuses to start without --allow-root, so it is passed then, and only then.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=. notebooks/00_welcome.ipynb
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --notebook-dir=. \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/00_welcome.ipynb
 
 ## Every test: the library, the labs, the web page, then every notebook through nbval.
 ## Two workers share the tests (one file stays on one worker); the tests that measure on
@@ -64,7 +66,7 @@ lint: $(STAMP)
 
 ## Every benchmark (bounded, loopback only); each prints the table it adds to docs/performance.md.
 bench: $(STAMP)
-	for script in scripts/bench_*.py scripts/chaos_durable.py; do $(PY) $$script || exit 1; done
+	for script in scripts/bench_*.py scripts/chaos_durable.py scripts/chaos_dbos.py; do $(PY) $$script || exit 1; done
 
 ## Re-resolve the lock after editing pyproject.toml's ranges, keeping every other pin.
 lock: $(STAMP)

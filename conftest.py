@@ -37,10 +37,17 @@ LEARNER_VARIABLES = (
 )
 """What a learner's shell may hold that would point the suite elsewhere."""
 
+TEST_HUMAN_TIME_SCALE = "0.01"
+"""What a person drives (a ChatBox...) plays in real time for a learner; the suite plays it
+at the notebooks' default scale, so that nbval stays fast. Figures are in simulated seconds,
+so outputs do not change; the browser tests that need real time set it back themselves.
+Set here, not merely removed, so a learner's own value is replaced too."""
+
 
 def pytest_configure(config: pytest.Config) -> None:
     for name in LEARNER_VARIABLES:
         os.environ.pop(name, None)
+    os.environ["STREAM_OR_QUEUE_HUMAN_TIME_SCALE"] = TEST_HUMAN_TIME_SCALE
 
 
 class OffLoopbackConnection(AssertionError):

@@ -58,6 +58,15 @@ for name, wanted in minimum.items():
 # an `ANTHROPIC_API_KEY` in the environment, `client()` returns a client for the real
 # API instead, and the code below does not change.
 #
+# The offline model is not a language model. It recognises the tasks this course sends
+# (classify an expense, describe a product, summarise, write a report, research with
+# citations) and answers the questions you make up from a set of notes on the course's
+# subjects: streaming, queues, batches, retries, durability, timeouts and cost. A
+# follow-up builds on its previous answer; a question outside those subjects gets an
+# honest reply that says so. Its token counts, timing and cost behave like the real
+# API's, and the same question always gives the same answer. A live key gives you a
+# real model's answers to anything.
+#
 # The measurement: one plain (non-streamed) call, and what came back.
 
 # %%
@@ -87,6 +96,13 @@ print(reply.content[0].text)
 # seconds. All figures are reported in simulated seconds and labelled so; they keep
 # the scale of the real world, only the playback is faster. (A live demo can switch
 # to real time with `config.time_scale_set_to(1.0)`.)
+#
+# One rule decides which clock a part uses: **what you drive runs in real time, what a
+# cell measures runs on the time scale.** When you type into a chat box and press Send,
+# start a job from the web page or use the decision guide, you get a real model's pace
+# (a first token after about a second, then 60-95 tokens a second), so you can read
+# along and press Stop in the middle. `ChatBox(speed=0.25)` plays a model four times
+# slower, to feel what that does to a chat. The Setup line of every notebook says both.
 
 # %%
 from stream_or_queue import clock

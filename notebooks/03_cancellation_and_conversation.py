@@ -47,13 +47,13 @@ _ = measure_stream(
 # it with `stop_button.click()`, which runs exactly the handler a mouse click runs,
 # so the notebook can be re-run and tested; in JupyterLab, try the button itself.
 #
-# This section runs at real time (one real second per simulated second), so the
-# answer streams at the speed a user would see and the accounting below is not
-# blurred by Python's overhead, which the default time scale magnifies 100 times.
+# A chat box plays on the human clock: real time, the speed a user would see, so
+# you can press Stop yourself, even after Run All. This one is also pinned to real
+# time for the cells below (`time_scale=1.0`), so that the accounting is not blurred
+# by Python's overhead, which a faster clock would magnify.
 
 # %%
-config.set_time_scale(1.0)
-chat = ChatBox(max_tokens=4000)
+chat = ChatBox(max_tokens=4000, time_scale=1.0)
 chat
 
 # %%
@@ -92,8 +92,9 @@ assert record.generated_tokens <= at_click + 1, "generation must stop within one
 
 # %% [markdown]
 # The model stopped within one token of the click; the tokens between delivered
-# and generated were already written and on their way when Stop was pressed. Back
-# to the fast default time scale for the rest of the notebook:
+# and generated were already written and on their way when Stop was pressed. The
+# rest of the notebook measures on the fast default time scale; the chat box above
+# keeps its own clock, so its Stop button still works after Run All:
 
 # %%
 config.set_time_scale(None)

@@ -484,14 +484,20 @@ Markdown(table)
 # `rq info` / dashboard tooling come with it too. Writing these yourself is
 # weeks of work and a new set of bugs; the queue is not your product.
 #
-# Clean up: stop the board, the inbox, the workers and the two servers.
+# The workers, the board, the inbox and the two local servers keep running while
+# this notebook is open, so after Run All you can scroll back, enqueue more reports
+# and watch them move. They run inside this kernel and stop with it (Kernel → Shut
+# Down Kernel); to stop them earlier, run
+# `board.stop(); inbox.stop(); workers.stop(); receiver.stop(); catcher.stop()`.
+# The one exception: on a real Redis (`REDIS_URL`) the workers are separate
+# `rq worker` processes, which must not outlive the kernel, so they stop here; run
+# the cell that started them again to go on.
 
 # %%
-board.stop()
-inbox.stop()
-workers.stop()
-receiver.stop()
-catcher.stop()
+from stream_or_queue import config
+
+if config.redis_url():
+    workers.stop()
 print("workers running:", workers.running)
 
 # %% [markdown]

@@ -18,6 +18,8 @@
 # - Deploy new workers with twelve questions in flight and lose nothing.
 # - Drive the course's web service (issue 7's page and API) end to end.
 # - Measure v2 on the same sixty questions and users as v1.
+# - Run the same agent as a DBOS workflow: its steps in the engine's record, and a
+#   request submitted twice that runs and notifies once.
 
 # %% [markdown]
 # ## Setup
@@ -170,13 +172,21 @@ with httpx2.Client(base_url=web.url, timeout=30) as browser:
     log = follow_events(browser, job_id)  # reattaches with Last-Event-ID if the edge cuts it
     page = browser.get(f"/r/{job_id}").text
     view = browser.get(f"/jobs/{job_id}").json()
-web.stop()
 print("progress events:", " -> ".join(dict.fromkeys(log.steps)))
 print("status:", view["status"])
 print(
     "sources on the permalink page:",
     [s["title"] for s in view["result"]["sources"] if s["title"] in page],
 )
+
+# %% [markdown]
+# The service keeps running while this notebook is open (it stops with the kernel),
+# so the permalink below is live: open it in a new browser tab on your own machine
+# (in Binder, run `python -m stream_or_queue.web --port 8000` in a terminal and open
+# that port through your environment's proxy).
+
+# %% tags=["nbval-ignore-output", "why:ids"]
+print(f"the answer's permalink, live while this notebook runs: {web.url}/r/{job_id}")
 
 # %% tags=["nbval-ignore-output", "why:timing"]
 print(
@@ -205,6 +215,57 @@ print(f"cost per question:       ${v2.cost_per_question_usd:.4f}")
 assert v2.timeout_rate == 0 and v2.completion_rate > 0.6
 
 # %% [markdown]
+# ## 7. The same job on a durable engine: DBOS
+#
+# Above, the checkpoints are the course's own (`durable.DurableRun` on Redis), so
+# that you can see them. `research.durable` runs the same agent as a DBOS workflow:
+# each model turn and tool call is a DBOS step recorded in its SQLite file, progress
+# events go to the workflow's stream, and the notification carries the workflow id
+# as its idempotency key. The workflow id is the request's id, so a second submit of
+# the same request attaches to the same workflow instead of running it again. (DBOS's
+# blocking calls refuse to run on a notebook's event loop, hence `asyncio.to_thread`.)
+
+# %%
+import asyncio
+import tempfile
+from pathlib import Path
+
+from dbos import DBOS
+
+from stream_or_queue.durable import engine
+from stream_or_queue.jobs import Inbox
+from stream_or_queue.research import durable as research_dbos
+
+await engine.alaunch(f"sqlite:///{Path(tempfile.mkdtemp()) / 'dbos.sqlite'}")
+
+
+def ask_twice(question, request_id):
+    first = research_dbos.start_research(question, workflow_id=request_id)
+    research_dbos.start_research(question, workflow_id=request_id)  # the user clicks again
+    answer = first.get_result()
+    names = [s["function_name"] for s in DBOS.list_workflow_steps(request_id)]
+    return answer, names, list(research_dbos.progress_events(request_id))
+
+
+answer, names, events = await asyncio.to_thread(ask_twice, QUESTIONS[1], "request-2")
+notes = [m for m in Inbox("research").list() if m.job_id == "request-2"]
+print(
+    f"steps recorded: {sum(n.startswith('turn-') for n in names)} model turns, "
+    f"{sum(n.startswith('tool-') for n in names)} tool calls, "
+    f"{names.count('research.notify')} notification"
+)
+print(f"progress events: {len(events)}, from {events[0]['step']!r} to {events[-1]['step']!r}")
+print(f"notifications in the inbox for this request: {len(notes)}; permalink {answer['permalink']}")
+await asyncio.to_thread(engine.shutdown)
+
+# %% [markdown]
+# A worker process killed in the middle of such a workflow resumes it without
+# paying for a recorded step again (notebook 08 shows it with `kill -9`; the
+# library's tests do it to this workflow). v3's batch submit is
+# two steps - record the newest batch, then find-or-create - so a crash between
+# creating the batch and recording its id cannot pay for a second batch.
+
+# %% [markdown]
 # ## Summary
 #
 # - The agent did not change; where it runs did. Submitting takes milliseconds, so
@@ -214,6 +275,9 @@ assert v2.timeout_rate == 0 and v2.completion_rate > 0.6
 #   waits for the user instead of the user waiting for the answer.
 # - Checkpointed steps turn a crash or a deploy into one repeated step: no
 #   finished step runs twice, nothing is lost, one notification is sent.
+# - On a durable engine (DBOS) the same agent needs no checkpoint code of its own:
+#   the engine records each step, and the workflow id makes a repeated request
+#   attach to the running one.
 # - v2 still pays the live price for every call - 09c moves what can wait to the
 #   Batches API.
 

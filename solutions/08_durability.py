@@ -20,6 +20,43 @@ print(lab08.DOCUMENT)
 
 
 # %% [markdown]
+# ## First, the mechanism: step memoization
+#
+# Every durable engine rests on one idea. Write `Memo(path)`: its
+# `step(name, fn, *args)` returns the result stored under `name` if there is one;
+# otherwise it runs `fn(*args)`, writes the result to the JSON file at `path`
+# (so that a restarted process finds it), and returns it. The check crashes a
+# workflow inside its second step, builds a new `Memo` on the same file - what a
+# restarted process would do - and runs the workflow again from the top.
+
+
+# %%
+import json
+from pathlib import Path
+
+
+class Memo:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        ### BEGIN SOLUTION
+        self.done = json.loads(self.path.read_text()) if self.path.exists() else {}
+        ### END SOLUTION
+
+    def step(self, name, fn, *args):
+        ### BEGIN SOLUTION
+        if name in self.done:
+            return self.done[name]
+        result = fn(*args)
+        self.done[name] = result
+        self.path.write_text(json.dumps(self.done))
+        return result
+        ### END SOLUTION
+
+
+# %%
+lab08.check_memo(Memo)
+
+# %% [markdown]
 # ## Make the pipeline resumable
 #
 # The pipeline as it is today:

@@ -114,3 +114,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL: SOQ_TEST_POSTGRES_URL, else a private cluster on a free port."""
+    url = os.environ.get("SOQ_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    from stream_or_queue.durable.postgres_server import find_pg_bin, private_postgres_server
+
+    if find_pg_bin() is None:
+        missing("PostgreSQL (initdb, pg_ctl)")
+    with private_postgres_server() as private_url:
+        yield private_url

@@ -80,3 +80,48 @@ def test_steps_outside_run_are_caught(check: Callable[..., None], advice: str) -
 def test_a_side_effect_without_once_or_a_stable_key_is_caught() -> None:
     with pytest.raises(CheckFailed, match="the team got 2 messages"):
         lab08.check_publishes_once(publishes_every_attempt)
+
+
+class _GoodMemo:
+    def __init__(self, path: Any) -> None:
+        import json
+        from pathlib import Path
+
+        self.path = Path(path)
+        self.done = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        import json
+
+        if name not in self.done:
+            self.done[name] = fn(*args)
+            self.path.write_text(json.dumps(self.done))
+        return self.done[name]
+
+
+class _ForgetfulMemo(_GoodMemo):
+    """Remembers in memory only: a restarted process finds nothing."""
+
+    def step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        if name not in self.done:
+            self.done[name] = fn(*args)
+        return self.done[name]
+
+
+class _UnstartedMemo(_GoodMemo):
+    def __init__(self, path: Any) -> None:
+        raise NotImplementedError()
+
+
+def test_the_memo_check_passes_step_memoization(capsys: pytest.CaptureFixture[str]) -> None:
+    lab08.check_memo(_GoodMemo)
+    assert "only the interrupted step ran again" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("memo", "hint"),
+    [(_ForgetfulMemo, "nothing was written"), (_UnstartedMemo, "NotImplementedError")],
+)
+def test_the_memo_check_points_at_the_mistake(memo: type, hint: str) -> None:
+    with pytest.raises(CheckFailed, match=hint):
+        lab08.check_memo(memo)

@@ -439,3 +439,23 @@ def test_lab06_backoff_without_a_cap_is_caught() -> None:
     with pytest.raises(CheckFailed, match=r"16.0, 32.0, 64.0\]; .* none is longer than") as info:
         lab06.check_poll_with_backoff(uncapped)
     assert "min(" not in str(info.value), "the formula waits for lab06.hint()"
+
+
+def test_a_failed_check_reads_as_one_message_in_ipython() -> None:
+    """What a learner sees in a notebook: the advice, not the checker's frames and paths."""
+    import subprocess
+    import sys
+
+    code = (
+        "from stream_or_queue.labs import expect\nexpect(False, 'Return the stream, not a list.')"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-m", "IPython", "--no-banner", "--colors=NoColor", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = shown.stdout + shown.stderr
+    assert "Not yet:" in output and "Return the stream, not a list." in output
+    assert "Traceback" not in output and "site-packages" not in output and "File " not in output

@@ -47,7 +47,7 @@ def test_create_returns_a_valid_message_recorded_in_the_ledger(sim: Simulator, w
     assert message.stop_reason == "end_turn" and message.stop_sequence is None
     assert len(message.content) == 1 and message.content[0].type == "text"
     text = message.content[0].text
-    assert "message queue" in text.lower()
+    assert "queue" in text.lower()
     record = sim.find(message._request_id or "")
     assert record is not None and record.status == 200 and record.completed
     assert message.usage.output_tokens == record.planned_output_tokens == record.delivered_tokens
@@ -171,7 +171,7 @@ def test_ticket_classification_picks_one_listed_category(sim: Simulator) -> None
 def test_requested_word_count_is_roughly_met(sim: Simulator) -> None:
     with sync_client(sim) as client:
         text = _text(client, max_tokens=4000, messages=user("Write a 300-word essay about queues."))
-    assert 300 <= len(text.split()) <= 360
+    assert 270 <= len(text.split()) <= 330
 
 
 def test_summary_reuses_sentences_of_the_text(sim: Simulator) -> None:
@@ -180,18 +180,19 @@ def test_summary_reuses_sentences_of_the_text(sim: Simulator) -> None:
         "Retries with backoff absorb flaky upstream services. A dashboard shows progress to users."
     )
     with sync_client(sim) as client:
-        text = _text(client, messages=user(f"Summarize: {source}"))
-    assert text.startswith("Summary: ")
-    assert "Queues decouple producers from consumers." in text
+        text = _text(client, messages=user(f"Summarize in two sentences: {source}"))
+    assert text.startswith("Queues decouple producers from consumers. ")
+    assert text.count(". ") + 1 == 2 and text.endswith(".")
+    assert all(s.strip(". ") in source for s in text.split(". "))
 
 
-def test_multi_turn_answer_depends_on_the_previous_answer(sim: Simulator) -> None:
+def test_multi_turn_answer_builds_on_the_previous_answer(sim: Simulator) -> None:
     follow_up = "And what about retries?"
 
-    def second_turn(first_question: str) -> str:
+    def two_turns(first_question: str) -> tuple[str, str]:
         with sync_client(sim) as client:
             first = _text(client, messages=user(first_question), extra_body={"temperature": 0})
-            return _text(
+            second = _text(
                 client,
                 extra_body={"temperature": 0},
                 messages=[
@@ -200,12 +201,16 @@ def test_multi_turn_answer_depends_on_the_previous_answer(sim: Simulator) -> Non
                     {"role": "user", "content": follow_up},
                 ],
             )
+        return first, second
 
-    about_queues = second_turn("Explain background queues")
-    about_streams = second_turn("Explain token streaming")
+    queues_first, about_queues = two_turns("Explain background queues")
+    streams_first, about_streams = two_turns("Explain token streaming")
     assert about_queues != about_streams
-    assert "background queues" in about_queues and "token streaming" in about_streams
-    assert "retries" in about_queues
+    # the follow-up recalls the first answer's opening point, then answers the new question
+    for first, second in ((queues_first, about_queues), (streams_first, about_streams)):
+        opening = first.split("\n\n")[0].rstrip(".")
+        assert opening[1:] in second
+        assert "retries" in second.lower()
 
 
 # --- generation controls --------------------------------------------------------------------
@@ -300,12 +305,11 @@ def test_seeded_outputs_are_pinned() -> None:
         )
         tool = client.messages.create(**ask(QUESTION, tools=TOOLS))
     assert chat.content[0].text.startswith(  # type: ignore[union-attr]
-        "Good question about queues streams. The key idea is that queues streams depends"
+        "Stream when a person is waiting for the words, queue when what they want is"
     )
     assert product.content[0].text == (  # type: ignore[union-attr]
-        "Designed for reading, the Lamp pairs versatile looks with everyday strength. "
-        "Customers single out the design, which holds up to daily use. "
-        "Order today and see why it is a favourite in its category."
+        "The Lamp is a well-made everyday essential. Designed with reading in mind, it fits "
+        "the way you work and live. Simple, practical and made to last."
     )
     call = tool.content[1]
     assert call.type == "tool_use" and call.id == "toolu_Gpy5PFUvpnHWDfDRNqYVs8Pf"
@@ -316,5 +320,5 @@ def test_seeded_outputs_are_pinned() -> None:
         "req_8yUwVYBjtKIAzcclmozYQxtp",
     ]
     timing = [(round(r.scheduled_ttft_s, 6), round(r.scheduled_total_s, 6)) for r in sim.ledger]
-    assert timing == [(0.401343, 0.858864), (0.671563, 0.99853), (0.389731, 0.491757)]
-    assert [r.planned_output_tokens for r in sim.ledger] == [75, 46, 15]
+    assert timing == [(0.401343, 1.600791), (0.671563, 0.933137), (0.389731, 0.491757)]
+    assert [r.planned_output_tokens for r in sim.ledger] == [195, 37, 15]

@@ -132,12 +132,12 @@ def test_stream_with_max_tokens_and_stop_sequence(sim: Simulator) -> None:
         with client.messages.stream(**ask("Write a 100-word note on queues.", max_tokens=5)) as s:
             cut = s.get_final_message()
         with client.messages.stream(
-            **ask("Write a 100-word note on queues.", stop_sequences=["queues"], **T0)
+            **ask("Write a 100-word note on queues.", stop_sequences=["worker"], **T0)
         ) as s:
             stopped = s.get_final_message()
     assert cut.stop_reason == "max_tokens" and cut.usage.output_tokens == 5
-    assert stopped.stop_reason == "stop_sequence" and stopped.stop_sequence == "queues"
-    assert "queues" not in stopped.content[0].text  # type: ignore[union-attr]
+    assert stopped.stop_reason == "stop_sequence" and stopped.stop_sequence == "worker"
+    assert "worker" not in stopped.content[0].text  # type: ignore[union-attr]
 
 
 def test_first_token_never_arrives_before_its_scheduled_time(sim: Simulator) -> None:

@@ -230,3 +230,17 @@ def test_a_client_leaving_the_chat_stops_the_generation(web: object, simulator: 
         time.sleep(0.02)
     record = next(r for r in simulator.ledger if r.cancelled)  # type: ignore[attr-defined]
     assert record.generated_tokens < record.planned_output_tokens
+
+
+def test_a_job_a_person_starts_from_the_page_runs_on_the_human_clock(
+    idle_web: object, fake_redis: object
+) -> None:
+    from rq.job import Job
+
+    with _client(idle_web) as http:
+        by_person = http.post("/ask", data={"question": QUESTION}).headers["location"]
+        by_code = http.post("/jobs", json={"question": QUESTION}).json()["id"]
+    person_job = Job.fetch(by_person.removeprefix("/r/"), connection=get_queue().connection)
+    code_job = Job.fetch(by_code, connection=get_queue().connection)
+    assert person_job.meta["time_scale"] == config.human_time_scale()
+    assert "time_scale" not in code_job.meta  # a cell that measures keeps the worker's clock

@@ -284,7 +284,120 @@ def _unescape(value: str) -> str:
 
 def test_text_form_is_short_and_stable() -> None:
     chat = ChatBox(model=config.FAST_MODEL)
-    expected = "ChatBox · claude-haiku-4-5 · 0 turns so far (run the notebook to chat)"
+    expected = "ChatBox · claude-haiku-4-5 (a live widget: run the notebook to chat)"
     assert repr(chat) == expected
     bundle = chat._repr_mimebundle_()
     assert isinstance(bundle, dict) and bundle["text/plain"] == expected
+
+
+def test_a_snapshot_shows_a_static_reader_the_final_transcript(simulator: Simulator) -> None:
+    async def scenario() -> ChatBox:
+        chat = ChatBox()
+        chat.send("What is time to first token?")
+        await chat.wait()
+        chat.send("Write a 3000-word essay about queues and streams.")
+        await chat.wait_for_tokens(5)
+        chat.stop_button.click()
+        await chat.wait()
+        return chat
+
+    chat = run(scenario)
+    shot = chat.snapshot()
+    first, second = chat.turns
+    assert repr(chat).startswith("ChatBox · ") and " · 2 turns " in repr(chat)
+    text = repr(shot)
+    assert f"Assistant: {first.reply}" in text and f"Assistant: {second.reply} [stopped]" in text
+    assert "saved" in text and "<" not in text  # the figures as plain text, tokens saved too
+    page = shot._repr_html_()
+    assert "soq-saved" in page and "What is time to first token?" in page
+
+
+def test_enter_in_the_input_sends(simulator: Simulator) -> None:
+    async def scenario() -> ChatBox:
+        chat = ChatBox()
+        chat.input.value = "Why stream?"
+        chat.input._handle_msg(  # what the front end sends when Enter is pressed
+            {
+                "content": {"data": {"method": "custom", "content": {"event": "submit"}}},
+                "buffers": [],
+            }
+        )
+        await chat.wait()
+        return chat
+
+    chat = run(scenario)
+    assert [t.user for t in chat.turns] == ["Why stream?"] and chat.turns[0].reply
+
+
+class _ScaleSpy:
+    """An httpx2 transport around the simulator's that notes the time scale each request sees."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.scales: list[float] = []
+
+    async def handle_async_request(self, request: object) -> object:
+        self.scales.append(config.time_scale())
+        return await self.inner.handle_async_request(request)  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()  # type: ignore[attr-defined]
+
+
+def _spied_client(simulator: Simulator) -> tuple[object, _ScaleSpy]:
+    import anthropic
+    import httpx2
+
+    from stream_or_queue.simulator.transport import AsyncSimulatorTransport
+
+    spy = _ScaleSpy(AsyncSimulatorTransport(simulator))
+    client = anthropic.AsyncAnthropic(
+        api_key="offline",
+        base_url="http://simulator.local",
+        http_client=httpx2.AsyncClient(transport=spy),  # type: ignore[arg-type]
+    )
+    return client, spy
+
+
+def test_a_person_s_answer_plays_at_the_human_clock_and_the_notebook_keeps_its_own(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(config.HUMAN_TIME_SCALE_ENV, raising=False)
+    config.set_time_scale(0.002)  # a measuring notebook's clock
+
+    async def scenario() -> tuple[list[float], float]:
+        client, spy = _spied_client(simulator)
+        chat = ChatBox(client=client, simulator=simulator)  # type: ignore[arg-type]
+        chat.send("Why stream?")
+        await chat.wait_for_tokens(3)
+        seen_meanwhile = config.time_scale()  # another cell, while the answer streams
+        chat.stop()
+        await chat.wait()
+        slow = ChatBox(client=client, simulator=simulator, speed=0.25)  # type: ignore[arg-type]
+        slow.send("hi")
+        await slow.wait_for_tokens(1)
+        slow.stop()
+        await slow.wait()
+        return spy.scales, seen_meanwhile
+
+    scales, meanwhile = run(scenario)
+    assert scales == [config.HUMAN_TIME_SCALE, 4 * config.HUMAN_TIME_SCALE]
+    assert meanwhile == 0.002
+
+
+def test_speed_must_be_a_positive_number_within_the_clock_s_range(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(config.HUMAN_TIME_SCALE_ENV, raising=False)  # real time: 0.01 is too slow
+    for bad in (0, -1.0, True, "fast", 0.01):
+        with pytest.raises(ValueError, match="speed"):
+            ChatBox(speed=bad)  # type: ignore[arg-type]
+    assert ChatBox(speed=2.0).time_scale == config.human_time_scale() / 2.0
+
+
+def test_a_pinned_clock_wins_over_the_human_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(config.HUMAN_TIME_SCALE_ENV, raising=False)
+    config.set_time_scale(0.01)  # a later cell resets the notebook's clock...
+    assert ChatBox(time_scale=1.0, speed=3.0).time_scale == 1.0  # ...the box keeps its own
+    with pytest.raises(ValueError, match="time scale"):
+        ChatBox(time_scale=11.0)

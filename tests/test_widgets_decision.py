@@ -43,3 +43,20 @@ def test_feature_name_is_escaped() -> None:
 
 def test_repr_is_deterministic() -> None:
     assert repr(DecisionGuide()) == "DecisionGuide(pattern='sync streaming')"
+
+
+def test_a_missed_latency_budget_is_said_and_numbers_apply_as_typed() -> None:
+    guide = DecisionGuide()
+    guide.expected_seconds.value = 0.3
+    guide.realtime.value = True
+    guide.latency_budget_ms.value = 150.0
+    assert "misses its 150 ms budget" in guide.answer.value
+    assert "300 ms" in guide.answer.value
+    for number in (guide.expected_seconds, guide.latency_budget_ms, guide.items):
+        assert number.continuous_update  # applied on each change, not only on Enter or blur
+
+
+def test_checkbox_labels_take_their_full_length() -> None:
+    guide = DecisionGuide()
+    for box in (guide.needs_durability, guide.batch_savings, guide.regulatory):
+        assert box.layout.width == "auto" and not box.indent

@@ -148,6 +148,13 @@ def decide(feature: Feature) -> Decision:
         reasons.append(f"the budget is {budget:g} ms, below any model call's first token")
         advice.append("precompute answers, cache them, or run a small local model")
         return Decision(Pattern.PRECOMPUTED, tuple(reasons), tuple(advice))
+    if budget is not None and f.expected_seconds * 1000 > budget:
+        # whatever the pattern, say so: the task as measured cannot meet its own budget
+        reasons.append(
+            f"it takes about {f.expected_seconds * 1000:g} ms, which misses its "
+            f"{budget:g} ms budget"
+        )
+        advice.append("make it faster, precompute or cache it, or agree a realistic budget")
 
     if f.regulatory_sync_ack:
         reasons.append("a rule requires a synchronous acknowledgement")

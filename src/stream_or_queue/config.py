@@ -8,6 +8,7 @@ Figures that come from the outside world carry the date they were published.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -162,6 +163,41 @@ DURABLE_KEY_TTL_S = 7 * 24 * 3600
 DURABLE_DEFAULT_RETRIES = 3
 """RQ `Retry(max=...)` budget of the durable demo jobs: each crash or failure uses one."""
 
+# --- the durable engine: DBOS Transact --------------------------------------------
+
+DURABLE_DATABASE_URL_ENV = "DBOS_DATABASE_URL"
+"""Set it to a Postgres URL (postgresql://user:pass@host:5432/db) to share one DBOS system
+database between processes and machines; unset, DBOS keeps its record in a SQLite file."""
+
+DURABLE_SQLITE_FILE = "stream_or_queue_dbos.sqlite"
+"""The SQLite file DBOS uses when no URL is set, created in the current working directory
+(the notebook's folder): one file, no server, so it runs in Binder."""
+
+DURABLE_APP_NAME = "stream_or_queue"
+
+DURABLE_APP_VERSION = "course-1"
+"""Pinned application version. DBOS recovers a workflow only on a process running the
+version it started on, and its default version is a hash of the workflow code: a learner who
+edits a cell after a crash would orphan the work. Bump it on a deploy that changes what
+steps do, and move in-flight work across with `fork_workflow`."""
+
+DURABLE_POLL_S = 0.05
+"""How often (real s) DBOS polls for notifications and queued work. Its default of 1 s makes
+a notebook crawl on SQLite; Postgres notifies by LISTEN/NOTIFY and polls only as a fallback."""
+
+DURABLE_QUEUE = "durable"
+DURABLE_QUEUE_WORKER_CONCURRENCY = 4
+"""Workflows one process runs at once from the course's queue (its concurrency cap)."""
+
+
+def durable_database_url() -> str:
+    """The DBOS system database: `$DBOS_DATABASE_URL`, else a SQLite file in the cwd."""
+    url = os.environ.get(DURABLE_DATABASE_URL_ENV, "").strip()
+    if url:
+        return url
+    return f"sqlite:///{DURABLE_SQLITE_FILE}"
+
+
 # --- the research assistant (issue 10) ------------------------------------------
 # The course's model of a research agent and of its users, not vendor figures.
 
@@ -234,7 +270,20 @@ def cores_override() -> int | None:
 DEFAULT_TIME_SCALE = 0.01
 """Real seconds per simulated second: 0.01 turns a 90 s agent into 0.9 s of waiting."""
 
+HUMAN_TIME_SCALE = 1.0
+"""The one rule for clocks: what a person drives runs in real time (1.0), what a cell measures
+runs on the notebook's time scale. A person drives a ChatBox (typing, Send, Stop), a job started
+from a JobBoard or the web page, the decision guide. Real time is what makes a streamed answer
+readable and a Stop button reachable: a Sonnet-class answer arrives at its real rate (about
+60-95 tokens/s after a first token of about a second). Measurements keep `time_scale()`, so a
+notebook runs in seconds and reports simulated seconds."""
+HUMAN_TIME_SCALE_ENV = "STREAM_OR_QUEUE_HUMAN_TIME_SCALE"
+"""Overrides HUMAN_TIME_SCALE (the test suite may run what a person drives faster)."""
+
 _time_scale: float | None = None
+_context_scale: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "stream_or_queue_context_time_scale", default=None
+)
 
 
 def mode() -> Mode:
@@ -246,7 +295,14 @@ def mode() -> Mode:
 
 
 def time_scale() -> float:
-    """Real seconds per simulated second (1.0 = real time)."""
+    """Real seconds per simulated second (1.0 = real time).
+
+    A scale set for the current context (`time_scale_in_context`, e.g. a ChatBox's answer)
+    wins over the process's (`set_time_scale`), which wins over the environment's.
+    """
+    in_context = _context_scale.get()
+    if in_context is not None:
+        return in_context
     if _time_scale is not None:
         return _time_scale
     raw = os.environ.get("STREAM_OR_QUEUE_TIME_SCALE")
@@ -280,6 +336,36 @@ def time_scale_set_to(value: float) -> Iterator[None]:
         _time_scale = previous
 
 
+def human_time_scale() -> float:
+    """The time scale of what a person drives: HUMAN_TIME_SCALE unless the environment says."""
+    raw = os.environ.get(HUMAN_TIME_SCALE_ENV)
+    if raw is None or not raw.strip():
+        return HUMAN_TIME_SCALE
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{HUMAN_TIME_SCALE_ENV} must be a number, got {raw!r}") from exc
+    _check_scale(value)
+    return value
+
+
+@contextlib.contextmanager
+def time_scale_in_context(value: float) -> Iterator[None]:
+    """Run a block (and the tasks and threads it starts) at another time scale, leaving the
+    rest of the process alone: a ChatBox streams in real time while other cells measure."""
+    _check_scale(value)
+    token = _context_scale.set(value)
+    try:
+        yield
+    finally:
+        _context_scale.reset(token)
+
+
+def check_time_scale(value: float) -> None:
+    """Raise ValueError unless `value` is a usable time scale (0 to 10 real s per simulated s)."""
+    _check_scale(value)
+
+
 def _check_scale(value: float) -> None:
     if not 0.0 <= value <= 10.0:
         raise ValueError(f"time scale must be between 0 and 10, got {value}")
@@ -298,7 +384,10 @@ def redis_url() -> str | None:
 # --- the web service (issue 7) ------------------------------------------------------
 
 WEB_QUEUE = "web"
-"""The RQ queue of the web service's jobs (run `rq worker web` next to a real Redis)."""
+"""The RQ queue of the web service's jobs (`python -m stream_or_queue.jobs --workers 2 web`)."""
+
+WEB_INBOX = "web"
+"""The inbox (a Redis list, `jobs.Inbox`) a finished web job's notification goes to."""
 
 WEB_QUESTION_MAX_CHARS = 2_000
 """A longer question is refused with 422: it is a prompt, not a document upload."""
@@ -317,6 +406,50 @@ WEB_SSE_STATUS_CHECK_S = 0.5
 
 A crashed worker writes no event, so silence alone must not look like progress.
 """
+
+WEB_REDIS_CONNECTIONS = 64
+"""Redis connections one web process opens for its event streams and status reads.
+
+Streams beyond this wait for a free connection (and all of them share one
+subscription for wake-ups): a thousand open streams never mean a thousand connections.
+"""
+
+WEB_REDIS_WAIT_S = 30.0
+"""How long a request waits for one of those connections before it answers 503."""
+
+WEB_READY_WORKER_WINDOW_S = 30.0
+"""`/readyz` wants a worker on the web queue whose heartbeat is at most this old (real s).
+
+The course's workers beat at least every 15 s when idle (`WORKER_TTL_S`), every
+`WORKER_MONITOR_INTERVAL_S` while busy; the in-process worker thread every second.
+"""
+
+WEB_RETRY_AFTER_S = 5
+"""The `Retry-After` (s) of a 503 answered while the queue cannot be reached."""
+
+# --- supervised workers: `python -m stream_or_queue.jobs --workers N` ----------------------
+
+WORKER_TTL_S = 30
+"""An idle `rq worker` re-registers (heartbeat) every `WORKER_TTL_S - 15` s (RQ: 420)."""
+
+WORKER_MONITOR_INTERVAL_S = 5
+"""A busy worker renews its job's heartbeat this often (RQ's `job_monitoring_interval`: 30)."""
+
+WORKER_HEARTBEAT_GRACE_S = 10
+"""A job's heartbeat expires this long after its last renewal (RQ: 60); then it counts as
+abandoned, and the next maintenance run retries it."""
+
+WORKER_MAINTENANCE_INTERVAL_S = 10
+"""How often a worker runs RQ's registry maintenance (RQ: 600). With the two above: a job
+whose worker vanished (its machine died) is retried within 5 + 10 + 10 = 25 s."""
+
+WORKER_SUPERVISE_S = 0.5
+"""How often the supervisor looks at its workers: a worker it sees die has its jobs
+requeued and a replacement started within this (plus the time to start one)."""
+
+WORKER_REDIS_RETRY_S = 15.0
+"""How long a worker's Redis commands keep retrying through an outage (a restart) before
+the worker gives up and exits (the supervisor then starts another)."""
 
 # --- background jobs (issue 6) --------------------------------------------------------
 

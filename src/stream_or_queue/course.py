@@ -38,9 +38,12 @@ class Environment:
     simulator: Simulator
 
     def __str__(self) -> str:
+        # the human clock as a learner has it (the test suite may speed it up; see config)
+        human = config.HUMAN_TIME_SCALE
+        driven = "real time" if human == 1.0 else f"{human:g} real s per simulated s"
         return (
             f"mode: {self.mode} | time scale: {self.time_scale:g} real s per simulated s "
-            f"| queue: {self.redis}"
+            f"for measurements, {driven} for what you drive | queue: {self.redis}"
         )
 
 

@@ -1,4 +1,18 @@
-"""Durable execution on RQ + Redis: checkpointed steps, once-only side effects, an audit trail.
+"""Durable execution: DBOS Transact for real work, and the course's own RQ-based model.
+
+On DBOS (import the submodules; they are not re-exported here, so importing this
+package does not pull DBOS in):
+`memo` - step memoization in one screen (the mechanism, for the lesson and its lab);
+`engine` - DBOS configured from `config` (`launch`/`alaunch`/`shutdown`/`client`,
+SQLite file by default, `$DBOS_DATABASE_URL` for Postgres);
+`pipeline` - the course's workflow (steps, progress events and stream, one
+notification keyed by workflow id); `worker` - worker processes, `kill()`,
+`take_over`, `fork_onto`; `history` - the audit trail from DBOS's record, as rows
+and a timeline; `postgres_server` - a private PostgreSQL for tests and benchmarks.
+
+The RQ + Redis model below predates them and stays while lessons 08 and 09 use it.
+
+Durable execution on RQ + Redis: checkpointed steps, once-only side effects, an audit trail.
 
 Durable-execution engines (Temporal, Inngest, Trigger.dev) make a long workflow
 survive crashes, deploys and retries by *step memoization*: each named step's

@@ -6,7 +6,9 @@ Redis and real `rq worker` processes. The same code runs on both.
 - connection: `get_redis()`, `get_queue()`, `reset_fake_redis()`
 - workers: `start_workers(n)` (threads on fakeredis, `rq worker` processes on a real
   Redis), `ThreadWorker`, `ProcessWorker`; `stop()` is warm, `kill()` a crash;
-  `recover(queue)` puts the jobs of dead workers back to work
+  `recover(queue)` puts the jobs of dead workers back to work; `Supervisor` (and
+  `python -m stream_or_queue.jobs --workers N --url URL QUEUE...`) keeps N
+  `rq worker` processes running through Redis restarts and killed workers
 - jobs: `enqueue_report(...)` (checked arguments), `fetch(id)` (`JobNotFound`),
   `wait(job)`, `describe(job)`, `list_jobs()`; job functions in `jobs.tasks`
 - progress: `report_progress(percent, step, message)` from inside any job
@@ -23,12 +25,14 @@ from .connection import DEFAULT_QUEUE, fake_server, get_queue, get_redis, is_fak
 from .errors import InvalidJobArguments, JobNotFound
 from .hooks import WebhookReceiver
 from .inbox import Inbox, Message
+from .liveness import live_workers
 from .mail import MailCatcher, send_email
 from .notify import notification_callbacks, notify_failure, notify_once, notify_success
 from .pool import Workers, start_workers, stop_all_workers
-from .process import ProcessWorker
+from .process import CourseWorker, ProcessWorker
 from .progress import Progress, get_progress, progress_history, report_progress
 from .recovery import Recovery, recover
+from .supervisor import Supervisor
 from .worker import ThreadSafeSimpleWorker, ThreadWorker, WorkerKilled
 
 # A library logs; the application decides where it goes (no stray stderr in notebooks).
@@ -37,6 +41,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __all__ = [
     "DEFAULT_QUEUE",
     "TERMINAL_STATUSES",
+    "CourseWorker",
     "Inbox",
     "InvalidJobArguments",
     "JobNotFound",
@@ -46,6 +51,7 @@ __all__ = [
     "ProcessWorker",
     "Progress",
     "Recovery",
+    "Supervisor",
     "ThreadSafeSimpleWorker",
     "ThreadWorker",
     "WebhookReceiver",
@@ -60,6 +66,7 @@ __all__ = [
     "get_redis",
     "is_fake",
     "list_jobs",
+    "live_workers",
     "notification_callbacks",
     "notify_failure",
     "notify_once",

@@ -11,6 +11,7 @@ or a process manager, on as many machines as you like.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
 import signal
@@ -20,15 +21,27 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from rq import Worker
+from rq.job import Job
 
 from .. import config
 from .connection import DEFAULT_QUEUE
 from .worker import QuickCommandListener
 
-__all__ = ["PRELOADED_WORKER", "PreloadedWorker", "ProcessWorker", "child_pids", "url_of"]
+__all__ = [
+    "PRELOADED_WORKER",
+    "CourseWorker",
+    "PreloadedWorker",
+    "ProcessWorker",
+    "child_pids",
+    "outage_retry",
+    "url_of",
+]
 
 READY_TIMEOUT_S = 30.0
 
@@ -46,6 +59,41 @@ class PreloadedWorker(QuickCommandListener, Worker):
 
 
 PRELOADED_WORKER = f"{__name__}.PreloadedWorker"
+
+
+class CourseWorker(PreloadedWorker):
+    """The supervised worker (`python -m stream_or_queue.jobs`): rides out a Redis restart.
+
+    Two changes to RQ's forking worker, both through its public surface:
+
+    - its connection retries a failed command with backoff for about
+      `config.WORKER_REDIS_RETRY_S` (a restarting Redis is back within that), where
+      redis-py's default gives up after three quick tries and RQ then quits;
+    - a running job's heartbeat expires `config.WORKER_HEARTBEAT_GRACE_S` after its
+      last renewal instead of 60 s, so RQ's maintenance retries the job of a worker
+      that vanished within half a minute.
+
+    The intervals themselves are the course's (`config.WORKER_*`) when the class is
+    built in Python; `rq worker` passes its own defaults, so the supervisor gives
+    them as options too (`supervisor.course_worker_args()`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("job_monitoring_interval", config.WORKER_MONITOR_INTERVAL_S)
+        kwargs.setdefault("maintenance_interval", config.WORKER_MAINTENANCE_INTERVAL_S)
+        kwargs.setdefault("worker_ttl", config.WORKER_TTL_S)
+        super().__init__(*args, **kwargs)
+        self.connection.set_retry(outage_retry())
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        rq_ttl = super().get_heartbeat_ttl(job, working_time)  # RQ adds 60 s of grace
+        return max(1, rq_ttl - 60 + config.WORKER_HEARTBEAT_GRACE_S)
+
+
+def outage_retry() -> Retry:
+    """Retry a Redis command with backoff (0.05 s doubling to 1 s) for ~`WORKER_REDIS_RETRY_S`."""
+    retries = 6 + math.ceil(max(0.0, config.WORKER_REDIS_RETRY_S - 1.6))  # 0.05+...+0.8 = 1.55 s
+    return Retry(ExponentialBackoff(cap=1.0, base=0.05), retries)
 
 
 def url_of(connection: redis.Redis) -> str:
@@ -103,8 +151,14 @@ class ProcessWorker:
         with_scheduler: bool = False,
         cwd: str | os.PathLike[str] | None = None,
         worker_class: str | None = None,
+        extra_args: Sequence[str] = (),
+        inherit_output: bool = False,
     ) -> None:
-        """`worker_class`: a dotted path (default `PreloadedWorker`; "rq.Worker" for plain RQ)."""
+        """`worker_class`: a dotted path (default `PreloadedWorker`; "rq.Worker" for plain RQ).
+
+        `extra_args`: more `rq worker` options; `inherit_output`: the worker writes to
+        this process's stdout/stderr instead of a private log file (a supervisor).
+        """
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"rq worker needs a real Redis URL, got {url!r}")
         self.url = url
@@ -113,6 +167,8 @@ class ProcessWorker:
         self.with_scheduler = with_scheduler
         self.cwd = Path(cwd) if cwd is not None else Path.cwd()
         self.worker_class = worker_class or PRELOADED_WORKER
+        self.extra_args = list(extra_args)
+        self.inherit_output = inherit_output
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
         self.killed = False
@@ -134,7 +190,7 @@ class ProcessWorker:
         ]
         if self.with_scheduler:
             cmd.append("--with-scheduler")
-        cmd += ["--worker-class", self.worker_class]
+        cmd += ["--worker-class", self.worker_class, *self.extra_args]
         return cmd + self.queue_names
 
     def _env(self) -> dict[str, str]:
@@ -157,9 +213,20 @@ class ProcessWorker:
         """Launch the process; with `wait`, return once it has registered in Redis."""
         if self.running:
             return self
+        self.killed = self._stop_sent = False
+        if self.inherit_output:
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=self.cwd,
+                env=self._env(),
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            if wait:
+                self.wait_ready(timeout)
+            return self
         fd, log_name = tempfile.mkstemp(prefix="soq-rq-worker-", suffix=".log")
         self.log_path = Path(log_name)
-        self.killed = self._stop_sent = False
         with os.fdopen(fd, "wb") as log_file:
             self.process = subprocess.Popen(
                 self.command(),

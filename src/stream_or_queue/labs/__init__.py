@@ -27,7 +27,17 @@ T = TypeVar("T")
 
 
 class CheckFailed(AssertionError):
-    """A lab check did not pass; the message explains what to change."""
+    """A lab check did not pass; the message explains what to change.
+
+    In a notebook it reads as one clear message: IPython shows what
+    `_render_traceback_` returns instead of a traceback full of the checker's
+    frames (which say nothing about the learner's code). pytest and plain Python
+    still see an ordinary AssertionError with its traceback.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        red, bold, reset = "\x1b[31m", "\x1b[1m", "\x1b[0m"
+        return [f"{red}{bold}✘ Not yet:{reset} {self}"]
 
 
 def expect(condition: object, message: str) -> None:

@@ -9,18 +9,16 @@ and talks to it over HTTP, as any client would.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import httpx2
-import uvicorn
 from fastapi import FastAPI
 from rq import Queue
 
-from .. import clock
+from .. import clock, serving
 from ..jobs import ThreadWorker, get_queue
 from . import call_learner, expect, passed
 from .progress import Help, LabProgress
@@ -63,21 +61,9 @@ def check_edge_failure_rate(edge_failure_rate: Callable[[Sequence[float], float]
 
 @contextmanager
 def _serve(app: FastAPI) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error",
-                                           access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, name="lab04-http", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the lab app could not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    served = serving.serve_in_thread(app, name="lab04-http", log_level="error", lifespan="off")
+    with served:
+        yield served.url
 
 
 def _poll(http: httpx2.Client, location: str, limit_s: float = 10.0) -> dict[str, Any]:

@@ -14,8 +14,12 @@ key in this process - that is why the lab uses worker threads, not processes.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import secrets
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -32,6 +36,7 @@ __all__ = [
     "EXTRACT_S",
     "SUMMARIZE_S",
     "check_finishes",
+    "check_memo",
     "check_publishes_once",
     "check_resumes_after_a_crash",
     "executions",
@@ -86,7 +91,8 @@ def summarize(text: str) -> str:
     _count("summarize")
     clock.sleep(SUMMARIZE_S)  # a busy model: this is where the check kills the worker
     reply = client().messages.create(
-        model=config.FAST_MODEL, max_tokens=120,
+        model=config.FAST_MODEL,
+        max_tokens=120,
         messages=[{"role": "user", "content": f"Summarize this report in two sentences:\n{text}"}],
     )
     return "".join(block.text for block in reply.content if block.type == "text")
@@ -127,21 +133,28 @@ def _dry_run(pipeline: Callable[..., Any]) -> Any:
     return call_learner(pipeline, run, DOCUMENT)
 
 
-def _start(pipeline: Callable[..., Any], *, retries: int, fail_once_at_end: bool = False
-           ) -> tuple[Queue, Job, ThreadWorker]:
+def _start(
+    pipeline: Callable[..., Any], *, retries: int, fail_once_at_end: bool = False
+) -> tuple[Queue, Job, ThreadWorker]:
     key = secrets.token_hex(6)
     _PIPELINES[key] = pipeline
     queue = Queue(f"lab08-{key}", connection=get_redis())
-    job = queue.enqueue(lab_job, key, DOCUMENT, fail_once_at_end,
-                        retry=Retry(max=retries) if retries else None)
-    worker = ThreadWorker([queue.name], connection=queue.connection,
-                          name=f"lab08-{secrets.token_hex(3)}").start()
+    job = queue.enqueue(
+        lab_job, key, DOCUMENT, fail_once_at_end, retry=Retry(max=retries) if retries else None
+    )
+    worker = ThreadWorker(
+        [queue.name], connection=queue.connection, name=f"lab08-{secrets.token_hex(3)}"
+    ).start()
     return queue, job, worker
 
 
 def _wait_ended(job: Job, timeout_s: float = 60.0) -> JobStatus | None:
-    wait_until(lambda: job.get_status(refresh=True) in (JobStatus.FINISHED, JobStatus.FAILED),
-               timeout_s, 0.02, "the lab job to end")
+    wait_until(
+        lambda: job.get_status(refresh=True) in (JobStatus.FINISHED, JobStatus.FAILED),
+        timeout_s,
+        0.02,
+        "the lab job to end",
+    )
     return job.get_status(refresh=True)
 
 
@@ -155,10 +168,13 @@ def _explain_failure(job: Job) -> str:
 def check_finishes(pipeline: Callable[..., Any]) -> None:
     """Without crashes: every step runs once, through `run`, and the summary comes back."""
     result = _dry_run(pipeline)
-    expect(isinstance(result, dict) and isinstance(result.get("summary"), str)
-           and result["summary"].strip(),
-           f"resumable_pipeline should return a dict with a non-empty 'summary' string (and the "
-           f"'receipt' from publish); it returned {result!r}.")
+    expect(
+        isinstance(result, dict)
+        and isinstance(result.get("summary"), str)
+        and result["summary"].strip(),
+        f"resumable_pipeline should return a dict with a non-empty 'summary' string (and the "
+        f"'receipt' from publish); it returned {result!r}.",
+    )
     _, job, worker = _start(pipeline, retries=0)
     try:
         status = _wait_ended(job)
@@ -166,16 +182,21 @@ def check_finishes(pipeline: Callable[..., Any]) -> None:
         worker.stop()
     expect(status == JobStatus.FINISHED, _explain_failure(job))
     runs = executions(job.id)
-    expect(runs == {"extract": 1, "summarize": 1, "publish": 1},
-           f"Each step should run exactly once in a run without crashes; they ran {runs}. Call "
-           "extract, then summarize, then publish - each once.")
-    steps = {e.name for e in audit_trail(job.id) if e.kind in ("step", "once")
-             and e.outcome == "done"}
-    expect(len(steps) >= 3,
-           "The steps ran, but not through `run`, so nothing was checkpointed and a crash would "
-           "start over. Wrap each call: `text = run.step(\"extract\", extract, document)`, the "
-           "same for summarize, and "
-           "`run.once(\"publish\", publish, run.key(\"publish\"), summary)`.")
+    expect(
+        runs == {"extract": 1, "summarize": 1, "publish": 1},
+        f"Each step should run exactly once in a run without crashes; they ran {runs}. Call "
+        "extract, then summarize, then publish - each once.",
+    )
+    steps = {
+        e.name for e in audit_trail(job.id) if e.kind in ("step", "once") and e.outcome == "done"
+    }
+    expect(
+        len(steps) >= 3,
+        "The steps ran, but not through `run`, so nothing was checkpointed and a crash would "
+        'start over. Wrap each call: `text = run.step("extract", extract, document)`, the '
+        "same for summarize, and "
+        '`run.once("publish", publish, run.key("publish"), summary)`.',
+    )
     passed(f"the pipeline finishes and checkpoints its three steps ({', '.join(sorted(steps))}).")
 
 
@@ -185,13 +206,19 @@ def check_resumes_after_a_crash(pipeline: Callable[..., Any]) -> None:
     queue, job, worker = _start(pipeline, retries=2)
     second: ThreadWorker | None = None
     try:
-        wait_until(lambda: executions(job.id).get("summarize", 0) >= 1, 30, 0.01,
-                   "the summarize step to start")
+        wait_until(
+            lambda: executions(job.id).get("summarize", 0) >= 1,
+            30,
+            0.01,
+            "the summarize step to start",
+        )
         expect(executions(job.id).get("extract") == 1, "extract should run before summarize.")
         worker.kill()  # mid-summary: the worker can no longer talk to Redis
         dead = worker.worker.name if worker.worker is not None else ""
-        expect(job.get_status(refresh=True) == JobStatus.STARTED,
-               "After the crash the job should still be 'started' (nobody finished it).")
+        expect(
+            job.get_status(refresh=True) == JobStatus.STARTED,
+            "After the crash the job should still be 'started' (nobody finished it).",
+        )
         second = ThreadWorker([queue.name], connection=queue.connection).start()
         recover_abandoned(queue, [dead])  # RQ's abandoned-job cleanup: re-enqueue it
         status = _wait_ended(job)
@@ -200,17 +227,25 @@ def check_resumes_after_a_crash(pipeline: Callable[..., Any]) -> None:
             second.stop()
     expect(status == JobStatus.FINISHED, _explain_failure(job))
     runs = executions(job.id)
-    expect(runs.get("extract") == 1,
-           f"extract ran {runs.get('extract')} times: after the crash the retry ran it again. A "
-           "step that finished before the crash must come from its checkpoint - call it through "
-           "`run.step(\"extract\", extract, document)`.")
-    expect(runs.get("summarize") == 2,
-           f"summarize ran {runs.get('summarize')} times; it was cut short by the crash, so it "
-           "must run once more (2 in all) - its first run never returned a result to store.")
-    expect(Outbox(OUTBOX).count(job.id) == 1,
-           "The summary should be published exactly once after the crash.")
-    passed("killed during the summary, the job resumed on a new worker: extract ran once, "
-           "summarize twice (the interrupted step), publish once.")
+    expect(
+        runs.get("extract") == 1,
+        f"extract ran {runs.get('extract')} times: after the crash the retry ran it again. A "
+        "step that finished before the crash must come from its checkpoint - call it through "
+        '`run.step("extract", extract, document)`.',
+    )
+    expect(
+        runs.get("summarize") == 2,
+        f"summarize ran {runs.get('summarize')} times; it was cut short by the crash, so it "
+        "must run once more (2 in all) - its first run never returned a result to store.",
+    )
+    expect(
+        Outbox(OUTBOX).count(job.id) == 1,
+        "The summary should be published exactly once after the crash.",
+    )
+    passed(
+        "killed during the summary, the job resumed on a new worker: extract ran once, "
+        "summarize twice (the interrupted step), publish once."
+    )
 
 
 def check_publishes_once(pipeline: Callable[..., Any]) -> None:
@@ -228,10 +263,67 @@ def check_publishes_once(pipeline: Callable[..., Any]) -> None:
         raise CheckFailed(
             f"The job ran twice (the first attempt failed after publishing) and the team got "
             f"{published} messages; publish ran {runs.get('publish')} times. A side effect "
-            "must happen once per job: `run.once(\"publish\", publish, run.key(\"publish\"), "
+            'must happen once per job: `run.once("publish", publish, run.key("publish"), '
             "summary)` records that it was done, and `run.key(...)` gives the channel a key "
-            "that stays the same on every attempt.")
-    expect(runs.get("publish") == 1,
-           f"publish ran {runs.get('publish')} times; the channel dropped the duplicate, but the "
-           "second attempt should not have called it at all - use run.once.")
+            "that stays the same on every attempt."
+        )
+    expect(
+        runs.get("publish") == 1,
+        f"publish ran {runs.get('publish')} times; the channel dropped the duplicate, but the "
+        "second attempt should not have called it at all - use run.once.",
+    )
     passed("after a failed attempt the retry skipped every finished step: one message published.")
+
+
+class _Crash(BaseException):
+    """The process dying inside a step's body (BaseException: no `except Exception` hides it)."""
+
+
+def check_memo(memo_class: Callable[[Path], Any]) -> None:
+    """The learner's step memoization, crashed in the middle of a workflow and rerun.
+
+    Step one finishes; the process "dies" inside step two; a new instance on the same
+    file (what a restarted process would build) runs the workflow from the top. Only
+    the interrupted step may run again.
+    """
+    ran: list[str] = []
+
+    def body(name: str) -> str:
+        ran.append(name)
+        return name.upper()
+
+    def dies(name: str) -> str:
+        ran.append(name)
+        raise _Crash(name)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "run.json"
+        memo = call_learner(memo_class, path)
+        expect(call_learner(memo.step, "one", body, "one") == "ONE", "step() must return what the step returns")
+        with contextlib.suppress(_Crash):
+            memo.step("two", dies, "two")
+        expect(
+            path.exists(),
+            "nothing was written to the file: a restarted process would "
+            "find no record of step 'one' (write the record after each step)",
+        )
+        expect(
+            "two" not in json.loads(path.read_text() or "{}"),
+            "the record claims step 'two' finished, but its body never returned",
+        )
+        again = call_learner(memo_class, path)
+        results = [again.step(n, body, n) for n in ("one", "two", "three")]
+        expect(results == ["ONE", "TWO", "THREE"], f"the rerun returned {results}")
+        expect(
+            ran.count("one") == 1,
+            "step 'one' had finished, yet it ran again after the "
+            "crash: a new instance must read the record from the file",
+        )
+        expect(
+            ran.count("two") == 2 and ran.count("three") == 1,
+            f"expected 'two' to run again (it was cut short) and 'three' once; ran {ran}",
+        )
+    passed(
+        "crashed inside step two, rerun from the top: step one came from the record, "
+        "only the interrupted step ran again"
+    )

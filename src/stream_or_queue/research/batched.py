@@ -224,6 +224,44 @@ def _submit(client: anthropic.Anthropic, params: dict[str, Any]) -> dict[str, An
     return {"batch_id": batch.id, "custom_id": custom_id}
 
 
+ADOPT_SCAN = 20
+"""How many of the newest batches a retried submit looks through for the one it made."""
+
+
+def _intent(client: anthropic.Anthropic, params: dict[str, Any]) -> dict[str, Any]:
+    """Step 1 of a keyed submit: remember the newest batch *before* creating ours.
+
+    A process can die after the API created the batch and before the engine recorded
+    its id: a plain "create" step would then run again and pay for a second batch.
+    With this marker recorded first, the retried submit knows ours, if it exists, is
+    among the batches newer than the marker.
+    """
+    newest = client.messages.batches.list(limit=1).data
+    return {"custom_id": _custom_id(params), "after": newest[0].id if newest else ""}
+
+
+def _find_or_submit(
+    client: anthropic.Anthropic, intent: Mapping[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    """Step 2: adopt a one-request batch created since the marker, else create one.
+
+    The Batches API has no idempotency key, so adoption is checked when the results
+    come back: if the adopted batch has no result under our `custom_id` (someone
+    else's batch), `_collect` falls back to one live request - a price, never a
+    wrong answer.
+    """
+    for batch in client.messages.batches.list(limit=ADOPT_SCAN).data:  # newest first
+        if batch.id == intent["after"]:
+            break
+        counts = batch.request_counts
+        total = (
+            counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
+        )
+        if total == 1 and batch.processing_status != "canceling":
+            return {"batch_id": batch.id, "custom_id": intent["custom_id"], "adopted": True}
+    return _submit(client, params)
+
+
 def _collect(
     client: anthropic.Anthropic, submitted: Mapping[str, Any], params: dict[str, Any], poll_s: float
 ) -> dict[str, Any]:
@@ -299,7 +337,8 @@ def run_research_v3(
         )
     params = write_params(messages, write_model)
     if write_in_batch:
-        submitted = _step(steps, trace, "write-submit", _submit, client, params)
+        intent = _step(steps, trace, "write-intent", _intent, client, params)
+        submitted = _step(steps, trace, "write-submit", _find_or_submit, client, intent, params)
         collected = _step(
             steps, trace, "write-collect", _collect, client, submitted, params, poll_s
         )

@@ -24,14 +24,12 @@ import asyncio
 import contextlib
 import json
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import anthropic
 import redis
-import uvicorn
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -40,10 +38,11 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from .. import clock, config
+from .. import clock, config, serving
+from ..edge import EdgeTimeout
 from ..jobs import get_queue, get_redis
 from ..llm import async_client
-from ..web.edge import EdgeTimeout
+from ..serving import ServerThread
 from .agent import arun_research, check_question
 from .job import RESEARCH_QUEUE, enqueue_research
 from .result import ProgressEvent, ResearchTrace
@@ -224,12 +223,10 @@ class RunningService:
 
     url: str
     service: ResearchService
-    _server: uvicorn.Server
-    _thread: threading.Thread
+    _served: ServerThread
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=15)
+        self._served.stop()
 
     def __enter__(self) -> RunningService:
         return self
@@ -241,23 +238,7 @@ class RunningService:
 def serve_in_thread(service: ResearchService | None = None) -> RunningService:
     """Serve the rig on 127.0.0.1 (a free port) from a background thread."""
     service = service or ResearchService()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            service,
-            host="127.0.0.1",
-            port=0,
-            log_level="critical",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
+    served = serving.serve_in_thread(
+        service, name="research-rig", log_level="critical", lifespan="off", graceful_s=1
     )
-    thread = threading.Thread(target=server.run, name="research-rig", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the research service could not start on 127.0.0.1")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return RunningService(f"http://127.0.0.1:{port}", service, server, thread)
+    return RunningService(served.url, service, served)

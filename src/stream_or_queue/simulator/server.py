@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
-import threading
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +18,9 @@ from urllib.parse import parse_qsl
 
 import uvicorn
 
-from .. import config
+from .. import config, serving
+from ..edge import mark_cut_on_purpose
+from ..serving import ServerThread
 from .engine import ConnectionDropped, SimRequest, Simulator, StreamPlan
 from .errors import ApiError, dumps
 from .faults import Faults
@@ -35,7 +34,6 @@ __all__ = [
     "RunningServer",
     "SimulatorApp",
     "make_server",
-    "quiet_deliberate_drops",
     "serve_in_thread",
 ]
 
@@ -128,6 +126,7 @@ class SimulatorApp:
                 result.release()
             if result.drop:
                 await self._drop(send, result.headers)
+                mark_cut_on_purpose()  # a simulated fault, not a server error
                 return
             await self._send_plain(send, result.status, result.headers, result.body)
             return
@@ -147,20 +146,23 @@ class SimulatorApp:
                 streamer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await streamer
-            else:
-                streamer.result()
+                mark_cut_on_purpose()  # the client hung up
+            elif not streamer.result():
+                mark_cut_on_purpose()  # a simulated mid-stream drop
         finally:
             watcher.cancel()
             plan.close()
 
     @staticmethod
-    async def _play(plan: StreamPlan, send: Send) -> None:
+    async def _play(plan: StreamPlan, send: Send) -> bool:
+        """Send the stream; False if it was dropped on purpose (a simulated fault)."""
         try:
             async for chunk in plan.play(coalesce=True):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except ConnectionDropped:
-            return  # returning without ending the body makes uvicorn drop the connection
+            return False  # returning without ending the body makes uvicorn drop the connection
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
 
     @staticmethod
     async def _drop(send: Send, headers: dict[str, str]) -> None:
@@ -223,12 +225,10 @@ class RunningServer:
 
     url: str
     simulator: Simulator
-    _server: uvicorn.Server
-    _thread: threading.Thread
+    _served: ServerThread
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._served.stop(timeout=10)
 
     def __enter__(self) -> RunningServer:
         return self
@@ -237,32 +237,9 @@ class RunningServer:
         self.stop()
 
 
-class _DeliberateDropFilter(logging.Filter):
-    """Hide uvicorn's complaint about the responses the simulator drops on purpose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "returned without completing response" not in record.getMessage()
-
-
-def quiet_deliberate_drops() -> None:
-    """Install the filter once on uvicorn's error logger (faults are not server errors)."""
-    logger = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, _DeliberateDropFilter) for f in logger.filters):
-        logger.addFilter(_DeliberateDropFilter())
-
-
 def make_server(simulator: Simulator, *, host: str = "127.0.0.1", port: int = 0) -> uvicorn.Server:
-    """A uvicorn server for `simulator` (not started), quiet about deliberate drops."""
-    uv_config = uvicorn.Config(
-        SimulatorApp(simulator),
-        host=host,
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-    )
-    quiet_deliberate_drops()
-    return uvicorn.Server(uv_config)
+    """A uvicorn server for `simulator` (not started); its deliberate drops are not logged."""
+    return serving.make_server(SimulatorApp(simulator), host=host, port=port, lifespan="off")
 
 
 def serve_in_thread(
@@ -270,13 +247,7 @@ def serve_in_thread(
 ) -> RunningServer:
     """Start the HTTP simulator in this process (port 0 picks a free port)."""
     simulator = simulator or Simulator()
-    server = make_server(simulator, host=host, port=port)
-    thread = threading.Thread(target=server.run, name="simulator-http", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the simulator could not start on {host}:{port}")
-        time.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    return RunningServer(f"http://{host}:{bound}", simulator, server, thread)
+    served = serving.serve_in_thread(
+        SimulatorApp(simulator), host=host, port=port, name="simulator-http", lifespan="off"
+    )
+    return RunningServer(served.url, simulator, served)

@@ -1,10 +1,14 @@
 """Deterministic text for the simulated model.
 
-The simulator has no neural network: it recognises the course's tasks from the
-request (classify an expense, describe a product, summarise, write N words,
-answer with citations, chat) and composes an answer from the request's own
-words with a seeded random generator. The same request and seed always give the
-same text, and the text reads sensibly enough to make each lesson's point.
+The simulator has no neural network. It recognises the tasks the course sends
+(classify an expense, justify the verdict, describe a product, label a ticket,
+write a report section, summarise, write N words, answer with citations) and
+writes each from the request's fields (`writers.py`). Any other question is
+answered from an authored knowledge base of the course's subjects
+(`knowledge.py`, `data/knowledge.md`); a follow-up builds on the entry the
+previous answer came from; a question outside those subjects gets an honest
+reply saying that it comes from the offline simulator. The same request and
+seed always give the same text.
 """
 
 from __future__ import annotations
@@ -13,6 +17,13 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+
+from . import knowledge, writers
+
+__all__ = ["Prompt", "chat_answer", "citations_in", "compose", "keywords", "off_topic"]
+
+citations_in = writers.citations_in
 
 _STOPWORDS = frozenset(
     """a an and are as at be been but by can could do does for from had has have how i if in
@@ -21,9 +32,7 @@ _STOPWORDS = frozenset(
     tell explain give write make some any more most just also very much many need want like
     answer question short briefly words word long using use used one two three""".split()  # noqa: SIM905
 )
-
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
-_CITATION_ID = re.compile(r"\b([a-z]{2,10}-\d{1,4})\b")
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,7 @@ class Prompt:
 
 
 def keywords(text: str, limit: int = 4) -> list[str]:
-    """The first distinctive words of `text`, in order, without repeats."""
+    """The first distinctive words of `text`, in order, without repeats (search queries)."""
     seen: list[str] = []
     for match in _WORD.finditer(text):
         word = match.group(0).lower().strip("'-")
@@ -52,244 +61,240 @@ def keywords(text: str, limit: int = 4) -> list[str]:
     return seen
 
 
-def _topic(text: str) -> str:
-    words = keywords(text, 3)
-    return " ".join(words) if words else "this question"
-
-
 def compose(prompt: Prompt, rng: random.Random) -> str:
     """Pick the task the prompt asks for and write its answer."""
     both = f"{prompt.system}\n{prompt.user}".lower()
     if prompt.tool_results:
-        return research_answer(prompt, rng)
-    if "approve" in both and "reject" in both:
-        return classify_expense(prompt.user, rng)
+        if "single word done" in both:
+            return "DONE"
+        return writers.research_answer(prompt.user, prompt.tool_results, rng)
+    if ("approve" in both and "reject" in both) or ("justification" in both and "expense" in both):
+        if "justification" in prompt.user.lower():
+            return writers.expense_justification(prompt.user, rng)
+        return writers.classify_expense(prompt.user, rng)
     if "product description" in both or "describe the product" in both:
-        return product_description(prompt.user, rng)
+        return writers.product_description(prompt.user, rng)
     if "categor" in both and "classify" in both:
-        return classify_ticket(prompt.user, both, rng)
-    words = requested_word_count(prompt.user)
+        return writers.classify_ticket(prompt.user, both, rng)
+    section = writers.report_section(prompt.user, rng)
+    if section is not None:
+        return section
+    instruction = re.split(r"[:\n]", prompt.user, maxsplit=1)[0].lower()
+    if "summar" in instruction and len(writers.sentences(prompt.user)) > 1:
+        return writers.summary(prompt.user, rng)
+    words = writers.requested_word_count(prompt.user)
     if words:
-        return long_document(prompt.user, words, rng)
-    if "summar" in both:
-        return summary(prompt.user, rng)
+        return writers.long_document(prompt.user, words, rng)
     return chat_answer(prompt, rng)
 
 
-# --- classification ---------------------------------------------------------
+# --- conversation ---------------------------------------------------------------------------
 
-_AMOUNT = re.compile(r"[$€£]\s?(\d[\d,]*(?:\.\d+)?)")
-_NOT_ALLOWED = ("alcohol", "personal", "gift card", "fine", "penalty", "spa", "lottery")
-
-
-def classify_expense(text: str, rng: random.Random) -> str:
-    """APPROVE or REJECT with a one-line reason, following a simple policy."""
-    lowered = text.lower()
-    amounts = [float(m.replace(",", "")) for m in _AMOUNT.findall(text)]
-    amount = max(amounts) if amounts else 0.0
-    flagged = next((w for w in _NOT_ALLOWED if w in lowered), None)
-    if flagged:
-        return f"REJECT: {flagged} expenses are not reimbursable."
-    if amount > 500:
-        return f"REJECT: {amount:,.2f} is above the 500.00 limit without pre-approval."
-    if "receipt" in lowered and ("no receipt" in lowered or "missing receipt" in lowered):
-        return "REJECT: a receipt is required."
-    reason = rng.choice(
-        ["within policy", "matches the travel policy", "under the limit with a receipt"]
-    )
-    return f"APPROVE: {reason}."
+_VAGUE = re.compile(
+    r"\b(it|that|this|those|these|them|more|example|examples|why|what about|and|else|aim)\b", re.I
+)
+_POINTING = re.compile(r"\b(it|that|this|those|these|them)\b", re.I)
+_CLEAR_MATCH = 12.0
+"""A question whose terms score this much names its own subject, whatever its pronouns."""
+_RECALLS = (
+    "Earlier I said that {gist}",
+    "As I said in my last answer, {gist}",
+    "Going back to my previous answer: {gist}",
+)
+_DEEPER = (
+    "Here is the next level of detail.",
+    "To take that one step further, consider this.",
+    "A concrete case makes this clearer.",
+)
 
 
-def classify_ticket(text: str, both: str, rng: random.Random) -> str:
-    """One category from a 'Categories: a, b, c' list, chosen by keyword overlap."""
-    match = re.search(r"categories?\s*:\s*([^\n]+)", both)
-    options = [c.strip(" .") for c in match.group(1).split(",")] if match else []
-    options = [o for o in options if o] or ["billing", "bug", "account", "feature request"]
-    lowered = text.lower()
-    scored = [(sum(w in lowered for w in o.split()), -i, o) for i, o in enumerate(options)]
-    best = max(scored)
-    return best[2] if best[0] > 0 else rng.choice(options)
+def _length(prompt: Prompt) -> str:
+    text = f"{prompt.system} {prompt.user}".lower()
+    if "one sentence" in text or "a sentence" in text:
+        return "sentence"
+    if "brief" in text or "few sentences" in text or "short" in text:
+        return "brief"
+    if any(w in text for w in ("in detail", "detailed", "in depth", "thorough", "step by step")):
+        return "detailed"
+    return "normal"
 
 
-# --- writing -----------------------------------------------------------------
-
-_PRODUCT_OPENERS = [
-    "Meet the {name}: {adj} and ready for {use}.",
-    "The {name} is built for {use}, with a {adj} finish that lasts.",
-    "Designed for {use}, the {name} pairs {adj} looks with everyday strength.",
-]
-_PRODUCT_MIDDLES = [
-    "Its {feature} keeps things simple, so you spend less time adjusting and more time "
-    "enjoying it.",
-    "A thoughtful {feature} sets it apart from cheaper alternatives.",
-    "Customers single out the {feature}, which holds up to daily use.",
-]
-_PRODUCT_CLOSERS = [
-    "Order today and see why it is a favourite in its category.",
-    "It makes a dependable choice for home or work.",
-    "Backed by our satisfaction promise.",
-]
-_ADJECTIVES = ["lightweight", "durable", "compact", "elegant", "rugged", "versatile"]
-
-
-def product_description(text: str, rng: random.Random) -> str:
-    name_match = re.search(r"(?:name|product)\s*:\s*([^\n;]+)", text, re.I)
-    name = name_match.group(1).strip() if name_match else _topic(text).title()
-    feature_match = re.search(r"(?:features?|material)\s*:\s*([^\n;]+)", text, re.I)
-    feature = feature_match.group(1).strip().lower() if feature_match else "design"
-    use_match = re.search(r"(?:for|category)\s*:?\s*([^\n;.]+)", text, re.I)
-    use = use_match.group(1).strip().lower() if use_match else "everyday use"
-    adj = rng.choice(_ADJECTIVES)
-    return " ".join(
-        [
-            rng.choice(_PRODUCT_OPENERS).format(name=name, adj=adj, use=use),
-            rng.choice(_PRODUCT_MIDDLES).format(feature=feature),
-            rng.choice(_PRODUCT_CLOSERS),
-        ]
-    )
-
-
-_WORDS_REQUEST = re.compile(r"(\d[\d,]*)[\s-]*words?", re.I)
-
-
-def requested_word_count(text: str) -> int:
-    match = _WORDS_REQUEST.search(text)
-    if not match:
-        return 0
-    count = int(match.group(1).replace(",", ""))
-    return count if 20 <= count <= 50_000 else 0
-
-
-_ESSAY_SENTENCES = [
-    "The {a} shapes how teams think about {b}.",
-    "In practice, {a} matters most when {b} is under pressure.",
-    "A careful look at {a} shows trade-offs that are easy to miss.",
-    "Most teams start with {a} and only later discover the cost of {b}.",
-    "Measured over a month, {a} changed how often {b} went wrong.",
-    "The simplest design for {a} is usually the one that survives {b}.",
-    "When {b} grows, {a} becomes the bottleneck.",
-    "Good defaults for {a} save hours of debugging {b}.",
-]
-
-
-def long_document(text: str, words: int, rng: random.Random) -> str:
-    """About `words` words of paragraphs about the request's topic."""
-    topics = keywords(text, 6) or ["the system", "the users"]
-    paragraphs: list[str] = []
-    count = 0
-    while count < words:
-        sentences = []
-        for _ in range(rng.randint(4, 7)):
-            a, b = rng.choice(topics), rng.choice(topics)
-            sentence = rng.choice(_ESSAY_SENTENCES).format(a=a, b=b)
-            sentences.append(sentence[0].upper() + sentence[1:])
-            count += len(sentence.split())
-            if count >= words:
-                break
-        paragraphs.append(" ".join(sentences))
-    return "\n\n".join(paragraphs)
-
-
-def summary(text: str, rng: random.Random) -> str:
-    """Two or three of the text's own sentences, as an extractive summary would pick."""
-    body = text.split(":", 1)[1] if ":" in text[:200] else text
-    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", body) if len(s.split()) > 4]
-    if not sentences:
-        return f"In short: {_topic(text)}."
-    picked = sentences[:1] + rng.sample(sentences[1:], k=min(2, len(sentences) - 1))
-    return "Summary: " + " ".join(picked)
-
-
-# --- conversation ---------------------------------------------------------------
-
-_CHAT_OPENERS = [
-    "Good question about {t}.",
-    "Here is the short version on {t}.",
-    "Let's look at {t}.",
-]
-_CHAT_FOLLOWUPS = [
-    "Building on my previous answer about {p}, here is how {t} fits in.",
-    "Following on from {p}: {t} is the next thing to settle.",
-    "Since we just covered {p}, the answer about {t} follows from it.",
-]
-_CHAT_BODY = [
-    "The key idea is that {t} depends on who is waiting for the result.",
-    "If a person is watching, keep {t} fast and show progress early.",
-    "If nobody is watching, {t} can run in the background and report back.",
-    "Measure {t} before deciding: time to first token and total time tell different stories.",
-    "A queue gives {t} retries, durability and a record of what happened.",
-    "Streaming helps {t} only when the reader can keep up with the text.",
-    "For {t}, the cheapest option is often the one that can wait.",
-    "Try it with a small example of {t} first, then scale it up.",
-]
+def _source_of(answer: str) -> knowledge.Entry | None:
+    """The entry an earlier answer was written from: the one whose sentences it reuses most."""
+    best: tuple[int, knowledge.Entry] | None = None
+    for item in knowledge.entries():
+        shared = sum(
+            s in answer
+            for p in (item.gist, *item.paragraphs, *item.more)
+            for s in writers.sentences(p)
+        )
+        if shared and (best is None or shared > best[0]):
+            best = (shared, item)
+    return best[1] if best else None
 
 
 def chat_answer(prompt: Prompt, rng: random.Random) -> str:
-    topic = _topic(prompt.user)
-    if prompt.previous_answer:
-        previous = _topic(prompt.previous_question or prompt.previous_answer)
-        opener = rng.choice(_CHAT_FOLLOWUPS).format(p=previous, t=topic)
-    else:
-        opener = rng.choice(_CHAT_OPENERS).format(t=topic)
-    detail = any(w in prompt.user.lower() for w in ("detail", "in depth", "thorough", "essay"))
-    count = rng.randint(6, 9) if detail else rng.randint(2, 4)
-    body = [s.format(t=topic) for s in rng.sample(_CHAT_BODY, k=min(count, len(_CHAT_BODY)))]
-    return " ".join([opener, *body])
+    """An answer from the knowledge base; a follow-up starts from the previous answer."""
+    length = _length(prompt)
+    found = knowledge.retrieve(prompt.user)
+    previous = _source_of(prompt.previous_answer) if prompt.previous_answer else None
+    if previous is not None and (found or _VAGUE.search(prompt.user) or _familiar(prompt.user)):
+        if _POINTING.search(prompt.user) and found and found[0].score < _CLEAR_MATCH:
+            # "how do I measure it?": "it" is the previous answer's subject
+            found = [knowledge.Match(previous, found[0].score + 1, ()), *found]
+        return _follow_up(prompt, previous, found, length, rng)
+    if not found:
+        return off_topic(prompt, rng)
+    primary = found[0].entry
+    if length == "sentence":
+        return primary.gist
+    parts = [primary.gist, *_closest(prompt.user, primary, 1 if length == "brief" else 2)]
+    if length == "detailed":
+        parts = [primary.gist, *primary.paragraphs, *primary.more[:1]]
+    related = [m.entry for m in found[1:] if m.score >= 0.5 * found[0].score]
+    if related and length != "brief":
+        parts.append("A related point: " + _lower_first(related[0].gist))
+        if length == "detailed":
+            parts += related[0].paragraphs[:1]
+    offer = rng.choice(_OFFERS[primary.section]) if primary.section in _OFFERS else ""
+    return "\n\n".join([*(_unlabel(p) for p in parts), *([offer] if offer else [])])
 
 
-# --- research answers with citations -------------------------------------------------
-
-_RESEARCH_PARAGRAPHS = [
-    "The sources agree on the core of {t}. {s} [{c}]",
-    "A second thread concerns how {t} behaves in practice. {s} [{c}]",
-    "There is some disagreement about the trade-offs. {s} [{c}]",
-    "In summary, the evidence on {t} points one way. {s} [{c}]",
-]
-
-
-def research_answer(prompt: Prompt, rng: random.Random) -> str:
-    """Four paragraphs that cite the documents the tools returned, read ones first."""
-    topic = _topic(prompt.user)
-    read: list[str] = []  # ids of results about one document: documents read in full
-    mentioned: list[str] = []  # every id seen, in order (search hits included)
-    evidence: dict[str, str] = {}
-    for result in prompt.tool_results:
-        ids = list(dict.fromkeys(_CITATION_ID.findall(result)))
-        mentioned.extend(i for i in ids if i not in mentioned)
-        whole_document = len(ids) == 1
-        if whole_document and ids[0] not in read:
-            read.append(ids[0])
-        for doc_id, sentence in _evidence_lines(result):
-            if doc_id not in evidence or whole_document:
-                evidence[doc_id] = sentence
-    cited = read + [i for i in mentioned if i not in read] or ["no-source-0"]
-    paragraphs = []
-    for index, template in enumerate(_RESEARCH_PARAGRAPHS):
-        doc_id = cited[index % len(cited)]
-        sentence = evidence.get(doc_id) or rng.choice(_CHAT_BODY).format(t=topic)
-        paragraphs.append(template.format(t=topic, s=sentence, c=doc_id))
-    return "\n\n".join(paragraphs)
+_OFFERS = {
+    "subjects": (
+        "",
+        "If you like, I can show how to measure this in a notebook cell.",
+        "Ask me for an example if you would like one.",
+        "I can go into more detail on any of these points.",
+    ),
+}
+"""A first answer sometimes ends by offering more, as assistants do (varies with the seed)."""
 
 
-def _evidence_lines(result: str) -> list[tuple[str, str]]:
-    """(id, first informative sentence) for each line of a tool result naming one id."""
-    found: list[tuple[str, str]] = []
-    for line in result.splitlines():
-        ids = set(_CITATION_ID.findall(line))
-        if len(ids) != 1:
-            continue
-        text = _CITATION_ID.sub("", line).strip(" \t:-[]()")
-        sentences = [
-            s.strip()
-            for s in re.split(r"(?<=[.!?])\s+", text)
-            if len(s.split()) > 5 and "{" not in s
+def _closest(question: str, item: knowledge.Entry, count: int) -> list[str]:
+    """The `count` paragraphs of `item` that share most words with the question, in order."""
+    asked = set(knowledge.words_of(question))
+    candidates = [*item.paragraphs, *item.more]
+    ranked = sorted(
+        range(len(candidates)),
+        key=lambda i: (-len(asked & set(knowledge.words_of(candidates[i]))), i),
+    )
+    return [candidates[i] for i in sorted(ranked[:count])]
+
+
+def _familiar(text: str) -> bool:
+    """Every distinctive word of `text` occurs in the notes ("which should my report use?")."""
+    words = [w for w in keywords(text, 12) if len(w) >= 4]
+    vocabulary = _vocabulary()
+    return bool(words) and all(knowledge.stem(w) in vocabulary for w in words)
+
+
+@cache
+def _vocabulary() -> frozenset[str]:
+    return frozenset(
+        w
+        for item in knowledge.entries()
+        for p in (item.gist, *item.paragraphs, *item.more)
+        for w in knowledge.words_of(p)
+    )
+
+
+def _follow_up(
+    prompt: Prompt,
+    previous: knowledge.Entry,
+    found: list[knowledge.Match],
+    length: str,
+    rng: random.Random,
+) -> str:
+    """Recall the previous answer's point, then add what it did not say yet."""
+    recall = rng.choice(_RECALLS).format(gist=_lower_first(previous.gist))
+    said = prompt.previous_answer
+    fresh = [
+        p
+        for p in (*previous.more, *previous.paragraphs)
+        if not any(s in said for s in writers.sentences(p))
+    ]
+    primary = next((m.entry for m in found if m.entry is not previous), None)
+    if primary is not None and found and found[0].entry is not previous:
+        parts = [
+            recall,
+            f"That leads to {primary.title}. " + primary.gist,
+            *primary.paragraphs[: 1 if length == "brief" else 2],
         ]
-        if sentences:
-            sentence = sentences[0]
-            found.append((ids.pop(), sentence if sentence[-1] in ".!?" else sentence + "."))
-    return found
+    elif fresh:
+        parts = [recall, rng.choice(_DEEPER) + " " + fresh[0], *fresh[1:2]]
+    elif found and found[0].entry is previous:
+        # asked again about the same subject: go over it in more detail
+        detail = previous.more[0] if previous.more else previous.paragraphs[-1]
+        parts = [recall, "In more detail: " + detail]
+        neighbour = _neighbour(previous)
+        parts.append("A related point: " + _lower_first(neighbour.gist))
+    else:
+        neighbour = primary or _neighbour(previous)
+        parts = [
+            recall,
+            f"The natural next step is {neighbour.title}. " + neighbour.gist,
+            *neighbour.paragraphs[:1],
+        ]
+    if length == "sentence":
+        parts = parts[:2]
+    return "\n\n".join(_unlabel(p) for p in parts)
 
 
-def citations_in(text: str) -> list[str]:
-    """Document ids cited as [id] in an answer."""
-    return re.findall(r"\[([a-z]{2,10}-\d{1,4})\]", text)
+def _neighbour(item: knowledge.Entry) -> knowledge.Entry:
+    """The entry after `item` in the same section (the knowledge base is ordered by topic)."""
+    same = [e for e in knowledge.entries() if e.section == item.section]
+    return same[(same.index(item) + 1) % len(same)]
+
+
+def _unlabel(paragraph: str) -> str:
+    # report entries label their paragraphs ("Findings: ..."); a chat answer drops the label
+    return re.sub(r"^(Summary|Findings|Risks|Recommendations): ", "", paragraph)
+
+
+def _lower_first(text: str) -> str:
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        return text[0].lower() + text[1:]
+    return text
+
+
+# --- outside the course's subjects ------------------------------------------------------------
+
+_OFF_TOPIC_OPENINGS = (
+    "I can't give you a real answer to that one. I am the course's offline simulator, not a "
+    "language model: I answer from a small set of notes written for this course, and your "
+    "question is outside them.",
+    "That question is outside what I can answer. You are talking to the offline simulator that "
+    "stands in for the model in this course; it has no general knowledge, only notes on the "
+    "course's subjects.",
+)
+_OFF_TOPIC_BODY = (
+    "Those notes cover streaming answers, time to first token, stopping a stream, background "
+    "jobs and queues, progress events, batches, retries, durability, edge timeouts and cost. "
+    "Ask about any of them and you will get an answer written for the question.",
+    "With a live key the same code would send your question to a real Claude model and you "
+    "would get a proper answer. To switch, set ANTHROPIC_API_KEY and STREAM_OR_QUEUE_MODE=live "
+    "before starting the kernel; every notebook then talks to the real API, and costs real "
+    "money.",
+    "Meanwhile this reply behaves exactly like a real one in every way the course measures. It "
+    "streams token by token at the pace of a Sonnet-class model, you can press Stop halfway "
+    "through, and its tokens and cost are counted from its usage just as a real answer's "
+    "would be.",
+)
+
+
+def off_topic(prompt: Prompt, rng: random.Random) -> str:
+    """An honest reply for a question the knowledge base does not cover, long enough to stop."""
+    if _length(prompt) == "sentence":
+        return (
+            "I am the course's offline simulator and can only answer questions about "
+            "streaming, queues and the other subjects of this course."
+        )
+    suggestion = rng.choice(
+        [
+            "For example, try: why should a chat answer stream?",
+            "For example, try: what happens when a long request meets a sixty-second timeout?",
+            "For example, try: when is a batch cheaper than live calls?",
+        ]
+    )
+    return "\n\n".join([rng.choice(_OFF_TOPIC_OPENINGS), *_OFF_TOPIC_BODY, suggestion])

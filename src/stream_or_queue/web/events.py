@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator, Mapping
@@ -36,6 +37,7 @@ __all__ = [
     "EventHub",
     "ProgressEvent",
     "aread_events",
+    "as_text",
     "events_key",
     "last_event",
     "publish",
@@ -44,7 +46,11 @@ __all__ = [
     "valid_event_id",
 ]
 
+log = logging.getLogger(__name__)
+
 EVENTS_CHANNEL = "soq:web:events"
+_RESUBSCRIBE_FIRST_S = 0.2
+_RESUBSCRIBE_MAX_S = 2.0
 TERMINAL_STEPS = frozenset({"finished", "failed", "canceled"})
 _EVENT_ID = re.compile(r"\d{1,20}-\d{1,20}")
 
@@ -89,10 +95,10 @@ class ProgressEvent:
     def from_entry(cls, entry: tuple[Any, Mapping[Any, Any]]) -> ProgressEvent:
         raw_id, fields = entry
         raw = fields.get(b"data", fields.get("data", b"{}"))
-        return cls(_text(raw_id), json.loads(raw))
+        return cls(as_text(raw_id), json.loads(raw))
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     """Redis answers bytes (or str with decode_responses): always a str."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -119,7 +125,7 @@ def publish(
         pipe.expire(key, config.WEB_RESULT_TTL_S)
         pipe.publish(EVENTS_CHANNEL, job_id)
         event_id = pipe.execute()[0]
-    return _text(event_id)
+    return as_text(event_id)
 
 
 def publish_terminal(
@@ -168,7 +174,8 @@ class EventHub:
 
     Each open SSE response registers an `asyncio.Event` for its job; a message on
     `EVENTS_CHANNEL` sets the events of that job. If the subscription fails,
-    streams still notice new events through their periodic status check.
+    streams still notice new events through their periodic status check, and the
+    hub subscribes again (waking every stream once, in case it missed an event).
     """
 
     def __init__(self, connection: redis.asyncio.Redis) -> None:
@@ -176,6 +183,9 @@ class EventHub:
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self.lost = False
+        """True while the subscription is down (Redis unreachable)."""
+        self._failures = 0
 
     async def start(self) -> None:
         if self._task is None:
@@ -210,17 +220,43 @@ class EventHub:
         return sum(len(w) for w in self._waiters.values())
 
     async def _listen(self) -> None:
+        """Subscribe, and subscribe again after Redis went away (a restart, a network cut)."""
+        while True:
+            try:
+                await self._listen_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the subscription is lost; the streams' checks still run
+                if self._failures == 0:  # one line per outage, not one per retry
+                    log.warning("event hub: subscription lost (%s); resubscribing", exc)
+            finally:
+                self.lost = True
+                self._ready.set()
+            self._wake_all()  # a stream may have missed an event while we were away
+            await asyncio.sleep(min(_RESUBSCRIBE_FIRST_S * 2**self._failures, _RESUBSCRIBE_MAX_S))
+            self._failures += 1
+
+    async def _listen_once(self) -> None:
         pubsub = self.connection.pubsub()
         try:
             await pubsub.subscribe(EVENTS_CHANNEL)
             self._ready.set()
+            if self.lost:
+                log.warning("event hub: subscribed again")
+                self._wake_all()
+            self.lost = False
+            self._failures = 0
             while True:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is None:
                     continue
-                for waiter in tuple(self._waiters.get(_text(message["data"]), ())):
+                for waiter in tuple(self._waiters.get(as_text(message["data"]), ())):
                     waiter.set()
         finally:
-            self._ready.set()
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
+
+    def _wake_all(self) -> None:
+        for waiters in tuple(self._waiters.values()):
+            for waiter in tuple(waiters):
+                waiter.set()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -30,12 +30,13 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from .. import config
-from ..jobs import get_queue, report_progress
+from ..jobs import Inbox, Message, get_queue, report_progress
 from ..research.job import run_research  # the one line that picks the agent
 from . import events
 
 __all__ = [
     "JOB_KIND",
+    "LOST_WORKER_MESSAGE",
     "JobCanceled",
     "ProgressPublisher",
     "ajob_view",
@@ -45,12 +46,14 @@ __all__ = [
     "is_valid_job_id",
     "job_view",
     "new_job_id",
+    "notify_done",
     "research_job",
     "run_research",
     "submit",
 ]
 
 JOB_KIND = "web-research"
+LOST_WORKER_MESSAGE = "A worker was lost; retrying from the last checkpoint"
 JOB_TIMEOUT_S = 30 * 60  # real seconds: RQ's own limit for one job
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 _STATUS = {
@@ -114,14 +117,47 @@ def as_result(answer: Any) -> dict[str, Any]:
     return {"text": str(answer), "sources": []}
 
 
+def _attempt(job: Job) -> int:
+    """Count this attempt of `job` (1 for the first); the count lives as long as its events."""
+    key = f"soq:web:attempts:{job.id}"
+    with job.connection.pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, config.WEB_RESULT_TTL_S)
+        count, _ = pipe.execute()
+    return int(count)
+
+
 def research_job(question: str) -> dict[str, Any]:
     """The RQ job: answer `question`, reporting progress; the result is JSON-ready."""
     job = get_current_job()
     if job is None:
         raise RuntimeError("research_job runs inside an RQ worker")
+    last = events.last_event(job.connection, job.id)
+    if last is not None and last.terminal:
+        # An attempt ended the job and died before RQ recorded it: nothing to redo.
+        if last.step == "finished":
+            result = dict(last.data.get("result") or {})
+            notify_done(job.connection, job.id, question, result)  # at most once (its key)
+            return result
+        job.retries_left = 0
+        raise JobCanceled(job.id) if last.step == "canceled" else RuntimeError(last.message)
+    if _attempt(job) > 1 and (last is None or last.step != "retrying"):
+        # An earlier attempt started and neither finished nor failed (which would have
+        # said "retrying"): its worker vanished - killed, or its machine lost - and RQ's
+        # maintenance or the supervisor put the job back. Say so before resuming.
+        percent = last.percent if last is not None else 0
+        events.publish(job.connection, job.id, "retrying", percent, LOST_WORKER_MESSAGE)
     publisher = ProgressPublisher(job.connection, job.id, job)
+    scale = job.meta.get("time_scale")
+    # a job a person started from the page plays on the human clock (see config)
+    playing = (
+        config.time_scale_in_context(float(scale))
+        if isinstance(scale, int | float)
+        else contextlib.nullcontext()
+    )
     try:
-        answer = run_research(question, progress=publisher)
+        with playing:
+            answer = run_research(question, progress=publisher)
     except JobCanceled:
         job.retries_left = 0  # a cancelled job must not be retried
         events.publish_terminal(job.connection, job.id, "canceled", "Canceled")
@@ -144,16 +180,58 @@ def research_job(question: str) -> dict[str, Any]:
     events.publish_terminal(
         job.connection, job.id, "finished", "The answer is ready", result=result
     )
+    notify_done(job.connection, job.id, question, result)
     return result
 
 
-def submit(question: str, *, queue: Queue | None = None) -> Job:
-    """Enqueue a research question; its first event ("queued") exists before any worker sees it."""
+def notify_done(
+    connection: redis.Redis, job_id: str, question: str, result: Mapping[str, Any]
+) -> bool:
+    """Tell the user the answer is ready (an email in the `WEB_INBOX` inbox), exactly once.
+
+    The message's idempotency key is the job's id: an attempt retried after its
+    worker died, or two attempts racing, add one message. Returns True if this
+    call added it.
+    """
+    sources = list(result.get("sources") or [])
+    message = Message(
+        subject="Your research answer is ready",
+        body=f"Your question: {question[:200]}\n\nThe answer is ready, with {len(sources)} "
+        f"sources.\nRead it here: /r/{job_id}\n",
+        to="you",
+        sender="research assistant",
+        channel="email",
+        job_id=job_id,
+        idempotency_key=f"web-done:{job_id}",
+    )
+    return Inbox(config.WEB_INBOX, connection=connection).append(message)
+
+
+def submit(
+    question: str,
+    *,
+    queue: Queue | None = None,
+    job: Callable[..., Any] | None = None,
+    time_scale: float | None = None,
+) -> Job:
+    """Enqueue a question as `job` (default `research_job`) under a new unguessable id.
+
+    Its first event ("queued") exists before any worker sees it. The job is
+    retried (`Retry`) after a failure or a lost worker; `research_job` resumes
+    from its checkpoints and says so on its event stream.
+
+    `time_scale` plays this job on another clock than the worker's: the page passes
+    `config.human_time_scale()` for a job a person started, so its progress moves at a
+    real pace; API clients (notebook cells that measure) leave it to the worker.
+    """
     queue = queue or get_queue(config.WEB_QUEUE)
+    meta: dict[str, Any] = {"kind": JOB_KIND}
+    if time_scale is not None:
+        meta["time_scale"] = time_scale
     job_id = new_job_id()
     events.publish(queue.connection, job_id, "queued", 0, "Waiting for a worker")
     return queue.enqueue(
-        research_job,
+        job or research_job,
         question,
         job_id=job_id,
         job_timeout=JOB_TIMEOUT_S,
@@ -162,7 +240,7 @@ def submit(question: str, *, queue: Queue | None = None) -> Job:
         failure_ttl=config.WEB_RESULT_TTL_S,
         ttl=config.WEB_RESULT_TTL_S,
         description="research question",
-        meta={"kind": JOB_KIND},
+        meta=meta,
     )
 
 

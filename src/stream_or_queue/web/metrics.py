@@ -11,19 +11,15 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import clock
 
 __all__ = ["Traffic", "TrafficMeter", "route_kind"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _KINDS = (
     ("events", re.compile(r"^/jobs/[^/]+/events$")),

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import html
+import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +42,7 @@ from ..llm import async_client
 from ..simulator import Simulator
 from ..streaming import AsyncCancellableStream, Savings, StreamStats, savings
 
-__all__ = ["ChatBox", "Coalescer", "Turn"]
+__all__ = ["ChatBox", "Coalescer", "Snapshot", "Turn"]
 
 DEFAULT_MAX_UPDATES_PER_S = 30.0
 MAX_MESSAGE_CHARS = 20_000
@@ -59,6 +61,20 @@ class Turn:
     @property
     def cancelled(self) -> bool:
         return self.stats.cancelled
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A widget's state frozen as text and HTML (what a static notebook viewer can show)."""
+
+    text: str
+    html: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return self.html
 
 
 class Coalescer:
@@ -122,6 +138,8 @@ class ChatBox(widgets.VBox):
         simulator: Simulator | None = None,
         max_updates_per_s: float = DEFAULT_MAX_UPDATES_PER_S,
         placeholder: str = "Ask something, then press Send",
+        speed: float = 1.0,
+        time_scale: float | None = None,
     ) -> None:
         if config.canonical_model(model) not in config.PRICES:
             raise ValueError(f"unknown model {model!r}; known: {sorted(config.PRICES)}")
@@ -129,6 +147,10 @@ class ChatBox(widgets.VBox):
             raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
         if max_updates_per_s <= 0:
             raise ValueError("max_updates_per_s must be > 0")
+        self.speed = speed
+        if time_scale is not None:
+            config.check_time_scale(time_scale)
+        self._pinned_scale = time_scale
         self.model = model
         self.max_tokens = max_tokens
         self.system = system
@@ -164,9 +186,16 @@ class ChatBox(widgets.VBox):
             disabled=True,
             tooltip="Stop the answer (the model stops too)",
         )
+        # column-reverse anchors the scroll position to the bottom: the transcript follows
+        # the newest text, and a reader who scrolled up stays where they are
         self.transcript = widgets.HTML(
             layout=widgets.Layout(
-                max_height="320px", overflow="auto", border="1px solid #ddd", padding="4px 8px"
+                max_height="320px",
+                overflow="auto",
+                border="1px solid #ddd",
+                padding="4px 8px",
+                display="flex",
+                flex_flow="column-reverse",
             )
         )
         self.stats = widgets.HTML()
@@ -182,6 +211,11 @@ class ChatBox(widgets.VBox):
         ):
             part.add_class(name)
         self.send_button.on_click(lambda _: self.send())
+        with warnings.catch_warnings():
+            # ipywidgets 8 deprecates on_submit in favour of observing `value` with
+            # continuous_update=False, which would also send when the box loses focus
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.input.on_submit(lambda _: self.send())  # Enter sends
         self.stop_button.on_click(lambda _: self.stop())
         super().__init__(
             [
@@ -195,6 +229,30 @@ class ChatBox(widgets.VBox):
         self._set_status("Ready.")
 
     # --- public API -------------------------------------------------------------------
+
+    @property
+    def speed(self) -> float:
+        """How fast answers play, relative to the real model (1.0 = real time, 0.25 = a model
+        four times slower). A person is watching, so the box follows `config.HUMAN_TIME_SCALE`,
+        not the notebook's time scale; figures stay in simulated seconds either way."""
+        return self._speed
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ValueError(f"speed must be a positive number (1.0 = real time), got {value!r}")
+        if config.human_time_scale() / value > 10:
+            raise ValueError(f"speed {value} is too slow: at least 0.1 of real time")
+        self._speed = float(value)
+
+    @property
+    def time_scale(self) -> float:
+        """Real seconds per simulated second of this box's answers: the human clock over
+        `speed`, unless the box was given its own `time_scale` (a cell that measures at a
+        chosen clock, e.g. 1.0 to keep a Stop test exact whatever the suite's clock)."""
+        if self._pinned_scale is not None:
+            return self._pinned_scale
+        return config.human_time_scale() / self._speed
 
     @property
     def client(self) -> anthropic.AsyncAnthropic:
@@ -309,8 +367,34 @@ class ChatBox(widgets.VBox):
         self._set_status("Ready.")
 
     def __repr__(self) -> str:
-        """A short text form: what nbval compares and what a static viewer shows."""
-        return f"ChatBox · {self.model} · {len(self.turns)} turns so far (run the notebook to chat)"
+        """A short text form: the model and the turns finished when it was shown."""
+        turns = len(self.turns)
+        said = f" · {turns} turn{'s' if turns != 1 else ''}" if turns else ""
+        # no "0 turns": a box is usually shown before its first answer arrives
+        return f"ChatBox · {self.model}{said} (a live widget: run the notebook to chat)"
+
+    def snapshot(self) -> Snapshot:
+        """The transcript and figures as they are now, as static text and HTML.
+
+        A widget is live only in a running notebook; a reader of the committed notebook
+        (GitHub, nbviewer) sees this instead. Display it after the answer has ended
+        (`await chat.wait()`), so it shows what the widget showed.
+        """
+        lines = [repr(self)]
+        for turn in self.turns:
+            mark = (
+                " [stopped]" if turn.cancelled else f" [failed: {turn.error}]" if turn.error else ""
+            )
+            lines += [f"You: {turn.user}", f"Assistant: {turn.reply}{mark}"]
+        figures = html.unescape(re.sub(r"<br>", "\n", self.stats.value))
+        figures = re.sub(r"<[^>]+>", "", figures).strip()
+        if figures:
+            lines.append(figures)
+        page = (
+            f"<div class='soq-chat-snapshot'>{self.transcript.value}"
+            f"<div>{self.stats.value}</div></div>"
+        )
+        return Snapshot("\n".join(lines), page)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -344,6 +428,11 @@ class ChatBox(widgets.VBox):
         self._coalescer.poke()
 
     async def _run(self, message: str, stream: AsyncCancellableStream) -> Turn:
+        # the task's own context: this answer plays at the box's speed, other cells keep theirs
+        with config.time_scale_in_context(self.time_scale):
+            return await self._play(message, stream)
+
+    async def _play(self, message: str, stream: AsyncCancellableStream) -> Turn:
         error: str | None = None
         try:
             async with stream:

@@ -20,9 +20,14 @@ class DecisionGuide(widgets.VBox):
 
     def __init__(self) -> None:
         style = {"description_width": "initial"}
+
+        # a checkbox's label is cut at the default description width: let it take its length
+        def wide() -> dict[str, object]:
+            return {"indent": False, "layout": widgets.Layout(width="auto")}
+
         self.name = widgets.Text(value="my AI feature", description="Feature", style=style)
         self.user_waiting = widgets.Checkbox(
-            value=True, description="Is the user actively waiting?"
+            value=True, description="Is the user actively waiting?", **wide()
         )
         self.expected_seconds = widgets.BoundedFloatText(
             value=5.0,
@@ -31,25 +36,38 @@ class DecisionGuide(widgets.VBox):
             step=1.0,
             description="Expected duration (s)",
             style=style,
+            continuous_update=True,
         )
-        self.needs_durability = widgets.Checkbox(description="Must it survive a crash or deploy?")
-        self.batch_savings = widgets.Checkbox(description="Would batch pricing save serious money?")
-        self.conversational = widgets.Checkbox(description="Does the next message depend on it?")
-        self.realtime = widgets.Checkbox(description="Hard latency budget?")
+        self.needs_durability = widgets.Checkbox(
+            description="Must it survive a crash or deploy?", **wide()
+        )
+        self.batch_savings = widgets.Checkbox(
+            description="Would batch pricing save serious money?", **wide()
+        )
+        self.conversational = widgets.Checkbox(
+            description="Does the next message depend on it?", **wide()
+        )
+        self.realtime = widgets.Checkbox(description="Hard latency budget?", **wide())
         self.latency_budget_ms = widgets.BoundedFloatText(
             value=100.0,
             min=1.0,
             max=60_000.0,
             description="Budget (ms)",
             style=style,
+            continuous_update=True,
         )
         self.regulatory = widgets.Checkbox(
-            description="Must a rule get a synchronous acknowledgement?"
+            description="Must a rule get a synchronous acknowledgement?", **wide()
         )
         self.items = widgets.BoundedIntText(
-            value=1, min=1, max=10_000_000_000, description="Items per run", style=style
+            value=1,
+            min=1,
+            max=10_000_000_000,
+            description="Items per run",
+            style=style,
+            continuous_update=True,
         )
-        self.recurring = widgets.Checkbox(description="Does it run on a schedule?")
+        self.recurring = widgets.Checkbox(description="Does it run on a schedule?", **wide())
         self.answer = widgets.HTML()
         controls = [
             self.name,

@@ -1,0 +1,99 @@
+"""The audit trail, read from DBOS's own record of workflows and steps.
+
+DBOS writes down every workflow (who ran it, on which executor and application
+version, its status, input and output) and every step (its order, name, output or
+error, start and end times) as part of running it. So the audit trail is not a
+second log to keep in sync: it *is* the record recovery works from.
+`workflow_rows` and `step_rows` turn it into plain rows (what a table or a page
+shows); `draw_timeline` draws one workflow's steps as a Gantt chart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["StepRow", "WorkflowRow", "draw_timeline", "step_rows", "workflow_rows"]
+
+
+@dataclass(frozen=True)
+class WorkflowRow:
+    workflow_id: str
+    name: str
+    status: str
+    executor_id: str
+    app_version: str
+    forked_from: str | None
+    created_ms: int
+    updated_ms: int
+
+
+@dataclass(frozen=True)
+class StepRow:
+    index: int
+    name: str
+    start_ms: int
+    end_ms: int
+    ok: bool
+    output: Any
+
+
+def workflow_rows(record: Any, **filters: Any) -> list[WorkflowRow]:
+    """Every workflow matching `filters` (DBOS's `list_workflows` keywords), oldest first.
+
+    `record` is `DBOS` (the class, in a process running DBOS) or a `DBOSClient`.
+    """
+    return [
+        WorkflowRow(
+            workflow_id=s.workflow_id,
+            name=s.name,
+            status=str(s.status),
+            executor_id=s.executor_id or "",
+            app_version=s.app_version or "",
+            forked_from=s.forked_from,
+            created_ms=int(s.created_at or 0),
+            updated_ms=int(s.updated_at or 0),
+        )
+        for s in record.list_workflows(load_input=False, **filters)
+    ]
+
+
+def step_rows(record: Any, workflow_id: str, *, steps_only: bool = True) -> list[StepRow]:
+    """One workflow's steps in order; `steps_only` leaves out DBOS's own events and streams."""
+    rows = []
+    for step in record.list_workflow_steps(workflow_id):
+        name = str(step["function_name"])
+        if steps_only and name.startswith("DBOS."):
+            continue
+        rows.append(
+            StepRow(
+                index=int(step["function_id"]),
+                name=name,
+                start_ms=int(step["started_at_epoch_ms"] or 0),
+                end_ms=int(step["completed_at_epoch_ms"] or 0),
+                ok=step["error"] is None,
+                output=step["output"],
+            )
+        )
+    return rows
+
+
+def draw_timeline(rows: list[StepRow], *, title: str = "", ax: Any = None) -> Any:
+    """A Gantt chart of steps (seconds since the first began); returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.5 + 0.4 * max(len(rows), 1)))
+    if not rows:
+        ax.set_title(title or "no steps recorded")
+        return ax
+    origin = min(r.start_ms for r in rows)
+    for y, row in enumerate(rows):
+        start = (row.start_ms - origin) / 1000
+        width = max((row.end_ms - row.start_ms) / 1000, 0.002)
+        ax.barh(y, width, left=start, color="tab:green" if row.ok else "tab:red")
+    ax.set_yticks(range(len(rows)), [f"{r.index}. {r.name}" for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds since the first step began (real time)")
+    ax.set_title(title)
+    return ax

@@ -1,0 +1,260 @@
+"""The course's durable pipeline on DBOS: three steps, progress, one notification.
+
+`pipeline(item, step_s, ledger)` is a DBOS workflow: `fetch`, `analyse` and `write`
+are DBOS steps (their results are checkpointed in the system database), progress
+goes out as an event (the latest) and a stream (all of it), and `notify` sends one
+message keyed by the workflow id. Start it under a workflow id derived from the
+request (`start_pipeline`): a second submission of the same request attaches to
+the same workflow instead of running (and notifying) twice.
+
+The `ledger` is the outside world's view, written by the step bodies themselves
+(one appended line per event, O_APPEND): which steps started and finished, and
+which notifications were delivered. DBOS's own record says what it checkpointed;
+the ledger says what really ran, so a test or a benchmark can count finished steps
+that ran again and duplicate notifications after a `kill -9`.
+
+`apipeline` is the async twin for notebooks (DBOS's sync API raises while an event
+loop runs, as it does in every notebook cell). Both live in this importable module so
+that worker processes (`python -m stream_or_queue.durable.worker`) can run them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dbos import DBOS, DBOSClient, EnqueueOptions, SetWorkflowID
+
+from .. import config
+
+__all__ = [
+    "PROGRESS",
+    "STEPS",
+    "LedgerCounts",
+    "WorkflowIdConflict",
+    "apipeline",
+    "enqueue_pipeline",
+    "ledger_counts",
+    "pipeline",
+    "read_ledger",
+    "start_pipeline",
+]
+
+STEPS = ("fetch", "analyse", "write")
+PROGRESS = "progress"
+"""Event key (latest progress) and stream key (every progress event) of a pipeline."""
+
+
+class WorkflowIdConflict(ValueError):
+    """A workflow id already names a workflow started with other arguments."""
+
+
+def _record(ledger: str, kind: str, workflow_id: str, name: str, text: str = "") -> None:
+    if not ledger:
+        return
+    row = {
+        "kind": kind,
+        "wf": workflow_id,
+        "step": name,
+        "text": text,
+        "pid": os.getpid(),
+        "t": time.time(),  # wall clock: the benchmark's start-to-first-step latency
+    }
+    line = json.dumps(row) + "\n"
+    fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())  # one write under O_APPEND: lines never interleave
+    finally:
+        os.close(fd)
+
+
+def _progress(index: int, name: str) -> dict[str, Any]:
+    return {"step": name, "index": index, "percent": round(100 * index / (len(STEPS) + 1))}
+
+
+@DBOS.step()
+def work(workflow_id: str, item: str, name: str, step_s: float, ledger: str) -> str:
+    """One unit of work: takes `step_s` real seconds; its result is checkpointed."""
+    _record(ledger, "start", workflow_id, name)
+    time.sleep(step_s)
+    _record(ledger, "end", workflow_id, name)
+    return f"{name}({item})"
+
+
+@DBOS.step()
+def notify(workflow_id: str, text: str, ledger: str) -> str:
+    """Deliver the one notification; the workflow id is its idempotency key."""
+    _record(ledger, "notify", workflow_id, "notify", text)
+    return workflow_id
+
+
+@DBOS.workflow()
+def pipeline(item: str, step_s: float = 0.2, ledger: str = "") -> dict[str, Any]:
+    """fetch -> analyse -> write -> notify, each a checkpointed step."""
+    workflow_id = str(DBOS.workflow_id)
+    results = []
+    for index, name in enumerate(STEPS):
+        event = _progress(index, name)
+        DBOS.set_event(PROGRESS, event)
+        DBOS.write_stream(PROGRESS, event)
+        results.append(work(workflow_id, item, name, step_s, ledger))
+    notify(workflow_id, results[-1], ledger)
+    done = {"step": "done", "index": len(STEPS), "percent": 100}
+    DBOS.set_event(PROGRESS, done)
+    DBOS.write_stream(PROGRESS, done)
+    DBOS.close_stream(PROGRESS)
+    return {"item": item, "results": results}
+
+
+@DBOS.step()
+async def awork(workflow_id: str, item: str, name: str, step_s: float, ledger: str) -> str:
+    """`work` for an event loop: awaits instead of blocking the notebook's kernel."""
+    _record(ledger, "start", workflow_id, name)
+    await asyncio.sleep(step_s)
+    _record(ledger, "end", workflow_id, name)
+    return f"{name}({item})"
+
+
+@DBOS.step()
+async def anotify(workflow_id: str, text: str, ledger: str) -> str:
+    _record(ledger, "notify", workflow_id, "notify", text)
+    return workflow_id
+
+
+@DBOS.workflow()
+async def apipeline(item: str, step_s: float = 0.2, ledger: str = "") -> dict[str, Any]:
+    """The async twin of `pipeline`, for notebooks (`await DBOS.start_workflow_async(...)`)."""
+    workflow_id = str(DBOS.workflow_id)
+    results = []
+    for index, name in enumerate(STEPS):
+        event = _progress(index, name)
+        await DBOS.set_event_async(PROGRESS, event)
+        await DBOS.write_stream_async(PROGRESS, event)
+        results.append(await awork(workflow_id, item, name, step_s, ledger))
+    await anotify(workflow_id, results[-1], ledger)
+    done = {"step": "done", "index": len(STEPS), "percent": 100}
+    await DBOS.set_event_async(PROGRESS, done)
+    await DBOS.write_stream_async(PROGRESS, done)
+    await DBOS.close_stream_async(PROGRESS)
+    return {"item": item, "results": results}
+
+
+def _check_same_input(status: Any, args: tuple[Any, ...], workflow_id: str) -> None:
+    existing = getattr(status, "input", None)
+    if existing is None:
+        return
+    if tuple(existing["args"]) != args:
+        raise WorkflowIdConflict(
+            f"workflow id {workflow_id!r} already names a {status.name} workflow started with "
+            f"other arguments; choose a new id for new work (the existing one is kept as is)"
+        )
+
+
+def start_pipeline(workflow_id: str, item: str, step_s: float = 0.2, ledger: str = "") -> Any:
+    """Start `pipeline` in this process under `workflow_id`, or attach to it if it exists.
+
+    The same id with the same arguments is the same request (a double click, a retry):
+    DBOS returns the existing workflow, which notifies once. The same id with other
+    arguments is a mistake and raises `WorkflowIdConflict` before anything runs.
+    """
+    args = (item, step_s, ledger)
+    _check_same_input(DBOS.get_workflow_status(workflow_id), args, workflow_id)
+    with SetWorkflowID(workflow_id):
+        return DBOS.start_workflow(pipeline, *args)
+
+
+def enqueue_pipeline(
+    client: DBOSClient,
+    workflow_id: str,
+    item: str,
+    step_s: float = 0.2,
+    ledger: str = "",
+    *,
+    app_version: str = config.DURABLE_APP_VERSION,
+) -> Any:
+    """Enqueue `pipeline` on the course queue from any process (a `DBOSClient`).
+
+    Only a worker running `app_version` dequeues it (the pinned version by default).
+    """
+    args = (item, step_s, ledger)
+    existing = client.list_workflows(workflow_ids=[workflow_id])
+    if existing:
+        _check_same_input(existing[0], args, workflow_id)
+    options: EnqueueOptions = {
+        "queue_name": config.DURABLE_QUEUE,
+        "workflow_name": "pipeline",
+        "workflow_id": workflow_id,
+        "app_version": app_version,
+    }
+    return client.enqueue(options, *args)
+
+
+@dataclass(frozen=True)
+class LedgerCounts:
+    """What really ran, per the ledger: the numbers a crash test and the chaos run report.
+
+    A step counts as *finished* once the workflow went past it (a later step started):
+    DBOS moves on only after the step's result is in its record. `finished_steps_redone`
+    counts bodies that ran again after that - what durable execution promises never
+    happens. `reran_unrecorded` counts the at-least-once window: a body that ran to its
+    end but was killed before DBOS recorded it, so it ran again (idempotent steps make
+    that harmless); `interrupted_steps`, bodies cut off in the middle.
+    """
+
+    workflows: int
+    steps_finished: int
+    finished_steps_redone: int
+    reran_unrecorded: int
+    interrupted_steps: int
+    notifications: int
+    duplicate_notifications: int
+
+
+def read_ledger(ledger: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    path = Path(ledger)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+_ORDER = {name: index for index, name in enumerate((*STEPS, "notify"))}
+
+
+def ledger_counts(ledger: str | os.PathLike[str]) -> LedgerCounts:
+    """Count finished steps, finished steps whose body ran again, and notifications."""
+    furthest: dict[str, int] = {}
+    ended: set[tuple[str, str]] = set()
+    started: set[tuple[str, str]] = set()
+    redone = reran = interrupted = 0
+    notes: Counter[str] = Counter()
+    for row in read_ledger(ledger):
+        wf, name = row["wf"], row["step"]
+        position = _ORDER[name]
+        if row["kind"] in ("start", "notify"):
+            if position < furthest.get(wf, -1):
+                redone += 1
+            elif (wf, name) in ended:
+                reran += 1
+            elif (wf, name) in started:
+                interrupted += 1
+            furthest[wf] = max(furthest.get(wf, -1), position)
+            started.add((wf, name))
+        if row["kind"] == "end":
+            ended.add((wf, name))
+        if row["kind"] == "notify":
+            notes[wf] += 1
+    return LedgerCounts(
+        workflows=len(furthest),
+        steps_finished=len({key for key in ended}),
+        finished_steps_redone=redone,
+        reran_unrecorded=reran,
+        interrupted_steps=interrupted,
+        notifications=len(notes),
+        duplicate_notifications=sum(n - 1 for n in notes.values()),
+    )

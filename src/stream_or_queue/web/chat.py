@@ -1,0 +1,159 @@
+"""Answers held inside one request: the chat stream, and the anti-pattern kept to measure it.
+
+- `GET /chat?question=...` (or `POST /chat` with JSON): SSE of the answer's tokens -
+  the right tool when the user watches a short answer appear.
+- `POST /research/sync` and `GET /research/stream`: the whole research agent held
+  inside one request - the design notebook 04 shows failing at the edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from .. import config
+from ..llm import async_client
+from . import jobs
+from .schemas import QuestionIn, question_or_422
+
+__all__ = ["CHAT_MAX_TOKENS", "CHAT_SYSTEM", "router", "run_in_request"]
+
+router = APIRouter()
+CHAT_MAX_TOKENS = 400
+CHAT_SYSTEM = "Answer briefly and directly, in a few sentences."
+
+
+async def _chat(question: str) -> AsyncIterator[ServerSentEvent]:
+    llm = async_client()
+    try:
+        async with llm.messages.stream(
+            model=config.LARGE_MODEL,
+            max_tokens=CHAT_MAX_TOKENS,
+            system=CHAT_SYSTEM,
+            messages=[{"role": "user", "content": question}],
+        ) as stream:
+            async for text in stream.text_stream:
+                yield ServerSentEvent(data=json.dumps({"text": text}), event="token")
+            message = await stream.get_final_message()
+        yield ServerSentEvent(
+            event="done",
+            data=json.dumps(
+                {"stop_reason": message.stop_reason, "output_tokens": message.usage.output_tokens}
+            ),
+        )
+    finally:
+        await llm.close()
+
+
+@router.get("/chat")
+async def chat_get(question: Annotated[str, Query()]) -> EventSourceResponse:
+    return EventSourceResponse(_chat(question_or_422(question)))
+
+
+@router.post("/chat")
+async def chat_post(body: QuestionIn) -> EventSourceResponse:
+    return EventSourceResponse(_chat(body.question))
+
+
+@router.post("/research/sync")
+async def research_sync(body: QuestionIn) -> dict[str, Any]:
+    return await run_in_request(body.question)
+
+
+@router.get("/research/stream")
+async def research_stream(question: Annotated[str, Query()]) -> EventSourceResponse:
+    return EventSourceResponse(_research_stream(question_or_422(question)))
+
+
+async def _research_stream(question: str) -> AsyncIterator[ServerSentEvent]:
+    queue_: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    task = asyncio.ensure_future(
+        run_in_request(
+            question,
+            on_progress=lambda e: queue_.put_nowait(("progress", e)),
+            on_text=lambda t: queue_.put_nowait(("token", {"text": t})),
+        )
+    )
+    task.add_done_callback(lambda _t: queue_.put_nowait(("end", None)))
+    try:
+        while True:
+            kind, data = await queue_.get()
+            if kind == "end":
+                break
+            yield ServerSentEvent(data=json.dumps(data), event=kind)
+        try:
+            result = task.result()
+        except Exception:
+            yield ServerSentEvent(
+                event="error", data=json.dumps({"message": "The research failed."})
+            )
+            return
+        yield ServerSentEvent(event="done", data=json.dumps(result))
+    finally:
+        task.cancel()
+
+
+async def run_in_request(
+    question: str,
+    *,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    on_text: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the research agent while the request waits: the design that fails at the edge.
+
+    The agent runs on its own thread; the request awaits it. When the request is
+    cancelled (the edge cut it, the user closed the tab), the agent is stopped at
+    its next progress report or token, so it stops spending - but what it already
+    spent is spent, and the answer is lost.
+    """
+    loop = asyncio.get_running_loop()
+    stop = threading.Event()
+    done: asyncio.Future[dict[str, Any]] = loop.create_future()
+
+    def soon(fn: Callable[..., Any], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop may be gone by now
+            loop.call_soon_threadsafe(fn, *args)
+
+    def progress(event: Mapping[str, Any]) -> None:
+        if stop.is_set():
+            raise jobs.JobCanceled("the request ended")
+        if on_progress is not None:
+            soon(on_progress, dict(event))
+
+    def text(piece: str) -> None:
+        if stop.is_set():
+            raise jobs.JobCanceled("the request ended")
+        if on_text is not None:
+            soon(on_text, piece)
+
+    def settle(outcome: dict[str, Any] | BaseException) -> None:
+        if done.done():
+            return
+        if isinstance(outcome, BaseException):
+            done.set_exception(outcome)
+        else:
+            done.set_result(outcome)
+
+    def work() -> None:
+        try:
+            outcome: dict[str, Any] | BaseException = jobs.as_result(
+                jobs.run_research(
+                    question, progress=progress, on_text=text if on_text is not None else None
+                )
+            )
+        except BaseException as exc:  # handed to the awaiting request
+            outcome = exc
+        soon(settle, outcome)
+
+    threading.Thread(target=work, name="soq-research-in-request", daemon=True).start()
+    try:
+        return await done
+    finally:
+        stop.set()

@@ -1,0 +1,80 @@
+"""DBOS configured in one place, and the faults of its system database."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from dbos import DBOS
+from durable_support import sqlite_url
+
+from stream_or_queue import config
+from stream_or_queue.durable import engine
+from stream_or_queue.durable.pipeline import start_pipeline
+
+
+def test_sqlite_in_the_working_directory_unless_a_database_url_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(config.DURABLE_DATABASE_URL_ENV, raising=False)
+    cfg = engine.engine_config()
+    assert cfg["system_database_url"] == f"sqlite:///{config.DURABLE_SQLITE_FILE}"
+    assert cfg["application_version"] == config.DURABLE_APP_VERSION
+    assert cfg["notification_listener_polling_interval_sec"] == config.DURABLE_POLL_S
+    monkeypatch.setenv(config.DURABLE_DATABASE_URL_ENV, "postgresql://u:p@db:5432/x")
+    assert engine.engine_config()["system_database_url"] == "postgresql://u:p@db:5432/x"
+    assert engine.engine_config(executor_id="w9")["executor_id"] == "w9"
+
+
+def test_redact_hides_the_password() -> None:
+    assert engine.redact("postgresql://u:s3cret@h:5432/d") == "postgresql://u:***@h:5432/d"
+    assert engine.redact("sqlite:///x.sqlite") == "sqlite:///x.sqlite"
+
+
+def test_postgres_unreachable_at_start_is_a_clear_error() -> None:
+    with pytest.raises(engine.EngineUnavailable, match="cannot reach") as error:
+        engine.launch("postgresql://postgres:secret@127.0.0.1:1/dbos", executor_id="nobody")
+    assert "secret" not in str(error.value)
+    assert config.DURABLE_DATABASE_URL_ENV in str(error.value)
+
+
+def test_a_deleted_record_is_reported_and_never_silently_replaced(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    engine.launch(url, executor_id="a")
+    try:
+        start_pipeline("kept", "x", 0.01, "").get_result()
+        engine.check_record()
+        os.remove(tmp_path / "dbos.sqlite")
+        with pytest.raises(engine.EngineUnavailable, match="deleted while this process ran"):
+            engine.check_record()
+    finally:
+        engine.shutdown()
+    with pytest.raises(engine.EngineUnavailable, match="missing"):
+        engine.launch(url, executor_id="a", must_exist=True)
+    assert not (tmp_path / "dbos.sqlite").exists()  # no fresh, empty record was made
+
+
+@pytest.mark.slow
+def test_a_locked_record_is_a_clear_error_and_keeps_finished_work(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    engine.launch(url, executor_id="a")
+    start_pipeline("kept", "x", 0.01, "").get_result()
+    engine.shutdown()
+    holder = sqlite3.connect(tmp_path / "dbos.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another program holds the file (DBOS waits 30 s)
+    try:
+        with pytest.raises(engine.EngineUnavailable, match="holds a lock"):
+            engine.launch(url, executor_id="a", must_exist=True)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    engine.launch(url, executor_id="a", must_exist=True)
+    try:
+        assert DBOS.retrieve_workflow("kept").get_result() == {
+            "item": "x",
+            "results": ["fetch(x)", "analyse(x)", "write(x)"],
+        }
+    finally:
+        engine.shutdown()
