@@ -244,3 +244,19 @@ def test_a_job_a_person_starts_from_the_page_runs_on_the_human_clock(
     code_job = Job.fetch(by_code, connection=get_queue().connection)
     assert person_job.meta["time_scale"] == config.human_time_scale()
     assert "time_scale" not in code_job.meta  # a cell that measures keeps the worker's clock
+
+
+def test_202_says_queued_even_when_a_worker_takes_the_job_at_once(web: object) -> None:
+    """The body of 202 Accepted is the job as accepted, never a race with the worker."""
+    with _client(web) as http:
+        bodies = [http.post("/jobs", json={"question": f"Question {i}?"}).json() for i in range(5)]
+        for body in bodies:
+            assert body["status"] == "queued", body
+            assert body["progress"] == {
+                "step": "queued",
+                "percent": 0,
+                "message": "Waiting for a worker",
+            }
+        # ...while the worker really did take them: the status endpoint moves on
+        finished = [poll_job(http, body["id"], first_s=2.0) for body in bodies]
+        assert {outcome.status for outcome in finished} == {"finished"}

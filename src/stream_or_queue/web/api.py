@@ -46,8 +46,7 @@ def start_job(body: QuestionIn, response: Response, state: State) -> dict[str, A
     job = jobs.submit(body.question, queue=state.queue, job=state.job)
     response.headers["Location"] = f"/jobs/{job.id}"
     response.headers["Cache-Control"] = "no-store"
-    view = jobs.job_view(state.connection, job.id)
-    return view or {"id": job.id, "status": "queued"}
+    return jobs.accepted_view(job)
 
 
 @router.get("/jobs/{job_id}")

@@ -39,6 +39,7 @@ __all__ = [
     "LOST_WORKER_MESSAGE",
     "JobCanceled",
     "ProgressPublisher",
+    "accepted_view",
     "ajob_view",
     "as_result",
     "cancel",
@@ -261,6 +262,16 @@ def job_view(connection: redis.Redis, job_id: str) -> dict[str, Any] | None:
     if job is None:
         return None
     return _view(job, events.last_event(connection, job_id))
+
+
+def accepted_view(job: Job) -> dict[str, Any]:
+    """The view of a job just submitted, as it was accepted (what `202 Accepted` says).
+
+    Read back from Redis instead, it would race the worker: a thread worker can take
+    the job before the response is written, and the reply would say "started" one time
+    and "queued" the next.
+    """
+    return _view(job, None)
 
 
 async def ajob_view(
