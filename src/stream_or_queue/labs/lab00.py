@@ -158,6 +158,7 @@ def check_tokens_per_second(tokens_per_second: Callable[..., Any]) -> None:
         )
     passed("tokens_per_second measures the streaming rate once text is flowing.")
 
+
 LAB = LabProgress(
     "lab00",
     {

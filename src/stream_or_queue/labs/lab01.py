@@ -90,8 +90,11 @@ def check_percentiles(
         got == (0.5, 1.0),
         f"For ten unsorted latencies 0.1..1.0 expected (0.5, 1.0), got {got!r}: sort first.",
     )
-    expect(shuffled == before, "latency_percentiles changed its input: sort a copy "
-           "(`sorted(values)`), not the caller's list.")
+    expect(
+        shuffled == before,
+        "latency_percentiles changed its input: sort a copy "
+        "(`sorted(values)`), not the caller's list.",
+    )
     got = call_learner(latency_percentiles, [0.42])
     expect(got == (0.42, 0.42), f"One latency is both its p50 and p95; got {got!r}.")
     passed("latency_percentiles() computes nearest-rank p50 and p95.")
@@ -118,11 +121,19 @@ def check_latency_budget(max_answer_tokens: Callable[[float, float, float, float
         )
         expect(got == right, f"max_answer_tokens{args} returned {got}, expected {right}: {hint}")
     profile = config.TIMING[config.FAST_MODEL]
-    fit = call_learner(max_answer_tokens, config.SYNC_LATENCY_BUDGET_S, profile.ttft_max_s,
-                       profile.tokens_per_s, 0.1)
-    expect(fit == math.floor((1.0 - 0.7 - 0.1) * 150.0),
-           f"With the fast model's profile the answer should be 30 tokens, got {fit}.")
+    fit = call_learner(
+        max_answer_tokens,
+        config.SYNC_LATENCY_BUDGET_S,
+        profile.ttft_max_s,
+        profile.tokens_per_s,
+        0.1,
+    )
+    expect(
+        fit == math.floor((1.0 - 0.7 - 0.1) * 150.0),
+        f"With the fast model's profile the answer should be 30 tokens, got {fit}.",
+    )
     passed(f"max_answer_tokens(): with the fast model, a sub-second answer can be {fit} tokens.")
+
 
 LAB = LabProgress(
     "lab01",

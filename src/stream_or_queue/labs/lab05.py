@@ -263,7 +263,7 @@ LAB = LabProgress(
             answer="written = []\nfor i, title in enumerate(sections):\n    report_progress(100 * i / len(sections), title.lower(), f'writing {title}')\n    written.append(write_section(topic, title))\nreport_progress(100, 'done', 'report ready')\nreturn assemble(topic, written)",
         ),
         "start_report": Help(
-            hint='Refuse bad input before anything is queued; then enqueue the job with the address in its meta and RQ callbacks for success and failure; return the id at once.',
+            hint="Refuse bad input before anything is queued; then enqueue the job with the address in its meta and RQ callbacks for success and failure; return the id at once.",
             answer="if not isinstance(topic, str) or not topic.strip():\n    raise ValueError('the topic is empty')\ncheck_address(email)\njob = queue.enqueue(report_jobs.report_job, topic.strip(), meta={'notify_email': email},\n    on_success=Callback(notify_success), on_failure=Callback(notify_failure))\nreturn job.id",
         ),
         "notification": Help(

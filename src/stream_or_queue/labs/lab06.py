@@ -33,46 +33,76 @@ def check_poll_with_backoff(poll_with_backoff: Callable[..., tuple[str, int]]) -
     """Polls until a terminal status, sleeping first_s, first_s*factor, ... capped at max_s."""
     script = iter(["queued"] + ["started"] * 6 + ["finished", "finished"])
     sleeps: list[float] = []
-    got = call_learner(poll_with_backoff, lambda: next(script), first_s=1.0, factor=2.0,
-                       max_s=15.0, sleep=sleeps.append)
-    expect(isinstance(got, tuple) and len(got) == 2,
-           f"poll_with_backoff should return (status, polls); it returned {got!r}.")
-    expect(got[0] == "finished",
-           f"The job finished on the 8th poll but the function returned {got!r}: stop when "
-           "get_status() returns 'finished', 'failed' or 'canceled'.")
+    got = call_learner(
+        poll_with_backoff,
+        lambda: next(script),
+        first_s=1.0,
+        factor=2.0,
+        max_s=15.0,
+        sleep=sleeps.append,
+    )
+    expect(
+        isinstance(got, tuple) and len(got) == 2,
+        f"poll_with_backoff should return (status, polls); it returned {got!r}.",
+    )
+    expect(
+        got[0] == "finished",
+        f"The job finished on the 8th poll but the function returned {got!r}: stop when "
+        "get_status() returns 'finished', 'failed' or 'canceled'.",
+    )
     expect(got[1] == 8, f"It took 8 polls to see 'finished'; the function reported {got[1]}.")
-    expect(len(sleeps) == 7,
-           f"Expected 7 sleeps between 8 polls, saw {len(sleeps)} ({sleeps}): sleep after a "
-           "poll that says the job is still running, never after the last one.")
-    expect(sleeps == [1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0],
-           f"The waits were {sleeps}; with first_s=1, factor=2, max_s=15 they should be "
-           "[1, 2, 4, 8, 15, 15, 15]: each wait grows by `factor`, and none is longer than "
-           "`max_s`, however long the job runs.")
+    expect(
+        len(sleeps) == 7,
+        f"Expected 7 sleeps between 8 polls, saw {len(sleeps)} ({sleeps}): sleep after a "
+        "poll that says the job is still running, never after the last one.",
+    )
+    expect(
+        sleeps == [1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0],
+        f"The waits were {sleeps}; with first_s=1, factor=2, max_s=15 they should be "
+        "[1, 2, 4, 8, 15, 15, 15]: each wait grows by `factor`, and none is longer than "
+        "`max_s`, however long the job runs.",
+    )
     for end in ("failed", "canceled"):
         script = iter(["queued", end])
         sleeps = []
-        got = call_learner(poll_with_backoff, lambda s=script: next(s), first_s=0.5,
-                           factor=3.0, max_s=4.0, sleep=sleeps.append)
-        expect(got == (end, 2) and sleeps == [0.5],
-               f"A job that ends '{end}' must stop the polling too; got {got!r} after "
-               f"sleeping {sleeps}.")
+        got = call_learner(
+            poll_with_backoff,
+            lambda s=script: next(s),
+            first_s=0.5,
+            factor=3.0,
+            max_s=4.0,
+            sleep=sleeps.append,
+        )
+        expect(
+            got == (end, 2) and sleeps == [0.5],
+            f"A job that ends '{end}' must stop the polling too; got {got!r} after "
+            f"sleeping {sleeps}.",
+        )
     _real_poll(poll_with_backoff)
-    passed("poll_with_backoff backs off, caps its wait and stops at the end - also on the "
-           "real service.")
+    passed(
+        "poll_with_backoff backs off, caps its wait and stops at the end - also on the "
+        "real service."
+    )
 
 
 def _real_poll(poll_with_backoff: Callable[..., tuple[str, int]]) -> None:
     from ..web import create_app, serve_in_thread
 
-    with serve_in_thread(create_app()) as web, \
-            httpx2.Client(base_url=web.url, timeout=30) as http:
+    with serve_in_thread(create_app()) as web, httpx2.Client(base_url=web.url, timeout=30) as http:
         job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
-        got = call_learner(poll_with_backoff,
-                           lambda: http.get(f"/jobs/{job_id}").json()["status"],
-                           first_s=2.0, factor=1.5, max_s=10.0, sleep=clock.sleep)
-    expect(got[0] == "finished" and 2 <= got[1] <= 60,
-           f"Against the real service the function returned {got!r}; expected ('finished', "
-           "a few polls).")
+        got = call_learner(
+            poll_with_backoff,
+            lambda: http.get(f"/jobs/{job_id}").json()["status"],
+            first_s=2.0,
+            factor=1.5,
+            max_s=10.0,
+            sleep=clock.sleep,
+        )
+    expect(
+        got[0] == "finished" and 2 <= got[1] <= 60,
+        f"Against the real service the function returned {got!r}; expected ('finished', "
+        "a few polls).",
+    )
 
 
 class _ScriptedStream:
@@ -91,7 +121,8 @@ class _ScriptedStream:
             raise CheckFailed(
                 "read_all_events opened more than 30 connections for 10 events: after a cut, "
                 "reconnect with the id of the last event you received, and stop after the "
-                "'finished' event.")
+                "'finished' event."
+            )
         return self._stream(last_event_id)
 
     def _stream(self, last_event_id: str | None) -> Iterator[Event]:
@@ -103,8 +134,9 @@ class _ScriptedStream:
             yield event
 
 
-def check_read_all_events(read_all_events: Callable[[Callable[[str | None], Iterator[Event]]],
-                                                    list[Event]]) -> None:
+def check_read_all_events(
+    read_all_events: Callable[[Callable[[str | None], Iterator[Event]]], list[Event]],
+) -> None:
     """Reads every event once, in order, reconnecting with the last id after each cut."""
     stream = _ScriptedStream()
     try:
@@ -112,30 +144,44 @@ def check_read_all_events(read_all_events: Callable[[Callable[[str | None], Iter
     except ConnectionError:
         raise CheckFailed(
             "read_all_events let the ConnectionError escape: catch it and open the stream "
-            "again with the id of the last event you received.") from None
-    expect(isinstance(got, list), f"read_all_events should return a list of (id, data); got "
-           f"{type(got).__name__}.")
+            "again with the id of the last event you received."
+        ) from None
+    expect(
+        isinstance(got, list),
+        f"read_all_events should return a list of (id, data); got {type(got).__name__}.",
+    )
     ids = [e[0] for e in got]
-    expect(len(ids) == len(set(ids)),
-           f"Some events arrived twice ({ids}): reconnect with the *last* id you saw, not "
-           "None, so the server resumes after it.")
-    expect(got == stream.events,
-           f"Expected all 10 events in order, got ids {ids}. Keep reconnecting after a "
-           "ConnectionError until the event whose step is 'finished'.")
-    expect(stream.opened_with[0] is None and stream.opened_with[1:] == ["3-0", "6-0", "9-0"],
-           f"The stream was opened with {stream.opened_with}; expected [None, '3-0', '6-0', "
-           "'9-0']: the first time with no id, then with the last id received.")
+    expect(
+        len(ids) == len(set(ids)),
+        f"Some events arrived twice ({ids}): reconnect with the *last* id you saw, not "
+        "None, so the server resumes after it.",
+    )
+    expect(
+        got == stream.events,
+        f"Expected all 10 events in order, got ids {ids}. Keep reconnecting after a "
+        "ConnectionError until the event whose step is 'finished'.",
+    )
+    expect(
+        stream.opened_with[0] is None and stream.opened_with[1:] == ["3-0", "6-0", "9-0"],
+        f"The stream was opened with {stream.opened_with}; expected [None, '3-0', '6-0', "
+        "'9-0']: the first time with no id, then with the last id received.",
+    )
     _real_events(read_all_events)
-    passed("read_all_events reattaches with Last-Event-ID and misses nothing - also through "
-           "the real edge.")
+    passed(
+        "read_all_events reattaches with Last-Event-ID and misses nothing - also through "
+        "the real edge."
+    )
 
 
-def _real_events(read_all_events: Callable[[Callable[[str | None], Iterator[Event]]],
-                                           list[Event]]) -> None:
+def _real_events(
+    read_all_events: Callable[[Callable[[str | None], Iterator[Event]]], list[Event]],
+) -> None:
     from ..web import create_app, serve_in_thread
 
-    with serve_in_thread(create_app(edge_timeout_s=8.0)) as web, \
-            httpx2.Client(base_url=web.url, timeout=30) as http:
+    with (
+        serve_in_thread(create_app(edge_timeout_s=8.0)) as web,
+        httpx2.Client(base_url=web.url, timeout=30) as http,
+    ):
         job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
         opened: list[str | None] = []
 
@@ -154,9 +200,11 @@ def _real_events(read_all_events: Callable[[Callable[[str | None], Iterator[Even
         got = call_learner(read_all_events, open_stream)
         everything = [(e.id, e.data) for e in _replay(http, job_id)]
     expect(len(opened) > 1, "The real stream was never cut: nothing to check (rerun the cell).")
-    expect(got == everything,
-           f"Against the real service: {len(got)} events read, {len(everything)} in the "
-           "job's stream - some were lost or repeated across reconnections.")
+    expect(
+        got == everything,
+        f"Against the real service: {len(got)} events read, {len(everything)} in the "
+        "job's stream - some were lost or repeated across reconnections.",
+    )
 
 
 def _replay(http: httpx2.Client, job_id: str) -> list[Any]:
@@ -168,7 +216,7 @@ LAB = LabProgress(
     "lab06",
     {
         "poll_with_backoff": Help(
-            hint='Count every poll; stop on a final status (finished, failed, canceled); between polls sleep the current delay, then grow it by the factor, never past the cap.',
+            hint="Count every poll; stop on a final status (finished, failed, canceled); between polls sleep the current delay, then grow it by the factor, never past the cap.",
             answer="delay, polls = first_s, 0\nwhile True:\n    status = get_status()\n    polls += 1\n    if status in ('finished', 'failed', 'canceled'):\n        return status, polls\n    sleep(delay)\n    delay = min(delay * factor, max_s)",
         ),
         "read_all_events": Help(

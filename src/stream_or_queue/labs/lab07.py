@@ -286,24 +286,24 @@ LAB = LabProgress(
     "lab07",
     {
         "to_requests": Help(
-            hint='One entry per prompt: the custom_id you were given, and params exactly as for messages.create (model, max_tokens, messages).',
+            hint="One entry per prompt: the custom_id you were given, and params exactly as for messages.create (model, max_tokens, messages).",
             answer="[{'custom_id': cid, 'params': {'model': config.FAST_MODEL, 'max_tokens': 200,\n  'messages': [{'role': 'user', 'content': prompt}]}} for cid, prompt in prompts]",
         ),
         "submit_and_wait": Help(
-            hint='Create the batch once; then look at it again, with a simulated sleep between looks, until its processing_status says it has ended.',
+            hint="Create the batch once; then look at it again, with a simulated sleep between looks, until its processing_status says it has ended.",
             answer="batch = api.messages.batches.create(requests=requests)\nwhile batch.processing_status != 'ended':\n    clock.sleep(poll_every_s)\n    batch = api.messages.batches.retrieve(batch.id)\nreturn batch",
         ),
         "collect": Help(
-            hint='Results come in any order: key them by custom_id. Errored and expired entries are worth another try; canceled ones are not.',
+            hint="Results come in any order: key them by custom_id. Errored and expired entries are worth another try; canceled ones are not.",
             answer="succeeded, to_retry = {}, []\nfor entry in api.messages.batches.results(batch_id):\n    if entry.result.type == 'succeeded':\n        succeeded[entry.custom_id] = entry.result.message\n    elif entry.result.type in ('errored', 'expired'):\n        to_retry.append(entry.custom_id)\nreturn succeeded, to_retry",
         ),
         "run_all": Help(
-            hint='Resubmit only the requests whose custom_ids came back to retry, in a new batch, round after round, and stop when none are left or the rounds run out.',
+            hint="Resubmit only the requests whose custom_ids came back to retry, in a new batch, round after round, and stop when none are left or the rounds run out.",
             answer="by_id = {r['custom_id']: r for r in requests}\nresults, pending = {}, list(requests)\nfor _ in range(max_rounds):\n    if not pending:\n        break\n    batch = submit_and_wait(api, pending)\n    succeeded, to_retry = collect(api, batch.id)\n    results.update(succeeded)\n    pending = [by_id[c] for c in to_retry]\nreturn results",
         ),
         "savings": Help(
             hint="Price each message's usage twice, at the standard and at the batch price; read the iterable only once.",
-            answer='messages = list(messages)\nstandard = sum(cost(m.usage, model) for m in messages)\nbatch = sum(cost(m.usage, model, batch=True) for m in messages)\nreturn standard, batch',
+            answer="messages = list(messages)\nstandard = sum(cost(m.usage, model) for m in messages)\nbatch = sum(cost(m.usage, model, batch=True) for m in messages)\nreturn standard, batch",
         ),
     },
 )

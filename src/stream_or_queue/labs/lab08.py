@@ -299,7 +299,10 @@ def check_memo(memo_class: Callable[[Path], Any]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "run.json"
         memo = call_learner(memo_class, path)
-        expect(call_learner(memo.step, "one", body, "one") == "ONE", "step() must return what the step returns")
+        expect(
+            call_learner(memo.step, "one", body, "one") == "ONE",
+            "step() must return what the step returns",
+        )
         with contextlib.suppress(_Crash):
             memo.step("two", dies, "two")
         expect(
