@@ -14,19 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from services_support import missing
 
 from stream_or_queue import config
 from stream_or_queue.simulator import Simulator, reset_default_simulator
 
-REQUIRE_SERVICES = os.environ.get("SOQ_REQUIRE_SERVICES") == "1"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def missing(what: str) -> None:
-    """Skip on a developer machine without `what`; fail in CI."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{what} is required in CI (SOQ_REQUIRE_SERVICES=1)")
-    pytest.skip(f"{what} is not available")
 
 
 @pytest.fixture(autouse=True)
@@ -103,17 +96,6 @@ def chromium_path() -> str:
     if not Path(path).exists():
         missing("Debian's chromium")
     return path
-
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")

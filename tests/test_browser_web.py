@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from services_support import CHROMIUM_ARGS, missing
 
-from conftest import CHROMIUM_ARGS, missing
 from stream_or_queue import config
 from stream_or_queue.web import create_app, serve_in_thread
 

@@ -458,7 +458,7 @@ def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 def test_quiz_in_jupyterlab_explains_a_wrong_then_a_right_answer(
     jupyter_lab: tuple[str, Path], chromium_path: str
 ) -> None:
-    from conftest import CHROMIUM_ARGS
+    from services_support import CHROMIUM_ARGS
 
     sync_api = pytest.importorskip("playwright.sync_api")
     url, _ = jupyter_lab

@@ -242,7 +242,7 @@ def test_errored_requests_report_their_error(sim: Simulator) -> None:
         for cid, r in results.items()
         if r.type == "errored" and cid not in ("item-3", "item-4", "item-5")
     ]
-    assert injected and all(r.error.error.type == "api_error" for r in injected)  # type: ignore[union-attr]
+    assert injected and all(r.error.error.type == "api_error" for r in injected)
 
 
 def test_a_batch_gets_the_same_id_and_outcomes_however_many_live_calls_came_first() -> None:

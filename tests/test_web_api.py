@@ -140,7 +140,7 @@ def test_html_is_escaped_in_the_question_and_the_answer(idle_web: object) -> Non
             idle_web.service.redis,
             job_id,
             "finished",
-            "done",  # type: ignore[attr-defined]
+            "done",
             result={
                 "answer": f"First {attack}\n\nSecond",
                 "sources": [{"id": "doc-1", "title": attack}],

@@ -92,4 +92,4 @@ def test_the_edge_refuses_a_non_positive_timeout() -> None:
         return None
 
     with pytest.raises(ValueError, match="positive"):
-        EdgeTimeout(app, 0)  # type: ignore[arg-type]
+        EdgeTimeout(app, 0)

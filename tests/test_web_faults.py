@@ -24,8 +24,8 @@ from pathlib import Path
 import httpx2
 import pytest
 import redis
+from services_support import missing
 
-from conftest import missing
 from stream_or_queue import config
 from stream_or_queue._subprocess import stop_process
 from stream_or_queue.jobs import Inbox
