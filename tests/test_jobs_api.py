@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from jobs_support import Backend, backend, no_leaked_threads  # noqa: F401
+from jobs_support import Backend, backend, failure_text, no_leaked_threads  # noqa: F401
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 
@@ -94,6 +94,7 @@ def test_the_report_job_gives_the_same_report_as_the_sync_function(
         jobs.wait(job, timeout=60)
     assert job.get_status() == "finished", job.latest_result()
     report = job.return_value()
+    assert report is not None
     sync = tasks.slow_report("heat pumps", sections=["Summary", "Risks"])
     assert report.keys() == sync.keys()
     assert [s["title"] for s in report["sections"]] == ["Summary", "Risks"]
@@ -113,7 +114,7 @@ def test_a_job_that_raises_lands_in_the_failed_registry_with_its_traceback(
         jobs.wait(good)
     assert bad.get_status() == "failed"
     assert bad.id in queue.failed_job_registry.get_job_ids()
-    traceback = bad.latest_result().exc_string
+    traceback = failure_text(bad)
     assert "Traceback" in traceback and "always_fails" in traceback
     assert "RuntimeError: the upstream API returned 500" in traceback
     assert jobs.describe(bad).error == "RuntimeError: the upstream API returned 500"
