@@ -104,7 +104,7 @@ def test_the_lock_was_written_by_the_makefile_command(lock_text: str) -> None:
 
 def test_this_environment_is_exactly_the_lock(pins: dict[str, Pin]) -> None:
     """What the tests run on is what the lock says (no stray upgrade, no missing package)."""
-    drift = {}
+    drift: dict[str, tuple[str, str | None]] = {}
     for pin in pins.values():
         if not pin.applies():
             continue

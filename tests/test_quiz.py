@@ -391,6 +391,7 @@ def test_every_quiz_asks_for_a_figure_the_notebook_measures(name: str) -> None:
     assert predictions, f"{name}: no question asks the learner to predict a measured figure"
     outputs = _output_text(name)
     for question in predictions:
+        assert question.predicts is not None
         assert question.predicts in outputs, (
             f"{name} {question.id}: the notebook's outputs do not show {question.predicts!r}"
         )
