@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from services_support import missing
 
 from stream_or_queue import config
@@ -39,7 +40,7 @@ def simulator() -> Iterator[Simulator]:
 
 
 @pytest.fixture
-def fake_redis() -> Iterator[object]:
+def fake_redis() -> Iterator[redis.Redis]:
     from stream_or_queue.jobs import get_redis, reset_fake_redis
 
     reset_fake_redis()
@@ -79,10 +80,8 @@ def real_redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def real_redis(real_redis_url: str) -> Iterator[object]:
+def real_redis(real_redis_url: str) -> Iterator[redis.Redis]:
     """A connection to the real Redis, flushed before and after the test."""
-    import redis
-
     conn = redis.Redis.from_url(real_redis_url)
     conn.flushdb()
     yield conn

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,7 +20,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _environment() -> dict[str, object]:
+def _environment() -> dict[str, Any]:
     return dict(yaml.safe_load((ROOT / "environment.yml").read_text()))
 
 

@@ -10,6 +10,7 @@ from rq.exceptions import NoSuchJobError
 
 from stream_or_queue import jobs
 from stream_or_queue.jobs import InvalidJobArguments, JobNotFound, tasks
+from stream_or_queue.simulator import Simulator
 
 
 def test_enqueue_returns_a_queued_job_with_an_id(backend: Backend) -> None:
@@ -87,7 +88,7 @@ def test_lifecycle_queued_started_finished_with_result_and_progress(
 
 
 def test_the_report_job_gives_the_same_report_as_the_sync_function(
-    backend: Backend, simulator: object
+    backend: Backend, simulator: Simulator
 ) -> None:
     job = jobs.enqueue_report("heat pumps", sections=["Summary", "Risks"])
     with jobs.start_workers(1):

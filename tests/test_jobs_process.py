@@ -14,6 +14,7 @@ from rq.utils import current_timestamp
 from stream_or_queue import jobs
 from stream_or_queue.jobs import Inbox, MailCatcher, ProcessWorker, tasks
 from stream_or_queue.jobs.process import PRELOADED_WORKER, url_of
+from stream_or_queue.simulator import Simulator
 
 pytestmark = pytest.mark.serial  # measures on the wall clock: runs alone (Makefile)
 
@@ -50,7 +51,7 @@ def test_url_of_a_client() -> None:
 @pytest.mark.real_redis
 @pytest.mark.slow
 def test_rq_worker_processes_run_the_report_and_email_the_user(
-    real: redis.Redis, simulator: object
+    real: redis.Redis, simulator: Simulator
 ) -> None:
     inbox = Inbox()
     with MailCatcher(inbox):

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from dbos import DBOS
 from durable_support import sqlite_url, wait_for
 
@@ -22,7 +23,7 @@ from stream_or_queue.simulator import Simulator
 
 
 @pytest.fixture
-def dbos_here(tmp_path: Path, simulator: Simulator, fake_redis: object) -> Iterator[Path]:
+def dbos_here(tmp_path: Path, simulator: Simulator, fake_redis: redis.Redis) -> Iterator[Path]:
     engine.launch(sqlite_url(tmp_path), executor_id="here")
     yield tmp_path
     engine.shutdown()
