@@ -57,11 +57,13 @@ labs: $(STAMP)
 	$(PY) scripts/build_course.py
 
 ## Lint and type-check the library, tests, scripts and the lesson sources (notebooks/*.py,
-## solutions/*.py; mypy's files are in pyproject.toml), and check the notebooks agree with them.
+## solutions/*.py; mypy's files are in pyproject.toml; the root conftest.py gets its own run,
+## as tests/conftest.py has the same module name), and check the notebooks agree with them.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check conftest.py src tests scripts notebooks solutions
 	$(VENV)/bin/ruff format --check conftest.py src tests scripts notebooks solutions
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy conftest.py
 	$(PY) scripts/build_course.py --check
 
 ## Every benchmark (bounded, loopback only); each prints the table it adds to docs/performance.md.

@@ -72,16 +72,16 @@ def _loopback_only() -> Iterator[None]:
     original_connect = socket.socket.connect
     original_connect_ex = socket.socket.connect_ex
 
-    def refuse_off_loopback(sock: socket.socket, address: Any) -> None:
+    def refuse_off_loopback(sock: socket.SocketType, address: Any) -> None:
         if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
             sock.close()  # callers only clean up after OSError, and this is not one
             raise OffLoopbackConnection(f"the offline test suite tried to connect to {address!r}")
 
-    def guarded(sock: socket.socket, address: Any) -> None:
+    def guarded(sock: socket.SocketType, address: Any) -> None:
         refuse_off_loopback(sock, address)
         original_connect(sock, address)
 
-    def guarded_ex(sock: socket.socket, address: Any) -> int:
+    def guarded_ex(sock: socket.SocketType, address: Any) -> int:
         refuse_off_loopback(sock, address)
         return original_connect_ex(sock, address)
 

@@ -41,7 +41,7 @@ import redis
 from rq import Queue
 from rq.job import Job
 
-from stream_or_queue.jobs import ProcessWorker, ThreadWorker, Workers, get_redis, tasks
+from stream_or_queue.jobs import ProcessWorker, ThreadWorker, Workers, get_redis
 from stream_or_queue.jobs.connection import fake_client
 from stream_or_queue.jobs.process import url_of
 from stream_or_queue.jobs.redis_server import private_redis_server
@@ -100,7 +100,7 @@ def bench(
     start: Callable[[str], Workers | ThreadWorker],
     n_jobs: int,
     n_paced: int,
-    func: Callable[[], object] | str = tasks.noop,
+    func: str = "stream_or_queue.jobs.tasks.noop",
 ) -> Result:
     queue = Queue(f"bench-{name.replace(' ', '-')}", connection=connection)
     queue.empty()

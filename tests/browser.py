@@ -214,7 +214,7 @@ def chromium_page(
     from playwright.sync_api import sync_playwright
 
     if args is None:
-        from conftest import CHROMIUM_ARGS
+        from services_support import CHROMIUM_ARGS
 
         args = list(CHROMIUM_ARGS)
     with sync_playwright() as playwright:

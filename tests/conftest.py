@@ -14,19 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
+from services_support import missing
 
 from stream_or_queue import config
 from stream_or_queue.simulator import Simulator, reset_default_simulator
 
-REQUIRE_SERVICES = os.environ.get("SOQ_REQUIRE_SERVICES") == "1"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def missing(what: str) -> None:
-    """Skip on a developer machine without `what`; fail in CI."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{what} is required in CI (SOQ_REQUIRE_SERVICES=1)")
-    pytest.skip(f"{what} is not available")
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +40,7 @@ def simulator() -> Iterator[Simulator]:
 
 
 @pytest.fixture
-def fake_redis() -> Iterator[object]:
+def fake_redis() -> Iterator[redis.Redis]:
     from stream_or_queue.jobs import get_redis, reset_fake_redis
 
     reset_fake_redis()
@@ -86,10 +80,8 @@ def real_redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def real_redis(real_redis_url: str) -> Iterator[object]:
+def real_redis(real_redis_url: str) -> Iterator[redis.Redis]:
     """A connection to the real Redis, flushed before and after the test."""
-    import redis
-
     conn = redis.Redis.from_url(real_redis_url)
     conn.flushdb()
     yield conn
@@ -103,17 +95,6 @@ def chromium_path() -> str:
     if not Path(path).exists():
         missing("Debian's chromium")
     return path
-
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 import redis
+from rq.job import Job
 
 from stream_or_queue.jobs import get_redis, reset_fake_redis, stop_all_workers
 
@@ -66,11 +67,19 @@ def no_leaked_threads() -> Iterator[None]:
     assert not leaked, f"threads left running: {described}"
 
 
-def wait_until(condition: object, timeout: float = 20.0, what: str = "condition") -> None:
+def wait_until(
+    condition: Callable[[], object], timeout: float = 20.0, what: str = "condition"
+) -> None:
     """Poll `condition()` until true (bounded); fail with `what` otherwise."""
-    assert callable(condition)
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+def failure_text(job: Job) -> str:
+    """The traceback RQ stored with a failed job's latest result."""
+    result = job.latest_result()
+    assert result is not None and result.exc_string is not None, f"no failure stored for {job.id}"
+    return result.exc_string

@@ -16,6 +16,8 @@ from typing import Any
 
 import anthropic
 import httpx2
+from anthropic.types import MessageParam
+from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
 
 from stream_or_queue import config
 from stream_or_queue.simulator import (
@@ -93,13 +95,18 @@ def sync_sdk(sim: Simulator, way: str, **kwargs: Any) -> Iterator[anthropic.Anth
         yield client
 
 
-def user(text: str) -> list[dict[str, Any]]:
+def user(text: str) -> list[MessageParam]:
     return [{"role": "user", "content": text}]
 
 
-def ask(text: str, **params: Any) -> dict[str, Any]:
+def ask_params(text: str) -> MessageCreateParamsNonStreaming:
     """Messages params for one user turn (fast model, room for a full answer)."""
-    return {"model": MODEL, "max_tokens": 1024, "messages": user(text), **params}
+    return {"model": MODEL, "max_tokens": 1024, "messages": user(text)}
+
+
+def ask(text: str, **params: Any) -> dict[str, Any]:
+    """`ask_params` with extra (or deliberately bad) parameters on top."""
+    return {**ask_params(text), **params}
 
 
 # --- raw HTTP ----------------------------------------------------------------------------

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
+import httpx2
 import pytest
 import tenacity
 
@@ -14,7 +16,7 @@ from stream_or_queue.batch import RetryBudget, is_retryable, retry_after_s, retr
 from stream_or_queue.batch.retries import WaitRetryAfterOrJitter
 from stream_or_queue.simulator import Faults, Simulator, reset_default_simulator
 
-PARAMS = {
+PARAMS: dict[str, Any] = {
     "model": config.FAST_MODEL,
     "max_tokens": 50,
     "messages": [{"role": "user", "content": "Say hello"}],
@@ -53,7 +55,7 @@ def test_retry_after_is_read_back_in_simulated_seconds(sim: Simulator) -> None:
 
 def test_wait_is_jittered_capped_and_never_shorter_than_retry_after() -> None:
     wait = WaitRetryAfterOrJitter(base_s=1.0, cap_s=8.0, rng=random.Random(0))
-    state = tenacity.RetryCallState(None, None, (), {})
+    state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
     waits = []
     for attempt in range(1, 9):
         state.attempt_number = attempt
@@ -67,7 +69,7 @@ def test_wait_is_jittered_capped_and_never_shorter_than_retry_after() -> None:
 def test_wait_honours_retry_after(sim: Simulator) -> None:
     config.set_time_scale(0.01)
     error = _error(sim, Faults(rate_limit=1.0, retry_after_s=30.0))
-    state = tenacity.RetryCallState(None, None, (), {})
+    state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
     state.attempt_number = 1
     state.outcome = tenacity.Future(1)
     state.outcome.set_exception(error)
@@ -154,7 +156,5 @@ def test_async_retrying_backs_off_with_bounded_jittered_waits() -> None:
     assert len(waits) == 3 and all(0 <= w <= 4.0 for w in waits) and len(set(waits)) == 3
 
 
-def _request() -> object:
-    import httpx2
-
+def _request() -> httpx2.Request:
     return httpx2.Request("POST", "http://simulator.local/v1/messages")

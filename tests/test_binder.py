@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,19 +20,19 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _environment() -> dict[str, object]:
+def _environment() -> dict[str, Any]:
     return dict(yaml.safe_load((ROOT / "environment.yml").read_text()))
 
 
 def _pip_section() -> list[str]:
-    for entry in _environment()["dependencies"]:  # type: ignore[union-attr]
+    for entry in _environment()["dependencies"]:
         if isinstance(entry, dict) and "pip" in entry:
             return list(entry["pip"])
     raise AssertionError("environment.yml has no pip section")
 
 
 def test_python_version_matches_requires_python() -> None:
-    conda = [d for d in _environment()["dependencies"] if isinstance(d, str)]  # type: ignore[union-attr]
+    conda = [d for d in _environment()["dependencies"] if isinstance(d, str)]
     python = next(d for d in conda if d.startswith("python="))
     minimum = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     assert minimum == ">=3.11"
@@ -44,7 +45,7 @@ def test_binder_installs_the_project_itself() -> None:
 
 
 def test_binder_gets_a_real_redis_server_for_the_real_queue_path() -> None:
-    conda = [d for d in _environment()["dependencies"] if isinstance(d, str)]  # type: ignore[union-attr]
+    conda = [d for d in _environment()["dependencies"] if isinstance(d, str)]
     assert any(d.startswith("redis-server=") for d in conda)
 
 

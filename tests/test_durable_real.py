@@ -62,6 +62,12 @@ def _status(job: Job) -> JobStatus | None:
     return job.get_status(refresh=True)
 
 
+def _value(job: Job) -> Any:
+    value = job.return_value()
+    assert value is not None, f"job {job.id} returned nothing"
+    return value
+
+
 def _trail(job: Job) -> list[Any]:
     return audit_trail(job.id, job.connection)
 
@@ -166,7 +172,7 @@ def test_a_deploy_with_real_workers_and_jobs_in_flight_loses_none(
     _wait_ended(jobs)
 
     assert [_status(j) for j in jobs] == [JobStatus.FINISHED] * 8
-    assert {s["version"] for j in jobs for s in j.return_value()["steps"]} == {"v1", "v2"}
+    assert {s["version"] for j in jobs for s in _value(j)["steps"]} == {"v1", "v2"}
     outbox = Outbox(connection=queue.connection)
     for job in jobs:
         assert summarize(_trail(job)).finished_steps_reexecuted == 0

@@ -209,7 +209,7 @@ def test_async_twins(fake_redis: Any) -> None:
     async def main(attempt: int) -> tuple[int, str]:
         run = DurableRun("job-async", fake_redis)
         assert run.attempt == attempt
-        value = await run.astep("fetch", fetch, 21)
+        value: int = await run.astep("fetch", fetch, 21)
         note = await run.aonce("notify", lambda: "sent")
         return value, note
 

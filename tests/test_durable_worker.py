@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from durable_support import finished_steps, sqlite_url, wait_for
@@ -32,7 +33,7 @@ def test_a_killed_worker_restarts_and_finishes_without_redoing_a_finished_step(
         assert set(statuses.values()) <= {"PENDING", "ENQUEUED"}
 
         worker = WorkerProcess("w1", url).start()  # same executor id: recovers its work
-        results = [client.retrieve_workflow(i).get_result() for i in ids]
+        results: list[dict[str, Any]] = [client.retrieve_workflow(i).get_result() for i in ids]
         assert [r["item"] for r in results] == ["item-0", "item-1", "item-2"]
         after = ledger_counts(ledger)
         assert after.steps_finished == len(ids) * len(STEPS)
@@ -84,7 +85,7 @@ def test_a_deploy_that_changes_the_version_forks_in_flight_work_onto_the_new_cod
         assert (status.status, status.app_version) == ("PENDING", "release-1")
 
         forked = fork_onto(client, "job-d", "release-2")
-        result = client.retrieve_workflow(forked).get_result()
+        result: dict[str, Any] = client.retrieve_workflow(forked).get_result()
         assert result["results"] == ["fetch(d)", "analyse(d)", "write(d)"]
         assert client.list_workflows(workflow_ids=["job-d"])[0].status == "CANCELLED"
         counts = ledger_counts(ledger)

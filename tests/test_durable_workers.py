@@ -248,14 +248,13 @@ def test_suspend_pauses_between_jobs_and_resume_continues(queue: Any, fleet: Any
     ]
     wait_until(lambda: _step_started(jobs[0].id, "read", 1), 30, what="first job to start")
     suspend(queue.connection)
-    wait_until(
-        lambda: (
-            Worker.find_by_key(f"rq:worker:{name}", connection=queue.connection).get_state()
-            == WorkerStatus.SUSPENDED
-        ),
-        30,
-        what="worker to suspend",
-    )
+
+    def suspended() -> bool:
+        worker = Worker.find_by_key(f"rq:worker:{name}", connection=queue.connection)
+        assert worker is not None, f"worker {name} is not registered"
+        return worker.get_state() == WorkerStatus.SUSPENDED
+
+    wait_until(suspended, 30, what="worker to suspend")
     assert _status(jobs[0]) == JobStatus.FINISHED  # in flight: finished
     assert [_status(j) for j in jobs[1:]] == [JobStatus.QUEUED] * 3  # the rest: held
     resume(queue.connection)

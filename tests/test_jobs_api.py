@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import pytest
-from jobs_support import Backend, backend, no_leaked_threads  # noqa: F401
+from jobs_support import Backend, backend, failure_text, no_leaked_threads  # noqa: F401
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 
 from stream_or_queue import jobs
 from stream_or_queue.jobs import InvalidJobArguments, JobNotFound, tasks
+from stream_or_queue.simulator import Simulator
 
 
 def test_enqueue_returns_a_queued_job_with_an_id(backend: Backend) -> None:
@@ -87,13 +88,14 @@ def test_lifecycle_queued_started_finished_with_result_and_progress(
 
 
 def test_the_report_job_gives_the_same_report_as_the_sync_function(
-    backend: Backend, simulator: object
+    backend: Backend, simulator: Simulator
 ) -> None:
     job = jobs.enqueue_report("heat pumps", sections=["Summary", "Risks"])
     with jobs.start_workers(1):
         jobs.wait(job, timeout=60)
     assert job.get_status() == "finished", job.latest_result()
     report = job.return_value()
+    assert report is not None
     sync = tasks.slow_report("heat pumps", sections=["Summary", "Risks"])
     assert report.keys() == sync.keys()
     assert [s["title"] for s in report["sections"]] == ["Summary", "Risks"]
@@ -113,7 +115,7 @@ def test_a_job_that_raises_lands_in_the_failed_registry_with_its_traceback(
         jobs.wait(good)
     assert bad.get_status() == "failed"
     assert bad.id in queue.failed_job_registry.get_job_ids()
-    traceback = bad.latest_result().exc_string
+    traceback = failure_text(bad)
     assert "Traceback" in traceback and "always_fails" in traceback
     assert "RuntimeError: the upstream API returned 500" in traceback
     assert jobs.describe(bad).error == "RuntimeError: the upstream API returned 500"

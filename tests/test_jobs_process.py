@@ -7,13 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from jobs_support import wait_until
+from jobs_support import failure_text, wait_until
 from rq import Retry
 from rq.utils import current_timestamp
 
 from stream_or_queue import jobs
 from stream_or_queue.jobs import Inbox, MailCatcher, ProcessWorker, tasks
 from stream_or_queue.jobs.process import PRELOADED_WORKER, url_of
+from stream_or_queue.simulator import Simulator
 
 pytestmark = pytest.mark.serial  # measures on the wall clock: runs alone (Makefile)
 
@@ -50,7 +51,7 @@ def test_url_of_a_client() -> None:
 @pytest.mark.real_redis
 @pytest.mark.slow
 def test_rq_worker_processes_run_the_report_and_email_the_user(
-    real: redis.Redis, simulator: object
+    real: redis.Redis, simulator: Simulator
 ) -> None:
     inbox = Inbox()
     with MailCatcher(inbox):
@@ -67,10 +68,12 @@ def test_rq_worker_processes_run_the_report_and_email_the_user(
         workers.stop()
     assert workers.running == 0
     assert report.get_status() == "finished"
-    assert [s["title"] for s in report.return_value()["sections"]] == ["Summary", "Risks"]
+    value = report.return_value()
+    assert value is not None
+    assert [s["title"] for s in value["sections"]] == ["Summary", "Risks"]
     assert [step for _, step in jobs.progress_history(report)] == ["summary", "risks", "done"]
     assert inbox.list()[0].subject == "Ready: report on heat pumps"
-    assert "RuntimeError: in a forked horse" in failing.latest_result().exc_string
+    assert "RuntimeError: in a forked horse" in failure_text(failing)
     assert failing.id in jobs.get_queue().failed_job_registry.get_job_ids()
     assert len(pids) == 2 and None not in pids
 

@@ -80,10 +80,12 @@ def test_a_killed_worker_is_replaced_and_its_job_retried_at_once(
         horse = child_pids(worker_pid)
         assert len(horse) == 1
         os.kill(worker_pid, signal.SIGKILL)
-        wait_until(
-            lambda: (supervisor.supervise_once(), supervisor.replaced == 1)[1],
-            what="a replacement",
-        )
+
+        def replaced() -> bool:
+            supervisor.supervise_once()
+            return supervisor.replaced == 1
+
+        wait_until(replaced, what="a replacement")
         # handed back by the supervisor as it saw the death, not after the heartbeat expired
         assert supervisor.requeued == [job.id]
         wait_until(lambda: not _alive(horse[0]), what="the orphaned horse to die")

@@ -8,8 +8,9 @@ import time
 from datetime import timedelta
 
 import pytest
-from jobs_support import Backend, backend, no_leaked_threads, wait_until  # noqa: F401
+from jobs_support import Backend, backend, failure_text, no_leaked_threads, wait_until  # noqa: F401
 from rq import Retry
+from rq.job import Job
 from rq.utils import current_timestamp
 
 from stream_or_queue import jobs
@@ -100,7 +101,7 @@ def test_without_retry_an_abandoned_job_is_kept_in_the_failed_registry(
     queue.started_job_registry.cleanup(timestamp=current_timestamp() + 3600)
     assert job.get_status(refresh=True) == "failed"
     assert job.id in queue.failed_job_registry.get_job_ids()
-    assert "AbandonedJobError" in job.latest_result().exc_string
+    assert "AbandonedJobError" in failure_text(job)
 
 
 def test_retry_with_intervals_needs_and_gets_the_scheduler(
@@ -121,7 +122,7 @@ def test_retry_gives_up_after_max_and_keeps_the_job(backend: Backend) -> None:
     with ThreadWorker():
         jobs.wait(job)
     assert job.get_status() == "failed"
-    assert "attempt 3: upstream API unavailable" in job.latest_result().exc_string
+    assert "attempt 3: upstream API unavailable" in failure_text(job)
     assert job.id in queue.failed_job_registry.get_job_ids()
 
 
@@ -212,12 +213,16 @@ def test_recover_retries_or_fails_abandoned_jobs(backend: Backend, no_leaked_thr
     failed = queue.enqueue(tasks.sleep_for, 300.0)
     for job in (retried, failed):
         worker = ThreadWorker().start()
-        wait_until(lambda j=job: j.get_status(refresh=True) == "started", what="the job to start")
+
+        def started(j: Job = job) -> bool:
+            return j.get_status(refresh=True) == "started"
+
+        wait_until(started, what="the job to start")
         worker.kill()
     recovery = jobs.recover(["default"])
     assert recovery.requeued == [retried.id] and recovery.failed == [failed.id]
     assert str(recovery) == "1 requeued, 1 moved to the failed registry"
-    assert "AbandonedJobError" in failed.latest_result().exc_string
+    assert "AbandonedJobError" in failure_text(failed)
     assert jobs.recover("default").requeued == []  # nothing left to recover
 
 

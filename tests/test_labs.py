@@ -12,6 +12,7 @@ function). In the solution, every cell runs without error and every check passes
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -246,7 +247,8 @@ def test_lab02_render_times_catches_plausible_mistakes(render_times: Any, advice
 
 def test_lab02_render_times_accepts_a_correct_coalescer() -> None:
     def coalesce(arrivals: list[float], max_per_s: float) -> list[float]:
-        interval, renders = 1 / max_per_s, []
+        interval = 1 / max_per_s
+        renders: list[float] = []
         for t in arrivals:
             if not renders or t >= renders[-1] + interval:
                 renders.append(t)
@@ -349,7 +351,7 @@ def test_lab10_factor_words() -> None:
 def test_lab01_percentiles_catch_an_off_by_one_rank() -> None:
     import math
 
-    def zero_based(values: list[float]) -> tuple[float, float]:
+    def zero_based(values: Sequence[float]) -> tuple[float, float]:
         ordered = sorted(values)
 
         def rank(p: float) -> float:
@@ -412,7 +414,7 @@ def test_lab03_a_turn_that_forgets_the_typing_is_caught() -> None:
     ids=["off-by-one at the limit", "divides by zero on no durations"],
 )
 def test_lab04_edge_failure_rate_catches_plausible_mistakes(rate: Any, advice: str) -> None:
-    def guarded(durations: list[float], timeout_s: float) -> float:
+    def guarded(durations: Sequence[float], timeout_s: float) -> float:
         try:
             return float(rate(durations, timeout_s))
         except ZeroDivisionError:

@@ -24,8 +24,7 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
-
-from conftest import REQUIRE_SERVICES
+from services_support import REQUIRE_SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"
@@ -105,7 +104,7 @@ def test_the_lock_was_written_by_the_makefile_command(lock_text: str) -> None:
 
 def test_this_environment_is_exactly_the_lock(pins: dict[str, Pin]) -> None:
     """What the tests run on is what the lock says (no stray upgrade, no missing package)."""
-    drift = {}
+    drift: dict[str, tuple[str, str | None]] = {}
     for pin in pins.values():
         if not pin.applies():
             continue

@@ -391,6 +391,7 @@ def test_every_quiz_asks_for_a_figure_the_notebook_measures(name: str) -> None:
     assert predictions, f"{name}: no question asks the learner to predict a measured figure"
     outputs = _output_text(name)
     for question in predictions:
+        assert question.predicts is not None
         assert question.predicts in outputs, (
             f"{name} {question.id}: the notebook's outputs do not show {question.predicts!r}"
         )
@@ -458,7 +459,7 @@ def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 def test_quiz_in_jupyterlab_explains_a_wrong_then_a_right_answer(
     jupyter_lab: tuple[str, Path], chromium_path: str
 ) -> None:
-    from conftest import CHROMIUM_ARGS
+    from services_support import CHROMIUM_ARGS
 
     sync_api = pytest.importorskip("playwright.sync_api")
     url, _ = jupyter_lab

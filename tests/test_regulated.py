@@ -5,14 +5,18 @@ from __future__ import annotations
 import time
 
 import pytest
+import redis
 
 from stream_or_queue.jobs import ThreadWorker, get_queue
 from stream_or_queue.regulated import TradeOrder, confirm_trade, trade_record
+from stream_or_queue.simulator import Simulator
 
 ORDER = {"account": "A-1", "symbol": "acme", "side": "BUY", "quantity": 100, "limit_price": "12.50"}
 
 
-def test_acknowledges_before_the_ai_step_runs(fake_redis: object, simulator: object) -> None:
+def test_acknowledges_before_the_ai_step_runs(
+    fake_redis: redis.Redis, simulator: Simulator
+) -> None:
     ack = confirm_trade(ORDER)
     assert ack.status == "acknowledged"
     assert ack.confirmation_id.startswith("tc_") and len(ack.confirmation_id) >= 16
@@ -22,7 +26,7 @@ def test_acknowledges_before_the_ai_step_runs(fake_redis: object, simulator: obj
     assert get_queue("regulated").count == 1
 
 
-def test_worker_fills_in_the_commentary(fake_redis: object, simulator: object) -> None:
+def test_worker_fills_in_the_commentary(fake_redis: redis.Redis, simulator: Simulator) -> None:
     ack = confirm_trade(ORDER)
     with ThreadWorker(["regulated"]):
         deadline = time.monotonic() + 20
@@ -33,7 +37,7 @@ def test_worker_fills_in_the_commentary(fake_redis: object, simulator: object) -
     assert len(commentary.split()) > 100
 
 
-def test_confirmation_ids_are_unguessable(fake_redis: object) -> None:
+def test_confirmation_ids_are_unguessable(fake_redis: redis.Redis) -> None:
     ids = {confirm_trade(ORDER).confirmation_id for _ in range(50)}
     assert len(ids) == 50
 
@@ -50,7 +54,7 @@ def test_confirmation_ids_are_unguessable(fake_redis: object) -> None:
     ],
 )
 def test_bad_orders_are_refused_and_nothing_is_queued(
-    fake_redis: object, change: dict[str, object], message: str
+    fake_redis: redis.Redis, change: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
         confirm_trade({**ORDER, **change})
@@ -64,6 +68,6 @@ def test_missing_field_is_named() -> None:
         TradeOrder.parse(order)
 
 
-def test_unknown_confirmation_id(fake_redis: object) -> None:
+def test_unknown_confirmation_id(fake_redis: redis.Redis) -> None:
     with pytest.raises(KeyError, match="no trade"):
         trade_record("tc_nope")

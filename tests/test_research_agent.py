@@ -13,6 +13,7 @@ from stream_or_queue import config
 from stream_or_queue.research import (
     CORPUS,
     QUESTIONS,
+    ProgressEvent,
     Toolbox,
     UnknownDocument,
     arun_research,
@@ -83,7 +84,7 @@ def test_tool_durations_are_the_same_every_time() -> None:
 
 
 def test_an_answer_has_four_paragraphs_and_real_sources() -> None:
-    events: list[dict[str, Any]] = []
+    events: list[ProgressEvent] = []
     result = run_research(QUESTIONS[0], progress=events.append)
     assert 5 <= len(result.tool_calls) <= 8
     assert result.paragraphs == 4
@@ -125,7 +126,7 @@ def test_checkpointed_steps_are_replayed_not_redone() -> None:
 def test_a_run_cut_short_leaves_a_trace_of_the_work_done() -> None:
     trace = ResearchTrace()
 
-    def stop_after_two_tools(event: dict[str, Any]) -> None:
+    def stop_after_two_tools(event: ProgressEvent) -> None:
         if len(trace.tool_calls) >= 2:
             raise KeyboardInterrupt  # the request was cut
 

@@ -30,7 +30,7 @@ class Record:
 
     def step(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if name in self.done:
-            return self.done[name]  # type: ignore[no-any-return]
+            return self.done[name]
         result = fn(*args, **kwargs)
         if name == self.die_after:
             self.die_after = None

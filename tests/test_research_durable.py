@@ -11,17 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from dbos import DBOS
 from durable_support import sqlite_url, wait_for
 
 from stream_or_queue.durable import engine
 from stream_or_queue.jobs import Inbox, get_redis
+from stream_or_queue.research import ProgressEvent
 from stream_or_queue.research import durable as research
 from stream_or_queue.simulator import Simulator
 
 
 @pytest.fixture
-def dbos_here(tmp_path: Path, simulator: Simulator, fake_redis: object) -> Iterator[Path]:
+def dbos_here(tmp_path: Path, simulator: Simulator, fake_redis: redis.Redis) -> Iterator[Path]:
     engine.launch(sqlite_url(tmp_path), executor_id="here")
     yield tmp_path
     engine.shutdown()
@@ -44,17 +46,18 @@ def test_a_question_runs_as_steps_streams_progress_and_notifies_once(dbos_here: 
 
 
 def test_the_web_job_hook_forwards_progress_and_returns_json(dbos_here: Path) -> None:
-    seen: list[dict[str, object]] = []
+    seen: list[ProgressEvent] = []
     data = research.run_research("What is a dead letter queue?", progress=seen.append)
     assert data["answer"] if "answer" in data else data["text"]
     assert [e["step"] for e in seen][-1] == "done"
-    assert all(0 <= float(e["percent"]) <= 100 for e in seen)  # type: ignore[arg-type]
+    assert all(0 <= float(e["percent"]) <= 100 for e in seen)
 
 
 _SCRIPT = textwrap.dedent(
     """
     import json, sys
-    from stream_or_queue.research import durable as research
+    from stream_or_queue.research import ProgressEvent
+from stream_or_queue.research import durable as research
     from stream_or_queue.durable import engine
 
     ran = open(sys.argv[2], "a")

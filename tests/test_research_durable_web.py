@@ -7,11 +7,13 @@ from pathlib import Path
 
 import httpx2
 import pytest
+import redis
 from dbos import DBOS
 from durable_support import sqlite_url
 
 from stream_or_queue.durable import engine
 from stream_or_queue.research import durable as research
+from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import create_app, serve_in_thread
 from stream_or_queue.web import jobs as web_jobs
 from stream_or_queue.web.clients import follow_events, poll_job
@@ -21,7 +23,7 @@ QUESTION = "Why do long agent requests fail behind a load balancer?"
 
 @pytest.fixture
 def web_on_dbos(
-    tmp_path: Path, simulator: object, fake_redis: object, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, simulator: Simulator, fake_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[object]:
     engine.launch(sqlite_url(tmp_path), executor_id="web")
     monkeypatch.setattr(web_jobs, "run_research", research.run_research)  # the one-line hook

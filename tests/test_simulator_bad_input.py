@@ -14,7 +14,7 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
-from simulator_support import HEADERS, KEY, MODEL, ask, raw_client, sync_sdk, user
+from simulator_support import HEADERS, KEY, MODEL, ask, ask_params, raw_client, sync_sdk, user
 
 from stream_or_queue.simulator import RunningServer, Simulator, serve_in_thread
 
@@ -304,7 +304,7 @@ def test_seeded_mutation_fuzz_never_gets_a_5xx() -> None:
             body = json.loads(json.dumps(valid))
             for _ in range(rng.randint(1, 3)):
                 target: Any = body
-                path = rng.choice(
+                path: list[str | int] = rng.choice(
                     [
                         ["model"],
                         ["max_tokens"],
@@ -322,8 +322,9 @@ def test_seeded_mutation_fuzz_never_gets_a_5xx() -> None:
                 )
                 for key in path[:-1]:
                     in_dict = isinstance(target, dict) and key in target
-                    in_list = isinstance(target, list) and isinstance(key, int)
-                    in_list = in_list and key < len(target)
+                    in_list = (
+                        isinstance(target, list) and isinstance(key, int) and key < len(target)
+                    )
                     if in_dict or in_list:
                         target = target[key]
                 if isinstance(target, dict):
@@ -359,7 +360,9 @@ def test_sdk_raises_the_matching_errors(way: str) -> None:
         with pytest.raises(anthropic.BadRequestError):
             client.messages.count_tokens(model=MODEL, messages=[])
         with pytest.raises(anthropic.BadRequestError):
-            client.messages.batches.create(requests=[{"custom_id": "no spaces", "params": GOOD}])
+            client.messages.batches.create(
+                requests=[{"custom_id": "no spaces", "params": ask_params("hello")}]
+            )
         assert client.messages.create(**GOOD).stop_reason == "end_turn"
     assert [r.status for r in sim.ledger] == [404, 400, 400, 400, 400, 400, 200]
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import anthropic
 import pytest
+from anthropic.types.messages.batch_create_params import Request
 from simulator_support import (
     HEADERS,
     MODEL,
@@ -29,7 +30,7 @@ from stream_or_queue.simulator.batches import CANCEL_DRAIN_S
 COUNT_KEYS = ("processing", "succeeded", "errored", "canceled", "expired")
 
 
-def requests(n: int, prefix: str = "item") -> list[dict[str, Any]]:
+def requests(n: int, prefix: str = "item") -> list[Request]:
     return [
         {
             "custom_id": f"{prefix}-{i}",
@@ -225,7 +226,7 @@ def test_errored_requests_report_their_error(sim: Simulator) -> None:
     items = requests(30)
     items[3]["params"]["model"] = "claude-unknown-9"
     items[4]["params"]["messages"] = []
-    items[5]["params"]["stream"] = True
+    items[5]["params"]["stream"] = True  # type: ignore[typeddict-item]  # refused on purpose
     with sync_client(sim, faults=Faults(batch_errored=0.2, seed=1)) as client:
         batch = client.messages.batches.create(requests=items)  # accepted: params checked later
         finish(sim, batch.id)
@@ -242,7 +243,7 @@ def test_errored_requests_report_their_error(sim: Simulator) -> None:
         for cid, r in results.items()
         if r.type == "errored" and cid not in ("item-3", "item-4", "item-5")
     ]
-    assert injected and all(r.error.error.type == "api_error" for r in injected)  # type: ignore[union-attr]
+    assert injected and all(r.error.error.type == "api_error" for r in injected)
 
 
 def test_a_batch_gets_the_same_id_and_outcomes_however_many_live_calls_came_first() -> None:

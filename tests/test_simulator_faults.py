@@ -87,7 +87,7 @@ def test_server_error_is_500(way: str) -> None:
 
 @pytest.mark.parametrize("kind", ["rate_limit", "overloaded"])
 def test_sdk_retries_succeed_and_the_ledger_counts_them(kind: str) -> None:
-    sim = Simulator(seed=2, faults=Faults(**{kind: 0.5}, retry_after_s=0.5, seed=9))  # type: ignore[arg-type]
+    sim = Simulator(seed=2, faults=Faults(**{kind: 0.5}, retry_after_s=0.5, seed=9))
     questions = [f"{QUESTION} (case {i})" for i in range(8)]
     with sync_client(sim, max_retries=6) as client:
         answers = [client.messages.create(**ask(q)) for q in questions]

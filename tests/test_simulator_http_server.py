@@ -14,6 +14,7 @@ import pytest
 from simulator_support import (
     HEADERS,
     ask,
+    ask_params,
     free_port,
     http_client,
     parse_sse,
@@ -129,7 +130,7 @@ def test_module_entry_point_serves_the_sdk_and_raw_http(process: str) -> None:
             model=message.model, messages=ask("What is a job queue?")["messages"]
         )
         batch = client.messages.batches.create(
-            requests=[{"custom_id": "one", "params": ask("What is a job queue?")}]
+            requests=[{"custom_id": "one", "params": ask_params("What is a job queue?")}]
         )
         with pytest.raises(anthropic.NotFoundError):
             client.messages.create(**{**ask("x"), "model": "claude-imaginary-9"})

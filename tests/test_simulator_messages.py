@@ -113,7 +113,7 @@ def test_the_large_model_answers_too(sim: Simulator) -> None:
 
 
 def _text(client: anthropic.Anthropic, **params: object) -> str:
-    message = client.messages.create(**{**ask(""), **params})  # type: ignore[arg-type]
+    message = client.messages.create(**{**ask(""), **params})
     block = message.content[0]
     assert block.type == "text"
     return block.text
@@ -304,10 +304,10 @@ def test_seeded_outputs_are_pinned() -> None:
             **ask("Write a product description.\nName: Lamp\nFor: reading")
         )
         tool = client.messages.create(**ask(QUESTION, tools=TOOLS))
-    assert chat.content[0].text.startswith(  # type: ignore[union-attr]
+    assert chat.content[0].text.startswith(
         "Stream when a person is waiting for the words, queue when what they want is"
     )
-    assert product.content[0].text == (  # type: ignore[union-attr]
+    assert product.content[0].text == (
         "The Lamp is a well-made everyday essential. Designed with reading in mind, it fits "
         "the way you work and live. Simple, practical and made to last."
     )

@@ -92,7 +92,7 @@ def agent_loop(client: anthropic.Anthropic, question: str = QUESTION) -> tuple[l
         for block in message.content:
             if block.type == "tool_use":
                 calls.append(block)
-                output = run_tool(block.name, block.input, notes)  # type: ignore[arg-type]
+                output = run_tool(block.name, block.input, notes)
                 results.append({"type": "tool_result", "tool_use_id": block.id, "content": output})
         messages.append({"role": "user", "content": results})
     raise AssertionError("the agent never finished")
@@ -156,7 +156,7 @@ async def test_research_agent_round_trip_async(sim: Simulator) -> None:
             for block in message.content:
                 if block.type == "tool_use":
                     calls.append(block)
-                    output = run_tool(block.name, block.input, notes)  # type: ignore[arg-type]
+                    output = run_tool(block.name, block.input, notes)
                     results.append(
                         {"type": "tool_result", "tool_use_id": block.id, "content": output}
                     )

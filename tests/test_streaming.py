@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import anthropic
 import pytest
@@ -36,7 +37,7 @@ ESSAY = [{"role": "user", "content": "Write a 600-word essay about queues and st
 
 def params(
     messages: list[dict[str, str]] = CHAT, model: str = config.LARGE_MODEL, max_tokens: int = 2000
-) -> dict[str, object]:
+) -> dict[str, Any]:
     return {"model": model, "max_tokens": max_tokens, "messages": messages}
 
 

@@ -8,36 +8,39 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
+import redis
 
 from stream_or_queue import config
 from stream_or_queue.jobs import get_queue
+from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import create_app, serve_in_thread
 from stream_or_queue.web import events as web_events
 from stream_or_queue.web.clients import follow_events, poll_job
+from stream_or_queue.web.server import RunningWeb
 
 QUESTION = "Why do long agent requests fail behind a load balancer?"
 
 
 @pytest.fixture
-def web(simulator: object, fake_redis: object) -> Iterator[object]:
+def web(simulator: Simulator, fake_redis: redis.Redis) -> Iterator[RunningWeb]:
     running = serve_in_thread(create_app())
     yield running
     running.stop()
 
 
 @pytest.fixture
-def idle_web(simulator: object, fake_redis: object) -> Iterator[object]:
+def idle_web(simulator: Simulator, fake_redis: redis.Redis) -> Iterator[RunningWeb]:
     """The service with no worker: jobs stay queued."""
     running = serve_in_thread(create_app(), worker=False)
     yield running
     running.stop()
 
 
-def _client(running: object) -> httpx2.Client:
-    return httpx2.Client(base_url=running.url, timeout=30)  # type: ignore[attr-defined]
+def _client(running: RunningWeb) -> httpx2.Client:
+    return httpx2.Client(base_url=running.url, timeout=30)
 
 
-def test_post_jobs_answers_202_with_location_and_an_unguessable_id(idle_web: object) -> None:
+def test_post_jobs_answers_202_with_location_and_an_unguessable_id(idle_web: RunningWeb) -> None:
     with _client(idle_web) as http:
         first = http.post("/jobs", json={"question": QUESTION})
         second = http.post("/jobs", json={"question": QUESTION})
@@ -51,7 +54,7 @@ def test_post_jobs_answers_202_with_location_and_an_unguessable_id(idle_web: obj
     assert body["result"] is None
 
 
-def test_a_job_runs_to_a_finished_result_with_sources(web: object) -> None:
+def test_a_job_runs_to_a_finished_result_with_sources(web: RunningWeb) -> None:
     with _client(web) as http:
         job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
         outcome = poll_job(http, job_id, first_s=2.0)
@@ -71,7 +74,7 @@ def test_a_job_runs_to_a_finished_result_with_sources(web: object) -> None:
     }
 
 
-def test_jobs_cannot_be_listed_and_unknown_or_malformed_ids_are_404(idle_web: object) -> None:
+def test_jobs_cannot_be_listed_and_unknown_or_malformed_ids_are_404(idle_web: RunningWeb) -> None:
     with _client(idle_web) as http:
         http.post("/jobs", json={"question": QUESTION})
         assert http.get("/jobs").status_code == 405  # no listing endpoint
@@ -85,7 +88,7 @@ def test_jobs_cannot_be_listed_and_unknown_or_malformed_ids_are_404(idle_web: ob
                 assert "No such answer" in page.text
 
 
-def test_other_rq_jobs_are_not_visible_through_the_web(idle_web: object) -> None:
+def test_other_rq_jobs_are_not_visible_through_the_web(idle_web: RunningWeb) -> None:
     queue = get_queue(config.WEB_QUEUE)
     foreign = queue.enqueue(len, "abc", job_id="B" * 22)
     with _client(idle_web) as http:
@@ -95,7 +98,7 @@ def test_other_rq_jobs_are_not_visible_through_the_web(idle_web: object) -> None
 
 @pytest.mark.parametrize("question", ["", "   \n ", "x" * (config.WEB_QUESTION_MAX_CHARS + 1)])
 def test_empty_or_oversized_questions_are_422_with_a_clear_message(
-    idle_web: object, question: str
+    idle_web: RunningWeb, question: str
 ) -> None:
     with _client(idle_web) as http:
         for response in (
@@ -113,7 +116,7 @@ def test_empty_or_oversized_questions_are_422_with_a_clear_message(
     assert 'role="alert"' in form.text
 
 
-def test_malformed_bodies_are_422_and_huge_bodies_413(idle_web: object) -> None:
+def test_malformed_bodies_are_422_and_huge_bodies_413(idle_web: RunningWeb) -> None:
     with _client(idle_web) as http:
         assert http.post("/jobs", json={}).status_code == 422
         assert http.post("/jobs", json={"question": 42}).status_code == 422
@@ -131,7 +134,7 @@ def test_malformed_bodies_are_422_and_huge_bodies_413(idle_web: object) -> None:
         assert huge.status_code == 413
 
 
-def test_html_is_escaped_in_the_question_and_the_answer(idle_web: object) -> None:
+def test_html_is_escaped_in_the_question_and_the_answer(idle_web: RunningWeb) -> None:
     attack = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     with _client(idle_web) as http:
         job_id = http.post("/jobs", json={"question": f"{attack} why?"}).json()["id"]
@@ -140,7 +143,7 @@ def test_html_is_escaped_in_the_question_and_the_answer(idle_web: object) -> Non
             idle_web.service.redis,
             job_id,
             "finished",
-            "done",  # type: ignore[attr-defined]
+            "done",
             result={
                 "answer": f"First {attack}\n\nSecond",
                 "sources": [{"id": "doc-1", "title": attack}],
@@ -155,7 +158,7 @@ def test_html_is_escaped_in_the_question_and_the_answer(idle_web: object) -> Non
     assert "Your answer" in done.text and done.text.count("&lt;img src=x") == 3
 
 
-def test_the_ask_form_redirects_to_the_permalink(idle_web: object) -> None:
+def test_the_ask_form_redirects_to_the_permalink(idle_web: RunningWeb) -> None:
     with _client(idle_web) as http:
         response = http.post("/ask", data={"question": QUESTION})
         assert response.status_code == 303
@@ -166,7 +169,7 @@ def test_the_ask_form_redirects_to_the_permalink(idle_web: object) -> None:
     assert QUESTION in page.text
 
 
-def test_cancel_a_queued_job(idle_web: object) -> None:
+def test_cancel_a_queued_job(idle_web: RunningWeb) -> None:
     with _client(idle_web) as http:
         job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
         response = http.delete(f"/jobs/{job_id}")
@@ -178,7 +181,7 @@ def test_cancel_a_queued_job(idle_web: object) -> None:
     assert len(get_queue(config.WEB_QUEUE)) == 0  # RQ dropped it from the queue
 
 
-def test_cancel_a_started_job_stops_its_spending(web: object, simulator: object) -> None:
+def test_cancel_a_started_job_stops_its_spending(web: RunningWeb, simulator: Simulator) -> None:
     with _client(web) as http:
         job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
         follow_events(http, job_id, stop_after=3)  # queued, planning, searching: it runs
@@ -186,21 +189,19 @@ def test_cancel_a_started_job_stops_its_spending(web: object, simulator: object)
         log = follow_events(http, job_id)
         assert log.status == "canceled" and "finished" not in log.steps
         deadline = time.monotonic() + 10
-        while web.service.redis.hget(  # type: ignore[attr-defined]
-            f"rq:job:{job_id}", "status"
-        ) not in (b"failed", b"stopped"):
+        while web.service.redis.hget(f"rq:job:{job_id}", "status") not in (b"failed", b"stopped"):
             assert time.monotonic() < deadline, "the job kept running after its cancellation"
             time.sleep(0.02)
-        calls = len(simulator.ledger)  # type: ignore[attr-defined]
+        calls = len(simulator.ledger)
         time.sleep(config.time_scale() * 30)
-        assert len(simulator.ledger) == calls  # type: ignore[attr-defined]
+        assert len(simulator.ledger) == calls
         assert http.get(f"/jobs/{job_id}").json()["status"] == "canceled"
         # the worker is free for the next job
         other = http.post("/jobs", json={"question": "What is a permalink for?"}).json()["id"]
         assert poll_job(http, other, first_s=2.0).status == "finished"
 
 
-def test_chat_streams_tokens_and_finishes(web: object) -> None:
+def test_chat_streams_tokens_and_finishes(web: RunningWeb) -> None:
     with (
         _client(web) as http,
         http.stream("GET", "/chat", params={"question": "What is a job queue?"}) as response,
@@ -213,7 +214,9 @@ def test_chat_streams_tokens_and_finishes(web: object) -> None:
     assert events[-1].json()["output_tokens"] == len(tokens)  # type: ignore[index]
 
 
-def test_a_client_leaving_the_chat_stops_the_generation(web: object, simulator: object) -> None:
+def test_a_client_leaving_the_chat_stops_the_generation(
+    web: RunningWeb, simulator: Simulator
+) -> None:
     config.set_time_scale(0.1)  # a reply of ~7 simulated s now lasts ~0.7 s: time to leave
     with (
         _client(web) as http,
@@ -225,15 +228,15 @@ def test_a_client_leaving_the_chat_stops_the_generation(web: object, simulator: 
             if n == 3:
                 break
     deadline = time.monotonic() + 10
-    while not any(r.cancelled for r in simulator.ledger):  # type: ignore[attr-defined]
+    while not any(r.cancelled for r in simulator.ledger):
         assert time.monotonic() < deadline, "the upstream stream was not closed"
         time.sleep(0.02)
-    record = next(r for r in simulator.ledger if r.cancelled)  # type: ignore[attr-defined]
+    record = next(r for r in simulator.ledger if r.cancelled)
     assert record.generated_tokens < record.planned_output_tokens
 
 
 def test_a_job_a_person_starts_from_the_page_runs_on_the_human_clock(
-    idle_web: object, fake_redis: object
+    idle_web: RunningWeb, fake_redis: redis.Redis
 ) -> None:
     from rq.job import Job
 
@@ -246,7 +249,7 @@ def test_a_job_a_person_starts_from_the_page_runs_on_the_human_clock(
     assert "time_scale" not in code_job.meta  # a cell that measures keeps the worker's clock
 
 
-def test_202_says_queued_even_when_a_worker_takes_the_job_at_once(web: object) -> None:
+def test_202_says_queued_even_when_a_worker_takes_the_job_at_once(web: RunningWeb) -> None:
     """The body of 202 Accepted is the job as accepted, never a race with the worker."""
     with _client(web) as http:
         bodies = [http.post("/jobs", json={"question": f"Question {i}?"}).json() for i in range(5)]

@@ -7,37 +7,40 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
+import redis
 
 from stream_or_queue import config
+from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import EdgeTimeout, create_app, serve_in_thread
 from stream_or_queue.web.clients import follow_events, poll_job
+from stream_or_queue.web.server import RunningWeb
 
 QUESTION = "Why do long agent requests fail behind a load balancer?"
 
 
 @pytest.fixture
-def web(simulator: object, fake_redis: object) -> Iterator[object]:
+def web(simulator: Simulator, fake_redis: redis.Redis) -> Iterator[RunningWeb]:
     running = serve_in_thread(create_app(edge_timeout_s=20.0))  # an agent needs ~45-90 s
     yield running
     running.stop()
 
 
-def _settled(simulator: object) -> int:
+def _settled(simulator: Simulator) -> int:
     """Wait until no model call is in flight, then return the number of calls made."""
     deadline = time.monotonic() + 10
-    while simulator.in_flight:  # type: ignore[attr-defined]
+    while simulator.in_flight:
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    return len(simulator.ledger)  # type: ignore[attr-defined]
+    return len(simulator.ledger)
 
 
-def test_a_held_open_request_gets_504_from_the_edge(web: object, simulator: object) -> None:
-    with httpx2.Client(base_url=web.url, timeout=30) as http:  # type: ignore[attr-defined]
+def test_a_held_open_request_gets_504_from_the_edge(web: RunningWeb, simulator: Simulator) -> None:
+    with httpx2.Client(base_url=web.url, timeout=30) as http:
         response = http.post("/research/sync", json={"question": QUESTION})
         assert response.status_code == 504
         assert "20 simulated seconds" in response.json()["detail"]
         assert http.get("/healthz").status_code == 200  # short requests pass
-    assert web.service.edge.cut_before_answer == 1  # type: ignore[attr-defined]
+    assert web.service.edge.cut_before_answer == 1
     # the agent behind the cut request stops at its next progress report (after at
     # most the model call in flight): spending stops too
     calls = _settled(simulator)
@@ -47,7 +50,7 @@ def test_a_held_open_request_gets_504_from_the_edge(web: object, simulator: obje
     assert later - calls <= 1 and _settled(simulator) == later
 
 
-def test_a_stream_is_cut_mid_way_and_loses_its_answer(web: object) -> None:
+def test_a_stream_is_cut_mid_way_and_loses_its_answer(web: RunningWeb) -> None:
     received: list[str] = []
     with (
         httpx2.Client(base_url=web.url, timeout=30) as http,
@@ -58,21 +61,21 @@ def test_a_stream_is_cut_mid_way_and_loses_its_answer(web: object) -> None:
         for event in httpx2.EventSource(response):
             received.append(event.event)
     assert "progress" in received and "done" not in received
-    assert web.service.edge.cut_mid_stream == 1  # type: ignore[attr-defined]
+    assert web.service.edge.cut_mid_stream == 1
 
 
-def test_the_same_work_as_a_job_is_never_cut(web: object) -> None:
-    with httpx2.Client(base_url=web.url, timeout=30) as http:  # type: ignore[attr-defined]
+def test_the_same_work_as_a_job_is_never_cut(web: RunningWeb) -> None:
+    with httpx2.Client(base_url=web.url, timeout=30) as http:
         job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
         assert poll_job(http, job_id, first_s=5.0).status == "finished"
         # the event stream *is* cut (it is a long request too), and reattaches
         log = follow_events(http, job_id)
     assert log.status == "finished"
-    assert web.service.edge.cut_before_answer == 0  # type: ignore[attr-defined]
+    assert web.service.edge.cut_before_answer == 0
 
 
 def test_an_event_stream_cut_by_the_edge_reconnects_without_loss(
-    simulator: object, fake_redis: object
+    simulator: Simulator, fake_redis: redis.Redis
 ) -> None:
     with (
         serve_in_thread(create_app(edge_timeout_s=8.0)) as web,
@@ -92,4 +95,4 @@ def test_the_edge_refuses_a_non_positive_timeout() -> None:
         return None
 
     with pytest.raises(ValueError, match="positive"):
-        EdgeTimeout(app, 0)  # type: ignore[arg-type]
+        EdgeTimeout(app, 0)

@@ -6,16 +6,19 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
+import redis
 from rq.job import Job, JobStatus
 
+from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import create_app, serve_in_thread
 from stream_or_queue.web.clients import afollow_events, follow_events
+from stream_or_queue.web.server import RunningWeb
 
 QUESTION = "How should a research agent report its progress?"
 
 
 @pytest.fixture
-def web(simulator: object, fake_redis: object) -> Iterator[object]:
+def web(simulator: Simulator, fake_redis: redis.Redis) -> Iterator[RunningWeb]:
     running = serve_in_thread(create_app(edge_timeout_s=None))
     yield running
     running.stop()
@@ -28,8 +31,8 @@ def _finished_job(http: httpx2.Client) -> tuple[str, list[httpx2.ServerSentEvent
     return job_id, log.events
 
 
-def test_events_are_structured_with_increasing_ids(web: object) -> None:
-    with httpx2.Client(base_url=web.url, timeout=30) as http:  # type: ignore[attr-defined]
+def test_events_are_structured_with_increasing_ids(web: RunningWeb) -> None:
+    with httpx2.Client(base_url=web.url, timeout=30) as http:
         _job_id, events = _finished_job(http)
     steps = [e.json()["step"] for e in events]  # type: ignore[index]
     assert steps[0] == "queued" and steps[-1] == "finished"
@@ -43,8 +46,8 @@ def test_events_are_structured_with_increasing_ids(web: object) -> None:
     assert events[0].retry is not None  # tells EventSource how soon to reconnect
 
 
-def test_last_event_id_resumes_exactly_after_that_event(web: object) -> None:
-    with httpx2.Client(base_url=web.url, timeout=30) as http:  # type: ignore[attr-defined]
+def test_last_event_id_resumes_exactly_after_that_event(web: RunningWeb) -> None:
+    with httpx2.Client(base_url=web.url, timeout=30) as http:
         job_id, events = _finished_job(http)
         for cut in (0, 3, len(events) - 2):
             with http.stream(
@@ -62,8 +65,8 @@ def test_last_event_id_resumes_exactly_after_that_event(web: object) -> None:
             assert len(list(httpx2.EventSource(response))) == len(events)  # replay all
 
 
-def test_a_client_that_hangs_up_mid_job_reattaches_and_misses_nothing(web: object) -> None:
-    with httpx2.Client(base_url=web.url, timeout=30) as http:  # type: ignore[attr-defined]
+def test_a_client_that_hangs_up_mid_job_reattaches_and_misses_nothing(web: RunningWeb) -> None:
+    with httpx2.Client(base_url=web.url, timeout=30) as http:
         job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
         first = follow_events(http, job_id, stop_after=3)
         assert first.status is None  # hung up while the job was still running
@@ -73,11 +76,11 @@ def test_a_client_that_hangs_up_mid_job_reattaches_and_misses_nothing(web: objec
     assert [e.id for e in first.events + second.events] == [e.id for e in everything.events]
 
 
-def test_the_async_client_follows_the_same_stream(web: object) -> None:
+def test_the_async_client_follows_the_same_stream(web: RunningWeb) -> None:
     import asyncio
 
     async def go() -> list[str]:
-        async with httpx2.AsyncClient(base_url=web.url, timeout=30) as http:  # type: ignore[attr-defined]
+        async with httpx2.AsyncClient(base_url=web.url, timeout=30) as http:
             job_id = (await http.post("/jobs", json={"question": QUESTION})).json()["id"]
             log = await afollow_events(http, job_id)
             assert log.status == "finished"
@@ -88,7 +91,7 @@ def test_the_async_client_follows_the_same_stream(web: object) -> None:
 
 
 def test_a_job_whose_worker_died_still_ends_its_stream(
-    simulator: object, fake_redis: object
+    simulator: Simulator, fake_redis: redis.Redis
 ) -> None:
     with (
         serve_in_thread(create_app(edge_timeout_s=None), worker=False) as web,

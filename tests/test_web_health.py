@@ -8,7 +8,9 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
+import redis
 
+from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import create_app, serve_in_thread
 from stream_or_queue.web.server import RunningWeb
 
@@ -17,14 +19,14 @@ FAKE_ID = "A" * 22
 
 
 @pytest.fixture
-def web(simulator: object, fake_redis: object) -> Iterator[RunningWeb]:
+def web(simulator: Simulator, fake_redis: redis.Redis) -> Iterator[RunningWeb]:
     running = serve_in_thread(create_app())
     yield running
     running.stop()
 
 
 @pytest.fixture
-def idle_web(simulator: object, fake_redis: object) -> Iterator[RunningWeb]:
+def idle_web(simulator: Simulator, fake_redis: redis.Redis) -> Iterator[RunningWeb]:
     running = serve_in_thread(create_app(), worker=False)
     yield running
     running.stop()
@@ -37,7 +39,7 @@ def _closed_port() -> int:
 
 
 @pytest.fixture
-def no_queue(simulator: object) -> Iterator[RunningWeb]:
+def no_queue(simulator: Simulator) -> Iterator[RunningWeb]:
     url = f"redis://127.0.0.1:{_closed_port()}/0"
     running = serve_in_thread(create_app(redis_url=url, edge_timeout_s=None), worker=False)
     yield running

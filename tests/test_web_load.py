@@ -16,8 +16,10 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
+import redis
 
 from stream_or_queue import config
+from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import create_app, serve_in_thread
 from stream_or_queue.web.server import RunningWeb
 
@@ -28,7 +30,7 @@ STREAMS_PER_JOB = 25
 
 
 @pytest.fixture
-def web(simulator: object, fake_redis: object) -> Iterator[RunningWeb]:
+def web(simulator: Simulator, fake_redis: redis.Redis) -> Iterator[RunningWeb]:
     config.set_time_scale(0.002)
     running = serve_in_thread(create_app(edge_timeout_s=None))
     yield running

@@ -10,7 +10,10 @@ from itertools import islice
 
 import httpx2
 import pytest
+import redis
+from starlette.types import Message, Scope
 
+from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import create_app, events, serve_in_thread
 from stream_or_queue.web.clients import backoff_delays, poll_job
 from stream_or_queue.web.metrics import TrafficMeter, route_kind
@@ -43,7 +46,7 @@ def test_route_kinds(method: str, path: str, kind: str) -> None:
 
 
 def test_the_meter_counts_requests_bytes_and_open_time(
-    simulator: object, fake_redis: object
+    simulator: Simulator, fake_redis: redis.Redis
 ) -> None:
     with (
         serve_in_thread(create_app(edge_timeout_s=None), worker=False) as web,
@@ -72,11 +75,14 @@ def test_a_reset_forgets_responses_still_open_from_before() -> None:
     meter = TrafficMeter(slow_app)
 
     async def scenario() -> None:
-        async def nothing(*_: object) -> dict[str, object]:
+        async def receive() -> Message:
             return {}
 
-        scope = {"type": "http", "method": "POST", "path": "/jobs"}
-        request = asyncio.create_task(meter(scope, nothing, nothing))
+        async def send(message: Message) -> None:
+            pass
+
+        scope: Scope = {"type": "http", "method": "POST", "path": "/jobs"}
+        request = asyncio.create_task(meter(scope, receive, send))
         await asyncio.sleep(0)
         assert meter.snapshot()["all"].open_now == 1
         meter.reset()
@@ -88,21 +94,23 @@ def test_a_reset_forgets_responses_still_open_from_before() -> None:
     assert meter.snapshot()["all"].open_now == 0 and meter.snapshot()["all"].requests == 0
 
 
-def test_publish_terminal_writes_once_and_read_events_resumes(fake_redis: object) -> None:
+def test_publish_terminal_writes_once_and_read_events_resumes(fake_redis: redis.Redis) -> None:
     conn = fake_redis
-    first = events.publish(conn, "job-x", "searching", 10.4, "looking")  # type: ignore[arg-type]
+    first = events.publish(conn, "job-x", "searching", 10.4, "looking")
     assert events.valid_event_id(first) and not events.valid_event_id("1-x")
-    assert events.publish_terminal(conn, "job-x", "finished", "done")  # type: ignore[arg-type]
-    assert not events.publish_terminal(conn, "job-x", "canceled", "late")  # type: ignore[arg-type]
-    stored = events.read_events(conn, "job-x")  # type: ignore[arg-type]
+    assert events.publish_terminal(conn, "job-x", "finished", "done")
+    assert not events.publish_terminal(conn, "job-x", "canceled", "late")
+    stored = events.read_events(conn, "job-x")
     assert [e.step for e in stored] == ["searching", "finished"]
     assert stored[0].percent == 10 and stored[-1].terminal
-    assert events.read_events(conn, "job-x", after=first) == stored[1:]  # type: ignore[arg-type]
+    assert events.read_events(conn, "job-x", after=first) == stored[1:]
     with pytest.raises(ValueError):
-        events.publish_terminal(conn, "job-x", "done", "not terminal")  # type: ignore[arg-type]
+        events.publish_terminal(conn, "job-x", "done", "not terminal")
 
 
-def test_polling_gives_up_after_its_time_limit(simulator: object, fake_redis: object) -> None:
+def test_polling_gives_up_after_its_time_limit(
+    simulator: Simulator, fake_redis: redis.Redis
+) -> None:
     with (
         serve_in_thread(create_app(edge_timeout_s=None), worker=False) as web,
         httpx2.Client(base_url=web.url, timeout=30) as http,

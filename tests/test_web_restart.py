@@ -11,8 +11,10 @@ from pathlib import Path
 
 import httpx2
 import pytest
+import redis
 
 from stream_or_queue._subprocess import stop_process
+from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import create_app, serve_in_thread
 from stream_or_queue.web.clients import follow_events, poll_job
 
@@ -20,7 +22,9 @@ QUESTION = "What survives a deploy of the web tier?"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_jobs_survive_a_restart_of_the_web_process(simulator: object, fake_redis: object) -> None:
+def test_jobs_survive_a_restart_of_the_web_process(
+    simulator: Simulator, fake_redis: redis.Redis
+) -> None:
     first = serve_in_thread(create_app(), worker=False)  # jobs wait: nothing runs them yet
     with httpx2.Client(base_url=first.url, timeout=30) as http:
         ids = [
@@ -69,7 +73,7 @@ def _start_web(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
 @pytest.mark.slow
 @pytest.mark.real_redis
 def test_real_processes_a_job_outlives_the_web_process(
-    real_redis_url: str, real_redis: object
+    real_redis_url: str, real_redis: redis.Redis
 ) -> None:
     """Web process 1 takes the job and dies; an `rq worker` runs it; web process 2 serves it."""
     env = {**os.environ, "REDIS_URL": real_redis_url, "STREAM_OR_QUEUE_TIME_SCALE": "0.01"}
@@ -105,7 +109,7 @@ def test_real_processes_a_job_outlives_the_web_process(
 
 
 def test_a_job_whose_worker_crashes_resumes_from_its_checkpoints(
-    simulator: object, fake_redis: object
+    simulator: Simulator, fake_redis: redis.Redis
 ) -> None:
     """Kill the worker mid-job: RQ retries the job and it replays its finished steps."""
     from stream_or_queue.durable import WorkerFleet, wait_until

@@ -6,14 +6,16 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
+import redis
 
+from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import create_app, serve_in_thread
 from stream_or_queue.web.schemas import clean_question
 from stream_or_queue.web.server import RunningWeb
 
 
 @pytest.fixture
-def idle_web(simulator: object, fake_redis: object) -> Iterator[RunningWeb]:
+def idle_web(simulator: Simulator, fake_redis: redis.Redis) -> Iterator[RunningWeb]:
     running = serve_in_thread(create_app(), worker=False)
     yield running
     running.stop()

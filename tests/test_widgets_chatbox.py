@@ -367,13 +367,13 @@ def test_a_person_s_answer_plays_at_the_human_clock_and_the_notebook_keeps_its_o
 
     async def scenario() -> tuple[list[float], float]:
         client, spy = _spied_client(simulator)
-        chat = ChatBox(client=client, simulator=simulator)  # type: ignore[arg-type]
+        chat = ChatBox(client=client, simulator=simulator)
         chat.send("Why stream?")
         await chat.wait_for_tokens(3)
         seen_meanwhile = config.time_scale()  # another cell, while the answer streams
         chat.stop()
         await chat.wait()
-        slow = ChatBox(client=client, simulator=simulator, speed=0.25)  # type: ignore[arg-type]
+        slow = ChatBox(client=client, simulator=simulator, speed=0.25)
         slow.send("hi")
         await slow.wait_for_tokens(1)
         slow.stop()
@@ -391,7 +391,7 @@ def test_speed_must_be_a_positive_number_within_the_clock_s_range(
     monkeypatch.delenv(config.HUMAN_TIME_SCALE_ENV, raising=False)  # real time: 0.01 is too slow
     for bad in (0, -1.0, True, "fast", 0.01):
         with pytest.raises(ValueError, match="speed"):
-            ChatBox(speed=bad)  # type: ignore[arg-type]
+            ChatBox(speed=bad)
     assert ChatBox(speed=2.0).time_scale == config.human_time_scale() / 2.0
 
 

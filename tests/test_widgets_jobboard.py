@@ -71,7 +71,7 @@ def test_a_redis_error_is_shown_not_raised(backend: Backend) -> None:
         def __getattr__(self, name: str) -> object:
             raise ConnectionError("redis is down")
 
-    board.connection = Broken()  # type: ignore[assignment]
+    board.connection = Broken()
     board.refresh()
     assert "cannot read the queue" in board.summary.value and "redis is down" in board.summary.value
 
