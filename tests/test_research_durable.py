@@ -78,6 +78,7 @@ from stream_or_queue.research import durable as research
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # a real process killed at a step: its waits are on the wall clock
 def test_a_research_process_killed_mid_question_resumes_without_repaying_steps(
     tmp_path: Path,
 ) -> None:
