@@ -112,3 +112,46 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+@pytest.mark.real_redis
+@pytest.mark.serial  # a worker killed mid-job: its waits are on the wall clock
+def test_a_web_job_whose_worker_died_says_so_and_ends_once(
+    real: redis.Redis, real_redis_url: str
+) -> None:
+    """The research job of the web service, its worker (and work horse) killed mid-job."""
+    from stream_or_queue.web import events as web_events
+    from stream_or_queue.web.jobs import LOST_WORKER_MESSAGE, submit
+
+    supervisor = Supervisor([QUEUE], url=real_redis_url, workers=1, inherit_output=False)
+    supervisor.start()
+    try:
+        queue = Queue(QUEUE, connection=real)
+        wait_until(lambda: live_workers(queue, 30) == 1, what="the worker to register")
+        # 0.05 real s per simulated s: the agent's minute or two takes several seconds
+        job = submit("How do retries and durability fit together?", queue=queue, time_scale=0.05)
+
+        def working() -> bool:
+            last = web_events.last_event(real, job.id)
+            return last is not None and last.step != "queued"
+
+        wait_until(working, what="the job's first step")
+        worker_pid = supervisor.pids[0]
+        for pid in [*child_pids(worker_pid), worker_pid]:  # an OOM kill takes both
+            os.kill(pid, signal.SIGKILL)
+
+        def ended() -> bool:
+            supervisor.supervise_once()
+            last = web_events.last_event(real, job.id)
+            return last is not None and last.terminal
+
+        wait_until(ended, timeout=120, what="the retried job to end")
+        history = web_events.read_events(real, job.id)
+        assert [e.terminal for e in history].count(True) == 1
+        assert history[-1].step == "finished"
+        assert [e.message for e in history].count(LOST_WORKER_MESSAGE) == 1
+        assert supervisor.replaced == 1
+    finally:
+        for slot in supervisor.slots:
+            slot.worker.kill()
+        supervisor.connection.close()
