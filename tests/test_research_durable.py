@@ -57,7 +57,7 @@ _SCRIPT = textwrap.dedent(
     """
     import json, sys
     from stream_or_queue.research import ProgressEvent
-from stream_or_queue.research import durable as research
+    from stream_or_queue.research import durable as research
     from stream_or_queue.durable import engine
 
     ran = open(sys.argv[2], "a")
