@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
 import os
 import re
-import secrets
-import socket
 import subprocess
 import sys
-import time
 import tomllib
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +16,9 @@ from typing import Any
 
 import nbformat
 import pytest
-from browser import _write_settings, run_all_cells, wait_until_idle
+from browser import chromium_page, jupyter_lab, open_and_run_notebook
 from nbformat.v4 import new_code_cell, new_notebook
 
-from stream_or_queue._subprocess import stop_process
 from stream_or_queue.widgets import Quiz
 from stream_or_queue.widgets.quiz import (
     DEFAULT_LEARNER,
@@ -401,15 +395,10 @@ def test_every_quiz_asks_for_a_figure_the_notebook_measures(name: str) -> None:
 # --- in a real front end -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """JupyterLab on loopback, rooted in a scratch folder (autosave cannot touch the repo)."""
+def quiz_lab(tmp_path: Path, chromium_path: str) -> Iterator[tuple[Any, Any]]:
+    """A notebook showing a quiz, served by the suite's JupyterLab (private settings and
+    data, as every browser test has them), and a chromium page for it."""
     folder = tmp_path / "course"
     folder.mkdir()  # the quiz itself is package data: nothing to copy
     cell = new_code_cell(
@@ -418,87 +407,35 @@ def jupyter_lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     kernel = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     notebook = new_notebook(cells=[cell], metadata={"kernelspec": kernel})
     nbformat.write(notebook, folder / "quiz_demo.ipynb")
-
-    _write_settings(tmp_path / "settings")  # no "Select Kernel" dialog in front of the cell
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {
-        **os.environ,
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-    }
-    for name in ("STREAM_OR_QUEUE_MODE", "REDIS_URL", "ANTHROPIC_BASE_URL", LEARNER_ENV):
-        env.pop(name, None)
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
-            f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root",
-            f"--ServerApp.root_dir={folder}",
-            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-            f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
-        ],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):  # bounded: up to ~60 s for the server to answer
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None:
-                    pytest.fail("jupyter lab exited during start-up")
-                time.sleep(0.5)
-        else:
-            pytest.fail("jupyter lab did not answer within 60 s")
-        yield f"{url}/lab/tree/quiz_demo.ipynb?token={token}", folder
-    finally:
-        stop_process(server, timeout=20)
+    with jupyter_lab(folder) as lab, chromium_page(chromium_path) as page:
+        yield lab, page
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.serial  # under -n 2 beside the other browser tests its widget did not render
 def test_quiz_in_jupyterlab_explains_a_wrong_then_a_right_answer(
-    jupyter_lab: tuple[str, Path], chromium_path: str
+    quiz_lab: tuple[Any, Any],
 ) -> None:
-    from services_support import CHROMIUM_ARGS
+    from playwright import sync_api
 
-    sync_api = pytest.importorskip("playwright.sync_api")
-    url, _ = jupyter_lab
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(60_000)
-            page.goto(url)
-            wait_until_idle(page)
-            # A widget whose output reaches the page before JupyterLab's widget manager is
-            # ready for the kernel shows as text; running the cell again renders it then.
-            for _attempt in range(3):
-                run_all_cells(page, cells=1)  # repeats the command if it lands before the kernel
-                with contextlib.suppress(sync_api.TimeoutError):
-                    page.locator(".widget-radio-box").first.wait_for(
-                        state="visible", timeout=20_000
-                    )
-                    break
-            # What the kernel shows: the same default learner, so the same order as here.
-            expected = Quiz.for_notebook("00_welcome", learner_seed=DEFAULT_LEARNER).cards[0]
-            labels = [label for label, _ in expected.choices.options]
-            right = expected.right_position
-            wrong = next(i for i in range(len(labels)) if i != right)
-            wrong_why = expected.question.options[expected.order[wrong]].why
-            quiz = page.locator(".widget-radio-box").first
-            quiz.wait_for(state="visible")
-            page.get_by_text(labels[-1], exact=False).wait_for()
-            # The first question's card: the innermost box holding its text.
-            card = page.locator(".widget-vbox", has_text=expected.question.question[:40]).last
-            card.get_by_text(labels[wrong], exact=True).click()
-            card.get_by_role("button", name="Check").click()
-            feedback = card.locator(".widget-html").last
-            sync_api.expect(feedback).to_contain_text("Not quite")
-            sync_api.expect(feedback).to_contain_text(wrong_why[:40])
-            card.get_by_text(labels[right], exact=True).click()
-            card.get_by_role("button", name="Check").click()
-            sync_api.expect(feedback).to_contain_text("Right.")
-        finally:
-            browser.close()
+    lab, page = quiz_lab
+    open_and_run_notebook(page, lab, "quiz_demo.ipynb", timeout_s=120)
+    # What the kernel shows: the same default learner, so the same order as here.
+    expected = Quiz.for_notebook("00_welcome", learner_seed=DEFAULT_LEARNER).cards[0]
+    labels = [label for label, _ in expected.choices.options]
+    right = expected.right_position
+    wrong = next(i for i in range(len(labels)) if i != right)
+    wrong_why = expected.question.options[expected.order[wrong]].why
+    quiz = page.locator(".widget-radio-box").first
+    quiz.wait_for(state="visible", timeout=60_000)
+    page.get_by_text(labels[-1], exact=False).wait_for()
+    # The first question's card: the innermost box holding its text.
+    card = page.locator(".widget-vbox", has_text=expected.question.question[:40]).last
+    card.get_by_text(labels[wrong], exact=True).click()
+    card.get_by_role("button", name="Check").click()
+    feedback = card.locator(".widget-html").last
+    sync_api.expect(feedback).to_contain_text("Not quite")
+    sync_api.expect(feedback).to_contain_text(wrong_why[:40])
+    card.get_by_text(labels[right], exact=True).click()
+    card.get_by_role("button", name="Check").click()
+    sync_api.expect(feedback).to_contain_text("Right.")
