@@ -12,6 +12,7 @@ import socket
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -95,6 +96,30 @@ def chromium_path() -> str:
     if not Path(path).exists():
         missing("Debian's chromium")
     return path
+
+
+@pytest.fixture(scope="session")
+def course_lab(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iterator[Any]:
+    """One JupyterLab for every browser test of the run (starting one takes 5-15 s),
+    serving a copy of notebooks/, labs/ and solutions/ with private settings.
+    Tests put any notebook of their own in `course_lab.root`."""
+    from browser import copy_notebooks, jupyter_lab
+
+    root = copy_notebooks(tmp_path_factory.mktemp("course"), "notebooks", "labs", "solutions")
+    with jupyter_lab(root) as server:
+        yield server
+
+
+@pytest.fixture
+def lab_page(chromium_path: str, course_lab: Any) -> Iterator[Any]:
+    """A fresh chromium page; after the test every kernel of `course_lab` is shut down."""
+    from browser import chromium_page, shut_down_kernels
+
+    try:
+        with chromium_page(chromium_path) as page:
+            yield page
+    finally:
+        shut_down_kernels(course_lab)
 
 
 @pytest.fixture(scope="session")
