@@ -39,8 +39,8 @@ lab: $(STAMP)
 ## Two workers share the tests (one file stays on one worker); the tests that measure on
 ## the wall clock (marker `serial`) then run alone, so nobody's CPU stretches their clock.
 test: $(STAMP)
-	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not serial" --durations=30 $(PYTEST_ARGS)
-	$(PY) -m pytest tests -m serial --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not serial" --durations=60 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m serial --durations=60 $(PYTEST_ARGS)
 	STREAM_OR_QUEUE_CORES=$(NBVAL_CORES) $(PY) -m pytest notebooks solutions $(NBVAL) \
 		-n $(NBVAL_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
 
