@@ -139,18 +139,18 @@ from stream_or_queue.edge import cut_at
 
 print(f"{'edge':26s} {'rule':8s} {'limit':>6s}   silent cut   streamed cut")
 for limit in config.EDGE_LIMITS:
-    silent = sum(cut_at(limit, d) is not None for d in durations)
-    streamed = sum(
+    silent_n = sum(cut_at(limit, d) is not None for d in durations)
+    streamed_n = sum(
         cut_at(limit, d, m) is not None for d, m in zip(durations, progress_at, strict=True)
     )
     print(
         f"{limit.name:26s} {limit.kind:8s} {limit.seconds:5.0f} s   "
-        f"{silent:3d} of {len(durations)}    {streamed:3d} of {len(durations)}"
+        f"{silent_n:3d} of {len(durations)}    {streamed_n:3d} of {len(durations)}"
     )
     if limit.kind == "idle" and limit.seconds > max(silences):
-        assert streamed == 0  # every silence of a stream is shorter than the timeout
+        assert streamed_n == 0  # every silence of a stream is shorter than the timeout
     if limit.kind == "duration":
-        assert streamed == silent  # a duration limit ignores the bytes
+        assert streamed_n == silent_n  # a duration limit ignores the bytes
 print(f"(vendor figures as documented in {config.EDGE_LIMITS[0].documented})")
 
 # %% [markdown]
