@@ -288,7 +288,8 @@ def _quantities(text: str, kind: str) -> list[float]:
         return [float(m.replace(",", "")) for m in re.findall(pattern, text, flags=re.I)]
 
     if kind == "share":
-        found = [v / 100 for v in numbers(_NUMBER + r"\s*%")]
+        # "+92%" is a change, not a share of something
+        found = [v / 100 for v in numbers(r"(?<![+\-\d.,])" + _NUMBER + r"\s*%")]
         for part, whole in re.findall(r"\b(\d+) of (\d+)\b", text):
             if int(whole) > 0 and int(part) <= int(whole):
                 found.append(int(part) / int(whole))
@@ -316,7 +317,8 @@ def _sentences(text: str) -> list[str]:
 
 
 def _outputs_of(cell: NotebookNode | None) -> str:
-    if cell is None or cell.cell_type != "code":
+    """A code cell's textual outputs; none for a quiz cell (its options are not measurements)."""
+    if cell is None or cell.cell_type != "code" or "Quiz.for_notebook" in cell.source:
         return ""
     return "\n".join(_output_text(o) for o in cell.get("outputs", []))
 
@@ -333,7 +335,7 @@ def phrase_drift(nb: NotebookNode) -> list[str]:
             after = next((c for c in cells[index + 1 :] if c.cell_type == "code"), None)
             around = _outputs_of(before) + "\n" + _outputs_of(after)
             places = [(s, s + "\n" + around) for s in _sentences(cell.source)]
-        elif cell.cell_type == "code" and "Quiz.for_notebook" not in cell.source:
+        elif cell.cell_type == "code":
             lines = _outputs_of(cell).splitlines()
             places = [(line, line) for line in lines]
         else:
@@ -354,14 +356,9 @@ def phrase_drift(nb: NotebookNode) -> list[str]:
 
 
 PHRASE_DRIFT_REPORTED: dict[str, str] = {
-    "notebooks/03_cancellation_and_conversation": (
-        "'most of the conversation dead air' beside shares of 10-45%: reported to the lead"
-    ),
     "notebooks/07_batch_at_scale": (
-        "'half of all requests fail' beside shares of 10-92%: reported to the lead"
-    ),
-    "notebooks/09c_research_v3_batch": (
-        "'most of the saving' beside shares of 5% and 42%: reported to the lead"
+        "'half of all requests fail' states the outage's fault rate, a modelled input not "
+        "printed beside it; the only share there is the 10% retry budget: reported to the lead"
     ),
 }
 """Notebooks whose drift is reported to their owners (strict xfail: remove on the fix)."""
@@ -389,6 +386,7 @@ def test_vague_words_agree_with_the_numbers_next_to_them(path: Path) -> None:
         ("It stays for a day here.", "0.2 real s later", False),  # not a duration of that kind
         ("The report takes an hour.", "no numbers here", False),
         ("At most 2 jobs ran.", "at most 2 of 6 jobs at once", False),
+        ("Half of all requests fail.", "no budget: 575 requests (+92% load)", False),
     ],
 )
 def test_phrase_drift_finds_contradictions_only(caption: str, output: str, drifted: bool) -> None:
