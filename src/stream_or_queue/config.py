@@ -124,16 +124,88 @@ organisation's limit on requests in the batch processing queue before raising it
 
 # --- the outside world --------------------------------------------------------
 
-EDGE_TIMEOUTS_S: dict[str, float] = {
-    "AWS API Gateway (REST)": 29.0,
-    "AWS ALB (idle)": 60.0,
-    "Vercel function (example plan limit)": 60.0,
-    "Cloudflare proxy (read)": 100.0,
-    "Vercel function (default, 2025)": 300.0,
-}
-"""Where a held-open HTTP request gets cut, in seconds (vendor documentation, 2025)."""
+EdgeKind = Literal["duration", "idle"]
+
+
+@dataclass(frozen=True)
+class EdgeLimit:
+    """Where a real edge ends a held-open request, and by which rule.
+
+    Two kinds, and they treat a stream differently:
+
+    - `"duration"`: the request's *total* time, however busy the connection is
+      (function platforms, API gateways). Streaming does not help.
+    - `"idle"`: time with *no bytes* on the connection (load balancers, CDN
+      proxies). A silent request dies; a stream that keeps sending survives.
+
+    `documented` is the month the figure was checked against `source`.
+    """
+
+    name: str
+    kind: EdgeKind
+    seconds: float
+    source: str
+    documented: str
+
+
+EDGE_LIMITS: tuple[EdgeLimit, ...] = (
+    EdgeLimit(
+        "AWS API Gateway (REST)",
+        "duration",
+        29.0,
+        "docs.aws.amazon.com/apigateway/latest/developerguide/limits.html: integration "
+        "timeout, 29 s by default (Regional REST APIs may raise it since June 2024)",
+        "December 2026",
+    ),
+    EdgeLimit(
+        "AWS ALB (idle)",
+        "idle",
+        60.0,
+        "docs.aws.amazon.com/elasticloadbalancing/latest/application/"
+        "edit-load-balancer-attributes.html: connection idle timeout, no data sent or "
+        "received, 60 s by default",
+        "December 2026",
+    ),
+    EdgeLimit(
+        "Cloudflare proxy (read)",
+        "idle",
+        100.0,
+        "Cloudflare zone setting proxy_read_timeout: maximum time between two read "
+        "operations from the origin, 100 s by default (error 524)",
+        "December 2026",
+    ),
+    EdgeLimit(
+        "Vercel function (default)",
+        "duration",
+        300.0,
+        "vercel.com/docs/functions/limitations: maximum duration 300 s by default on "
+        "every plan (Pro and Enterprise may raise it to 800 s)",
+        "December 2026",
+    ),
+    EdgeLimit(
+        "AWS Lambda (maximum)",
+        "duration",
+        900.0,
+        "docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html: 3 s by "
+        "default, at most 900 s",
+        "December 2026",
+    ),
+)
+"""Vendor figures for both kinds of edge; check the sources before quoting them."""
+
+EDGE_TIMEOUTS_S: dict[str, float] = {limit.name: limit.seconds for limit in EDGE_LIMITS}
+"""The same figures by name, for tables that only need the seconds."""
 
 DEFAULT_EDGE_TIMEOUT_S = 60.0
+"""The course's edge: a limit on a request's *total* duration (a modelling choice).
+
+A round figure between API Gateway's 29 s and Vercel's 300 s, so that the
+research agent's durations straddle it. It equals ALB's default *idle* timeout,
+which is a different rule: see `EDGE_LIMITS`.
+"""
+
+DEFAULT_EDGE_IDLE_S = 60.0
+"""The course's idle timeout: AWS ALB's default (`EDGE_LIMITS`)."""
 
 READING_WORDS_PER_MINUTE = 238.0
 """Average silent reading speed of adults for non-fiction (Brysbaert, 2019)."""
