@@ -34,7 +34,9 @@ from typing import Any
 from rq import Queue
 
 from .. import clock, config
+from ..config import EdgeLimit
 from ..durable import WorkerFleet, audit_trail, summarize
+from ..edge import cut_at
 from ..jobs import get_queue
 from .job import RESEARCH_QUEUE
 from .schedule import Schedule, schedules
@@ -112,6 +114,15 @@ def _people(count: int, seed: int, patient: bool, return_rate: float | None) -> 
 # --- v1: the chat box ---
 
 
+def _edges(timeout_s: float | None, idle_timeout_s: float | None) -> list[EdgeLimit]:
+    found = []
+    if timeout_s is not None:
+        found.append(EdgeLimit("duration limit", "duration", timeout_s, "", ""))
+    if idle_timeout_s is not None:
+        found.append(EdgeLimit("idle timeout", "idle", idle_timeout_s, "", ""))
+    return found
+
+
 def chat_outcome(
     schedule: Schedule,
     user: User,
@@ -124,23 +135,19 @@ def chat_outcome(
     `timeout_s` is a total-duration limit (function platforms, API gateways: the
     request dies at the limit, however busy the stream). `idle_timeout_s` is an
     idle/read timeout (load balancers, CDNs: the request dies only after that
-    long without a byte). `None` turns either off. A tie goes to the edge.
+    long without a byte; the chat sends one at every step). `None` turns either
+    off. When the edge and the user would end the request at once, the edge does.
     """
     answer_at = schedule.total_s
-    cuts = [answer_at + 1.0]
-    if timeout_s is not None and answer_at > timeout_s:
-        cuts.append(timeout_s)
-    if idle_timeout_s is not None:
-        idle_at = schedule.idle_cut_at(idle_timeout_s)
-        if idle_at is not None:
-            cuts.append(idle_at)
-    cut_at = min(cuts)
+    sent = [t for t in schedule.sent_at() if t <= answer_at]
+    cuts = [cut_at(limit, answer_at, sent) for limit in _edges(timeout_s, idle_timeout_s)]
+    cut = min((c for c in cuts if c is not None), default=math.inf)
     leave_at = user.patience_s if user.patience_s < answer_at else math.inf
-    end = min(answer_at, cut_at, leave_at)
+    end = min(answer_at, cut, leave_at)
     run = QuestionRun("v1", schedule.question, user.patience_s, user.returns_when_notified)
     run.requests = 1
-    run.timed_out = cut_at <= min(answer_at, leave_at) and cut_at < answer_at + 1.0
-    run.abandoned = not run.timed_out and leave_at < answer_at
+    run.timed_out = cut <= leave_at and cut < math.inf
+    run.abandoned = not run.timed_out and leave_at < math.inf
     run.finished = run.delivered = run.seen_live = not (run.timed_out or run.abandoned)
     run.time_to_answer_s = answer_at if run.delivered else None
     run.longest_request_s = end
@@ -261,7 +268,7 @@ def _learner_schedule(submit: Callable[[Queue, str], Any], question: str, seed: 
             job = queue.fetch_job(str(getattr(made, "id", made)))
             if job is None:
                 raise ValueError("submit() must return the job (or its id) it enqueued")
-            worker = ThreadSafeSimpleWorker([queue], connection=queue.connection)
+            worker = ThreadSafeSimpleWorker([queue.name], connection=queue.connection)
             worker.work(burst=True, logging_level="WARNING")
             data = job.return_value() if job.get_status(refresh=True) == "finished" else None
     finally:

@@ -16,6 +16,7 @@ schedule per question; v3 has its own (a smaller model gathers, a batch writes).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -148,31 +149,29 @@ class Schedule:
         """The step running at run time `t` (None before the start or after the end)."""
         return next((s for s in self.steps if s.start_s <= t < s.end_s), None)
 
-    def silences(self) -> list[tuple[float, float]]:
-        """(start, length) of each stretch during which a chat stream sends nothing.
+    def sent_at(self, *, token_gap_s: float = 1.0) -> list[float]:
+        """When a chat stream of this run sends bytes (seconds from its start).
 
         The chat sends a progress event as each step starts and streams the
-        answer's tokens as they come, so it is silent during a tool call and a
-        tool-choosing model turn, and before the answer's first token.
+        answer's tokens as they come (listed here every `token_gap_s`), so it is
+        silent during a tool call, a tool-choosing model turn, and before the
+        answer's first token.
         """
-        found = []
-        for step in self.steps:
-            if step.kind == "model" and step is self.steps[-1]:
-                found.append((step.start_s, step.ttft_s))
-            else:
-                found.append((step.start_s, step.duration_s))
-        return found
+        moments = [step.start_s for step in self.steps]
+        if self.steps and self.steps[-1].kind == "model":
+            answer = self.steps[-1]
+            moment = answer.start_s + answer.ttft_s
+            while moment < answer.end_s:
+                moments.append(moment)
+                moment += token_gap_s
+            moments.append(answer.end_s)
+        return sorted(moments)
 
     @property
     def longest_silence_s(self) -> float:
-        return max((length for _start, length in self.silences()), default=0.0)
-
-    def idle_cut_at(self, idle_s: float) -> float | None:
-        """When an idle timeout of `idle_s` cuts a chat stream of this run (None: never)."""
-        for start, length in self.silences():
-            if length > idle_s:
-                return start + idle_s
-        return None
+        """The longest stretch without a byte on a chat stream of this run."""
+        moments = [0.0, *self.sent_at(), self.total_s]
+        return max((b - a for a, b in itertools.pairwise(moments)), default=0.0)
 
     def with_batch_turnaround(self, turnaround_s: float) -> Schedule:
         """The same run with batches that end `turnaround_s` after they are sent."""
