@@ -179,13 +179,13 @@ for label, turnaround in [
 print(f"{'return rate':12}{'v1':>6}{'v2':>6}{'v3':>6}   completion claim")
 for rate in (0.5, config.NOTIFICATION_RETURN_RATE, 1.0):
     found = compare(QUESTIONS, return_rate=rate)
-    x = found.summaries
+    by = found.summaries
     holds = found.rows[2].holds
     print(
-        f"{rate:<12.2f}{x['v1'].completion_rate:>6.0%}{x['v2'].completion_rate:>6.0%}"
-        f"{x['v3'].completion_rate:>6.0%}   {'holds' if holds else 'DOES NOT HOLD'}"
+        f"{rate:<12.2f}{by['v1'].completion_rate:>6.0%}{by['v2'].completion_rate:>6.0%}"
+        f"{by['v3'].completion_rate:>6.0%}   {'holds' if holds else 'DOES NOT HOLD'}"
     )
-    assert x["v1"].completion_rate == v1.completion_rate  # nobody is notified in v1
+    assert by["v1"].completion_rate == v1.completion_rate  # nobody is notified in v1
 
 # %% [markdown]
 # v1 does not move: nobody is notified of an answer that was never made. The
