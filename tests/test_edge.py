@@ -221,3 +221,12 @@ def test_other_scopes_pass_through() -> None:
 def test_an_edge_refuses_a_non_positive_limit(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="positive"):
         Edge(App(total_s=1.0), **kwargs)
+
+
+def test_the_web_service_takes_either_rule_or_both() -> None:
+    from stream_or_queue.web import create_app
+
+    both = create_app(edge_timeout_s=60.0, edge_idle_s=30.0).edge
+    assert (both.duration_s, both.idle_s) == (60.0, 30.0)
+    idle_only = create_app(edge_timeout_s=None, edge_idle_s=30.0).edge
+    assert (idle_only.duration_s, idle_only.idle_s) == (None, 30.0)

@@ -207,6 +207,11 @@ which is a different rule: see `EDGE_LIMITS`.
 DEFAULT_EDGE_IDLE_S = 60.0
 """The course's idle timeout: AWS ALB's default (`EDGE_LIMITS`)."""
 
+DEPLOY_DRAIN_S = 30.0
+"""How long a deploy lets the old server finish its requests before killing it: 30 s is
+Kubernetes' default `terminationGracePeriodSeconds` (kubernetes.io, Pod lifecycle,
+checked December 2026). A stream still running after the drain dies with the process."""
+
 READING_WORDS_PER_MINUTE = 238.0
 """Average silent reading speed of adults for non-fiction (Brysbaert, 2019)."""
 
