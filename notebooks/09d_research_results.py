@@ -143,7 +143,7 @@ print(
 )
 print(
     f"- batch turnaround: {default_batch_turnaround_s():.0f} s - the simulator's choice; "
-    "Anthropic documents most batches ending within an hour, and expiry at 24 h"
+    "Anthropic documents that most batches end in under 1 h and that a batch expires at 24 h"
 )
 print(f"- the job page checks the status every {POLL_S:.0f} s; one worker per job (no queueing)")
 
