@@ -103,3 +103,12 @@ def test_the_default_turnaround_is_the_simulator_s() -> None:
     assert (
         default_batch_turnaround_s() == config.BATCH_BASE_PROCESSING_S + config.BATCH_PER_REQUEST_S
     )
+
+
+def test_a_change_of_timing_in_config_is_not_answered_from_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = record(QUESTIONS[5])
+    monkeypatch.setattr(config, "RESEARCH_NOTES_S", (20.0, 40.0))
+    slower = record(QUESTIONS[5])
+    assert slower.total_s > before.total_s

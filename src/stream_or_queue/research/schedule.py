@@ -239,15 +239,34 @@ def record(question: str, version: str = "v2", *, seed: int = 0) -> Schedule:
     Runs the agent once at time scale 0 against a private simulator seeded with
     `seed` (so nothing lands in your simulator's ledger), and reads each model
     call's scheduled timing from that simulator's ledger. Cached: a schedule
-    never changes for the same arguments.
+    never changes for the same arguments and the same timing settings in `config`.
     """
     if version not in ("v1", "v2", "v3"):
         raise ValueError(f"version must be v1, v2 or v3, got {version!r}")
-    return replace(_record(question, version == "v3", seed), version=version)
+    return replace(_record(question, version == "v3", seed, _timing_key()), version=version)
+
+
+def _timing_key() -> str:
+    """The settings a schedule depends on: change one in `config` and nothing stale is reused."""
+    return repr(
+        (
+            config.TIMING,
+            config.LARGE_MODEL,
+            config.FAST_MODEL,
+            config.RESEARCH_SEARCH_MEDIAN_S,
+            config.RESEARCH_SEARCH_SPREAD,
+            config.RESEARCH_READ_BASE_S,
+            config.RESEARCH_READ_PER_WORD_S,
+            config.RESEARCH_NOTES_S,
+            config.RESEARCH_MAX_TURNS,
+            config.BATCH_BASE_PROCESSING_S,
+            config.BATCH_PER_REQUEST_S,
+        )
+    )
 
 
 @lru_cache(maxsize=1024)
-def _record(question: str, batched: bool, seed: int) -> Schedule:
+def _record(question: str, batched: bool, seed: int, _settings: str) -> Schedule:
     from ..llm import client
     from ..simulator import Simulator
     from .agent import run_research
