@@ -171,6 +171,7 @@ for edge_limit in config.EDGE_LIMITS:
         assert streamed <= silent
 longest_silence = max(p.longest_silence_s for p in plans)
 print(f"\nthe stream's longest silence: {longest_silence:.0f} s (figures checked December 2026)")
+assert longest_silence < min(e.seconds for e in config.EDGE_LIMITS if e.kind == "idle")
 
 # %% [markdown]
 # Streaming saves the request from an idle timeout only: the stream's longest

@@ -131,6 +131,7 @@ assert v2.completion_rate >= v3.completion_rate > v1.completion_rate
 from stream_or_queue import config
 from stream_or_queue.research.compare import POLL_S
 from stream_or_queue.research.schedule import default_batch_turnaround_s
+from stream_or_queue.research.users import users
 
 print("assumptions (the course's stated model; change them in config and rerun):")
 print(
@@ -152,6 +153,7 @@ print(f"- the job page checks the status every {POLL_S:.0f} s; one worker per jo
 # real batches take longer than the simulator's minutes.
 
 # %%
+returning = sum(u.returns_when_notified for u in users(len(QUESTIONS), seed=0)) / len(QUESTIONS)
 print(
     f"{'batch turnaround':18}{'v3 answered':>12}{'seen live':>11}"
     f"{'median answer':>15}{'$/question':>12}"
@@ -168,6 +170,8 @@ for label, turnaround in [
         f"{x.median_time_to_answer_s / 60:>12.0f} min{x.cost_per_question_usd:>12.4f}"
     )
     assert x.cost_per_question_usd == v3.cost_per_question_usd  # the price does not wait
+    if turnaround is not None:  # nobody waits an hour: completion is the return rate
+        assert x.seen_live_rate == 0 and x.completion_rate == returning
 
 # %% [markdown]
 # The bill does not move with the turnaround; who sees the answer does. Past a
