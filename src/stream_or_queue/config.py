@@ -298,51 +298,10 @@ USER_PATIENCE_SPREAD = 0.5
 """The user-patience model: how long a user keeps a chat tab open waiting for an answer
 is log-normal with this median (simulated s) and sigma. A stated model, not a measurement."""
 
-RESEARCH_CHAT_TIME_SCALE = 0.1
-RESEARCH_JOBS_TIME_SCALE = 0.05
-"""Time scales of the v1 and v2/v3 measurements. Sixty agents in one process need real CPU
-time per simulated step; at the default scale that overhead would stretch the simulated
-durations, so the measurements slow the clock down until it no longer does."""
-
-RESEARCH_DEPLOY_TIME_SCALE = 0.005
-"""The time scale of the v2/v3 deploy measurement: twelve jobs, mostly waiting (a chat
-deploy stays at the default 0.01: lower, the chats lag behind the clock and the deploy
-finds less work in flight)."""
-
-RESEARCH_SCALE_QUESTIONS = 60
-"""How many agents at once the two scales above are sized for; fewer go faster, down to..."""
-
-RESEARCH_SCALE_MIN_SHARE = 0.4
-"""...this share of the scale (3 or 12 agents need far less CPU than 60, not none)."""
-
-RESEARCH_PROBE_REFERENCE_S = 0.03
-"""Real seconds one streamed question takes at time scale 0 on an idle developer laptop.
-A busier or slower machine takes longer, and the measurements slow their clock in
-proportion (`research.compare.fidelity_scale`), so that simulated time stays honest."""
-
 NOTIFICATION_RETURN_RATE = 0.85
 """The model's share of users who left and come back to the permalink when notified."""
 
 # --- mode and time scale ----------------------------------------------------------
-
-CORES_ENV = "STREAM_OR_QUEUE_CORES"
-"""How many cores this process's measurements may use, when several processes share the
-machine: `make test` runs two notebooks side by side and gives each its share."""
-
-
-def cores_override() -> int | None:
-    """`$STREAM_OR_QUEUE_CORES` as a positive whole number, or None when it is not set."""
-    raw = os.environ.get(CORES_ENV)
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"{CORES_ENV} must be a whole number of cores, at least 1; got {raw!r}")
-    return value
-
 
 DEFAULT_TIME_SCALE = 0.01
 """Real seconds per simulated second: 0.01 turns a 90 s agent into 0.9 s of waiting."""
