@@ -139,7 +139,10 @@ def postgres_url() -> Iterator[str]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests run with the serial ones, alone: beside another worker's tests a
-    notebook run in JupyterLab timed out (03 and 05 in CI, once each)."""
+    notebook run in JupyterLab timed out (03 and 05 in CI, once each). They run last,
+    together, so the shared JupyterLab (`course_lab`) is up only while they run, never
+    beside a wall-clock measurement."""
     for item in items:
         if item.get_closest_marker("browser") is not None:
             item.add_marker(pytest.mark.serial)
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
