@@ -83,6 +83,12 @@ TIMING: dict[str, TimingProfile] = {
     "claude-opus-4-6": TimingProfile(1.00, 2.20, 60.0),
 }
 
+THINKING_BUDGET_USE = (0.5, 0.9)
+"""Share of `budget_tokens` the simulated model thinks for, drawn (seeded) in this range.
+
+An assumption of the simulator: the API treats the budget as a ceiling, and real models
+often use less of it on easy questions; thinking tokens are billed as output tokens."""
+
 # --- the Message Batches API -----------------------------------------------
 
 BATCH_MAX_REQUESTS = 100_000

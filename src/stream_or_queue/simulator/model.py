@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import config
-from . import textgen
+from . import textgen, thinking
 from .errors import ApiError, invalid
 from .tokens import count_content_tokens, count_tokens, tokenize
 
@@ -32,7 +32,7 @@ def new_id(prefix: str, rng: random.Random) -> str:
 class Block:
     """One content block of an answer; `pieces` are its output tokens, in order."""
 
-    kind: str  # "text" or "tool_use"
+    kind: str  # "text", "tool_use" or "thinking" (then `text` is the reasoning)
     text: str = ""
     tool_id: str = ""
     tool_name: str = ""
@@ -42,10 +42,10 @@ class Block:
     @property
     def pieces(self) -> list[str]:
         """Tokens of the block (cached: a long answer is tokenized once, not per use)."""
-        key = self.text if self.kind == "text" else json.dumps(self.tool_input)
+        key = self.text if self.kind != "tool_use" else json.dumps(self.tool_input)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        if self.kind == "text":
+        if self.kind != "tool_use":
             pieces = tokenize(key)
         else:
             # tool input is streamed as partial JSON, a few characters at a time
@@ -56,6 +56,12 @@ class Block:
     def as_json(self) -> dict[str, Any]:
         if self.kind == "text":
             return {"type": "text", "text": self.text}
+        if self.kind == "thinking":
+            return {
+                "type": "thinking",
+                "thinking": self.text,
+                "signature": thinking.signature(self.text),
+            }
         return {
             "type": "tool_use",
             "id": self.tool_id,
@@ -75,6 +81,11 @@ class Completion:
     @property
     def output_tokens(self) -> int:
         return sum(len(b.pieces) for b in self.blocks)
+
+    @property
+    def thinking_tokens(self) -> int:
+        """Output tokens spent thinking (billed as output, written before the answer)."""
+        return sum(len(b.pieces) for b in self.blocks if b.kind == "thinking")
 
 
 # --- validation -------------------------------------------------------------
@@ -158,6 +169,7 @@ def validate_messages_request(body: Any, *, need_max_tokens: bool = True) -> dic
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise invalid("stream: must be a boolean")
+    thinking.validate(body)
     names = _check_tools(body.get("tools"))
     choice = body.get("tool_choice")
     if choice is not None:
@@ -215,6 +227,12 @@ def _check_block(block: Any, where: str, role: str) -> None:
             raise invalid(f"{where}: tool_use blocks need an id and a name")
         if not isinstance(block.get("input"), dict):
             raise invalid(f"{where}.input: must be an object")
+    if kind == "thinking" and (
+        role != "assistant"
+        or not isinstance(block.get("thinking"), str)
+        or not isinstance(block.get("signature"), str)
+    ):
+        raise invalid(f"{where}: thinking blocks need thinking and signature, in assistant turns")
     if kind == "tool_result":
         if role != "user":
             raise invalid(f"{where}: tool_result blocks are only allowed in user messages")
@@ -265,6 +283,8 @@ def input_tokens(body: dict[str, Any]) -> int:
 def request_digest(body: dict[str, Any]) -> str:
     # what decides the text: stop_sequences and max_tokens only cut it afterwards
     relevant = {k: body.get(k) for k in ("model", "system", "messages", "tools", "tool_choice")}
+    if body.get("thinking") is not None:  # only when set: every other request keeps its digest
+        relevant["thinking"] = body["thinking"]
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -306,6 +326,12 @@ def complete(body: dict[str, Any], rng: random.Random) -> Completion:
         stop_reason = "end_turn"
     else:
         stop_reason = "tool_use"
+    budget = thinking.budget_tokens(body)
+    if budget:
+        planned = thinking.planned_tokens(budget, rng)
+        asked = _text_of(last["content"]) if last["role"] == "user" else first_user
+        notes = thinking.reasoning(first_user if tool_results else asked, planned, rng)
+        blocks = [Block("thinking", text=notes), *blocks]
     completion = Completion(model, blocks, stop_reason, None, input_tokens(body))
     _apply_stop_sequences(completion, body.get("stop_sequences") or [])
     _apply_max_tokens(completion, int(body.get("max_tokens") or 4096))
