@@ -147,6 +147,13 @@ READING_WORDS_PER_MINUTE = 238.0
 WORDS_PER_TOKEN = 0.75
 """Rule of thumb for English text: about 4 characters, or 3/4 of a word, per token."""
 
+WORDS_PER_PAGE = 500
+"""A single-spaced page of prose holds about 500 words (a common publishing rule of thumb)."""
+
+SUMMARY_CHUNK_TOKENS = 8_000
+"""Input tokens per map call when summarising a long document: the course's choice, small
+enough that each call is quick and a failed one is cheap to redo."""
+
 SDK_MAX_RETRIES = 2
 """The SDK's default; it retries 408, 409, 429, >=500 and connection errors."""
 
