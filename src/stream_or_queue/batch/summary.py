@@ -86,7 +86,8 @@ def chunk_pages(pages: Sequence[str], max_tokens: int = config.SUMMARY_CHUNK_TOK
     if max_tokens < 1:
         raise ValueError("max_tokens must be positive")
     chunks: list[Chunk] = []
-    start, texts, tokens = 0, [], 0.0
+    start, tokens = 0, 0.0
+    texts: list[str] = []
     for index, page in enumerate(pages):
         page_tokens = len(page.split()) / config.WORDS_PER_TOKEN
         if texts and tokens + page_tokens > max_tokens:
