@@ -105,6 +105,9 @@ class Lesson:
     """Workshop minutes for the lesson and its share of the lab."""
     lab: str = ""
     """The lab/solution notebook it belongs to (default: the same name)."""
+    optional: bool = False
+    """A "Going further" notebook: advanced material the agendas treat as optional (its
+    minutes are not in the course total)."""
 
     @property
     def number(self) -> str:
@@ -129,6 +132,13 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("05_background_jobs", "Background jobs", 25),
     Lesson("06_start_then_poll", "Start, then poll", 20),
     Lesson("07_batch_at_scale", "Batch at scale", 25),
+    Lesson(
+        "07x_batch_going_further",
+        "Going further: queued caps, retries, nightly batch",
+        15,
+        "07_batch_at_scale",
+        optional=True,
+    ),
     Lesson("08_durability", "Durability", 20),
     Lesson("09a_research_v1_chat_box", "Research assistant v1: the chat box", 15, "09_capstone"),
     Lesson("09b_research_v2_job", "Research assistant v2: the job", 20, "09_capstone"),
@@ -421,6 +431,11 @@ def nav_markdown(root: Path, folder: str, slug: str) -> str:
     return "\n\n".join([GENERATED, "---", *parts])
 
 
+def _minutes(lesson: Lesson) -> str:
+    """The minutes column: optional lessons say so (and stay out of the total)."""
+    return f"({lesson.minutes}, optional)" if lesson.optional else str(lesson.minutes)
+
+
 def course_map_markdown(root: Path, folder: str) -> str:
     """The course map (lessons, labs and minutes) with links relative to `folder`."""
     base = root / folder
@@ -438,8 +453,8 @@ def course_map_markdown(root: Path, folder: str) -> str:
             if _exists(root, "labs", lesson.lab_slug)
             else lesson.lab_slug
         )
-        rows.append(f"| {lesson.number} | {title} | {lab} | {lesson.minutes} |")
-    total = sum(lesson.minutes for lesson in LESSONS)
+        rows.append(f"| {lesson.number} | {title} | {lab} | {_minutes(lesson)} |")
+    total = sum(lesson.minutes for lesson in LESSONS if not lesson.optional)
     rows.append(f"| | **whole course** | | **{total}** |")
     return "\n".join([GENERATED, "", *rows])
 
@@ -457,9 +472,9 @@ def readme_table(root: Path) -> str:
         rows.append(
             f"| {lesson.number} | {cell('notebooks', lesson.slug, lesson.title)} "
             f"| {cell('labs', lesson.lab_slug, lesson.lab_slug)} "
-            f"| {cell('solutions', lesson.lab_slug, 'solution')} | {lesson.minutes} |"
+            f"| {cell('solutions', lesson.lab_slug, 'solution')} | {_minutes(lesson)} |"
         )
-    total = sum(lesson.minutes for lesson in LESSONS)
+    total = sum(lesson.minutes for lesson in LESSONS if not lesson.optional)
     rows.append(f"| | **whole course** | | | **{total}** |")
     return "\n".join([GENERATED, "", *rows, ""])
 

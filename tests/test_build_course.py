@@ -273,7 +273,9 @@ def test_course_map_cell_lists_every_lesson_with_minutes(tmp_path: Path) -> None
     assert bc.read_source(path.with_suffix(".py")).cells[1].source == text
     assert "| 02 | [Streaming chat](02_streaming_chat.ipynb) |" in text
     assert "| 08 | Durability | 08_durability | 20 |" in text
-    assert f"**{sum(x.minutes for x in bc.LESSONS)}**" in text
+    assert f"**{sum(x.minutes for x in bc.LESSONS if not x.optional)}**" in text
+    for lesson in (x for x in bc.LESSONS if x.optional):  # shown, marked, not in the total
+        assert f"| {lesson.number} | " in text and f"({lesson.minutes}, optional)" in text
 
 
 def test_course_list_matches_the_architecture() -> None:
