@@ -162,6 +162,24 @@ SDK_MAX_RETRIES = 2
 SYNC_LATENCY_BUDGET_S = 1.0
 """What "sub-second" means for a sync decision such as approving an expense."""
 
+COMPLETION_LATENCY_BUDGET_S = 1.0
+"""An assumption: an inline code suggestion must be whole on screen within a second, Nielsen's
+limit for keeping the user's flow of thought (Nielsen, Usability Engineering, 1993)."""
+
+VOICE_REPLY_BUDGET_S = 1.0
+"""An assumption: a voice assistant should start speaking within a second of the user
+stopping (Nielsen's 1993 flow limit; people leave ~0.2 s between turns: Stivers et al.,
+PNAS 2009)."""
+
+VOICE_SPEECH_TO_TEXT_S = 0.15
+"""An assumption: time to detect the end of speech and finish the transcript."""
+
+VOICE_FIRST_AUDIO_S = 0.15
+"""An assumption: time for text-to-speech to produce the first audio from the first words."""
+
+SPEAKING_WORDS_PER_MINUTE = 150.0
+"""Typical conversational speaking rate in English (about 150 words per minute)."""
+
 TYPING_WORDS_PER_MINUTE = 52.0
 """Average typing speed on a physical keyboard (Dhakal et al., CHI 2018: 136M keystrokes)."""
 
