@@ -125,8 +125,8 @@ ax = plots.latency_histogram(
 )
 
 # %% [markdown]
-# The p95 lands left of the one-second line (the cell above asserts it). It is the figure to design
-# for: one user in twenty waits at least that long.
+# The p95 lands left of the one-second line (the cell above asserts it). It is
+# the figure to design for: one user in twenty waits at least that long.
 #
 # ## 3. The latency budget
 #
