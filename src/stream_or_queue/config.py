@@ -247,6 +247,11 @@ RESEARCH_NOTES_S = (2.0, 4.0)
 RESEARCH_MAX_TURNS = 12
 """Model turns one question may take before the agent gives up (a runaway-loop guard)."""
 
+SPINNER_PATIENCE_MEDIAN_S = 10.0
+"""An assumption: with nothing on screen (a spinner), half of the people have given up after
+10 s: Nielsen's limit for keeping attention on a dialogue without feedback (Usability
+Engineering, 1993). Log-normal with sigma `USER_PATIENCE_SPREAD`, as the chat-tab model below."""
+
 USER_PATIENCE_MEDIAN_S = 75.0
 USER_PATIENCE_SPREAD = 0.5
 """The user-patience model: how long a user keeps a chat tab open waiting for an answer
