@@ -343,7 +343,7 @@ for (task, model), (p95_s, budget_s, _) in rows.items():
     print(f"{task:36} {model:18} {p95_s:5.2f} s {budget_s:5.2f} s  {verdict}")
 
 # %%
-fast_voice, _, spoken = rows[("voice turn, first token", config.FAST_MODEL)]
+fast_voice = rows[("voice turn, first token", config.FAST_MODEL)][0]
 slow_voice = rows[("voice turn, first token", config.LARGE_MODEL)][0]
 fast_code = rows[("code completion, whole suggestion", config.FAST_MODEL)][0]
 slow_code = rows[("code completion, whole suggestion", config.LARGE_MODEL)][0]
