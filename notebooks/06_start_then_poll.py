@@ -338,7 +338,38 @@ print(
 )
 
 # %% [markdown]
-# One stream down, one small request up: the user sees every step as it happens
+# The same stream can carry the model's *thinking*. With extended thinking the
+# model writes its reasoning before the answer; the service's chat endpoint
+# passes it on as `thinking` events (`GET /chat?question=...&thinking=1024`, a
+# thinking budget in tokens), so a page can show the reasoning instead of a
+# spinner while the answer is not there yet:
+
+# %%
+mark = len(env.simulator.ledger)
+params: dict[str, str | int] = {
+    "question": "Should a research agent run as a background job?",
+    "thinking": 1024,
+}
+with http.stream("GET", "/chat", params=params) as response:
+    streamed = [(e.event, json.loads(e.data)) for e in httpx2.EventSource(response)]
+kinds = [kind for kind, _ in streamed]
+record = next(r for r in list(env.simulator.ledger)[mark:] if r.endpoint == "POST /v1/messages")
+rate = (record.planned_output_tokens - 1) / (record.scheduled_total_s - record.scheduled_ttft_s)
+print(
+    f"{kinds.count('thinking')} thinking events, then {kinds.count('token')} answer tokens, "
+    f"then {kinds[-1]}"
+)
+print(
+    f"{record.thinking_tokens:,} thinking tokens: about "
+    f"{record.thinking_tokens / rate:.0f} s of the model's time (simulated) before the "
+    "first word of the answer, shown as reasoning rather than a spinner"
+)
+print("the thinking begins:", "".join(d["text"] for k, d in streamed if k == "thinking")[:90])
+assert set(kinds[: kinds.index("token")]) == {"thinking"} and record.thinking_tokens > 0
+
+# %% [markdown]
+# One stream down, one small request up: the user sees every step (and the
+# thinking) as it happens
 # and can stop the work, and what the agent did not do is not paid for (how
 # many calls that saves depends on when the stop comes: the count above is this
 # run's). A
