@@ -546,6 +546,6 @@ Quiz.for_notebook("07_batch_at_scale")
 #
 # ---
 #
-# ← [06 · Start, then poll](06_start_then_poll.ipynb) | [Course index](../README.md#lessons) | [07x · Going further: queued caps, retries, nightly batch](07x_batch_going_further.ipynb) →
+# ← [06 · Start, then poll](06_start_then_poll.ipynb) | [Course index](../README.md#lessons) | [07x · Batch at scale: going further (optional)](07x_batch_going_further.ipynb) →
 #
 # **Lab:** [Lab 07 · Batch at scale](../labs/07_batch_at_scale.ipynb) · [solution](../solutions/07_batch_at_scale.ipynb)

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 07x · Going further: queued caps, retries and the nightly batch
+# # 07x · Batch at scale: going further
 #
 # *Optional.* This notebook continues [07 · Batch at scale](07_batch_at_scale.ipynb)
 # with the machinery a bulk job needs once it runs for real: a rate cap that holds

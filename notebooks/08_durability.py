@@ -622,6 +622,6 @@ Quiz.for_notebook("08_durability")
 #
 # ---
 #
-# ← [07x · Going further: queued caps, retries, nightly batch](07x_batch_going_further.ipynb) | [Course index](../README.md#lessons) | [09a · Research assistant v1: the chat box](09a_research_v1_chat_box.ipynb) →
+# ← [07x · Batch at scale: going further (optional)](07x_batch_going_further.ipynb) | [Course index](../README.md#lessons) | [09a · Research assistant v1: the chat box](09a_research_v1_chat_box.ipynb) →
 #
 # **Lab:** [Lab 08 · Durability](../labs/08_durability.ipynb) · [solution](../solutions/08_durability.ipynb)

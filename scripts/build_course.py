@@ -106,8 +106,7 @@ class Lesson:
     lab: str = ""
     """The lab/solution notebook it belongs to (default: the same name)."""
     optional: bool = False
-    """A "Going further" notebook: advanced material the agendas treat as optional (its
-    minutes are not in the course total)."""
+    """A "Going further" notebook: not in the workshop's minutes, marked optional everywhere."""
 
     @property
     def number(self) -> str:
@@ -119,7 +118,7 @@ class Lesson:
 
     @property
     def label(self) -> str:
-        return f"{self.number} · {self.title}"
+        return f"{self.number} · {self.title}" + (" (optional)" if self.optional else "")
 
 
 # THE course list: the names of docs/ARCHITECTURE.md, in order.
@@ -130,11 +129,18 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("03_cancellation_and_conversation", "Cancellation and conversation", 15),
     Lesson("04_why_long_sync_requests_fail", "Why long sync requests fail", 20),
     Lesson("05_background_jobs", "Background jobs", 25),
+    Lesson(
+        "05x_background_jobs_going_further",
+        "Background jobs: going further",
+        15,
+        "05_background_jobs",
+        optional=True,
+    ),
     Lesson("06_start_then_poll", "Start, then poll", 20),
     Lesson("07_batch_at_scale", "Batch at scale", 25),
     Lesson(
         "07x_batch_going_further",
-        "Going further: queued caps, retries, nightly batch",
+        "Batch at scale: going further",
         15,
         "07_batch_at_scale",
         optional=True,
@@ -431,11 +437,6 @@ def nav_markdown(root: Path, folder: str, slug: str) -> str:
     return "\n\n".join([GENERATED, "---", *parts])
 
 
-def _minutes(lesson: Lesson) -> str:
-    """The minutes column: optional lessons say so (and stay out of the total)."""
-    return f"({lesson.minutes}, optional)" if lesson.optional else str(lesson.minutes)
-
-
 def course_map_markdown(root: Path, folder: str) -> str:
     """The course map (lessons, labs and minutes) with links relative to `folder`."""
     base = root / folder
@@ -453,7 +454,8 @@ def course_map_markdown(root: Path, folder: str) -> str:
             if _exists(root, "labs", lesson.lab_slug)
             else lesson.lab_slug
         )
-        rows.append(f"| {lesson.number} | {title} | {lab} | {_minutes(lesson)} |")
+        minutes = f"*{lesson.minutes}, optional*" if lesson.optional else str(lesson.minutes)
+        rows.append(f"| {lesson.number} | {title} | {lab} | {minutes} |")
     total = sum(lesson.minutes for lesson in LESSONS if not lesson.optional)
     rows.append(f"| | **whole course** | | **{total}** |")
     return "\n".join([GENERATED, "", *rows])
@@ -472,7 +474,8 @@ def readme_table(root: Path) -> str:
         rows.append(
             f"| {lesson.number} | {cell('notebooks', lesson.slug, lesson.title)} "
             f"| {cell('labs', lesson.lab_slug, lesson.lab_slug)} "
-            f"| {cell('solutions', lesson.lab_slug, 'solution')} | {_minutes(lesson)} |"
+            f"| {cell('solutions', lesson.lab_slug, 'solution')} "
+            f"| {f'*{lesson.minutes}, optional*' if lesson.optional else lesson.minutes} |"
         )
     total = sum(lesson.minutes for lesson in LESSONS if not lesson.optional)
     rows.append(f"| | **whole course** | | | **{total}** |")
