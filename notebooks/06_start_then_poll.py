@@ -397,7 +397,7 @@ assert set(kinds[: kinds.index("token")]) == {"thinking"} and record.thinking_to
 # or a remote JupyterLab, run `python -m stream_or_queue.web --port 8000` in a
 # terminal and open port 8000 through your environment's proxy. Ask a question
 # there: a job a person starts from the page plays on the human clock, so its
-# progress moves at a real agent's pace (a minute or two), step by step.
+# progress moves at a real agent's pace, step by step.
 
 # %% tags=["nbval-ignore-output", "why:ids"]
 http.close()

@@ -151,9 +151,10 @@ for name, strategy in STRATEGIES.items():
 #
 # ### A retry budget
 #
-# Retries are load. When the API is healthy they are rare; in an outage - here,
-# half of all requests fail - per-request retries double the traffic exactly when
-# the API can least take it. A retry budget caps retries for the whole run at a
+# Retries are load. When the API is healthy they are rare; in an outage (the
+# simulated one below fails the share of requests printed by the cell, an
+# assumption) per-request retries multiply the traffic exactly when the API can
+# least take it. A retry budget caps retries for the whole run at a
 # share of first attempts (`RetryBudget`: 10%, plus a floor of 10). What it cannot
 # retry is reported as failed, for the next run to pick up:
 
@@ -161,6 +162,7 @@ for name, strategy in STRATEGIES.items():
 from stream_or_queue.batch import RetryBudget
 
 outage_sim = Simulator(seed=2, faults=Faults(overloaded=0.5))
+print(f"assumption: an outage in which {outage_sim.faults.overloaded:.0%} of requests fail (529)")
 budgets = {}
 for name, budget in (("no budget", None), ("budget 10% + 10", RetryBudget())):
     mark = len(outage_sim.ledger)
