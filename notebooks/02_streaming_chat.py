@@ -17,6 +17,8 @@
 # - Plot when each token arrived.
 # - Work out, with numbers, why streaming a 5,000-word document does not help a
 #   reader: the model writes many times faster than anyone reads.
+# - Reconcile the seed's "sub-30 s" for a stream with its "over 10-15 s" for a job,
+#   under a patience model printed as an assumption.
 
 # %% [markdown]
 # ## Setup
