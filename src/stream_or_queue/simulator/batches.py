@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import clock, config
 from . import model as sim_model
+from . import schema
 from .errors import ApiError, dumps, error_body, invalid
 from .faults import Faults
 
@@ -403,7 +404,7 @@ def _check_params(params: dict[str, Any]) -> ApiError | None:
     if params.get("stream"):
         return invalid("stream: streaming is not supported in a batch")
     try:
-        sim_model.validate_messages_request(params)
+        schema.validate_messages_request(params)
     except ApiError as error:
         return error
     return None

@@ -26,6 +26,7 @@ from typing import Any
 
 from .. import clock, config
 from . import model as sim_model
+from . import schema
 from .batches import BatchStore
 from .errors import ApiError, dumps, error_body, invalid
 from .faults import NO_FAULTS, Faults
@@ -614,8 +615,8 @@ class Simulator:
                 response = self.batches.route(request, path, faults)
             elif path == "/v1/messages/count_tokens" and request.method == "POST":
                 body = self._json(request, self.max_body_bytes)
-                sim_model.validate_messages_request(body, need_max_tokens=False)
-                record.model = sim_model.check_model(body["model"])
+                schema.validate_messages_request(body, need_max_tokens=False)
+                record.model = schema.check_model(body["model"])
                 response = self._json_response({"input_tokens": sim_model.input_tokens(body)})
             elif path == "/v1/messages" and request.method == "POST":
                 return self._messages(request, record, faults)
@@ -661,8 +662,8 @@ class Simulator:
         try:
             record.retry_count = _retry_count(request.headers)
             body = self._json(request, self.max_body_bytes)
-            sim_model.validate_messages_request(body)
-            record.model = sim_model.check_model(body["model"])
+            schema.validate_messages_request(body)
+            record.model = schema.check_model(body["model"])
             record.stream = body.get("stream") is True
             digest = sim_model.request_digest(body)
             occurrence = self._occurrence(f"{digest}|{record.retry_count}")
