@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from .. import clock, config
 from . import model as sim_model
 from . import schema
-from .errors import ApiError, dumps, error_body, invalid
+from .errors import ApiError, dumps, error_body, invalid, read_json
 from .faults import Faults
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ class BatchStore:
         parts = path.split("/")[4:]  # after /v1/messages/batches
         method = request.method
         if not parts and method == "POST":
-            body = self._sim._json(request, self._sim.max_batch_body_bytes)
+            body = read_json(request.body, self._sim.max_batch_body_bytes)
             return self._json(self.create(body, request.base_url, faults))
         if not parts and method == "GET":
             return self._json(self.list(request.query))
@@ -355,8 +355,9 @@ class BatchStore:
             params = request["params"]
             digest = sim_model.request_digest(params)
             completion = sim_model.complete(params, random.Random(f"{self._sim.seed}|{digest}"))
-            message = self._sim._message_json(self._sim.new_id("msg_"), completion)
-            message["usage"]["service_tier"] = "batch"
+            from .engine import message_json
+
+            message = message_json(self._sim.new_id("msg_"), completion, service_tier="batch")
             result = {"type": "succeeded", "message": message}
         elif outcome == "errored":
             problem = batch.invalid_params.get(custom_id)

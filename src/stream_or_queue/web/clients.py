@@ -134,7 +134,8 @@ class EventLog:
     def steps(self) -> list[str]:
         return [str(e.json()["step"]) for e in self.events]  # type: ignore[index]
 
-    def _add(self, event: httpx2.ServerSentEvent) -> bool:
+    def record(self, event: httpx2.ServerSentEvent) -> bool:
+        """Keep `event` and its id (where a reconnection resumes); True once the job ended."""
         self.events.append(event)
         if event.id:
             self.last_event_id = event.id
@@ -176,7 +177,7 @@ def follow_events(
                 response.raise_for_status()
                 for event in httpx2.EventSource(response):
                     retry_ms = event.retry if event.retry is not None else retry_ms
-                    ended = log._add(event)
+                    ended = log.record(event)
                     if on_event is not None:
                         on_event(event)
                     if ended or (stop_after is not None and len(log.events) >= stop_after):
@@ -208,7 +209,7 @@ async def afollow_events(
                 response.raise_for_status()
                 async for event in httpx2.EventSource(response):
                     retry_ms = event.retry if event.retry is not None else retry_ms
-                    ended = log._add(event)
+                    ended = log.record(event)
                     if on_event is not None:
                         on_event(event)
                     if ended or (stop_after is not None and len(log.events) >= stop_after):
