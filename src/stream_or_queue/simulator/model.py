@@ -146,7 +146,6 @@ def complete(body: dict[str, Any], rng: random.Random) -> Completion:
             system=_system_text(body.get("system")),
             user=last_user if not tool_results else first_user,
             previous_answer=assistant_texts[-1] if assistant_texts else "",
-            previous_question=_previous_question(messages),
             tool_results=tool_results,
             turn=len(assistant_texts),
         )
@@ -158,18 +157,6 @@ def complete(body: dict[str, Any], rng: random.Random) -> Completion:
     _apply_stop_sequences(completion, body.get("stop_sequences") or [])
     _apply_max_tokens(completion, int(body.get("max_tokens") or 4096))
     return completion
-
-
-def _previous_question(messages: list[dict[str, Any]]) -> str:
-    """The last user text before the last assistant turn (empty on a first turn)."""
-    last_assistant = max(
-        (i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1
-    )
-    for message in reversed(messages[: max(last_assistant, 0)]):
-        text = _text_of(message["content"])
-        if message["role"] == "user" and text.strip():
-            return text
-    return ""
 
 
 def planned_tool_calls(question: str) -> int:
