@@ -22,6 +22,7 @@ from simulator_support import (
     sync_sdk,
     user,
 )
+from support import wait_until
 
 from stream_or_queue import config, cost
 from stream_or_queue.simulator import Faults, RunningServer, Simulator, serve_in_thread
@@ -147,14 +148,13 @@ def test_time_scale_zero_processes_a_batch_at_once(sim: Simulator) -> None:
 
 def test_batch_ends_by_itself_as_simulated_time_passes(sim: Simulator) -> None:
     """No fast-forward: at a tiny time scale the batch finishes within a bounded wait."""
-    from simulator_support import wait_for
-
     with config.time_scale_set_to(0.0005), sync_client(sim) as client:
         batch = client.messages.batches.create(requests=requests(2))
         assert batch.processing_status == "in_progress"
-        assert wait_for(
+        wait_until(
             lambda: client.messages.batches.retrieve(batch.id).processing_status == "ended",
-            timeout=5,
+            30,
+            "the batch to end by itself",
         )
 
 

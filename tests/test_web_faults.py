@@ -14,7 +14,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from stream_or_queue import config
 from stream_or_queue._subprocess import stop_process
 from stream_or_queue.jobs import Inbox
 from stream_or_queue.jobs.process import child_pids
+from stream_or_queue.serving import free_port
 from stream_or_queue.web import events
 from stream_or_queue.web.jobs import LOST_WORKER_MESSAGE
 
@@ -45,12 +45,6 @@ TIME_SCALE = "0.02"  # a research job takes a second or two of real time
 DEADLINE_S = 240.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -63,7 +57,7 @@ class RedisServer:
     """A private redis-server with AOF (fsync always) that can be restarted on its port."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.workdir = workdir
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
@@ -144,7 +138,7 @@ def test_forty_jobs_survive_a_redis_restart_and_a_killed_worker(
 ) -> None:
     env = {**os.environ, "REDIS_URL": redis_server.url, "STREAM_OR_QUEUE_TIME_SCALE": TIME_SCALE}
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT / "src"), env.get("PYTHONPATH")] if p)
-    port = _free_port()
+    port = free_port()
     web = _spawn(
         ["-m", "stream_or_queue.web", "--port", str(port), "--edge-timeout", "0"],
         env,
