@@ -118,6 +118,13 @@ def raw_client(sim: Simulator) -> httpx2.Client:
 HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
 
 
+def error_json(error: anthropic.APIStatusError) -> dict[str, Any]:
+    """The JSON body of an API error the SDK raised (the SDK types it as `object`)."""
+    body = error.body
+    assert isinstance(body, dict), f"not a JSON object: {body!r}"
+    return body
+
+
 def parse_sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
     """(event name, data) pairs of a complete text/event-stream body."""
     events: list[tuple[str, dict[str, Any]]] = []
@@ -153,6 +160,7 @@ __all__ = [
     "ask",
     "async_client",
     "async_http_client",
+    "error_json",
     "http_client",
     "parse_sse",
     "raw_client",

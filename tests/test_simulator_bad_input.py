@@ -14,7 +14,17 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
-from simulator_support import HEADERS, KEY, MODEL, ask, ask_params, raw_client, sync_sdk, user
+from simulator_support import (
+    HEADERS,
+    KEY,
+    MODEL,
+    ask,
+    ask_params,
+    error_json,
+    raw_client,
+    sync_sdk,
+    user,
+)
 
 from stream_or_queue.simulator import RunningServer, Simulator, serve_in_thread
 
@@ -407,7 +417,7 @@ def test_sdk_raises_the_matching_errors(way: str) -> None:
     with sync_sdk(sim, way) as client:
         with pytest.raises(anthropic.NotFoundError) as unknown:
             client.messages.create(**{**GOOD, "model": "claude-imaginary-9"})
-        assert unknown.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+        assert error_json(unknown.value)["error"]["type"] == "not_found_error"
         with pytest.raises(anthropic.BadRequestError):
             # the SDK insists on max_tokens; extra_body sends it as null, which is missing
             client.messages.create(**GOOD, extra_body={"max_tokens": None})
@@ -433,7 +443,7 @@ def test_oversized_body_is_413(way: str) -> None:
         with pytest.raises(anthropic.APIStatusError) as too_big:
             client.messages.create(**ask("x" * 5_000))
         assert too_big.value.status_code == 413
-        assert too_big.value.body["error"]["type"] == "request_too_large"  # type: ignore[index]
+        assert error_json(too_big.value)["error"]["type"] == "request_too_large"
         assert client.messages.create(**ask("small")).stop_reason == "end_turn"
 
 

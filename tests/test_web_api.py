@@ -15,7 +15,7 @@ from stream_or_queue.jobs import get_queue
 from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import create_app, serve_in_thread
 from stream_or_queue.web import events as web_events
-from stream_or_queue.web.clients import follow_events, poll_job
+from stream_or_queue.web.clients import event_data, follow_events, poll_job
 from stream_or_queue.web.server import RunningWeb
 
 QUESTION = "Why do long agent requests fail behind a load balancer?"
@@ -213,7 +213,7 @@ def test_chat_streams_tokens_and_finishes(web: RunningWeb) -> None:
     tokens = [e for e in events if e.event == "token"]
     assert len(tokens) > 5
     assert events[-1].event == "done"
-    assert events[-1].json()["output_tokens"] == len(tokens)  # type: ignore[index]
+    assert event_data(events[-1])["output_tokens"] == len(tokens)
 
 
 def test_a_client_leaving_the_chat_stops_the_generation(

@@ -46,6 +46,7 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
+
 START_TIMEOUT_S = 15.0
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "afollow_events",
     "apoll_job",
     "backoff_delays",
+    "event_data",
     "follow_events",
     "poll_job",
 ]
@@ -113,6 +114,14 @@ async def apoll_job(
         await clock.asleep(next(delays))
 
 
+def event_data(event: httpx2.ServerSentEvent) -> dict[str, Any]:
+    """An event's JSON data; every event of the service's streams carries an object."""
+    data = event.json()
+    if not isinstance(data, dict):
+        raise ValueError(f"event {event.event!r} does not carry a JSON object: {event.data!r}")
+    return data
+
+
 @dataclass
 class EventLog:
     """Every event an SSE client received, and how many connections that took."""
@@ -127,12 +136,12 @@ class EventLog:
     def status(self) -> str | None:
         """The job's final status, once the terminal event has arrived."""
         if self.events and self.events[-1].event == "done":
-            return str(self.events[-1].json()["step"])  # type: ignore[index]
+            return str(event_data(self.events[-1])["step"])
         return None
 
     @property
     def steps(self) -> list[str]:
-        return [str(e.json()["step"]) for e in self.events]  # type: ignore[index]
+        return [str(event_data(e)["step"]) for e in self.events]
 
     def record(self, event: httpx2.ServerSentEvent) -> bool:
         """Keep `event` and its id (where a reconnection resumes); True once the job ended."""
