@@ -31,9 +31,11 @@ from .. import config
 from .errors import ApiError, invalid
 
 __all__ = [
+    "BatchCreateRequest",
     "CountTokensRequest",
     "MessagesRequest",
     "check_model",
+    "validate_batch_envelope",
     "validate_messages_request",
 ]
 
@@ -143,6 +145,17 @@ class MessagesRequest(CountTokensRequest):
     max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)]
 
 
+class BatchItem(_Model):
+    custom_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    params: dict[str, Any]
+
+
+class BatchCreateRequest(_Model):
+    """`POST /v1/messages/batches`: only the envelope; each `params` is checked when run."""
+
+    requests: Annotated[list[BatchItem], Field(min_length=1)]
+
+
 def check_model(model: Any) -> str:
     """The canonical id of a known model; 404 for an unknown one, as the API answers."""
     if not isinstance(model, str) or not model:
@@ -166,6 +179,28 @@ def validate_messages_request(body: Any, *, need_max_tokens: bool = True) -> dic
     _check_conversation(request.messages)
     _check_tools(request)
     return body
+
+
+def validate_batch_envelope(body: Any) -> list[dict[str, Any]]:
+    """The requests of a batch whose envelope the API accepts (400 otherwise)."""
+    if not isinstance(body, dict):
+        raise invalid("request body must be a JSON object")
+    size = len(body["requests"]) if isinstance(body.get("requests"), list) else 0
+    if size > config.BATCH_MAX_REQUESTS:  # before reading 100,000 items one by one
+        raise invalid(
+            f"requests: a batch holds at most {config.BATCH_MAX_REQUESTS:,} requests, got {size:,}"
+        )
+    try:
+        envelope = BatchCreateRequest.model_validate(body)
+    except ValidationError as error:
+        raise invalid(_first_problem(error)) from None
+    custom_ids = [item.custom_id for item in envelope.requests]
+    repeated = [cid for cid, count in Counter(custom_ids).items() if count > 1]
+    if repeated:
+        index = custom_ids.index(repeated[0], custom_ids.index(repeated[0]) + 1)
+        raise invalid(f"requests.{index}.custom_id: duplicate custom_id {repeated[0]!r}")
+    requests: list[dict[str, Any]] = body["requests"]
+    return requests
 
 
 def _first_problem(error: ValidationError) -> str:
