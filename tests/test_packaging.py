@@ -121,27 +121,34 @@ def _imported_distributions(*roots: str) -> dict[str, str]:
     return found
 
 
-def test_the_library_declares_exactly_what_it_imports(pyproject: dict[str, Any]) -> None:
-    """Each distribution src/ imports is a declared dependency itself, not a lucky transitive."""
-    runtime = {_name(s) for s in pyproject["project"]["dependencies"]}
-    imported = _imported_distributions("src")
-    undeclared = {d: where for d, where in imported.items() if d not in runtime}
-    assert not undeclared, f"imported by the library but not declared: {undeclared}"
+def _declared(pyproject: dict[str, Any], *, extras: bool) -> set[str]:
+    """The runtime dependencies, and with `extras` the test and dev ones too."""
+    specs = list(pyproject["project"]["dependencies"])
+    if extras:
+        specs += [
+            s for group in pyproject["project"]["optional-dependencies"].values() for s in group
+        ]
+    return {_name(s) for s in specs}
 
 
-def test_tests_and_scripts_declare_what_they_import(pyproject: dict[str, Any]) -> None:
-    extras = pyproject["project"]["optional-dependencies"]
-    declared = {_name(s) for s in pyproject["project"]["dependencies"]}
-    declared |= {_name(s) for group in extras.values() for s in group}
-    imported = _imported_distributions("tests", "scripts", "notebooks", "solutions")
+@pytest.mark.parametrize(
+    ("roots", "extras"),
+    [(("src",), False), (("tests", "scripts", "notebooks", "solutions"), True)],
+    ids=["library-runtime-only", "tests-scripts-lessons"],
+)
+def test_what_is_imported_is_declared_directly(
+    pyproject: dict[str, Any], roots: tuple[str, ...], extras: bool
+) -> None:
+    """Each imported distribution is declared itself, not a lucky transitive (the library:
+    in the runtime dependencies, so an install without extras has it)."""
+    declared = _declared(pyproject, extras=extras)
+    imported = _imported_distributions(*roots)
     undeclared = {d: where for d, where in imported.items() if d not in declared}
     assert not undeclared, f"imported but not declared: {undeclared}"
 
 
 def test_every_declared_dependency_is_used(pyproject: dict[str, Any]) -> None:
-    extras = pyproject["project"]["optional-dependencies"]
-    declared = {_name(s) for s in pyproject["project"]["dependencies"]}
-    declared |= {_name(s) for group in extras.values() for s in group}
+    declared = _declared(pyproject, extras=True)
     imported = _imported_distributions("src", "tests", "scripts", "notebooks", "solutions")
     unused = declared - set(imported) - set(USED_WITHOUT_IMPORT)
     assert not unused, f"declared but never imported (or list why in USED_WITHOUT_IMPORT): {unused}"
