@@ -17,13 +17,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 import redis
 from services_support import missing
+from support import wait_until
 
 from stream_or_queue import config
 from stream_or_queue._subprocess import stop_process
@@ -43,14 +44,6 @@ ROOT = Path(__file__).resolve().parent.parent
 JOBS = 40
 TIME_SCALE = "0.02"  # a research job takes a second or two of real time
 DEADLINE_S = 240.0
-
-
-def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 class RedisServer:
@@ -84,7 +77,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait(self._answers, 20, "redis-server to answer")
+        wait_until(self._answers, 20, "redis-server to answer", interval=0.1)
 
     def _answers(self) -> bool:
         try:
@@ -159,7 +152,7 @@ def test_forty_jobs_survive_a_redis_restart_and_a_killed_worker(
                 except httpx2.TransportError:
                     return False
 
-            _wait(ready, 60, "/readyz to answer 200 (queue up, workers seen)")
+            wait_until(ready, 60, "/readyz to answer 200 (queue up, workers seen)", interval=0.1)
             ids = []
             for n in range(JOBS):
                 response = http.post("/jobs", json={"question": f"Fault test question {n}?"})
@@ -171,7 +164,7 @@ def test_forty_jobs_survive_a_redis_restart_and_a_killed_worker(
                     1 for i in ids if (e := events.last_event(conn, i)) and e.step == "finished"
                 )
 
-            _wait(lambda: finished() >= 4, 120, "the first jobs to finish")
+            wait_until(lambda: finished() >= 4, 120, "the first jobs to finish", interval=0.1)
             redis_server.shutdown()
             time.sleep(2.0)  # Redis is down; the service and the workers must ride it out
             down = http.post("/jobs", json={"question": "While Redis is down?"})
@@ -179,7 +172,12 @@ def test_forty_jobs_survive_a_redis_restart_and_a_killed_worker(
             assert down.json()["detail"]
             redis_server.start()
             conn = redis.Redis.from_url(redis_server.url)
-            _wait(lambda: finished() < JOBS and _has_busy(supervisor.pid), 60, "a busy worker")
+            wait_until(
+                lambda: finished() < JOBS and _has_busy(supervisor.pid),
+                60,
+                "a busy worker",
+                interval=0.1,
+            )
             victim = _busy_worker(supervisor.pid)
             # The whole worker dies, as on an OOM kill or a lost machine: its work horse
             # first, so the job cannot finish on its own while the supervisor notices.
@@ -187,7 +185,9 @@ def test_forty_jobs_survive_a_redis_restart_and_a_killed_worker(
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
 
-            _wait(lambda: finished() == JOBS, DEADLINE_S, f"all {JOBS} jobs to finish")
+            wait_until(
+                lambda: finished() == JOBS, DEADLINE_S, f"all {JOBS} jobs to finish", interval=0.1
+            )
             statuses = {http.get(f"/jobs/{i}").json()["status"] for i in ids}
             assert http.get("/readyz").status_code == 200
         assert statuses == {"finished"}
