@@ -195,10 +195,10 @@ def validate_batch_envelope(body: Any) -> list[dict[str, Any]]:
     except ValidationError as error:
         raise invalid(_first_problem(error)) from None
     custom_ids = [item.custom_id for item in envelope.requests]
-    repeated = [cid for cid, count in Counter(custom_ids).items() if count > 1]
-    if repeated:
-        index = custom_ids.index(repeated[0], custom_ids.index(repeated[0]) + 1)
-        raise invalid(f"requests.{index}.custom_id: duplicate custom_id {repeated[0]!r}")
+    repeated = _repeated(custom_ids)
+    if repeated is not None:
+        index = custom_ids.index(repeated, custom_ids.index(repeated) + 1)
+        raise invalid(f"requests.{index}.custom_id: duplicate custom_id {repeated!r}")
     requests: list[dict[str, Any]] = body["requests"]
     return requests
 
@@ -243,11 +243,16 @@ def _check_block_roles(index: int, message: Message) -> None:
 
 def _check_tools(request: CountTokensRequest) -> None:
     names = [tool.name for tool in request.tools or []]
-    repeated = [name for name, count in Counter(names).items() if count > 1]
-    if repeated:
-        raise invalid(f"tools: tool names must be unique, {repeated[0]!r} repeats")
+    repeated = _repeated(names)
+    if repeated is not None:
+        raise invalid(f"tools: tool names must be unique, {repeated!r} repeats")
     choice = request.tool_choice or ToolChoice(type="auto")
     if choice.type == "tool" and choice.name not in names:
         raise invalid("tool_choice.name: must name one of the tools")
     if choice.type in ("any", "tool") and not names:
         raise invalid("tool_choice: requires tools")
+
+
+def _repeated(names: list[str]) -> str | None:
+    """The first name that appears twice, if any."""
+    return next((name for name, count in Counter(names).items() if count > 1), None)
