@@ -31,6 +31,22 @@ max_tokens")."""
 
 def validate(body: dict[str, Any]) -> None:
     """Refuse what the real API refuses about `thinking` (400 invalid_request_error)."""
+    for index, message in enumerate(body.get("messages") or []):
+        blocks = message.get("content") if isinstance(message, dict) else None
+        for b_index, block in enumerate(blocks if isinstance(blocks, list) else []):
+            if (
+                isinstance(block, dict)
+                and block.get("type") == "thinking"
+                and (
+                    message.get("role") != "assistant"
+                    or not isinstance(block.get("thinking"), str)
+                    or not isinstance(block.get("signature"), str)
+                )
+            ):
+                raise invalid(
+                    f"messages.{index}.content.{b_index}: thinking blocks need thinking and "
+                    "signature, in assistant turns"
+                )
     thinking = body.get("thinking")
     if thinking is None:
         return
