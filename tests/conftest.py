@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,21 @@ def _fast_time_scale() -> Iterator[None]:
     config.set_time_scale(None)
     yield
     config.set_time_scale(None)
+
+
+@pytest.fixture(autouse=True)
+def _dbos_record_off_the_repository(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """DBOS's default SQLite record (used by code that launches it on its own, like the
+    web job) goes to a private directory per test, never the repository; an engine a
+    test left running is stopped after it."""
+    record = tmp_path_factory.mktemp("dbos") / config.DURABLE_SQLITE_FILE
+    monkeypatch.setattr(config, "DURABLE_SQLITE_FILE", str(record))
+    yield
+    engine = sys.modules.get("stream_or_queue.durable.engine")
+    if engine is not None and engine.is_launched():
+        engine.shutdown()
 
 
 @pytest.fixture
