@@ -37,10 +37,9 @@ def _dbos_record_off_the_repository(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
     """DBOS's default SQLite record (used by code that launches it on its own, like the
-    web job) goes to a private directory per test, never the repository; an engine a
-    test left running is stopped after it."""
-    record = tmp_path_factory.mktemp("dbos") / config.DURABLE_SQLITE_FILE
-    monkeypatch.setattr(config, "DURABLE_SQLITE_FILE", str(record))
+    web job, here and in the worker processes a test starts) goes to a private folder per
+    test, never the repository; an engine a test left running is stopped after it."""
+    monkeypatch.setenv(config.DURABLE_SQLITE_DIR_ENV, str(tmp_path_factory.mktemp("dbos")))
     yield
     engine = sys.modules.get("stream_or_queue.durable.engine")
     if engine is not None and engine.is_launched():
