@@ -64,22 +64,60 @@ Demo jobs: `stream_or_queue.durable.demo.pipeline_job`, `always_fails_job`,
 
 from __future__ import annotations
 
-from .audit import (
-    AuditEvent,
-    AuditTrail,
-    RunSummary,
-    Span,
-    audit_trail,
-    spans,
-    summarize,
-    trail_table,
-)
-from .checkpoints import CheckpointCorrupted, CheckpointStore
-from .keys import run_keys
-from .outbox import Outbox
-from .run import CODE_VERSION_ENV, DurableRun, code_version
-from .timeline import timeline
-from .workers import AnyWorker, WorkerFleet, recover_abandoned, wait_until, worker_name
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .audit import (
+        AuditEvent,
+        AuditTrail,
+        RunSummary,
+        Span,
+        audit_trail,
+        spans,
+        summarize,
+        trail_table,
+    )
+    from .checkpoints import CheckpointCorrupted, CheckpointStore
+    from .keys import run_keys
+    from .outbox import Outbox
+    from .run import CODE_VERSION_ENV, DurableRun, code_version
+    from .timeline import timeline
+    from .workers import AnyWorker, WorkerFleet, recover_abandoned, wait_until, worker_name
+
+_LAZY = {
+    "AnyWorker": "workers",
+    "AuditEvent": "audit",
+    "AuditTrail": "audit",
+    "CODE_VERSION_ENV": "run",
+    "CheckpointCorrupted": "checkpoints",
+    "CheckpointStore": "checkpoints",
+    "DurableRun": "run",
+    "Outbox": "outbox",
+    "RunSummary": "audit",
+    "Span": "audit",
+    "WorkerFleet": "workers",
+    "audit_trail": "audit",
+    "code_version": "run",
+    "recover_abandoned": "workers",
+    "run_keys": "keys",
+    "spans": "audit",
+    "summarize": "audit",
+    "timeline": "timeline",
+    "trail_table": "audit",
+    "wait_until": "workers",
+    "worker_name": "workers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: `durable.memo` or `durable.naive` in a fresh process does not
+    # pay for RQ and Redis (nor `durable.worker` for them on top of DBOS).
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CODE_VERSION_ENV",

@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import IO
 
@@ -55,9 +56,12 @@ class WorkerProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.log: list[str] = []
         self._reader: threading.Thread | None = None
+        self._ready_event: threading.Event | None = None
         self.ready = False
 
-    def start(self) -> WorkerProcess:
+    def start(self, *, wait: bool = True) -> WorkerProcess:
+        """Start the process; `wait=False` returns at once (boot several in parallel, do
+        other work meanwhile, then `wait_ready()`): a boot takes seconds, mostly imports."""
         command = [sys.executable, "-m", "stream_or_queue.durable.worker"]
         command += ["--executor", self.executor_id, "--url", self.url]
         command += ["--version", self.app_version]
@@ -69,16 +73,24 @@ class WorkerProcess:
             env=self.env,
             cwd=self.cwd,
         )
-        ready = threading.Event()
+        self._ready_event = threading.Event()
         self._reader = threading.Thread(
-            target=self._drain, args=(self.proc.stdout, ready), daemon=True
+            target=self._drain, args=(self.proc.stdout, self._ready_event), daemon=True
         )
         self._reader.start()
-        if not ready.wait(START_TIMEOUT_S) or self.proc.poll() is not None:
-            self.kill()
-            raise RuntimeError(
-                f"worker {self.executor_id} did not start:\n" + "\n".join(self.log[-20:])
-            )
+        return self.wait_ready() if wait else self
+
+    def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> WorkerProcess:
+        """Block until the started process says it is ready; raise if it died first."""
+        if self.proc is None or self._ready_event is None:
+            raise RuntimeError("worker not started")
+        deadline = time.monotonic() + timeout_s
+        while not self._ready_event.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(
+                    f"worker {self.executor_id} did not start:\n" + "\n".join(self.log[-20:])
+                )
         self.ready = True
         return self
 
