@@ -206,6 +206,7 @@ rows = [
 print(f"{'kill -9 after 4 finished steps':32} {'done':>5} {'lost':>5} {'redone':>7} {'twice':>6}")
 for name, notified, lost, redone_steps, twice in rows:
     print(f"{name:32} {notified:>5} {lost:>5} {redone_steps:>7} {twice:>6}")
+assert rows[-1][1:] == (3, 0, 0, 0)  # what the sentence below says of DBOS
 print(
     f"Without an engine the crash cost {3 - no_retry.notifications} lost orders, or, retried, "
     f"{retried.finished_steps_redone} finished steps paid again and "
