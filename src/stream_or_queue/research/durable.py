@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import anthropic
 import redis
-from dbos import DBOS, SetWorkflowID
+from dbos import DBOS, DBOSClient, EnqueueOptions, SetWorkflowID
 from rq import get_current_job
 
 from .. import config
@@ -48,6 +48,7 @@ from .result import ProgressCallback
 __all__ = [
     "PROGRESS",
     "DBOSSteps",
+    "enqueue_workflow",
     "ensure_engine",
     "progress_events",
     "research_workflow",
@@ -144,6 +145,33 @@ def start_research(
         _clients[workflow_id] = client
     with SetWorkflowID(workflow_id):
         return DBOS.start_workflow(research_workflow, question, version, inbox, time_scale)
+
+
+def enqueue_workflow(
+    client: DBOSClient,
+    question: str,
+    *,
+    workflow_id: str | None = None,
+    version: str = "v2",
+    inbox: str | None = rq_job.INBOX,
+    time_scale: float | None = None,
+) -> Any:
+    """Put a question on the course queue from any process (a `DBOSClient`); return its handle.
+
+    A worker process that imported this module runs it (`python -m
+    stream_or_queue.durable.worker --import stream_or_queue.research.durable`); the
+    enqueuer only watches. `time_scale` (default: this process's) goes with the workflow.
+    """
+    question = check_question(question)
+    rq_job._check_version(version)
+    options: EnqueueOptions = {
+        "queue_name": config.DURABLE_QUEUE,
+        "workflow_name": "research.workflow",
+        "workflow_id": workflow_id or secrets.token_urlsafe(16),
+        "app_version": config.DURABLE_APP_VERSION,
+    }
+    scale = config.time_scale() if time_scale is None else time_scale
+    return client.enqueue(options, question, version, inbox, scale)
 
 
 def progress_events(workflow_id: str, offset: int = 0) -> Iterator[dict[str, Any]]:
