@@ -111,7 +111,7 @@ print(
 # other worker takes it over (`take_over`: DBOS's `resume_workflow`) and runs it from
 # the top, every recorded step returning its stored result instead of running.
 
-# %%
+# %% tags=["nbval-ignore-output", "why:timing"]
 crashed = research.enqueue_workflow(client, QUESTIONS[3]).get_workflow_id()
 wait_until(lambda: len(recorded(client, crashed)) >= 3)
 victim = next(
@@ -121,6 +121,7 @@ victim = next(
 )
 victim.kill()
 before = recorded(client, crashed)
+new_release = WorkerProcess("worker-3", dbos_url, imports=RESEARCH).start(wait=False)  # for later
 take_over(client, [victim.executor_id])
 resumed = client.retrieve_workflow(crashed).get_result(polling_interval_sec=0.05)
 after = recorded(client, crashed)
@@ -130,27 +131,28 @@ print(f"notifications: {after.count('research.notify')}")
 assert after[: len(before)] == before and len(after) == len(set(after))
 
 # %% [markdown]
-# A deploy replaces every worker. Stop the survivor gracefully while four questions
-# are in flight (DBOS leaves them PENDING in the record), start the new release's
-# workers - same executor ids, same pinned application version - and each recovers
-# its own workflows:
+# A deploy replaces every worker. The new release's worker booted meanwhile (it
+# started right after the crash); stop the old one gracefully while four questions
+# are in flight - DBOS leaves its unfinished workflows PENDING in the record - and
+# hand them to the new release, which replays their recorded steps:
 
-# %%
-survivor = next(w for w in workers if w is not victim)
+# %% tags=["nbval-ignore-output", "why:timing"]
+old_release = next(w for w in workers if w is not victim)
 in_flight = [research.enqueue_workflow(client, q).get_workflow_id() for q in QUESTIONS[4:8]]
 wait_until(lambda: all(recorded(client, q) for q in in_flight))
-survivor.stop()  # SIGTERM: the old release goes
+old_release.stop()  # SIGTERM: the old release goes
 cut = {q: len(recorded(client, q)) for q in in_flight}
-workers = [
-    WorkerProcess(w.executor_id, dbos_url, imports=RESEARCH).start(wait=False) for w in workers
-]
+new_release.wait_ready()
+handed = take_over(client, [old_release.executor_id])
 answers = [client.retrieve_workflow(q).get_result(polling_interval_sec=0.05) for q in in_flight]
 twice = sum(len(s) - len(set(s)) for s in (recorded(client, q) for q in in_flight))
 print(
     f"in flight at the deploy: {len(in_flight)} (steps recorded: {sorted(cut.values())}); "
-    f"answered: {sum(bool(a['answer']) for a in answers)}; steps recorded twice: {twice}"
+    f"handed over: {len(handed)}; answered: {sum(bool(a['answer']) for a in answers)}; "
+    f"steps recorded twice: {twice}"
 )
 assert twice == 0 and all(a["answer"] for a in answers)
+workers = [new_release]
 
 # %% [markdown]
 # The workflow as DBOS recorded it: one bar per step, the gap where the worker died.
