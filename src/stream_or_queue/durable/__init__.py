@@ -6,11 +6,15 @@ package does not pull DBOS in):
 `engine` - DBOS configured from `config` (`launch`/`alaunch`/`shutdown`/`client`,
 SQLite file by default, `$DBOS_DATABASE_URL` for Postgres);
 `pipeline` - the course's workflow (steps, progress events and stream, one
-notification keyed by workflow id); `worker` - worker processes, `kill()`,
-`take_over`, `fork_onto`; `history` - the audit trail from DBOS's record, as rows
-and a timeline; `postgres_server` - a private PostgreSQL for tests and benchmarks.
+notification keyed by workflow id); `ledger` - what really ran, for counting;
+`naive` - the same pipeline with no engine (the contrast); `worker` - worker
+processes (`--import` adds workflows), `kill()`, `take_over`, `fork_onto`;
+`history` - the audit trail from DBOS's record, as rows and a timeline;
+`postgres_server` - a private PostgreSQL for tests and benchmarks.
 
-The RQ + Redis model below predates them and stays while lessons 08 and 09 use it.
+The RQ + Redis model below predates them; the lessons no longer use it, and it stays
+only while `research.job` (the RQ job of the v1/v2 comparisons), lab 08 and the
+capstone lab still import it.
 
 Durable execution on RQ + Redis: checkpointed steps, once-only side effects, an audit trail.
 
@@ -58,8 +62,7 @@ Crash and recovery (demos, tests, chaos), on `stream_or_queue.jobs` workers (thr
     `wait_until(predicate, timeout_s)`, `worker_name(worker)`.
 `timeline(events)`: the audit trail as a Gantt chart (matplotlib).
 Demo jobs: `stream_or_queue.durable.demo.pipeline_job`, `always_fails_job`,
-    `naive_pipeline_job` (no checkpoints, for contrast); `durable.chaos.run_chaos()`
-    (random kills over many jobs; `scripts/chaos_durable.py`).
+    `naive_pipeline_job` (no checkpoints, for contrast).
 """
 
 from __future__ import annotations
