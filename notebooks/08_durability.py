@@ -155,7 +155,9 @@ busiest = max(workers, key=lambda w: sum(r["pid"] == w.pid for r in read_ledger(
 busiest.kill()  # SIGKILL, mid-workflow
 notified_at_kill = ledger_counts(dbos_ledger).notifications
 take_over(dbos_client, [busiest.executor_id])
-done = [dbos_client.retrieve_workflow(o).get_result(polling_interval_sec=0.05) for o in orders]
+done: list[dict] = [
+    dbos_client.retrieve_workflow(o).get_result(polling_interval_sec=0.05) for o in orders
+]
 dbos_counts = ledger_counts(dbos_ledger)
 print(f"killed with {notified_at_kill} of {len(orders)} orders notified")
 print(f"completed after the take-over: {len(done)} of {len(orders)}")
@@ -234,10 +236,10 @@ wait_until(lambda: any(r["wf"] == "order-9" for r in read_ledger(dbos_ledger)))
 dbos_client.cancel_workflow("order-9")
 paused = dbos_client.retrieve_workflow("order-9").get_status().status
 dbos_client.resume_workflow("order-9")
-late = dbos_client.retrieve_workflow("order-9").get_result(polling_interval_sec=0.05)
+late: dict = dbos_client.retrieve_workflow("order-9").get_result(polling_interval_sec=0.05)
 for _ in range(2):  # the same request twice
-    twice = enqueue_pipeline(dbos_client, "order-10", "urgent report", 0.0, str(dbos_ledger))
-twice.get_result(polling_interval_sec=0.05)
+    request = enqueue_pipeline(dbos_client, "order-10", "urgent report", 0.0, str(dbos_ledger))
+request.get_result(polling_interval_sec=0.05)
 counts = ledger_counts(dbos_ledger)
 print(f"order-9: {paused} after cancel, then resumed: {len(late['results'])} steps done")
 print(

@@ -123,7 +123,7 @@ victim.kill()
 before = recorded(client, crashed)
 new_release = WorkerProcess("worker-3", dbos_url, imports=RESEARCH).start(wait=False)  # for later
 take_over(client, [victim.executor_id])
-resumed = client.retrieve_workflow(crashed).get_result(polling_interval_sec=0.05)
+resumed: dict = client.retrieve_workflow(crashed).get_result(polling_interval_sec=0.05)
 after = recorded(client, crashed)
 print(f"steps recorded before the kill: {len(before)}; run after it: {len(after) - len(before)}")
 print(f"steps recorded twice: {len(after) - len(set(after))}; answered: {bool(resumed['answer'])}")
@@ -144,7 +144,9 @@ old_release.stop()  # SIGTERM: the old release goes
 cut = {q: len(recorded(client, q)) for q in in_flight}
 new_release.wait_ready()
 handed = take_over(client, [old_release.executor_id])
-answers = [client.retrieve_workflow(q).get_result(polling_interval_sec=0.05) for q in in_flight]
+answers: list[dict] = [
+    client.retrieve_workflow(q).get_result(polling_interval_sec=0.05) for q in in_flight
+]
 twice = sum(len(s) - len(set(s)) for s in (recorded(client, q) for q in in_flight))
 print(
     f"in flight at the deploy: {len(in_flight)} (steps recorded: {sorted(cut.values())}); "
