@@ -298,12 +298,20 @@ DURABLE_QUEUE_WORKER_CONCURRENCY = 4
 """Workflows one process runs at once from the course's queue (its concurrency cap)."""
 
 
+DURABLE_SQLITE_DIR_ENV = "STREAM_OR_QUEUE_DBOS_DIR"
+"""The folder of that SQLite file when set (the test suite points it at a private folder,
+which the worker processes it starts inherit); unset, the current working directory."""
+
+
 def durable_database_url() -> str:
     """The DBOS system database: `$DBOS_DATABASE_URL`, else a SQLite file in the cwd."""
     url = os.environ.get(DURABLE_DATABASE_URL_ENV, "").strip()
     if url:
         return url
-    return f"sqlite:///{DURABLE_SQLITE_FILE}"
+    folder = os.environ.get(DURABLE_SQLITE_DIR_ENV, "").strip()
+    return (
+        f"sqlite:///{os.path.join(folder, DURABLE_SQLITE_FILE) if folder else DURABLE_SQLITE_FILE}"
+    )
 
 
 # --- the research assistant (issue 10) ------------------------------------------

@@ -21,6 +21,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from .. import config
 from ..llm import async_client
+from ..research.agent import run_research as agent_in_request
 from ..simulator.thinking import MIN_BUDGET_TOKENS
 from . import jobs
 from .schemas import QuestionIn, question_or_422
@@ -166,7 +167,7 @@ async def run_in_request(
     def work() -> None:
         try:
             outcome: dict[str, Any] | BaseException = jobs.as_result(
-                jobs.run_research(
+                agent_in_request(  # held in the request: nothing to resume, so no workflow
                     question, progress=progress, on_text=text if on_text is not None else None
                 )
             )
