@@ -114,9 +114,15 @@ def test_the_saved_form_falls_back_to_the_last_refresh(backend: Backend) -> None
     jobs.get_queue().enqueue(tasks.add, 1, 2, meta={"title": "kept"})
     board.refresh()
 
+    asked: list[str] = []
+
     class Broken:
         def __getattr__(self, name: str) -> object:
+            asked.append(name)
             raise ConnectionError("redis is down")
 
     board.connection = Broken()
     assert "kept" in board.static_text() and "1 queued" in board.static_text()
+    board.refresh()  # fails: the form stops asking Redis until a refresh succeeds again
+    before = len(asked)
+    assert board.failing and "kept" in board.static_text() and len(asked) == before

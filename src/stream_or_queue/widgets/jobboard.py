@@ -86,6 +86,8 @@ class JobBoard(SelfRefreshing, LiveForm, widgets.VBox):
         self.rows = widgets.VBox()
         self._rows: dict[str, _Row] = {}
         self.views: list[JobView] = []
+        self.failing = False
+        """True while the latest refresh could not read Redis."""
         super().__init__([self.summary, self.rows])
         self.add_class("soq-jobboard")  # a stable hook for browser tests and custom CSS
         self._refresher = Refresher(self.refresh, interval, name="soq-jobboard")
@@ -99,7 +101,9 @@ class JobBoard(SelfRefreshing, LiveForm, widgets.VBox):
             views = list_jobs(self.queue_names, connection=self.connection, limit=self.limit)
         except Exception as exc:  # shown, not raised: this runs on a background thread
             self.summary.value = f"<i>cannot read the queue: {html.escape(str(exc))}</i>"
+            self.failing = True
             return self.views
+        self.failing = False
         seen = set()
         for view in views:
             row = self._rows.get(view.id)
@@ -135,7 +139,10 @@ class JobBoard(SelfRefreshing, LiveForm, widgets.VBox):
         return out
 
     def static_views(self) -> list[JobView]:
-        """The jobs as Redis has them now (the last refresh's if Redis cannot be read)."""
+        """The jobs as Redis has them now (the last refresh's if Redis cannot be read; while
+        refreshes fail, Redis is not tried again here: a form is made after every cell)."""
+        if self.failing:
+            return self.views
         try:
             return list_jobs(self.queue_names, connection=self.connection, limit=self.limit)
         except Exception:  # the form falls back to what the widget shows
