@@ -26,8 +26,9 @@ from typing import Any
 
 from .. import clock, config
 from . import model as sim_model
+from . import schema
 from .batches import BatchStore
-from .errors import ApiError, dumps, error_body, invalid
+from .errors import ApiError, dumps, error_body, read_json
 from .faults import NO_FAULTS, Faults
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Simulator",
     "StreamPlan",
     "digest_of",
+    "message_json",
     "sse",
 ]
 
@@ -71,8 +73,10 @@ class RequestRecord:
     Token counts are output tokens. `planned` is the whole answer the model meant
     to give, `generated` what it produced before the request ended (less than
     planned when the client cancelled or the stream failed), `delivered` what was
-    handed to the client. `scheduled_ttft_s` and `scheduled_total_s` are the
-    simulated seconds the timing profile gave this answer, before any overhead.
+    handed to the client; `thinking_tokens` is the part of `planned` spent thinking
+    (extended thinking), written before the answer's first text token.
+    `scheduled_ttft_s` and `scheduled_total_s` are the simulated seconds the timing
+    profile gave this answer, before any overhead.
     """
 
     request_id: str
@@ -83,6 +87,7 @@ class RequestRecord:
     fault: str | None = None
     input_tokens: int = 0
     planned_output_tokens: int = 0
+    thinking_tokens: int = 0
     generated_tokens: int = 0
     delivered_tokens: int = 0
     cancelled: bool = False
@@ -128,12 +133,13 @@ _STOP = sse("message_stop", {"type": "message_stop"})
 _DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
 _TEXT_DELTA = b',"delta":{"type":"text_delta","text":'
 _JSON_DELTA = b',"delta":{"type":"input_json_delta","partial_json":'
+_THINKING_DELTA = b',"delta":{"type":"thinking_delta","thinking":'
 _DELTA_TAIL = b"}}\n\n"
 
 
 def _delta(index: int, kind: str, piece: str) -> bytes:
     """A content_block_delta event, formatted without building a dict per token."""
-    middle = _TEXT_DELTA if kind == "text" else _JSON_DELTA
+    middle = {"text": _TEXT_DELTA, "thinking": _THINKING_DELTA}.get(kind, _JSON_DELTA)
     return _DELTA_HEAD + str(index).encode() + middle + dumps(piece) + _DELTA_TAIL
 
 
@@ -193,8 +199,10 @@ def _usage(input_tokens: int, output_tokens: int, tier: str = "standard") -> dic
     }
 
 
-def message_json(message_id: str, completion: sim_model.Completion) -> dict[str, Any]:
-    """A complete Message object, as `POST /v1/messages` returns it."""
+def message_json(
+    message_id: str, completion: sim_model.Completion, *, service_tier: str = "standard"
+) -> dict[str, Any]:
+    """A complete Message object, as `POST /v1/messages` (or a batch's result) returns it."""
     return {
         "id": message_id,
         "type": "message",
@@ -203,8 +211,13 @@ def message_json(message_id: str, completion: sim_model.Completion) -> dict[str,
         "content": [b.as_json() for b in completion.blocks],
         "stop_reason": completion.stop_reason,
         "stop_sequence": completion.stop_sequence,
-        "usage": _usage(completion.input_tokens, completion.output_tokens),
+        "usage": _usage(completion.input_tokens, completion.output_tokens, service_tier),
     }
+
+
+def opening_signature(block: sim_model.Block) -> str:
+    """The signature a thinking block carries (sent in its `signature_delta`)."""
+    return str(block.as_json()["signature"])
 
 
 class StreamPlan:
@@ -290,6 +303,8 @@ class StreamPlan:
             opening = block.as_json()
             if block.kind == "text":
                 opening["text"] = ""
+            elif block.kind == "thinking":
+                opening["thinking"], opening["signature"] = "", ""
             else:
                 opening["input"] = {}
             yield (
@@ -309,6 +324,16 @@ class StreamPlan:
                 if produced == self.cut:
                     yield from self._fault_events(due)
                     return
+            if block.kind == "thinking":  # the real API signs the block just before it stops
+                signed = {"type": "signature_delta", "signature": opening_signature(block)}
+                yield (
+                    self.token_due(max(produced - 1, 0)),
+                    sse(
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": index, "delta": signed},
+                    ),
+                    0,
+                )
             yield (
                 self.token_due(max(produced - 1, 0)),
                 sse("content_block_stop", {"type": "content_block_stop", "index": index}),
@@ -470,10 +495,6 @@ class StreamPlan:
         record.ended = time.perf_counter()
         self.on_close(record)
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
 
 @dataclass
 class SimResponse:
@@ -613,9 +634,9 @@ class Simulator:
                     raise ApiError("request_too_large", "Request exceeds the maximum allowed size")
                 response = self.batches.route(request, path, faults)
             elif path == "/v1/messages/count_tokens" and request.method == "POST":
-                body = self._json(request, self.max_body_bytes)
-                sim_model.validate_messages_request(body, need_max_tokens=False)
-                record.model = sim_model.check_model(body["model"])
+                body = read_json(request.body, self.max_body_bytes)
+                schema.validate_messages_request(body, need_max_tokens=False)
+                record.model = schema.check_model(body["model"])
                 response = self._json_response({"input_tokens": sim_model.input_tokens(body)})
             elif path == "/v1/messages" and request.method == "POST":
                 return self._messages(request, record, faults)
@@ -639,15 +660,6 @@ class Simulator:
             raise ApiError("authentication_error", "x-api-key header is required")
 
     @staticmethod
-    def _json(request: SimRequest, limit: int) -> Any:
-        if len(request.body) > limit:
-            raise ApiError("request_too_large", "Request exceeds the maximum allowed size")
-        try:
-            return json.loads(request.body or b"null")
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            raise invalid(f"request body is not valid JSON: {exc}") from None
-
-    @staticmethod
     def _json_response(obj: Any, status: int = 200) -> SimResponse:
         return SimResponse(status, {"content-type": "application/json"}, dumps(obj))
 
@@ -660,9 +672,9 @@ class Simulator:
     def _messages(self, request: SimRequest, record: RequestRecord, faults: Faults) -> SimResponse:
         try:
             record.retry_count = _retry_count(request.headers)
-            body = self._json(request, self.max_body_bytes)
-            sim_model.validate_messages_request(body)
-            record.model = sim_model.check_model(body["model"])
+            body = read_json(request.body, self.max_body_bytes)
+            schema.validate_messages_request(body)
+            record.model = schema.check_model(body["model"])
             record.stream = body.get("stream") is True
             digest = sim_model.request_digest(body)
             occurrence = self._occurrence(f"{digest}|{record.retry_count}")
@@ -691,6 +703,7 @@ class Simulator:
         rate = profile.tokens_per_s * (1 + timing.uniform(-jitter, jitter))
         record.input_tokens = completion.input_tokens
         record.planned_output_tokens = completion.output_tokens
+        record.thinking_tokens = completion.thinking_tokens
         record.scheduled_ttft_s = ttft
         record.scheduled_total_s = ttft + max(completion.output_tokens - 1, 0) / rate
         self._record(record)
@@ -775,14 +788,6 @@ class Simulator:
             "retry-after": str(math.ceil(real)),
         }
         return ApiError(kind, message, headers=headers)
-
-    # kept for callers that built messages through the engine
-    @staticmethod
-    def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
-        return _usage(input_tokens, output_tokens)
-
-    def _message_json(self, message_id: str, completion: sim_model.Completion) -> dict[str, Any]:
-        return message_json(message_id, completion)
 
 
 def _retry_count(headers: Mapping[str, str]) -> int:

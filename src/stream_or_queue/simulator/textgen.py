@@ -21,9 +21,7 @@ from functools import cache
 
 from . import knowledge, writers
 
-__all__ = ["Prompt", "chat_answer", "citations_in", "compose", "keywords", "off_topic"]
-
-citations_in = writers.citations_in
+__all__ = ["Prompt", "chat_answer", "compose", "keywords", "off_topic"]
 
 _STOPWORDS = frozenset(
     """a an and are as at be been but by can could do does for from had has have how i if in
@@ -44,8 +42,6 @@ class Prompt:
     previous_answer: str
     tool_results: Sequence[str]
     turn: int
-    previous_question: str = ""
-    """The user turn the previous answer replied to: what "my previous answer" was about."""
 
 
 def keywords(text: str, limit: int = 4) -> list[str]:
@@ -68,6 +64,10 @@ def compose(prompt: Prompt, rng: random.Random) -> str:
         if "single word done" in both:
             return "DONE"
         return writers.research_answer(prompt.user, prompt.tool_results, rng)
+    # a summary first: the text to summarise may mention anything, expenses included
+    instruction = re.split(r"[:\n]", prompt.user, maxsplit=1)[0].lower()
+    if "summar" in instruction and len(writers.sentences(prompt.user)) > 1:
+        return writers.summary(prompt.user, rng)
     if ("approve" in both and "reject" in both) or ("justification" in both and "expense" in both):
         if "justification" in prompt.user.lower():
             return writers.expense_justification(prompt.user, rng)
@@ -79,9 +79,6 @@ def compose(prompt: Prompt, rng: random.Random) -> str:
     section = writers.report_section(prompt.user, rng)
     if section is not None:
         return section
-    instruction = re.split(r"[:\n]", prompt.user, maxsplit=1)[0].lower()
-    if "summar" in instruction and len(writers.sentences(prompt.user)) > 1:
-        return writers.summary(prompt.user, rng)
     words = writers.requested_word_count(prompt.user)
     if words:
         return writers.long_document(prompt.user, words, rng)
