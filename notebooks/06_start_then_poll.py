@@ -393,15 +393,16 @@ assert set(kinds[: kinds.index("token")]) == {"thinking"} and record.thinking_to
 
 # %% [markdown]
 # The service stays up while this notebook runs (it stops with the kernel). Open
-# its page in a new browser tab - on your own machine, the link below; in Binder
-# or a remote JupyterLab, run `python -m stream_or_queue.web --port 8000` in a
-# terminal and open port 8000 through your environment's proxy. Ask a question
-# there: a job a person starts from the page plays on the human clock, so its
-# progress moves at a real agent's pace, step by step.
+# its page in a new browser tab with the link below: on your own machine it is the
+# server's address; in Binder or JupyterHub it goes through JupyterLab's proxy. Ask
+# a question there: a job a person starts from the page plays on the human clock,
+# so its progress moves at a real agent's pace, step by step.
 
 # %% tags=["nbval-ignore-output", "why:ids"]
+from stream_or_queue.web.links import browser_link
+
 http.close()
-print(f"the course's page, live while this notebook runs: {web.url}/")
+browser_link(web.url, "/", "the course's page, live while this notebook runs")
 
 # %% [markdown]
 # ## Summary

@@ -202,12 +202,13 @@ print(
 
 # %% [markdown]
 # The service keeps running while this notebook is open (it stops with the kernel),
-# so the permalink below is live: open it in a new browser tab on your own machine
-# (in Binder, run `python -m stream_or_queue.web --port 8000` in a terminal and open
-# that port through your environment's proxy).
+# so the permalink below is live: open it in a new browser tab (in Binder or
+# JupyterHub the link goes through JupyterLab's proxy).
 
 # %% tags=["nbval-ignore-output", "why:ids"]
-print(f"the answer's permalink, live while this notebook runs: {web.url}/r/{job_id}")
+from stream_or_queue.web.links import browser_link
+
+browser_link(web.url, f"/r/{job_id}", "the answer's permalink, live while this notebook runs")
 
 # %% tags=["nbval-ignore-output", "why:timing"]
 print(
