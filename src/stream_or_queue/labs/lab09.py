@@ -30,6 +30,7 @@ import contextlib
 import functools
 import importlib
 import json
+import logging
 import os
 import secrets
 import signal
@@ -174,7 +175,13 @@ def sent(mentioning: str, outbox: Path | None = None) -> tuple[int, int]:
 
 def load_module(name: str = MODULE) -> ModuleType:
     """Import (or re-import, after an edit) `research_v2.py` written next to the notebook."""
-    module = _load(name)
+    dbos_log = logging.getLogger("dbos")
+    level = dbos_log.level
+    dbos_log.setLevel(logging.ERROR)  # a re-import registers the same names again, on purpose
+    try:
+        module = _load(name)
+    finally:
+        dbos_log.setLevel(level)
     for function in ("research", "submit", "events", "permalink", "answer"):
         expect(
             callable(getattr(module, function, None)),
