@@ -144,3 +144,15 @@ async def test_turns_that_are_not_steps_are_paid_again_after_a_kill(
     module = load(tmp_path, monkeypatch, *TURNS_NOT_STEPS)
     with pytest.raises(CheckFailed, match=r"finished before the kill ran again.*'turn-0'"):
         await lab09.check_crash(module)
+
+
+def test_the_capstone_runs_on_dbos_not_on_the_retired_engine() -> None:
+    import subprocess
+
+    code = (
+        "import sys; from stream_or_queue.labs import lab09; "
+        "old = [m for m in ('run', 'audit', 'workers', 'chaos') "
+        "if f'stream_or_queue.durable.{m}' in sys.modules]; print(old)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
