@@ -373,6 +373,11 @@ class _Worker:
         await _blocking(self._ready.wait, WAIT_REAL_S * 2)
         if self.workflow_id is None:
             self.kill()
+            if any("NotImplementedError" in line for line in self.lines[-3:]):
+                raise CheckFailed(
+                    "the worker process ran your `submit`, which still raises "
+                    "NotImplementedError: write it first (check_job tests it in this kernel)."
+                )
             tail = "\n".join(self.lines[-8:])
             raise CheckFailed(f"the worker process could not run your module:\n{tail}")
         return self.workflow_id
@@ -493,6 +498,12 @@ async def _crash_and_recover(
 
     Returns the workflow id and the work steps recorded before the kill.
     """
+    try:  # unfinished work shows here in a moment, not after a worker process started
+        await _call(module.submit, "")
+    except CheckFailed:
+        raise
+    except Exception:  # ValueError is right; anything else is check_job's business
+        pass
     worker = _Worker(module, url, QUESTIONS[5], slow_send=slow_send)
     try:
         workflow_id = await worker.started()
