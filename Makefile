@@ -9,8 +9,6 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 # Notebooks run in parallel, one kernel per worker (each notebook stays on one worker).
 NBVAL_WORKERS ?= 2
-# Each notebook's share of the cores: a measurement that could use two would crowd the other.
-NBVAL_CORES := $(shell n=$$(( $$(nproc) / $(NBVAL_WORKERS) )); [ $$n -ge 1 ] && echo $$n || echo 1)
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 
 .PHONY: lab test test-fast notebooks labs lint bench clean lock upgrade
@@ -41,7 +39,7 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not serial" --durations=30 $(PYTEST_ARGS)
 	$(PY) -m pytest tests -m serial --durations=15 $(PYTEST_ARGS)
-	STREAM_OR_QUEUE_CORES=$(NBVAL_CORES) $(PY) -m pytest notebooks solutions $(NBVAL) \
+	$(PY) -m pytest notebooks solutions $(NBVAL) \
 		-n $(NBVAL_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
 
 ## The library tests only (no notebooks, browser or slow tests), for a quick loop.

@@ -235,6 +235,7 @@ for name, watching, seconds, must_survive, batch_saves in features:
 # | 03 | [Cancellation and conversation](03_cancellation_and_conversation.ipynb) | [03_cancellation_and_conversation](../labs/03_cancellation_and_conversation.ipynb) | 15 |
 # | 04 | [Why long sync requests fail](04_why_long_sync_requests_fail.ipynb) | [04_why_long_sync_requests_fail](../labs/04_why_long_sync_requests_fail.ipynb) | 20 |
 # | 05 | [Background jobs](05_background_jobs.ipynb) | [05_background_jobs](../labs/05_background_jobs.ipynb) | 25 |
+# | 05x | [Background jobs: going further](05x_background_jobs_going_further.ipynb) | [05_background_jobs](../labs/05_background_jobs.ipynb) | *15, optional* |
 # | 06 | [Start, then poll](06_start_then_poll.ipynb) | [06_start_then_poll](../labs/06_start_then_poll.ipynb) | 20 |
 # | 07 | [Batch at scale](07_batch_at_scale.ipynb) | [07_batch_at_scale](../labs/07_batch_at_scale.ipynb) | 25 |
 # | 08 | [Durability](08_durability.ipynb) | [08_durability](../labs/08_durability.ipynb) | 20 |

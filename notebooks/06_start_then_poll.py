@@ -342,6 +342,6 @@ Quiz.for_notebook("06_start_then_poll")
 #
 # ---
 #
-# ← [05 · Background jobs](05_background_jobs.ipynb) | [Course index](../README.md#lessons) | [07 · Batch at scale](07_batch_at_scale.ipynb) →
+# ← [05x · Background jobs: going further (optional)](05x_background_jobs_going_further.ipynb) | [Course index](../README.md#lessons) | [07 · Batch at scale](07_batch_at_scale.ipynb) →
 #
 # **Lab:** [Lab 06 · Start, then poll](../labs/06_start_then_poll.ipynb) · [solution](../solutions/06_start_then_poll.ipynb)

@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from stream_or_queue.config import CORES_ENV
-
 ROOT = Path(__file__).resolve().parent.parent
 PERFORMANCE = ROOT / "docs" / "performance.md"
 README = ROOT / "README.md"
@@ -66,8 +64,6 @@ def _nbval(paths: list[Path], timeout: float, workers: int = 0) -> Run:
     parallel = ["-n", str(workers), "--dist", "loadfile"] if workers else []
     command = [sys.executable, *NBVAL, *parallel, *(str(p.relative_to(ROOT)) for p in paths)]
     env = dict(os.environ)
-    if workers:  # as the Makefile does: each worker's notebooks get their share of the cores
-        env[CORES_ENV] = str(max(1, (os.cpu_count() or 1) // workers))
     started = time.perf_counter()
     try:
         result = subprocess.run(

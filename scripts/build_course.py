@@ -105,6 +105,8 @@ class Lesson:
     """Workshop minutes for the lesson and its share of the lab."""
     lab: str = ""
     """The lab/solution notebook it belongs to (default: the same name)."""
+    optional: bool = False
+    """A "Going further" notebook: not in the workshop's minutes, marked optional everywhere."""
 
     @property
     def number(self) -> str:
@@ -116,7 +118,7 @@ class Lesson:
 
     @property
     def label(self) -> str:
-        return f"{self.number} · {self.title}"
+        return f"{self.number} · {self.title}" + (" (optional)" if self.optional else "")
 
 
 # THE course list: the names of docs/ARCHITECTURE.md, in order.
@@ -127,6 +129,13 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("03_cancellation_and_conversation", "Cancellation and conversation", 15),
     Lesson("04_why_long_sync_requests_fail", "Why long sync requests fail", 20),
     Lesson("05_background_jobs", "Background jobs", 25),
+    Lesson(
+        "05x_background_jobs_going_further",
+        "Background jobs: going further",
+        15,
+        "05_background_jobs",
+        optional=True,
+    ),
     Lesson("06_start_then_poll", "Start, then poll", 20),
     Lesson("07_batch_at_scale", "Batch at scale", 25),
     Lesson("08_durability", "Durability", 20),
@@ -438,8 +447,9 @@ def course_map_markdown(root: Path, folder: str) -> str:
             if _exists(root, "labs", lesson.lab_slug)
             else lesson.lab_slug
         )
-        rows.append(f"| {lesson.number} | {title} | {lab} | {lesson.minutes} |")
-    total = sum(lesson.minutes for lesson in LESSONS)
+        minutes = f"*{lesson.minutes}, optional*" if lesson.optional else str(lesson.minutes)
+        rows.append(f"| {lesson.number} | {title} | {lab} | {minutes} |")
+    total = sum(lesson.minutes for lesson in LESSONS if not lesson.optional)
     rows.append(f"| | **whole course** | | **{total}** |")
     return "\n".join([GENERATED, "", *rows])
 
@@ -457,9 +467,10 @@ def readme_table(root: Path) -> str:
         rows.append(
             f"| {lesson.number} | {cell('notebooks', lesson.slug, lesson.title)} "
             f"| {cell('labs', lesson.lab_slug, lesson.lab_slug)} "
-            f"| {cell('solutions', lesson.lab_slug, 'solution')} | {lesson.minutes} |"
+            f"| {cell('solutions', lesson.lab_slug, 'solution')} "
+            f"| {f'*{lesson.minutes}, optional*' if lesson.optional else lesson.minutes} |"
         )
-    total = sum(lesson.minutes for lesson in LESSONS)
+    total = sum(lesson.minutes for lesson in LESSONS if not lesson.optional)
     rows.append(f"| | **whole course** | | | **{total}** |")
     return "\n".join([GENERATED, "", *rows, ""])
 

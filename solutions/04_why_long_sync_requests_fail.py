@@ -19,8 +19,9 @@ env = setup(seed=0)
 # ## 1. The edge's failure rate
 #
 # Write `edge_failure_rate(durations, timeout_s)`: the share (0 to 1) of requests
-# whose duration is longer than the edge's timeout. A request of exactly
-# `timeout_s` still gets its answer; no durations means nothing was cut.
+# whose duration is longer than the edge's timeout - a duration limit's rule, and
+# an idle timeout's for requests that stay silent until their answer. A request
+# of exactly `timeout_s` still gets its answer; no durations means nothing was cut.
 
 
 # %%

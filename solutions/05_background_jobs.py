@@ -132,4 +132,4 @@ lab05.report()
 #
 # ← [Lab 04 · Why long sync requests fail](04_why_long_sync_requests_fail.ipynb) | [Course index](../README.md#lessons) | [Lab 06 · Start, then poll](06_start_then_poll.ipynb) →
 #
-# **Lesson:** [05 · Background jobs](../notebooks/05_background_jobs.ipynb) · **Lab:** [05_background_jobs](../labs/05_background_jobs.ipynb)
+# **Lesson:** [05 · Background jobs](../notebooks/05_background_jobs.ipynb), [05x · Background jobs: going further (optional)](../notebooks/05x_background_jobs_going_further.ipynb) · **Lab:** [05_background_jobs](../labs/05_background_jobs.ipynb)

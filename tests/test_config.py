@@ -17,28 +17,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "ANTHROPIC_API_KEY",
         "STREAM_OR_QUEUE_TIME_SCALE",
         "REDIS_URL",
-        config.CORES_ENV,
     ):
         monkeypatch.delenv(name, raising=False)
-
-
-# --- cores ----------------------------------------------------------------------------------------
-
-
-def test_no_cores_override_by_default() -> None:
-    assert config.cores_override() is None
-
-
-def test_the_cores_override_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(config.CORES_ENV, "3")
-    assert config.cores_override() == 3
-
-
-@pytest.mark.parametrize("raw", ["0", "-2", "two", "1.5"])
-def test_a_bad_cores_override_says_what_is_wrong(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
-    monkeypatch.setenv(config.CORES_ENV, raw)
-    with pytest.raises(ValueError, match="STREAM_OR_QUEUE_CORES must be a whole number"):
-        config.cores_override()
 
 
 # --- time scale -----------------------------------------------------------------------------------

@@ -215,3 +215,186 @@ def test_labs_navigation_and_readme_are_up_to_date() -> None:
         f"stale: {[str(p.relative_to(ROOT)) for p in stale]}; "
         "run .venv/bin/python scripts/build_course.py and commit the result"
     )
+
+
+# --- words that must agree with the numbers next to them ------------------------------
+#
+# A caption written once ("about half of the requests are cut") drifts when the
+# measurement beside it moves (37%). Each vague phrase below names the quantity
+# it stands for and the range it allows; a phrase is checked against the numbers
+# of that kind in its own sentence, or, in a markdown cell, in the outputs of the
+# code cells just before and after it. Numbers of that kind nearby and none in
+# range: the words contradict the measurement.
+
+_SHARE = ("share", "a share: 37%, 9 of 24")
+_HOURS = ("hours", "a duration in hours or days")
+_MINUTES = ("minutes", "a duration in minutes or hours")
+_SECONDS = ("seconds", "a duration in seconds or minutes")
+_TIMES = ("times", "a ratio: 2.1x, 3 times")
+
+VAGUE_PHRASES: list[tuple[re.Pattern[str], tuple[str, str], float, float]] = [
+    (
+        re.compile(
+            r"\b(?:about|roughly|nearly|around|almost) half\b|\bhalf of (?:the|all|them)\b", re.I
+        ),
+        _SHARE,
+        0.4,
+        0.6,
+    ),
+    (
+        re.compile(
+            r"\b(?:about |roughly |nearly )?a third\b(?!\s+of\s+an?\s+(?:second|minute|hour))", re.I
+        ),
+        _SHARE,
+        0.25,
+        0.42,
+    ),
+    (
+        re.compile(
+            r"\b(?:about |roughly )?a quarter\b(?!\s+of\s+an?\s+(?:second|minute|hour))", re.I
+        ),
+        _SHARE,
+        0.18,
+        0.32,
+    ),
+    (re.compile(r"\b(?:nearly|almost) (?:all|every)\b", re.I), _SHARE, 0.8, 1.0),
+    (
+        re.compile(
+            r"(?<!\bat )\bmost (?:of (?:the|them)|users|requests|questions|jobs|people)\b", re.I
+        ),
+        _SHARE,
+        0.5001,
+        1.0,
+    ),
+    (re.compile(r"\b(?:a|one|about a) day\b", re.I), _HOURS, 18.0, 30.0),
+    (re.compile(r"\b(?:an|one|about an) hour\b", re.I), _MINUTES, 45.0, 90.0),
+    (re.compile(r"\b(?:a|one|about a) minute\b(?!\s+and\s+a\s+half)", re.I), _SECONDS, 40.0, 90.0),
+    (
+        re.compile(r"\btwice (?:as|the)\b|\bdoubles?\b|\bhalf the (?:time|cost|price)\b", re.I),
+        _TIMES,
+        1.6,
+        2.5,
+    ),
+]
+"""(phrase, the quantity it stands for, lowest and highest value it allows)."""
+
+_NUMBER = r"(\d[\d,]*(?:\.\d+)?)"
+
+
+def _quantities(text: str, kind: str) -> list[float]:
+    """The numbers of one kind in `text` (shares as 0-1, durations in the kind's unit)."""
+
+    def numbers(pattern: str) -> list[float]:
+        return [float(m.replace(",", "")) for m in re.findall(pattern, text, flags=re.I)]
+
+    if kind == "share":
+        # "+92%" is a change, not a share of something
+        found = [v / 100 for v in numbers(r"(?<![+\-\d.,])" + _NUMBER + r"\s*%")]
+        for part, whole in re.findall(r"\b(\d+) of (\d+)\b", text):
+            if int(whole) > 0 and int(part) <= int(whole):
+                found.append(int(part) / int(whole))
+        return found
+    if kind == "times":
+        return numbers(_NUMBER + r"\s*(?:x|×|times)\b")
+    unit_s = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}[kind]
+    seconds = numbers(_NUMBER + r"\s*(?:s|sec|seconds?)\b")
+    minutes = numbers(_NUMBER + r"\s*(?:min|minutes?)\b")
+    hours = numbers(_NUMBER + r"\s*(?:h|hours?)\b")
+    days = numbers(_NUMBER + r"\s*days?\b")
+    # Only the units a phrase of that size is written next to: "a day" is not
+    # contradicted by the 0.2 s of an unrelated print.
+    allowed = {
+        "seconds": [(seconds, 1.0), (minutes, 60.0)],
+        "minutes": [(minutes, 60.0), (hours, 3600.0)],
+        "hours": [(hours, 3600.0), (days, 86400.0)],
+    }[kind]
+    return [v * scale / unit_s for values, scale in allowed for v in values]
+
+
+def _sentences(text: str) -> list[str]:
+    parts = re.split(r"(?<=[.!?])\s+|\n(?=\s*[-*] )|\n\s*\n", text)
+    return [re.sub(r"\s+", " ", s) for s in parts if s.strip()]
+
+
+def _outputs_of(cell: NotebookNode | None) -> str:
+    """A code cell's textual outputs; none for a quiz cell (its options are not measurements)."""
+    if cell is None or cell.cell_type != "code" or "Quiz.for_notebook" in cell.source:
+        return ""
+    return "\n".join(_output_text(o) for o in cell.get("outputs", []))
+
+
+def phrase_drift(nb: NotebookNode) -> list[str]:
+    """Every vague phrase contradicted by the numbers next to it: 'cell N: phrase vs numbers'."""
+    found = []
+    cells = nb.cells
+    for index, cell in enumerate(cells):
+        if cell.cell_type == "markdown":
+            if "nav" in cell.get("metadata", {}).get("tags", []):
+                continue
+            before = next((c for c in reversed(cells[:index]) if c.cell_type == "code"), None)
+            after = next((c for c in cells[index + 1 :] if c.cell_type == "code"), None)
+            around = _outputs_of(before) + "\n" + _outputs_of(after)
+            places = [(s, s + "\n" + around) for s in _sentences(cell.source)]
+        elif cell.cell_type == "code":
+            lines = _outputs_of(cell).splitlines()
+            places = [(line, line) for line in lines]
+        else:
+            continue
+        for sentence, context in places:
+            for phrase, (kind, meaning), low, high in VAGUE_PHRASES:
+                match = phrase.search(sentence)
+                if match is None:
+                    continue
+                values = _quantities(context, kind)
+                if values and not any(low <= v <= high for v in values):
+                    shown = ", ".join(f"{v:.3g}" for v in values[:8])
+                    found.append(
+                        f"cell {index}: {match.group(0)!r} stands for {meaning} in "
+                        f"[{low:g}, {high:g}], but the numbers next to it are {shown}"
+                    )
+    return found
+
+
+PHRASE_DRIFT_REPORTED: dict[str, str] = {
+    "notebooks/07_batch_at_scale": (
+        "'half of all requests fail' states the outage's fault rate, a modelled input not "
+        "printed beside it; the only share there is the 10% retry budget: reported to the lead"
+    ),
+}
+"""Notebooks whose drift is reported to their owners (strict xfail: remove on the fix)."""
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=_ids(EXECUTED))
+def test_vague_words_agree_with_the_numbers_next_to_them(path: Path) -> None:
+    key = f"{path.parent.name}/{path.stem}"
+    if key in PHRASE_DRIFT_REPORTED:
+        pytest.xfail(PHRASE_DRIFT_REPORTED[key])
+    drift = phrase_drift(_read(path))
+    assert not drift, f"{key}: words contradict the measurement:\n" + "\n".join(drift)
+
+
+@pytest.mark.parametrize(
+    ("caption", "output", "drifted"),
+    [
+        ("About half of the requests are cut.", "cut: 9 of 24 (37%)", True),
+        ("About half of the requests are cut.", "cut: 11 of 24 (46%)", False),
+        ("The batch took a day.", "batch done after 48.03 h", True),
+        ("The batch took a day.", "batch done after 23.5 h", False),
+        ("Streaming is twice as fast.", "speed-up: 3.4x", True),
+        ("Streaming is twice as fast.", "speed-up: 2.1x", False),
+        ("Most users got their answer.", "answered: 7 of 24", True),
+        ("It stays for a day here.", "0.2 real s later", False),  # not a duration of that kind
+        ("The report takes an hour.", "no numbers here", False),
+        ("At most 2 jobs ran.", "at most 2 of 6 jobs at once", False),
+        ("Half of all requests fail.", "no budget: 575 requests (+92% load)", False),
+    ],
+)
+def test_phrase_drift_finds_contradictions_only(caption: str, output: str, drifted: bool) -> None:
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell("print(...)")
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text=output)]
+    nb.cells = [nbformat.v4.new_markdown_cell(caption), code]
+    found = phrase_drift(nb)
+    assert bool(found) is drifted, found
+    if drifted:
+        assert found[0].startswith("cell 0: ")

@@ -1,8 +1,9 @@
 """The results table's claims, asserted over a seeded run of all three versions.
 
-The article claims: 0% timeout failures (from about half), about 30% cheaper,
-a higher completion rate, and deploys that do not kill in-flight research. The
-worked example measures each on the same 60 questions and the same simulated users.
+The article claims: 0% timeout failures (from half), about 30% cheaper, a higher
+completion rate, and deploys that do not kill in-flight research. The worked
+example computes each on simulated time for the same 60 questions and the same
+simulated users, so the figures are exact and the same on every machine.
 """
 
 from __future__ import annotations
@@ -22,13 +23,10 @@ def comparison() -> Comparison:
     return compare(seed=0)
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.serial]
-
-
 def test_v2_and_v3_never_time_out_while_v1_often_does(comparison: Comparison) -> None:
     s = comparison.summaries
     assert s["v2"].timeout_rate == 0 and s["v3"].timeout_rate == 0
-    assert 0.3 <= s["v1-edge"].timeout_rate <= 0.7  # the edge alone: about half
+    assert 0.3 <= s["v1-edge"].timeout_rate <= 0.7  # the edge alone: "half" in the article
     assert s["v1"].timeout_rate + s["v1"].abandonment_rate >= 0.3  # cut or given up on
 
 

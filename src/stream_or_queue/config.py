@@ -124,16 +124,93 @@ organisation's limit on requests in the batch processing queue before raising it
 
 # --- the outside world --------------------------------------------------------
 
-EDGE_TIMEOUTS_S: dict[str, float] = {
-    "AWS API Gateway (REST)": 29.0,
-    "AWS ALB (idle)": 60.0,
-    "Vercel function (example plan limit)": 60.0,
-    "Cloudflare proxy (read)": 100.0,
-    "Vercel function (default, 2025)": 300.0,
-}
-"""Where a held-open HTTP request gets cut, in seconds (vendor documentation, 2025)."""
+EdgeKind = Literal["duration", "idle"]
+
+
+@dataclass(frozen=True)
+class EdgeLimit:
+    """Where a real edge ends a held-open request, and by which rule.
+
+    Two kinds, and they treat a stream differently:
+
+    - `"duration"`: the request's *total* time, however busy the connection is
+      (function platforms, API gateways). Streaming does not help.
+    - `"idle"`: time with *no bytes* on the connection (load balancers, CDN
+      proxies). A silent request dies; a stream that keeps sending survives.
+
+    `documented` is the month the figure was checked against `source`.
+    """
+
+    name: str
+    kind: EdgeKind
+    seconds: float
+    source: str
+    documented: str
+
+
+EDGE_LIMITS: tuple[EdgeLimit, ...] = (
+    EdgeLimit(
+        "AWS API Gateway (REST)",
+        "duration",
+        29.0,
+        "docs.aws.amazon.com/apigateway/latest/developerguide/limits.html: integration "
+        "timeout, 29 s by default (Regional REST APIs may raise it since June 2024)",
+        "December 2026",
+    ),
+    EdgeLimit(
+        "AWS ALB (idle)",
+        "idle",
+        60.0,
+        "docs.aws.amazon.com/elasticloadbalancing/latest/application/"
+        "edit-load-balancer-attributes.html: connection idle timeout, no data sent or "
+        "received, 60 s by default",
+        "December 2026",
+    ),
+    EdgeLimit(
+        "Cloudflare proxy (read)",
+        "idle",
+        100.0,
+        "Cloudflare zone setting proxy_read_timeout: maximum time between two read "
+        "operations from the origin, 100 s by default (error 524)",
+        "December 2026",
+    ),
+    EdgeLimit(
+        "Vercel function (default)",
+        "duration",
+        300.0,
+        "vercel.com/docs/functions/limitations: maximum duration 300 s by default on "
+        "every plan (Pro and Enterprise may raise it to 800 s)",
+        "December 2026",
+    ),
+    EdgeLimit(
+        "AWS Lambda (maximum)",
+        "duration",
+        900.0,
+        "docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html: 3 s by "
+        "default, at most 900 s",
+        "December 2026",
+    ),
+)
+"""Vendor figures for both kinds of edge; check the sources before quoting them."""
+
+EDGE_TIMEOUTS_S: dict[str, float] = {limit.name: limit.seconds for limit in EDGE_LIMITS}
+"""The same figures by name, for tables that only need the seconds."""
 
 DEFAULT_EDGE_TIMEOUT_S = 60.0
+"""The course's edge: a limit on a request's *total* duration (a modelling choice).
+
+A round figure between API Gateway's 29 s and Vercel's 300 s, so that the
+research agent's durations straddle it. It equals ALB's default *idle* timeout,
+which is a different rule: see `EDGE_LIMITS`.
+"""
+
+DEFAULT_EDGE_IDLE_S = 60.0
+"""The course's idle timeout: AWS ALB's default (`EDGE_LIMITS`)."""
+
+DEPLOY_DRAIN_S = 30.0
+"""How long a deploy lets the old server finish its requests before killing it: 30 s is
+Kubernetes' default `terminationGracePeriodSeconds` (kubernetes.io, Pod lifecycle,
+checked December 2026). A stream still running after the drain dies with the process."""
 
 READING_WORDS_PER_MINUTE = 238.0
 """Average silent reading speed of adults for non-fiction (Brysbaert, 2019)."""
@@ -221,51 +298,10 @@ USER_PATIENCE_SPREAD = 0.5
 """The user-patience model: how long a user keeps a chat tab open waiting for an answer
 is log-normal with this median (simulated s) and sigma. A stated model, not a measurement."""
 
-RESEARCH_CHAT_TIME_SCALE = 0.1
-RESEARCH_JOBS_TIME_SCALE = 0.05
-"""Time scales of the v1 and v2/v3 measurements. Sixty agents in one process need real CPU
-time per simulated step; at the default scale that overhead would stretch the simulated
-durations, so the measurements slow the clock down until it no longer does."""
-
-RESEARCH_DEPLOY_TIME_SCALE = 0.005
-"""The time scale of the v2/v3 deploy measurement: twelve jobs, mostly waiting (a chat
-deploy stays at the default 0.01: lower, the chats lag behind the clock and the deploy
-finds less work in flight)."""
-
-RESEARCH_SCALE_QUESTIONS = 60
-"""How many agents at once the two scales above are sized for; fewer go faster, down to..."""
-
-RESEARCH_SCALE_MIN_SHARE = 0.4
-"""...this share of the scale (3 or 12 agents need far less CPU than 60, not none)."""
-
-RESEARCH_PROBE_REFERENCE_S = 0.03
-"""Real seconds one streamed question takes at time scale 0 on an idle developer laptop.
-A busier or slower machine takes longer, and the measurements slow their clock in
-proportion (`research.compare.fidelity_scale`), so that simulated time stays honest."""
-
 NOTIFICATION_RETURN_RATE = 0.85
 """The model's share of users who left and come back to the permalink when notified."""
 
 # --- mode and time scale ----------------------------------------------------------
-
-CORES_ENV = "STREAM_OR_QUEUE_CORES"
-"""How many cores this process's measurements may use, when several processes share the
-machine: `make test` runs two notebooks side by side and gives each its share."""
-
-
-def cores_override() -> int | None:
-    """`$STREAM_OR_QUEUE_CORES` as a positive whole number, or None when it is not set."""
-    raw = os.environ.get(CORES_ENV)
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"{CORES_ENV} must be a whole number of cores, at least 1; got {raw!r}")
-    return value
-
 
 DEFAULT_TIME_SCALE = 0.01
 """Real seconds per simulated second: 0.01 turns a 90 s agent into 0.9 s of waiting."""

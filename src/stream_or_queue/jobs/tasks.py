@@ -26,6 +26,7 @@ __all__ = [
     "add",
     "always_fails",
     "assemble",
+    "chat_reply",
     "flaky",
     "noop",
     "report_job",
@@ -91,6 +92,24 @@ def report_job(topic: str, sections: Sequence[str] = REPORT_SECTIONS) -> dict[st
 
 
 # --- small jobs for demonstrations, tests and benchmarks ----------------------------
+
+
+def chat_reply(question: str, max_tokens: int = 400) -> dict[str, Any]:
+    """One chat turn run as a background job: the anti-pattern notebook 05 measures.
+
+    The reply is written in full on a worker and stored; the user sees its first
+    word only when the client's next poll finds the job finished - never while
+    the model is still writing, as a stream would show it.
+    """
+    if not question.strip():
+        raise ValueError("question must not be empty")
+    message = client().messages.create(
+        model=config.LARGE_MODEL,
+        max_tokens=max_tokens,
+        messages=[{"role": "user", "content": question}],
+    )
+    text = "".join(block.text for block in message.content if block.type == "text")
+    return {"text": text, "output_tokens": message.usage.output_tokens}
 
 
 def noop() -> None:

@@ -42,7 +42,7 @@ def duration_histogram(
     )
     ax.axvline(timeout_s, color="black", linestyle="--", linewidth=1)
     ax.annotate(
-        f"edge timeout {timeout_s:g} s",
+        f"edge limit {timeout_s:g} s",
         (timeout_s, ax.get_ylim()[1] * 0.92),
         xytext=(4, 0),
         textcoords="offset points",

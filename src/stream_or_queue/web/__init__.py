@@ -9,14 +9,17 @@ backoff and an SSE client that reattaches with Last-Event-ID.
 
 from __future__ import annotations
 
-from ..edge import EdgeTimeout
+from ..edge import DurationLimit, Edge, EdgeTimeout, IdleTimeout
 from .app import QuestionIn, WebService, create_app, run_in_request
 from .jobs import cancel, job_view, research_job, submit
 from .metrics import Traffic, TrafficMeter
 from .server import RunningWeb, serve_in_thread
 
 __all__ = [
+    "DurationLimit",
+    "Edge",
     "EdgeTimeout",
+    "IdleTimeout",
     "QuestionIn",
     "RunningWeb",
     "Traffic",

@@ -44,6 +44,12 @@ def main(argv: list[str] | None = None) -> None:
         help="simulated seconds after which the edge cuts a request (0: no edge)",
     )
     parser.add_argument(
+        "--edge-idle",
+        type=float,
+        default=0.0,
+        help="simulated seconds of silence after which the edge cuts a request (0: none)",
+    )
+    parser.add_argument(
         "--time-scale",
         type=float,
         default=None,
@@ -71,7 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     if not loopback:
         print(f"warning: binding {args.host}: the service is reachable from other machines")
     service = create_app(
-        edge_timeout_s=args.edge_timeout or None, ready_worker_window_s=args.ready_window
+        edge_timeout_s=args.edge_timeout or None,
+        edge_idle_s=args.edge_idle or None,
+        ready_worker_window_s=args.ready_window,
     )
     run_worker = is_fake(service.redis) if args.worker is None else args.worker
     worker = ThreadWorker([service.queue_name], connection=service.redis) if run_worker else None
@@ -79,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"research service on http://{args.host}:{args.port} | queue: {queue} | "
         f"edge timeout: {args.edge_timeout or 'off'} simulated s | "
+        f"edge idle timeout: {args.edge_idle or 'off'} simulated s | "
         f"time scale: {config.time_scale():g} | worker here: {'yes' if worker else 'no'}"
     )
     try:

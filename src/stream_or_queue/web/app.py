@@ -12,7 +12,8 @@ Jobs live in RQ (Redis), not in this process: restart it and every job, its
 events and its result are still there. No route lists jobs; ids are 128-bit
 random. The job function is a parameter (`job=`), so the web package does not
 decide which agent runs. The FastAPI app is wrapped in a traffic meter and a
-simulated edge (`EdgeTimeout`), as a deployment sits behind a load balancer.
+simulated edge (`Edge`: a duration limit, an idle timeout or both), as a
+deployment sits behind a load balancer or a function platform.
 
 When Redis cannot be reached, every route that needs it answers `503` with a
 JSON `detail` and `Retry-After`, and the log gets one line with the request's
@@ -36,7 +37,7 @@ from rq import Queue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import config
-from ..edge import EdgeTimeout
+from ..edge import Edge
 from ..jobs import get_queue
 from . import api, chat, events, health, jobs, pages
 from .chat import run_in_request
@@ -94,13 +95,12 @@ class _Guard:
 class WebService:
     """The deployable ASGI app: traffic meter -> simulated edge -> guard -> FastAPI.
 
-    `api` is the FastAPI app, `edge` the edge (change `edge.timeout_s` at will),
+    `api` is the FastAPI app, `edge` the edge (change `edge.duration_s` or
+    `edge.idle_s` at will),
     `traffic` the meter; `redis` and `queue_name` the job store it uses.
     """
 
-    def __init__(
-        self, api: FastAPI, edge: EdgeTimeout, traffic: TrafficMeter, state: WebState
-    ) -> None:
+    def __init__(self, api: FastAPI, edge: Edge, traffic: TrafficMeter, state: WebState) -> None:
         self.api = api
         self.edge = edge
         self.traffic = traffic
@@ -174,11 +174,16 @@ def create_app(
     *,
     job: Callable[..., Any] | None = None,
     edge_timeout_s: float | None = config.DEFAULT_EDGE_TIMEOUT_S,
+    edge_idle_s: float | None = None,
     redis_url: str | None = None,
     queue_name: str = config.WEB_QUEUE,
     ready_worker_window_s: float = config.WEB_READY_WORKER_WINDOW_S,
 ) -> WebService:
-    """Build the service; `edge_timeout_s=None` runs it with no edge in front.
+    """Build the service behind a simulated edge (`stream_or_queue.edge.Edge`).
+
+    `edge_timeout_s` limits a request's total duration (a function platform),
+    `edge_idle_s` its silences (a load balancer); None turns a rule off, both
+    None runs the service with no edge in front.
 
     `job` is the RQ job function a question is enqueued as (default: the research
     assistant, `web.jobs.research_job`); it must be importable by the workers.
@@ -208,5 +213,5 @@ def create_app(
         app.add_exception_handler(error, _queue_unreachable)
     for router in (api.router, chat.router, pages.router, health.router):
         app.include_router(router)
-    edge = EdgeTimeout(_Guard(app), edge_timeout_s)
+    edge = Edge(_Guard(app), duration_s=edge_timeout_s, idle_s=edge_idle_s)
     return WebService(app, edge, TrafficMeter(edge), state)

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ..edge import EdgeTimeout
+from ..edge import DurationLimit, Edge, EdgeTimeout, IdleTimeout
 
-__all__ = ["EdgeTimeout"]
+__all__ = ["DurationLimit", "Edge", "EdgeTimeout", "IdleTimeout"]
