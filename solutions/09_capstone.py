@@ -90,6 +90,7 @@ async def notify(workflow_id, question):
 @DBOS.workflow()
 async def research(question):
     """Answer `question` durably; return `result.as_dict()`."""
+
     ### BEGIN SOLUTION
     async def progress(event):
         await DBOS.write_stream_async(PROGRESS, dict(event))
@@ -128,8 +129,7 @@ async def answer(workflow_id):
         raise LookupError(f"no research named {workflow_id!r}")
     if status.status != "SUCCESS":
         return None
-    handle = await DBOS.retrieve_workflow_async(workflow_id)
-    return await handle.get_result()
+    return await (await DBOS.retrieve_workflow_async(workflow_id)).get_result()
     ### END SOLUTION
 
 

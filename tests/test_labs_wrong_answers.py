@@ -10,7 +10,7 @@ Batches API).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -136,7 +136,7 @@ def _submit_and_wait(api: anthropic.Anthropic, requests: list[dict[str, Any]]) -
 
 
 def test_lab07_custom_ids_numbered_from_one_are_caught() -> None:
-    def numbered(prompts: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    def numbered(prompts: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         return _requests((f"req-{n}", text) for n, (_, text) in enumerate(prompts, start=1))
 
     with pytest.raises(CheckFailed, match="Use the prompt's own id as custom_id"):
