@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,15 +32,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from stream_or_queue.serving import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 LAB_READY_TIMEOUT_S = 180.0
 INSTALL_TIMEOUT_S = 1200.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _clone(rev: str, into: Path) -> Path:
@@ -73,7 +68,7 @@ def measure_install(clone: Path) -> float:
 
 def measure_lab_ready(clone: Path) -> float:
     """`make lab` (on an installed clone) until JupyterLab's API answers."""
-    port = _free_port()
+    port = free_port()
     token = "bench-setup"
     # A private config: this port, no browser, and root allowed (this may run in a
     # container as root; `make lab` itself decides that for a learner).

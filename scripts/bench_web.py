@@ -45,15 +45,10 @@ import redis
 from stream_or_queue import config
 from stream_or_queue._subprocess import stop_process
 from stream_or_queue.jobs import get_queue, get_redis
+from stream_or_queue.serving import free_port
 from stream_or_queue.web import events, jobs
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
@@ -272,7 +267,7 @@ def _start_redis(workdir: str, procs: list[subprocess.Popen[bytes]]) -> str:
     server = shutil.which("redis-server")
     if server is None:
         raise SystemExit("bench_web needs Debian's redis-server")
-    port = _free_port()
+    port = free_port()
     procs.append(
         subprocess.Popen(
             [
@@ -304,7 +299,7 @@ def run_load(args: argparse.Namespace) -> int:
         env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
         if args.backend == "redis":
             env["REDIS_URL"] = _start_redis(workdir, procs)
-        web_port = _free_port()
+        web_port = free_port()
         with log_path.open("wb") as log:
             procs.append(
                 subprocess.Popen(
@@ -406,7 +401,7 @@ def run_publish(args: argparse.Namespace) -> int:
         print("bench_web needs Debian's redis-server", file=sys.stderr)
         return 2
     workdir = tempfile.mkdtemp(prefix="soq-bench-web-")
-    redis_port, web_port = _free_port(), _free_port()
+    redis_port, web_port = free_port(), free_port()
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs.append(

@@ -26,7 +26,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from stream_or_queue.serving import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 JUPYTER = Path(sys.executable).with_name("jupyter")
@@ -79,12 +80,6 @@ class LabServer:
             return ""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def copy_notebooks(destination: Path, *folders: str) -> Path:
     """Copy course folders (default: notebooks/) into `destination`."""
     for folder in folders or ("notebooks",):
@@ -108,7 +103,7 @@ def jupyter_lab(
         path.mkdir(parents=True, exist_ok=True)
     _write_settings(dirs["settings"])
     token = secrets.token_hex(24)
-    port = _free_port()
+    port = free_port()
     environment = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(dirs["config"]),

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
+import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from jobs_support import Backend
 from services_support import missing
 
 from stream_or_queue import config
+from stream_or_queue.jobs import get_redis, reset_fake_redis, stop_all_workers
 from stream_or_queue.simulator import Simulator, reset_default_simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,17 +44,51 @@ def simulator() -> Iterator[Simulator]:
 
 @pytest.fixture
 def fake_redis() -> Iterator[redis.Redis]:
-    from stream_or_queue.jobs import get_redis, reset_fake_redis
-
     reset_fake_redis()
     yield get_redis()
     reset_fake_redis()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# --- the job tests: the same test on fakeredis and on a real Redis -------------------------------
+# `backend` switches the whole library the way a user does - by REDIS_URL - so a test that
+# passes on both shows that the code does not depend on which Redis it gets.
+
+
+@pytest.fixture(
+    params=["fake", pytest.param("real", marks=pytest.mark.real_redis)],
+)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """fakeredis (REDIS_URL unset) or the test Redis (REDIS_URL set), flushed around the test."""
+    if request.param == "fake":
+        monkeypatch.delenv("REDIS_URL", raising=False)
+        reset_fake_redis()
+        yield Backend("fake", get_redis(), None)
+        stop_all_workers()
+        reset_fake_redis()
+        return
+    url = request.getfixturevalue("real_redis_url")
+    monkeypatch.setenv("REDIS_URL", url)
+    connection = get_redis()
+    connection.flushdb()
+    yield Backend("real", connection, url)
+    stop_all_workers()
+    connection.flushdb()
+    connection.connection_pool.disconnect()  # no socket left for the garbage collector
+
+
+@pytest.fixture
+def no_leaked_threads() -> Iterator[None]:
+    """Fail the test if it leaves a thread behind (a worker, a refresher, a server)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 10
+    while True:
+        leaked = [t for t in set(threading.enumerate()) - before if t.is_alive()]
+        if not leaked or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    described = [(t.name, type(t).__name__, getattr(t, "_target", None)) for t in leaked]
+    assert not leaked, f"threads left running: {described}"
 
 
 def _worker_database(url: str) -> str:

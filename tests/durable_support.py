@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from support import wait_until
 
 from stream_or_queue.durable.pipeline import read_ledger
 
@@ -14,12 +15,8 @@ def sqlite_url(directory: Path) -> str:
 
 
 def wait_for(predicate: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
-    """Poll until `predicate()`; a bounded wait, never a timed assertion."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    """`support.wait_until` in the argument order the DBOS tests use."""
+    wait_until(predicate, timeout_s, what, interval=0.02)
 
 
 def finished_steps(ledger: Path) -> int:

@@ -8,8 +8,6 @@ the test instead of being silently accepted.
 from __future__ import annotations
 
 import json
-import socket
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -120,6 +118,13 @@ def raw_client(sim: Simulator) -> httpx2.Client:
 HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
 
 
+def error_json(error: anthropic.APIStatusError) -> dict[str, Any]:
+    """The JSON body of an API error the SDK raised (the SDK types it as `object`)."""
+    body = error.body
+    assert isinstance(body, dict), f"not a JSON object: {body!r}"
+    return body
+
+
 def parse_sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
     """(event name, data) pairs of a complete text/event-stream body."""
     events: list[tuple[str, dict[str, Any]]] = []
@@ -145,25 +150,6 @@ def raw_stream_events(
     return parse_sse(response.content)
 
 
-# --- processes and servers -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], bool], *, timeout: float = 10.0) -> bool:
-    """Poll `predicate` until it holds or `timeout` real seconds pass (bounded wait)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-
 __all__ = [
     "HEADERS",
     "IN_PROCESS_URL",
@@ -174,7 +160,7 @@ __all__ = [
     "ask",
     "async_client",
     "async_http_client",
-    "free_port",
+    "error_json",
     "http_client",
     "parse_sse",
     "raw_client",
@@ -182,5 +168,4 @@ __all__ = [
     "sync_client",
     "sync_sdk",
     "user",
-    "wait_for",
 ]

@@ -56,9 +56,21 @@ def test_asleep_waits_at_least_the_scaled_time() -> None:
 
 
 @pytest.mark.parametrize("sim_s", [0.0, -1.0])
-def test_non_positive_sleeps_return_at_once(sim_s: float) -> None:
+def test_non_positive_sleeps_return_at_once(sim_s: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No real sleep at all (a negative one would raise), only a yield to the event loop."""
+    slept: list[float] = []
+    real_asleep = asyncio.sleep
+
+    async def recorded_asleep(seconds: float) -> None:
+        slept.append(seconds)
+        await real_asleep(0)
+
+    monkeypatch.setattr(clock.time, "sleep", slept.append)
+    monkeypatch.setattr(clock.asyncio, "sleep", recorded_asleep)
     clock.sleep(sim_s)
+    assert slept == [], "a non-positive sync sleep must not sleep"
     asyncio.run(clock.asleep(sim_s))
+    assert slept == [0], "a non-positive async sleep only yields"
 
 
 def test_stopwatch_reports_simulated_seconds() -> None:

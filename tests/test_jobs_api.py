@@ -1,10 +1,9 @@
 """The jobs API on fakeredis and a real Redis: enqueue, lifecycle, results, failures, bad input."""
-# ruff: noqa: F811 - the fixtures imported from jobs_support are used as arguments
 
 from __future__ import annotations
 
 import pytest
-from jobs_support import Backend, backend, failure_text, no_leaked_threads  # noqa: F401
+from jobs_support import Backend, failure_text
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 

@@ -1,5 +1,4 @@
 """Notify when done: the Redis inbox, real SMTP to the mail catcher, RQ callbacks and webhooks."""
-# ruff: noqa: F811 - the fixtures imported from jobs_support are used as arguments
 
 from __future__ import annotations
 
@@ -10,7 +9,8 @@ import urllib.request
 from typing import Any
 
 import pytest
-from jobs_support import Backend, backend, no_leaked_threads, wait_until  # noqa: F401
+from jobs_support import Backend
+from support import wait_until
 
 from stream_or_queue import config, jobs
 from stream_or_queue.jobs import Inbox, MailCatcher, Message, WebhookReceiver, tasks

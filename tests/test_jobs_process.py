@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from jobs_support import failure_text, wait_until
+from jobs_support import failure_text
 from rq import Retry
 from rq.utils import current_timestamp
+from support import wait_until
 
 from stream_or_queue import jobs
 from stream_or_queue.jobs import Inbox, MailCatcher, ProcessWorker, tasks

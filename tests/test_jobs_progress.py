@@ -1,12 +1,12 @@
 """Progress in job meta: checked input, a no-op outside a job, readable while the job runs."""
-# ruff: noqa: F811 - the fixtures imported from jobs_support are used as arguments
 
 from __future__ import annotations
 
 import math
 
 import pytest
-from jobs_support import Backend, backend, wait_until  # noqa: F401
+from jobs_support import Backend
+from support import wait_until
 
 from stream_or_queue import jobs
 from stream_or_queue.jobs import report_progress, tasks

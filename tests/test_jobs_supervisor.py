@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from jobs_support import wait_until
 from rq import Queue, Retry, Worker
 from rq.job import Job, JobStatus
+from support import wait_until
 
 from stream_or_queue import config
 from stream_or_queue.jobs import Supervisor, live_workers, tasks

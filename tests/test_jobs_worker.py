@@ -1,5 +1,4 @@
 """The in-process worker: idempotent start, warm stop, a crash that loses nothing, the scheduler."""
-# ruff: noqa: F811 - the fixtures imported from jobs_support are used as arguments
 
 from __future__ import annotations
 
@@ -8,10 +7,11 @@ import time
 from datetime import timedelta
 
 import pytest
-from jobs_support import Backend, backend, failure_text, no_leaked_threads, wait_until  # noqa: F401
+from jobs_support import Backend, failure_text
 from rq import Retry
 from rq.job import Job
 from rq.utils import current_timestamp
+from support import wait_until
 
 from stream_or_queue import jobs
 from stream_or_queue.jobs import ThreadWorker, tasks

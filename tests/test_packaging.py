@@ -86,37 +86,26 @@ def test_version_agrees(pyproject: dict[str, Any]) -> None:
     assert pyproject["project"]["version"] == stream_or_queue.__version__
 
 
-def _closure(names: set[str]) -> set[str]:
-    """Every distribution the declared ones pull in (what a fresh install will have)."""
-    seen: set[str] = set()
-    todo = list(names)
-    while todo:
-        name = canonicalize_name(todo.pop())
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            requires = metadata.requires(name) or []
-        except metadata.PackageNotFoundError:
-            continue
-        for raw in requires:
-            requirement = Requirement(raw)
-            wanted_extras = {"lua"} if name == "fakeredis" else set()
-            marker = requirement.marker
-            if marker is None or any(marker.evaluate({"extra": e}) for e in wanted_extras | {""}):
-                todo.append(requirement.name)
-    return seen
+USED_WITHOUT_IMPORT = {
+    "jupyterlab": "the app `make lab` starts",
+    "ipykernel": "the notebooks' kernel",
+    "jinja2": "FastAPI's Jinja2Templates imports it for the web pages",
+    "pytest-timeout": "a pytest plugin (the `timeout` setting)",
+    "pytest-xdist": "a pytest plugin (`make test` runs `-n`)",
+    "nbval": "a pytest plugin (`--nbval`)",
+    "ruff": "a linter run by `make lint`",
+    "mypy": "a type checker run by `make lint`",
+    "uv": "the lock and install tool of the Makefile",
+}
+"""Declared distributions that are run or loaded by name, never imported by our code."""
 
 
-def test_every_import_of_the_library_is_installed_by_its_dependencies(
-    pyproject: dict[str, Any],
-) -> None:
-    """A fresh clone's `make test` must not depend on something only this machine has."""
-    declared = {_name(s) for s in pyproject["project"]["dependencies"]}
-    available = _closure(declared)
+def _imported_distributions(*roots: str) -> dict[str, str]:
+    """Every third-party distribution imported under `roots`: name -> one importing file."""
     providers = metadata.packages_distributions()
-    missing: dict[str, str] = {}
-    for path in (ROOT / "src" / "stream_or_queue").rglob("*.py"):
+    found: dict[str, str] = {}
+    paths = [p for root in roots for p in sorted((ROOT / root).glob("**/*.py"))]
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
@@ -126,12 +115,44 @@ def test_every_import_of_the_library_is_installed_by_its_dependencies(
                 continue
             for module in modules:
                 top = module.split(".")[0]
-                if top in sys.stdlib_module_names or top == "stream_or_queue":
-                    continue
-                dists = {canonicalize_name(d) for d in providers.get(top, [])}
-                if not dists & available:
-                    missing[top] = str(path.relative_to(ROOT))
-    assert not missing, f"imported but not installed by pyproject's dependencies: {missing}"
+                for dist in providers.get(top, []):
+                    if canonicalize_name(dist) != "stream-or-queue":  # the course itself
+                        found.setdefault(canonicalize_name(dist), str(path.relative_to(ROOT)))
+    return found
+
+
+def _declared(pyproject: dict[str, Any], *, extras: bool) -> set[str]:
+    """The runtime dependencies, and with `extras` the test and dev ones too."""
+    specs = list(pyproject["project"]["dependencies"])
+    if extras:
+        specs += [
+            s for group in pyproject["project"]["optional-dependencies"].values() for s in group
+        ]
+    return {_name(s) for s in specs}
+
+
+@pytest.mark.parametrize(
+    ("roots", "extras"),
+    [(("src",), False), (("tests", "scripts", "notebooks", "solutions"), True)],
+    ids=["library-runtime-only", "tests-scripts-lessons"],
+)
+def test_what_is_imported_is_declared_directly(
+    pyproject: dict[str, Any], roots: tuple[str, ...], extras: bool
+) -> None:
+    """Each imported distribution is declared itself, not a lucky transitive (the library:
+    in the runtime dependencies, so an install without extras has it)."""
+    declared = _declared(pyproject, extras=extras)
+    imported = _imported_distributions(*roots)
+    undeclared = {d: where for d, where in imported.items() if d not in declared}
+    assert not undeclared, f"imported but not declared: {undeclared}"
+
+
+def test_every_declared_dependency_is_used(pyproject: dict[str, Any]) -> None:
+    declared = _declared(pyproject, extras=True)
+    imported = _imported_distributions("src", "tests", "scripts", "notebooks", "solutions")
+    unused = declared - set(imported) - set(USED_WITHOUT_IMPORT)
+    assert not unused, f"declared but never imported (or list why in USED_WITHOUT_IMPORT): {unused}"
+    assert not set(USED_WITHOUT_IMPORT) - declared, "USED_WITHOUT_IMPORT lists an undeclared name"
 
 
 # --- the two commands -----------------------------------------------------------------------------

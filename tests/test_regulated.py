@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import redis
+from support import wait_until
 
 from stream_or_queue.jobs import ThreadWorker, get_queue
 from stream_or_queue.regulated import TradeOrder, confirm_trade, trade_record
@@ -29,10 +28,11 @@ def test_acknowledges_before_the_ai_step_runs(
 def test_worker_fills_in_the_commentary(fake_redis: redis.Redis, simulator: Simulator) -> None:
     ack = confirm_trade(ORDER)
     with ThreadWorker(["regulated"]):
-        deadline = time.monotonic() + 20
-        while trade_record(ack.confirmation_id)["commentary"] is None:
-            assert time.monotonic() < deadline, "the commentary job never finished"
-            time.sleep(0.01)
+        wait_until(
+            lambda: trade_record(ack.confirmation_id)["commentary"] is not None,
+            20,
+            "the commentary job to finish",
+        )
     commentary = trade_record(ack.confirmation_id)["commentary"]
     assert len(commentary.split()) > 100
 

@@ -14,7 +14,17 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
-from simulator_support import HEADERS, KEY, MODEL, ask, ask_params, raw_client, sync_sdk, user
+from simulator_support import (
+    HEADERS,
+    KEY,
+    MODEL,
+    ask,
+    ask_params,
+    error_json,
+    raw_client,
+    sync_sdk,
+    user,
+)
 
 from stream_or_queue.simulator import RunningServer, Simulator, serve_in_thread
 
@@ -167,6 +177,49 @@ CASES: list[tuple[str, Any, int, str]] = [
 ]
 
 
+FIELD_NAMED: dict[str, str] = {
+    # case id -> the field path its message starts with, as the real API writes it
+    "no-model": "model: Field required",
+    "model-not-string": "model: ",
+    "unknown-model": "model: claude-imaginary-9",
+    "no-max-tokens": "max_tokens: Field required",
+    "max-tokens-zero": "max_tokens: ",
+    "max-tokens-string": "max_tokens: ",
+    "max-tokens-bool": "max_tokens: ",
+    "max-tokens-huge": "max_tokens: ",
+    "no-messages": "messages: Field required",
+    "empty-messages": "messages: ",
+    "messages-string": "messages: ",
+    "message-not-object": "messages.0: ",
+    "role-system": "messages.0.role: ",
+    "first-assistant": "messages: ",
+    "two-users": "messages: roles must alternate",
+    "content-null": "messages.0.content: ",
+    "content-empty-list": "messages.0: ",
+    "content-list-of-strings": "messages.0.content.0: ",
+    "block-without-type": "messages.0.content.0.type: Field required",
+    "text-block-without-text": "messages.0.content.0.text.text: Field required",
+    "tool-use-from-user": "messages.0.content.0: ",
+    "tool-result-bad-content": "messages.0.content.0.tool_result.content: ",
+    "tool-use-input-not-object": "messages.1.content.0.tool_use.input: ",
+    "temperature-too-high": "temperature: ",
+    "temperature-string": "temperature: ",
+    "stop-sequences-string": "stop_sequences: ",
+    "stop-sequences-empty-string": "stop_sequences.0: ",
+    "system-number": "system: ",
+    "system-image-block": "system.0.type: ",
+    "stream-string": "stream: ",
+    "tools-string": "tools: ",
+    "tool-bad-name": "tools.0.name: ",
+    "tool-no-schema": "tools.0.input_schema: Field required",
+    "tool-schema-properties-list": "tools.0.input_schema.properties: ",
+    "tool-names-repeat": "tools: ",
+    "tool-choice-unknown-tool": "tool_choice.name: ",
+    "tool-choice-string": "tool_choice: ",
+    "tool-choice-any-without-tools": "tool_choice: ",
+}
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
     with serve_in_thread(Simulator(seed=9)) as running:
@@ -219,6 +272,22 @@ def test_bad_message_requests(
         assert counted.status_code in (400, 404), counted.text
     # the server keeps serving
     assert _send(post, GOOD).status_code == 200
+
+
+@pytest.mark.parametrize("case", sorted(FIELD_NAMED))
+def test_error_messages_name_the_field(case: str) -> None:
+    """Messages are `path.to.field: problem`, like the real API's (validated by pydantic)."""
+    body = next(c[1] for c in CASES if c[0] == case)
+    with raw_client(Simulator(seed=9)) as http:
+        message = _send(http.post, body).json()["error"]["message"]
+    assert message.startswith(FIELD_NAMED[case]), message
+    assert "Value error" not in message and "pydantic" not in message, message
+
+
+def test_every_malformed_json_body_case_names_a_field() -> None:
+    """A new CASES row with a JSON body needs its expected field above, or this fails."""
+    dict_cases = {c[0] for c in CASES if isinstance(c[1], dict)}
+    assert dict_cases == set(FIELD_NAMED)
 
 
 def test_temperature_null_means_the_default(post: Callable[..., httpx2.Response]) -> None:
@@ -348,7 +417,7 @@ def test_sdk_raises_the_matching_errors(way: str) -> None:
     with sync_sdk(sim, way) as client:
         with pytest.raises(anthropic.NotFoundError) as unknown:
             client.messages.create(**{**GOOD, "model": "claude-imaginary-9"})
-        assert unknown.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+        assert error_json(unknown.value)["error"]["type"] == "not_found_error"
         with pytest.raises(anthropic.BadRequestError):
             # the SDK insists on max_tokens; extra_body sends it as null, which is missing
             client.messages.create(**GOOD, extra_body={"max_tokens": None})
@@ -374,7 +443,7 @@ def test_oversized_body_is_413(way: str) -> None:
         with pytest.raises(anthropic.APIStatusError) as too_big:
             client.messages.create(**ask("x" * 5_000))
         assert too_big.value.status_code == 413
-        assert too_big.value.body["error"]["type"] == "request_too_large"  # type: ignore[index]
+        assert error_json(too_big.value)["error"]["type"] == "request_too_large"
         assert client.messages.create(**ask("small")).stop_reason == "end_turn"
 
 

@@ -17,11 +17,13 @@ from simulator_support import (
     HEADERS,
     MODEL,
     async_client,
+    error_json,
     raw_client,
     sync_client,
     sync_sdk,
     user,
 )
+from support import wait_until
 
 from stream_or_queue import config, cost
 from stream_or_queue.simulator import Faults, RunningServer, Simulator, serve_in_thread
@@ -147,14 +149,13 @@ def test_time_scale_zero_processes_a_batch_at_once(sim: Simulator) -> None:
 
 def test_batch_ends_by_itself_as_simulated_time_passes(sim: Simulator) -> None:
     """No fast-forward: at a tiny time scale the batch finishes within a bounded wait."""
-    from simulator_support import wait_for
-
     with config.time_scale_set_to(0.0005), sync_client(sim) as client:
         batch = client.messages.batches.create(requests=requests(2))
         assert batch.processing_status == "in_progress"
-        assert wait_for(
+        wait_until(
             lambda: client.messages.batches.retrieve(batch.id).processing_status == "ended",
-            timeout=5,
+            30,
+            "the batch to end by itself",
         )
 
 
@@ -274,7 +275,7 @@ def test_delete_only_when_ended_then_gone(sim: Simulator) -> None:
         batch = client.messages.batches.create(requests=requests(2))
         with pytest.raises(anthropic.BadRequestError) as refused:
             client.messages.batches.delete(batch.id)
-        assert refused.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+        assert error_json(refused.value)["error"]["type"] == "invalid_request_error"
         with raw_client(sim) as http:  # the SDK itself refuses before asking: ask raw
             early = http.get(f"/v1/messages/batches/{batch.id}/results", headers=HEADERS)
         assert early.status_code == 400
@@ -311,7 +312,7 @@ def test_unknown_batch_is_404(sim: Simulator) -> None:
             client.messages.batches.retrieve("msgbatch_doesnotexist")
         with pytest.raises(anthropic.NotFoundError):
             client.messages.batches.cancel("msgbatch_doesnotexist")
-    assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    assert error_json(missing.value)["error"]["type"] == "not_found_error"
 
 
 # --- the envelope rules ---------------------------------------------------------------------------
@@ -326,7 +327,7 @@ def test_invalid_custom_id_is_400(sim: Simulator, custom_id: str) -> None:
     items[1]["custom_id"] = custom_id
     with sync_client(sim) as client, pytest.raises(anthropic.BadRequestError) as refused:
         client.messages.batches.create(requests=items)
-    assert refused.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert error_json(refused.value)["error"]["type"] == "invalid_request_error"
     assert "custom_id" in refused.value.message
     assert sim.batches.list({})["data"] == [], "a refused batch is not stored"
 

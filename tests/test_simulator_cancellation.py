@@ -20,8 +20,8 @@ from simulator_support import (
     async_client,
     http_client,
     sync_client,
-    wait_for,
 )
+from support import wait_until
 
 from stream_or_queue import config
 from stream_or_queue.config import TimingProfile
@@ -93,13 +93,13 @@ def test_client_disconnect_over_http_is_noticed_by_the_server(
             if count == READ:
                 break
         request_id = stream.request_id
-    assert wait_for(lambda: (r := sim.find(request_id or "")) is not None and r.ended is not None)
+    wait_until(lambda: (r := sim.find(request_id or "")) is not None and r.ended is not None)
     record = sim.find(request_id or "")
     assert record is not None
     _check_cancelled(record, read=READ)
     # the server may have written a few more tokens into the socket, never many more
     assert record.generated_tokens - READ <= 5
-    assert wait_for(lambda: sim.in_flight == 0)
+    wait_until(lambda: sim.in_flight == 0, what="no request in flight")
     # ...and it keeps serving
     with config.time_scale_set_to(0), http_client(server.url) as client:
         assert client.messages.create(**ask("still there?")).stop_reason == "end_turn"
@@ -115,7 +115,7 @@ def test_raw_http_client_hanging_up_mid_stream(sim: Simulator, server: RunningSe
         chunks = response.iter_bytes()
         while b"content_block_delta" not in next(chunks):
             pass
-    assert wait_for(lambda: (r := sim.find(request_id)) is not None and r.ended is not None)
+    wait_until(lambda: (r := sim.find(request_id)) is not None and r.ended is not None)
     record = sim.find(request_id)
     assert record is not None and record.cancelled
     assert record.generated_tokens < record.planned_output_tokens

@@ -14,6 +14,7 @@ from simulator_support import (
     HEADERS,
     ask,
     async_client,
+    error_json,
     http_client,
     sync_client,
     sync_sdk,
@@ -46,8 +47,8 @@ def test_rate_limit_is_429_with_both_retry_headers(way: str) -> None:
         client.messages.create(**ask(QUESTION))
     error = caught.value
     assert error.status_code == 429
-    assert error.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
-    assert error.body["request_id"] == error.request_id  # type: ignore[index]
+    assert error_json(error)["error"]["type"] == "rate_limit_error"
+    assert error_json(error)["request_id"] == error.request_id
     wait_real = 150.0 * config.time_scale()  # simulated seconds, sent in real time
     assert int(error.response.headers["retry-after-ms"]) == round(wait_real * 1000)
     assert int(error.response.headers["retry-after"]) == math.ceil(wait_real)
@@ -72,7 +73,7 @@ def test_overloaded_is_529(way: str) -> None:
     with sync_sdk(sim, way) as client, pytest.raises(anthropic.OverloadedError) as caught:
         client.messages.create(**ask(QUESTION))
     assert caught.value.status_code == 529
-    assert caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    assert error_json(caught.value)["error"]["type"] == "overloaded_error"
     assert "retry-after-ms" in caught.value.response.headers
 
 
@@ -82,7 +83,7 @@ def test_server_error_is_500(way: str) -> None:
     with sync_sdk(sim, way) as client, pytest.raises(anthropic.InternalServerError) as caught:
         client.messages.create(**ask(QUESTION))
     assert caught.value.status_code == 500
-    assert caught.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+    assert error_json(caught.value)["error"]["type"] == "api_error"
 
 
 @pytest.mark.parametrize("kind", ["rate_limit", "overloaded"])
@@ -152,7 +153,7 @@ def test_error_event_mid_stream_makes_the_sdk_raise(way: str) -> None:
         client.messages.stream(**ask(QUESTION)) as stream,
     ):
         received.extend(stream.text_stream)
-    assert caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    assert error_json(caught.value)["error"]["type"] == "overloaded_error"
     assert received, "some text arrived before the error"
     record = sim.ledger[-1]
     assert record.fault == "stream_error" and not record.completed and not record.cancelled

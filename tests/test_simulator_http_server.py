@@ -15,13 +15,13 @@ from simulator_support import (
     HEADERS,
     ask,
     ask_params,
-    free_port,
     http_client,
     parse_sse,
-    wait_for,
 )
+from support import wait_until
 
 from stream_or_queue._subprocess import stop_process
+from stream_or_queue.serving import free_port
 from stream_or_queue.simulator import RunningServer, Simulator, serve_in_thread
 
 
@@ -107,7 +107,9 @@ def process() -> Iterator[str]:
             return False
 
     try:
-        if not wait_for(up, timeout=20):
+        try:
+            wait_until(up, 20, "the simulator process to start")
+        except pytest.fail.Exception:
             proc.kill()
             _, err = proc.communicate(timeout=5)
             pytest.fail(f"the simulator process did not start: {err.decode()[-2000:]}")

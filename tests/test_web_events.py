@@ -11,7 +11,7 @@ from rq.job import Job, JobStatus
 
 from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import create_app, serve_in_thread
-from stream_or_queue.web.clients import afollow_events, follow_events
+from stream_or_queue.web.clients import afollow_events, event_data, follow_events
 from stream_or_queue.web.server import RunningWeb
 
 QUESTION = "How should a research agent report its progress?"
@@ -34,14 +34,14 @@ def _finished_job(http: httpx2.Client) -> tuple[str, list[httpx2.ServerSentEvent
 def test_events_are_structured_with_increasing_ids(web: RunningWeb) -> None:
     with httpx2.Client(base_url=web.url, timeout=30) as http:
         _job_id, events = _finished_job(http)
-    steps = [e.json()["step"] for e in events]  # type: ignore[index]
+    steps = [event_data(e)["step"] for e in events]
     assert steps[0] == "queued" and steps[-1] == "finished"
     assert {"searching", "reading", "writing"} <= set(steps)
     assert [e.event for e in events[:-1]] == ["progress"] * (len(events) - 1)
-    assert events[-1].event == "done" and events[-1].json()["result"]["answer"]  # type: ignore[index]
+    assert events[-1].event == "done" and event_data(events[-1])["result"]["answer"]
     ids = [tuple(map(int, e.id.split("-"))) for e in events]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
-    percents = [e.json()["percent"] for e in events]  # type: ignore[index]
+    percents = [event_data(e)["percent"] for e in events]
     assert all(0 <= p <= 100 for p in percents) and percents[-1] == 100
     assert events[0].retry is not None  # tells EventSource how soon to reconnect
 

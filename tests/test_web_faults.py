@@ -14,22 +14,23 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 import redis
 from services_support import missing
+from support import wait_until
 
 from stream_or_queue import config
 from stream_or_queue._subprocess import stop_process
 from stream_or_queue.jobs import Inbox
 from stream_or_queue.jobs.process import child_pids
+from stream_or_queue.serving import free_port
 from stream_or_queue.web import events
 from stream_or_queue.web.jobs import LOST_WORKER_MESSAGE
 
@@ -45,25 +46,11 @@ TIME_SCALE = "0.02"  # a research job takes a second or two of real time
 DEADLINE_S = 240.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 class RedisServer:
     """A private redis-server with AOF (fsync always) that can be restarted on its port."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.workdir = workdir
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
@@ -90,7 +77,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait(self._answers, 20, "redis-server to answer")
+        wait_until(self._answers, 20, "redis-server to answer", interval=0.1)
 
     def _answers(self) -> bool:
         try:
@@ -144,7 +131,7 @@ def test_forty_jobs_survive_a_redis_restart_and_a_killed_worker(
 ) -> None:
     env = {**os.environ, "REDIS_URL": redis_server.url, "STREAM_OR_QUEUE_TIME_SCALE": TIME_SCALE}
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(ROOT / "src"), env.get("PYTHONPATH")] if p)
-    port = _free_port()
+    port = free_port()
     web = _spawn(
         ["-m", "stream_or_queue.web", "--port", str(port), "--edge-timeout", "0"],
         env,
@@ -165,7 +152,7 @@ def test_forty_jobs_survive_a_redis_restart_and_a_killed_worker(
                 except httpx2.TransportError:
                     return False
 
-            _wait(ready, 60, "/readyz to answer 200 (queue up, workers seen)")
+            wait_until(ready, 60, "/readyz to answer 200 (queue up, workers seen)", interval=0.1)
             ids = []
             for n in range(JOBS):
                 response = http.post("/jobs", json={"question": f"Fault test question {n}?"})
@@ -177,7 +164,7 @@ def test_forty_jobs_survive_a_redis_restart_and_a_killed_worker(
                     1 for i in ids if (e := events.last_event(conn, i)) and e.step == "finished"
                 )
 
-            _wait(lambda: finished() >= 4, 120, "the first jobs to finish")
+            wait_until(lambda: finished() >= 4, 120, "the first jobs to finish", interval=0.1)
             redis_server.shutdown()
             time.sleep(2.0)  # Redis is down; the service and the workers must ride it out
             down = http.post("/jobs", json={"question": "While Redis is down?"})
@@ -185,7 +172,12 @@ def test_forty_jobs_survive_a_redis_restart_and_a_killed_worker(
             assert down.json()["detail"]
             redis_server.start()
             conn = redis.Redis.from_url(redis_server.url)
-            _wait(lambda: finished() < JOBS and _has_busy(supervisor.pid), 60, "a busy worker")
+            wait_until(
+                lambda: finished() < JOBS and _has_busy(supervisor.pid),
+                60,
+                "a busy worker",
+                interval=0.1,
+            )
             victim = _busy_worker(supervisor.pid)
             # The whole worker dies, as on an OOM kill or a lost machine: its work horse
             # first, so the job cannot finish on its own while the supervisor notices.
@@ -193,7 +185,9 @@ def test_forty_jobs_survive_a_redis_restart_and_a_killed_worker(
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
 
-            _wait(lambda: finished() == JOBS, DEADLINE_S, f"all {JOBS} jobs to finish")
+            wait_until(
+                lambda: finished() == JOBS, DEADLINE_S, f"all {JOBS} jobs to finish", interval=0.1
+            )
             statuses = {http.get(f"/jobs/{i}").json()["status"] for i in ids}
             assert http.get("/readyz").status_code == 200
         assert statuses == {"finished"}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 
 import httpx2
 import pytest
 import redis
 
+from stream_or_queue.serving import free_port
 from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import create_app, serve_in_thread
 from stream_or_queue.web.server import RunningWeb
@@ -32,15 +32,9 @@ def idle_web(simulator: Simulator, fake_redis: redis.Redis) -> Iterator[RunningW
     running.stop()
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # nothing listens once the socket is closed
-
-
 @pytest.fixture
 def no_queue(simulator: Simulator) -> Iterator[RunningWeb]:
-    url = f"redis://127.0.0.1:{_closed_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     running = serve_in_thread(create_app(redis_url=url, edge_timeout_s=None), worker=False)
     yield running
     running.stop()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from itertools import islice
 
 import httpx2
 import pytest
 import redis
 from starlette.types import Message, Scope
+from support import wait_until
 
 from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import create_app, events, serve_in_thread
@@ -55,9 +55,10 @@ def test_the_meter_counts_requests_bytes_and_open_time(
         job_id = http.post("/jobs", json={"question": "How are requests counted?"}).json()["id"]
         web.service.traffic.reset()
         bodies = [http.get(f"/jobs/{job_id}") for _ in range(3)]
-        deadline = time.monotonic() + 5  # the meter closes a request just after its last byte
-        while web.service.traffic.snapshot()["all"].open_now and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # the meter closes a request just after its last byte
+        wait_until(
+            lambda: not web.service.traffic.snapshot()["all"].open_now, 10, "no open request"
+        )
         snapshot = web.service.traffic.snapshot()
     status = snapshot["status"]
     assert status.requests == 3 and status.open_now == 0 and status.peak_open >= 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 import redis
 
 from stream_or_queue._subprocess import stop_process
+from stream_or_queue.serving import free_port
 from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import create_app, serve_in_thread
 from stream_or_queue.web.clients import follow_events, poll_job
@@ -41,12 +41,6 @@ def test_jobs_survive_a_restart_of_the_web_process(
             log = follow_events(http, job_id)
             assert log.steps[0] == "queued" and log.status == "finished"
             assert http.get(f"/r/{job_id}").status_code == 200
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start_web(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -78,7 +72,7 @@ def test_real_processes_a_job_outlives_the_web_process(
     """Web process 1 takes the job and dies; an `rq worker` runs it; web process 2 serves it."""
     env = {**os.environ, "REDIS_URL": real_redis_url, "STREAM_OR_QUEUE_TIME_SCALE": "0.01"}
     env.pop("ANTHROPIC_BASE_URL", None)
-    port = _free_port()
+    port = free_port()
     web = _start_web(env, port)
     try:
         response = httpx2.post(

@@ -1,9 +1,9 @@
 """JobBoard, driven headless: rows, progress bars, statuses, self-refresh, clean stop."""
-# ruff: noqa: F811 - the fixtures imported from jobs_support are used as arguments
 
 from __future__ import annotations
 
-from jobs_support import Backend, backend, no_leaked_threads, wait_until  # noqa: F401
+from jobs_support import Backend
+from support import wait_until
 
 from stream_or_queue import jobs
 from stream_or_queue.jobs import tasks

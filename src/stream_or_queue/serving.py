@@ -13,6 +13,7 @@ the demonstration.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -26,12 +27,25 @@ from .edge import cut_on_purpose
 __all__ = [
     "CutStreamFilter",
     "ServerThread",
+    "free_port",
     "install_cut_stream_filter",
     "make_server",
     "serve_in_thread",
 ]
 
 Lifespan = Literal["auto", "on", "off"]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now, for a server started by port number.
+
+    Prefer port 0 where the server can report what it bound (`serve_in_thread`): a
+    port found here can be taken by someone else before it is used.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
 
 START_TIMEOUT_S = 15.0
 

@@ -44,10 +44,6 @@ class RunStats:
     latencies_s: list[float] = field(default_factory=list)
     output_tokens: list[int] = field(default_factory=list)
 
-    @property
-    def mean_latency_s(self) -> float:
-        return sum(self.latencies_s) / len(self.latencies_s) if self.latencies_s else 0.0
-
     def note_error(self, error: BaseException) -> None:
         key = describe_error(error)
         self.errors[key] = self.errors.get(key, 0) + 1

@@ -14,6 +14,7 @@ import redis
 from rq import Queue
 
 from .. import config
+from .compat import mark_redis_version
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -52,12 +53,6 @@ dies between taking a job and starting it leaves the job where `recover()` and
 RQ's maintenance find it. Without a version RQ assumes 5.0 and pops the job
 (BLPOP), which a crash at that moment would lose. fakeredis implements BLMOVE.
 """
-_RQ_VERSION_ATTR = "__rq_redis_server_version"  # where rq.utils.get_version caches it
-
-
-def mark_redis_version(connection: redis.Redis, version: tuple[int, int, int]) -> None:
-    """Tell RQ which Redis version `connection` talks to (see FAKE_REDIS_VERSION)."""
-    setattr(connection, _RQ_VERSION_ATTR, version)
 
 
 def fake_client() -> fakeredis.FakeRedis:

@@ -18,7 +18,6 @@ import email
 import email.policy
 import os
 import smtplib
-import socket
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlparse
@@ -26,6 +25,7 @@ from urllib.parse import urlparse
 import redis
 from aiosmtpd.controller import Controller
 
+from ..serving import free_port
 from .connection import get_redis
 from .inbox import Inbox, Message
 
@@ -153,12 +153,6 @@ class _InboxHandler:
         return "250 Message accepted for delivery"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class MailCatcher:
     """A real SMTP server on 127.0.0.1 that files what it receives into an `Inbox`.
 
@@ -207,7 +201,7 @@ class MailCatcher:
             controller = Controller(
                 self.handler,
                 hostname="127.0.0.1",
-                port=self._port or _free_port(),
+                port=self._port or free_port(),
                 data_size_limit=MAX_MESSAGE_BYTES,
             )
             try:

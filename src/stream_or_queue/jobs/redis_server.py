@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 import redis
 
 from .._subprocess import stop_process
+from ..serving import free_port
 
 __all__ = ["private_redis_server"]
 
@@ -34,9 +34,7 @@ def private_redis_server(start_timeout_s: float = 10.0) -> Iterator[str]:
         raise FileNotFoundError(
             "redis-server is not installed (Debian: apt-get install redis-server)"
         )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     workdir = tempfile.mkdtemp(prefix="soq-redis-")
     command = [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
                "--appendonly", "no", "--dir", workdir]  # fmt: skip

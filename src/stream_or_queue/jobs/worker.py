@@ -2,7 +2,8 @@
 
 RQ's `SimpleWorker` runs jobs in its own process instead of forking, which is what
 a notebook needs: no fork of a Jupyter kernel, and it works on fakeredis. Two
-adjustments make it thread-safe (verified on RQ 3.0): signal handlers can only be
+adjustments make it thread-safe (verified on RQ 3.0; every RQ and fakeredis internal
+relied on is in `compat`, with its contract test): signal handlers can only be
 installed from the main thread, and the default death penalty uses SIGALRM, so
 timeouts use a timer thread instead.
 
@@ -32,7 +33,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import fakeredis
 import redis
 from rq import Queue, SimpleWorker
 from rq.connections import get_connection_kwargs
@@ -41,7 +41,16 @@ from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import BaseWorker, WorkerStatus
 
-from .connection import _RQ_VERSION_ATTR, DEFAULT_QUEUE, get_redis, mark_redis_version
+from .compat import (
+    command_listener_error_handler,
+    mark_redis_version,
+    marked_redis_version,
+    request_stop,
+    share_connection,
+    stop_requested,
+    watch_key,
+)
+from .connection import DEFAULT_QUEUE, get_redis
 
 __all__ = [
     "QuickCommandListener",
@@ -85,29 +94,10 @@ def _killable_copy(connection: redis.Redis) -> tuple[redis.Redis, _KillablePool]
         **get_connection_kwargs(connection),
     )
     client = type(connection)(connection_pool=pool)
-    version = getattr(connection, _RQ_VERSION_ATTR, None)
+    version = marked_redis_version(connection)
     if version is not None:  # keep what RQ was told about a fakeredis server
         mark_redis_version(client, version)
     return client, pool
-
-
-def _fake_database(connection: redis.Redis) -> Any:
-    """The fakeredis database behind `connection`, or None for a real Redis."""
-    if not isinstance(connection, fakeredis.FakeRedis):
-        return None
-    kwargs = connection.connection_pool.connection_kwargs
-    server = kwargs.get("server")
-    return None if server is None else (server, server.dbs[int(kwargs.get("db", 0))])
-
-
-class _Doorbell:
-    """Rings (sets `event`) when fakeredis reports a write to the key it watches."""
-
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def notify_watch(self) -> None:  # what fakeredis calls on a watched key's change
-        self.event.set()
 
 
 class WakeableQueue(Queue):
@@ -123,30 +113,23 @@ class WakeableQueue(Queue):
 
     @classmethod
     def lmove(cls, connection: redis.Redis, queue_key: str, timeout: int | None) -> Any:
-        fake = _fake_database(connection) if timeout is not None else None
-        if fake is None:
+        if timeout is None:
             return super().lmove(connection, queue_key, timeout)
-        assert timeout is not None
-        server, database = fake
         worker: ThreadSafeSimpleWorker | None = getattr(_this_thread, "worker", None)
-        bell = _Doorbell(worker.wake if worker is not None else threading.Event())
-        key = queue_key.encode()
-        with server.lock:  # fakeredis reads its watch lists under this lock
-            database.add_watch(key, bell)
-        try:
+        bell = worker.wake if worker is not None else threading.Event()
+        with watch_key(connection, queue_key, bell.set) as watched:
+            if not watched:  # a real Redis blocks by itself
+                return super().lmove(connection, queue_key, timeout)
             deadline = time.monotonic() + timeout
             while True:
-                bell.event.clear()  # before looking, so a push after the look still rings
+                bell.clear()  # before looking, so a push after the look still rings
                 found = super().lmove(connection, queue_key, None)
                 if found is not None:
                     return found
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or (worker is not None and worker._stop_requested):
+                if remaining <= 0 or (worker is not None and stop_requested(worker)):
                     raise DequeueTimeout(timeout, queue_key)
-                bell.event.wait(remaining)
-        finally:
-            with server.lock:
-                database.remove_watch(key, bell)
+                bell.wait(remaining)
 
 
 class QuickCommandListener(BaseWorker):
@@ -164,7 +147,9 @@ class QuickCommandListener(BaseWorker):
         self.pubsub = self.connection.pubsub()
         self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
         listener = self.pubsub.run_in_thread(
-            sleep_time=COMMAND_POLL_S, daemon=True, exception_handler=self._pubsub_exception_handler
+            sleep_time=COMMAND_POLL_S,
+            daemon=True,
+            exception_handler=command_listener_error_handler(self),
         )
         listener.name = f"rq-commands-{self.name}"
         self.pubsub_thread = listener  # type: ignore[assignment]  # RQ annotates it as None
@@ -200,7 +185,7 @@ class ThreadSafeSimpleWorker(QuickCommandListener, SimpleWorker):
         super().heartbeat(timeout, pipeline)  # type: ignore[arg-type]
         idle = pipeline is None and self.get_state() != WorkerStatus.BUSY
         # RQ checks its stop flag only between jobs; an idle worker also beats here.
-        if self._stop_requested and idle:
+        if stop_requested(self) and idle:
             raise StopRequested()
         if idle and self.thread_scheduler is not None:
             self._run_scheduler()
@@ -262,7 +247,7 @@ class ThreadWorker:
         self.worker.log = log
         if self.with_scheduler:
             scheduler = RQScheduler(queues, connection=connection, logging_level=logging.WARNING)
-            scheduler._connection = connection  # type: ignore[assignment]  # share the killable client, not a new pool
+            share_connection(scheduler, connection)  # the killable client, not a new pool
             scheduler.log = log
             self.worker.thread_scheduler = scheduler
         self._thread = threading.Thread(
@@ -286,7 +271,7 @@ class ThreadWorker:
     def request_stop(self) -> None:
         """Ask for a warm shutdown without waiting (see `stop`)."""
         if self.worker is not None:
-            self.worker._stop_requested = True
+            request_stop(self.worker)
             self.worker.wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:

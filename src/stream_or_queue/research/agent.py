@@ -294,7 +294,6 @@ def _call_model(
     with client.messages.stream(**params) as stream:
         trace.in_flight = stream.response.headers.get("request-id", "")
         for text in stream.text_stream:
-            trace.streamed_chars += len(text)
             on_text(text)
         message = stream.get_final_message()
     trace.in_flight = ""
@@ -445,7 +444,6 @@ async def _acall_model(
     async with client.messages.stream(**params) as stream:
         trace.in_flight = stream.response.headers.get("request-id", "")
         async for text in stream.text_stream:
-            trace.streamed_chars += len(text)
             sent = on_text(text)
             if inspect.isawaitable(sent):
                 await sent

@@ -17,7 +17,8 @@ The semantics follow the real API:
   is `expired`. `Faults(batch_expired=...)` holds requests back so that this
   happens; `fast_forward` moves a batch's clock to get there in no time.
 - Only the envelope is checked when a batch is created (a list of 1 to 100,000
-  `{custom_id, params}` with valid, unique custom_ids): anything else is a 400.
+  `{custom_id, params}` with valid, unique custom_ids; `schema.BatchCreateRequest`):
+  anything else is a 400.
   Each request's `params` are validated while processing, and a bad one ends
   `errored` with an `invalid_request_error` in the results, as documented.
 - Results are JSONL in no particular order; match them by `custom_id`.
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,15 +36,15 @@ from typing import TYPE_CHECKING, Any
 
 from .. import clock, config
 from . import model as sim_model
-from .errors import ApiError, dumps, error_body, invalid
+from . import schema
+from .errors import ApiError, dumps, error_body, invalid, read_json
 from .faults import Faults
 
 if TYPE_CHECKING:
     from .engine import SimRequest, SimResponse, Simulator
 
-__all__ = ["CANCEL_DRAIN_S", "CUSTOM_ID", "Batch", "BatchStore"]
+__all__ = ["CANCEL_DRAIN_S", "Batch", "BatchStore"]
 
-CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CANCEL_DRAIN_S = 5.0
 """Simulated seconds between a cancel request and the batch ending."""
 
@@ -175,7 +175,7 @@ class BatchStore:
         parts = path.split("/")[4:]  # after /v1/messages/batches
         method = request.method
         if not parts and method == "POST":
-            body = self._sim._json(request, self._sim.max_batch_body_bytes)
+            body = read_json(request.body, self._sim.max_batch_body_bytes)
             return self._json(self.create(body, request.base_url, faults))
         if not parts and method == "GET":
             return self._json(self.list(request.query))
@@ -200,36 +200,12 @@ class BatchStore:
 
     def create(self, body: Any, base_url: str, faults: Faults) -> dict[str, Any]:
         """Check the envelope (400 on a bad one), then queue the batch."""
-        if not isinstance(body, dict) or "requests" not in body:
-            raise invalid("requests: Field required")
-        requests = body["requests"]
-        if not isinstance(requests, list) or not requests:
-            raise invalid("requests: at least one request is required")
-        if len(requests) > config.BATCH_MAX_REQUESTS:
-            raise invalid(
-                f"requests: a batch holds at most {config.BATCH_MAX_REQUESTS:,} requests, "
-                f"got {len(requests):,}"
-            )
-        seen: set[str] = set()
+        requests = schema.validate_batch_envelope(body)
         invalid_params: dict[str, ApiError] = {}
-        for index, item in enumerate(requests):
-            if not isinstance(item, dict):
-                raise invalid(f"requests.{index}: must be an object")
-            custom_id = item.get("custom_id")
-            if not isinstance(custom_id, str) or not CUSTOM_ID.fullmatch(custom_id):
-                raise invalid(
-                    f"requests.{index}.custom_id: must be 1-64 characters of letters, digits, "
-                    f"hyphens and underscores, got {custom_id!r}"
-                )
-            if custom_id in seen:
-                raise invalid(f"requests.{index}.custom_id: duplicate custom_id {custom_id!r}")
-            seen.add(custom_id)
-            params = item.get("params")
-            if not isinstance(params, dict):
-                raise invalid(f"requests.{index}.params: Field required")
-            problem = _check_params(params)
+        for item in requests:
+            problem = _check_params(item["params"])
             if problem is not None:
-                invalid_params[custom_id] = problem
+                invalid_params[item["custom_id"]] = problem
         batch = Batch(
             id=self._sim.new_id("msgbatch_"),
             requests=requests,
@@ -354,8 +330,9 @@ class BatchStore:
             params = request["params"]
             digest = sim_model.request_digest(params)
             completion = sim_model.complete(params, random.Random(f"{self._sim.seed}|{digest}"))
-            message = self._sim._message_json(self._sim.new_id("msg_"), completion)
-            message["usage"]["service_tier"] = "batch"
+            from .engine import message_json
+
+            message = message_json(self._sim.new_id("msg_"), completion, service_tier="batch")
             result = {"type": "succeeded", "message": message}
         elif outcome == "errored":
             problem = batch.invalid_params.get(custom_id)
@@ -403,7 +380,7 @@ def _check_params(params: dict[str, Any]) -> ApiError | None:
     if params.get("stream"):
         return invalid("stream: streaming is not supported in a batch")
     try:
-        sim_model.validate_messages_request(params)
+        schema.validate_messages_request(params)
     except ApiError as error:
         return error
     return None

@@ -26,8 +26,9 @@ from typing import Any
 
 from .. import clock, config
 from . import model as sim_model
+from . import schema
 from .batches import BatchStore
-from .errors import ApiError, dumps, error_body, invalid
+from .errors import ApiError, dumps, error_body, read_json
 from .faults import NO_FAULTS, Faults
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Simulator",
     "StreamPlan",
     "digest_of",
+    "message_json",
     "sse",
 ]
 
@@ -193,8 +195,10 @@ def _usage(input_tokens: int, output_tokens: int, tier: str = "standard") -> dic
     }
 
 
-def message_json(message_id: str, completion: sim_model.Completion) -> dict[str, Any]:
-    """A complete Message object, as `POST /v1/messages` returns it."""
+def message_json(
+    message_id: str, completion: sim_model.Completion, *, service_tier: str = "standard"
+) -> dict[str, Any]:
+    """A complete Message object, as `POST /v1/messages` (or a batch's result) returns it."""
     return {
         "id": message_id,
         "type": "message",
@@ -203,7 +207,7 @@ def message_json(message_id: str, completion: sim_model.Completion) -> dict[str,
         "content": [b.as_json() for b in completion.blocks],
         "stop_reason": completion.stop_reason,
         "stop_sequence": completion.stop_sequence,
-        "usage": _usage(completion.input_tokens, completion.output_tokens),
+        "usage": _usage(completion.input_tokens, completion.output_tokens, service_tier),
     }
 
 
@@ -470,10 +474,6 @@ class StreamPlan:
         record.ended = time.perf_counter()
         self.on_close(record)
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
 
 @dataclass
 class SimResponse:
@@ -613,9 +613,9 @@ class Simulator:
                     raise ApiError("request_too_large", "Request exceeds the maximum allowed size")
                 response = self.batches.route(request, path, faults)
             elif path == "/v1/messages/count_tokens" and request.method == "POST":
-                body = self._json(request, self.max_body_bytes)
-                sim_model.validate_messages_request(body, need_max_tokens=False)
-                record.model = sim_model.check_model(body["model"])
+                body = read_json(request.body, self.max_body_bytes)
+                schema.validate_messages_request(body, need_max_tokens=False)
+                record.model = schema.check_model(body["model"])
                 response = self._json_response({"input_tokens": sim_model.input_tokens(body)})
             elif path == "/v1/messages" and request.method == "POST":
                 return self._messages(request, record, faults)
@@ -639,15 +639,6 @@ class Simulator:
             raise ApiError("authentication_error", "x-api-key header is required")
 
     @staticmethod
-    def _json(request: SimRequest, limit: int) -> Any:
-        if len(request.body) > limit:
-            raise ApiError("request_too_large", "Request exceeds the maximum allowed size")
-        try:
-            return json.loads(request.body or b"null")
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            raise invalid(f"request body is not valid JSON: {exc}") from None
-
-    @staticmethod
     def _json_response(obj: Any, status: int = 200) -> SimResponse:
         return SimResponse(status, {"content-type": "application/json"}, dumps(obj))
 
@@ -660,9 +651,9 @@ class Simulator:
     def _messages(self, request: SimRequest, record: RequestRecord, faults: Faults) -> SimResponse:
         try:
             record.retry_count = _retry_count(request.headers)
-            body = self._json(request, self.max_body_bytes)
-            sim_model.validate_messages_request(body)
-            record.model = sim_model.check_model(body["model"])
+            body = read_json(request.body, self.max_body_bytes)
+            schema.validate_messages_request(body)
+            record.model = schema.check_model(body["model"])
             record.stream = body.get("stream") is True
             digest = sim_model.request_digest(body)
             occurrence = self._occurrence(f"{digest}|{record.retry_count}")
@@ -775,14 +766,6 @@ class Simulator:
             "retry-after": str(math.ceil(real)),
         }
         return ApiError(kind, message, headers=headers)
-
-    # kept for callers that built messages through the engine
-    @staticmethod
-    def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
-        return _usage(input_tokens, output_tokens)
-
-    def _message_json(self, message_id: str, completion: sim_model.Completion) -> dict[str, Any]:
-        return message_json(message_id, completion)
 
 
 def _retry_count(headers: Mapping[str, str]) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+__all__ = ["ERROR_STATUS", "ApiError", "dumps", "error_body", "invalid", "read_json"]
+
 ERROR_STATUS: dict[str, int] = {
     "invalid_request_error": 400,
     "authentication_error": 401,
@@ -55,3 +57,13 @@ def invalid(message: str) -> ApiError:
 
 def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def read_json(body: bytes, limit: int) -> Any:
+    """A request's JSON body; 413 above `limit` bytes, 400 if it is not JSON."""
+    if len(body) > limit:
+        raise ApiError("request_too_large", "Request exceeds the maximum allowed size")
+    try:
+        return json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise invalid(f"request body is not valid JSON: {exc}") from None

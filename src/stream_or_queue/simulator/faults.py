@@ -63,9 +63,6 @@ class Faults:
             values[key] = int(raw) if key == "seed" else float(raw)
         return cls(**values)  # type: ignore[arg-type]
 
-    def any_request_faults(self) -> bool:
-        return self.rate_limit + self.overloaded + self.server_error > 0
-
     def draw(self, *parts: object) -> float:
         """A number in [0, 1) fixed by the seed and `parts` (not by call order)."""
         key = "|".join(str(p) for p in (self.seed, *parts)).encode()

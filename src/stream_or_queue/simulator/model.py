@@ -1,7 +1,7 @@
-"""The simulated model: validates a Messages request and decides its answer.
+"""The simulated model: decides the answer to a validated Messages request.
 
-Validation follows the real API's rules and messages closely enough that the
-SDK raises the same exception classes. The answer is a list of content blocks
+Requests are validated first, in `schema` (the real API's rules and messages).
+The answer is a list of content blocks
 (text and tool_use) with a stop reason; timing is added later by the engine.
 """
 
@@ -15,9 +15,8 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import config
 from . import textgen
-from .errors import ApiError, invalid
+from .schema import check_model
 from .tokens import count_content_tokens, count_tokens, tokenize
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -75,157 +74,6 @@ class Completion:
     @property
     def output_tokens(self) -> int:
         return sum(len(b.pieces) for b in self.blocks)
-
-
-# --- validation -------------------------------------------------------------
-
-
-def check_model(model: Any) -> str:
-    if not isinstance(model, str) or not model:
-        raise invalid("model: Field required")
-    canonical = config.canonical_model(model)
-    if canonical not in config.PRICES:
-        raise ApiError("not_found_error", f"model: {model}")
-    return canonical
-
-
-def validate_messages_request(body: Any, *, need_max_tokens: bool = True) -> dict[str, Any]:
-    """Raise ApiError(400/404) for anything the real API would refuse."""
-    if not isinstance(body, dict):
-        raise invalid("request body must be a JSON object")
-    check_model(body.get("model"))
-    if need_max_tokens:
-        max_tokens = body.get("max_tokens")
-        if max_tokens is None:
-            raise invalid("max_tokens: Field required")
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-            raise invalid("max_tokens: must be a positive integer")
-        if max_tokens > 128_000:
-            raise invalid(f"max_tokens: {max_tokens} > 128000, the maximum allowed")
-    messages = body.get("messages")
-    if messages is None:
-        raise invalid("messages: Field required")
-    if not isinstance(messages, list) or not messages:
-        raise invalid("messages: at least one message is required")
-    previous_role = None
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise invalid(f"messages.{index}: must be an object")
-        role = message.get("role")
-        if role not in ("user", "assistant"):
-            raise invalid(f"messages.{index}.role: must be 'user' or 'assistant'")
-        if index == 0 and role != "user":
-            raise invalid('messages: first message must use the "user" role')
-        if role == previous_role:
-            raise invalid(
-                f'messages: roles must alternate between "user" and "assistant", '
-                f'but found multiple "{role}" roles in a row'
-            )
-        content = message.get("content")
-        if isinstance(content, str):
-            if not content and index != len(messages) - 1:
-                raise invalid(f"messages.{index}: text content blocks must be non-empty")
-        elif isinstance(content, list):
-            if not content:
-                raise invalid(f"messages.{index}: all messages must have non-empty content")
-            for b_index, block in enumerate(content):
-                _check_block(block, f"messages.{index}.content.{b_index}", role)
-        else:
-            raise invalid(f"messages.{index}.content: must be a string or a list of blocks")
-        previous_role = role
-    temperature = body.get("temperature")
-    if temperature is not None and (
-        not isinstance(temperature, int | float) or not 0.0 <= float(temperature) <= 1.0
-    ):
-        raise invalid("temperature: must be between 0 and 1")
-    stops = body.get("stop_sequences")
-    if stops is not None and (
-        not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops)
-    ):
-        raise invalid("stop_sequences: must be a list of non-empty strings")
-    system = body.get("system")
-    if system is not None:
-        if isinstance(system, list):
-            for s_index, block in enumerate(system):
-                if (
-                    not isinstance(block, dict)
-                    or block.get("type") != "text"
-                    or not isinstance(block.get("text"), str)
-                ):
-                    raise invalid(f"system.{s_index}: must be a text block")
-        elif not isinstance(system, str):
-            raise invalid("system: must be a string or a list of text blocks")
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise invalid("stream: must be a boolean")
-    names = _check_tools(body.get("tools"))
-    choice = body.get("tool_choice")
-    if choice is not None:
-        if not isinstance(choice, dict) or choice.get("type") not in _TOOL_CHOICES:
-            raise invalid("tool_choice: must be an object with type auto, any, tool or none")
-        if choice["type"] == "tool" and choice.get("name") not in names:
-            raise invalid("tool_choice.name: must name one of the tools")
-        if choice["type"] in ("any", "tool") and not names:
-            raise invalid("tool_choice: requires tools")
-    return body
-
-
-_TOOL_CHOICES = ("auto", "any", "tool", "none")
-
-
-def _check_tools(tools: Any) -> list[str]:
-    if tools is None:
-        return []
-    if not isinstance(tools, list):
-        raise invalid("tools: must be a list")
-    names: list[str] = []
-    for t_index, tool in enumerate(tools):
-        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-            raise invalid(f"tools.{t_index}.name: Field required")
-        if not re.fullmatch(r"[a-zA-Z0-9_-]{1,128}", tool["name"]):
-            raise invalid(f"tools.{t_index}.name: String should match pattern")
-        if tool["name"] in names:
-            raise invalid(f"tools: tool names must be unique, {tool['name']!r} repeats")
-        schema = tool.get("input_schema")
-        if not isinstance(schema, dict) or schema.get("type") != "object":
-            raise invalid(f"tools.{t_index}.input_schema: must be a JSON schema of type object")
-        properties = schema.get("properties", {})
-        required = schema.get("required", [])
-        if not isinstance(properties, dict) or not all(
-            isinstance(p, dict) for p in properties.values()
-        ):
-            raise invalid(f"tools.{t_index}.input_schema.properties: must map names to schemas")
-        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
-            raise invalid(f"tools.{t_index}.input_schema.required: must be a list of names")
-        names.append(tool["name"])
-    return names
-
-
-def _check_block(block: Any, where: str, role: str) -> None:
-    """A content block must have the fields its type needs (what the SDK would send)."""
-    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-        raise invalid(f"{where}: must be a content block")
-    kind = block["type"]
-    if kind == "text" and not isinstance(block.get("text"), str):
-        raise invalid(f"{where}.text: Field required")
-    if kind == "tool_use":
-        if role != "assistant":
-            raise invalid(f"{where}: tool_use blocks are only allowed in assistant messages")
-        if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
-            raise invalid(f"{where}: tool_use blocks need an id and a name")
-        if not isinstance(block.get("input"), dict):
-            raise invalid(f"{where}.input: must be an object")
-    if kind == "tool_result":
-        if role != "user":
-            raise invalid(f"{where}: tool_result blocks are only allowed in user messages")
-        if not isinstance(block.get("tool_use_id"), str):
-            raise invalid(f"{where}.tool_use_id: Field required")
-        content = block.get("content", "")
-        if not isinstance(content, str | list) or (
-            isinstance(content, list)
-            and not all(isinstance(c, dict) and isinstance(c.get("type"), str) for c in content)
-        ):
-            raise invalid(f"{where}.content: must be a string or a list of blocks")
 
 
 # --- reading the conversation -------------------------------------------------------
@@ -298,7 +146,6 @@ def complete(body: dict[str, Any], rng: random.Random) -> Completion:
             system=_system_text(body.get("system")),
             user=last_user if not tool_results else first_user,
             previous_answer=assistant_texts[-1] if assistant_texts else "",
-            previous_question=_previous_question(messages),
             tool_results=tool_results,
             turn=len(assistant_texts),
         )
@@ -310,18 +157,6 @@ def complete(body: dict[str, Any], rng: random.Random) -> Completion:
     _apply_stop_sequences(completion, body.get("stop_sequences") or [])
     _apply_max_tokens(completion, int(body.get("max_tokens") or 4096))
     return completion
-
-
-def _previous_question(messages: list[dict[str, Any]]) -> str:
-    """The last user text before the last assistant turn (empty on a first turn)."""
-    last_assistant = max(
-        (i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1
-    )
-    for message in reversed(messages[: max(last_assistant, 0)]):
-        text = _text_of(message["content"])
-        if message["role"] == "user" and text.strip():
-            return text
-    return ""
 
 
 def planned_tool_calls(question: str) -> int:

@@ -21,9 +21,7 @@ from functools import cache
 
 from . import knowledge, writers
 
-__all__ = ["Prompt", "chat_answer", "citations_in", "compose", "keywords", "off_topic"]
-
-citations_in = writers.citations_in
+__all__ = ["Prompt", "chat_answer", "compose", "keywords", "off_topic"]
 
 _STOPWORDS = frozenset(
     """a an and are as at be been but by can could do does for from had has have how i if in
@@ -44,8 +42,6 @@ class Prompt:
     previous_answer: str
     tool_results: Sequence[str]
     turn: int
-    previous_question: str = ""
-    """The user turn the previous answer replied to: what "my previous answer" was about."""
 
 
 def keywords(text: str, limit: int = 4) -> list[str]:

@@ -557,8 +557,3 @@ def research_answer(question: str, tool_results: Sequence[str], rng: random.Rand
 
 def _titled(title: str) -> str:
     return f"*{title}*" if title else "a note"
-
-
-def citations_in(text: str) -> list[str]:
-    """Document ids cited as [id] in an answer."""
-    return re.findall(r"\[([a-z]{2,10}-\d{1,4})\]", text)

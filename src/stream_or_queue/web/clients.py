@@ -31,6 +31,7 @@ __all__ = [
     "afollow_events",
     "apoll_job",
     "backoff_delays",
+    "event_data",
     "follow_events",
     "poll_job",
 ]
@@ -113,6 +114,14 @@ async def apoll_job(
         await clock.asleep(next(delays))
 
 
+def event_data(event: httpx2.ServerSentEvent) -> dict[str, Any]:
+    """An event's JSON data; every event of the service's streams carries an object."""
+    data = event.json()
+    if not isinstance(data, dict):
+        raise ValueError(f"event {event.event!r} does not carry a JSON object: {event.data!r}")
+    return data
+
+
 @dataclass
 class EventLog:
     """Every event an SSE client received, and how many connections that took."""
@@ -127,14 +136,15 @@ class EventLog:
     def status(self) -> str | None:
         """The job's final status, once the terminal event has arrived."""
         if self.events and self.events[-1].event == "done":
-            return str(self.events[-1].json()["step"])  # type: ignore[index]
+            return str(event_data(self.events[-1])["step"])
         return None
 
     @property
     def steps(self) -> list[str]:
-        return [str(e.json()["step"]) for e in self.events]  # type: ignore[index]
+        return [str(event_data(e)["step"]) for e in self.events]
 
-    def _add(self, event: httpx2.ServerSentEvent) -> bool:
+    def record(self, event: httpx2.ServerSentEvent) -> bool:
+        """Keep `event` and its id (where a reconnection resumes); True once the job ended."""
         self.events.append(event)
         if event.id:
             self.last_event_id = event.id
@@ -176,7 +186,7 @@ def follow_events(
                 response.raise_for_status()
                 for event in httpx2.EventSource(response):
                     retry_ms = event.retry if event.retry is not None else retry_ms
-                    ended = log._add(event)
+                    ended = log.record(event)
                     if on_event is not None:
                         on_event(event)
                     if ended or (stop_after is not None and len(log.events) >= stop_after):
@@ -208,7 +218,7 @@ async def afollow_events(
                 response.raise_for_status()
                 async for event in httpx2.EventSource(response):
                     retry_ms = event.retry if event.retry is not None else retry_ms
-                    ended = log._add(event)
+                    ended = log.record(event)
                     if on_event is not None:
                         on_event(event)
                     if ended or (stop_after is not None and len(log.events) >= stop_after):
