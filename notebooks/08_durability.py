@@ -145,6 +145,13 @@ print(trail_table(audit_trail(job.id)))
 # Redis' point of view - the only view RQ has - the worker died on the spot.
 
 # %%
+# Predict first: pick an answer before you run the next cell; the cell after
+# the measurement puts it beside what was measured.
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("08_durability", only=["crash-in-summarize"])
+
+# %%
 job = queue.enqueue(
     pipeline_job, step_s=STEP_S, durations={"summarize": SLOW_S}, retry=Retry(max=3)
 )
@@ -198,6 +205,13 @@ print(
 assert s.finished_steps_reexecuted == 0
 assert runs == {"search": 1, "read": 1, "summarize": 2, "write": 1}
 print(trail_table(audit_trail(job.id), width=120))
+
+
+# %%
+redone = f"{s.finished_steps_reexecuted} finished steps run again"
+Quiz.compare(
+    "08_durability", "crash-in-summarize", f"{status(job)} after {s.attempts} attempts, {redone}"
+)
 
 # %% [markdown]
 # The crash cost exactly one step's work: `summarize`, which had not finished and
