@@ -91,10 +91,10 @@ for lever in levers:
     print(f"  ${lever.cost_per_question_usd:.4f}  {change:+5.0%} vs v2   {lever.name}")
 ax = levers_chart(levers)
 
-
 # %%
 saved = 1 - levers[1].cost_per_question_usd / levers[0].cost_per_question_usd
 Quiz.compare("09c_research_v3_batch", "small-model-lever", f"{saved:.0%} cheaper: {levers[1].name}")
+
 
 # %% [markdown]
 # Read it honestly:
