@@ -295,11 +295,11 @@ print(
 
 
 # %%
-answered = f"{sum(streamed['idle'])} of {len(SAMPLE)}"
+idle_answered = f"{sum(streamed['idle'])} of {len(SAMPLE)}"
 Quiz.compare(
     "04_why_long_sync_requests_fail",
     "stream-behind-idle-timeout",
-    f"{answered} streams answered behind the idle timeout",
+    f"{idle_answered} streams answered behind the idle timeout",
 )
 
 # %% [markdown]
