@@ -66,7 +66,7 @@ lint: $(STAMP)
 
 ## Every benchmark (bounded, loopback only); each prints the table it adds to docs/performance.md.
 bench: $(STAMP)
-	for script in scripts/bench_*.py scripts/chaos_durable.py scripts/chaos_dbos.py; do $(PY) $$script || exit 1; done
+	for script in scripts/bench_*.py scripts/chaos_dbos.py; do $(PY) $$script || exit 1; done
 
 ## Re-resolve the lock after editing pyproject.toml's ranges, keeping every other pin.
 lock: $(STAMP)

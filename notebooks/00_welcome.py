@@ -238,6 +238,7 @@ for name, watching, seconds, must_survive, batch_saves in features:
 # | 05x | [Background jobs: going further](05x_background_jobs_going_further.ipynb) | [05_background_jobs](../labs/05_background_jobs.ipynb) | *15, optional* |
 # | 06 | [Start, then poll](06_start_then_poll.ipynb) | [06_start_then_poll](../labs/06_start_then_poll.ipynb) | 20 |
 # | 07 | [Batch at scale](07_batch_at_scale.ipynb) | [07_batch_at_scale](../labs/07_batch_at_scale.ipynb) | 25 |
+# | 07x | [Batch at scale: going further](07x_batch_going_further.ipynb) | [07_batch_at_scale](../labs/07_batch_at_scale.ipynb) | *15, optional* |
 # | 08 | [Durability](08_durability.ipynb) | [08_durability](../labs/08_durability.ipynb) | 20 |
 # | 09a | [Research assistant v1: the chat box](09a_research_v1_chat_box.ipynb) | [09_capstone](../labs/09_capstone.ipynb) | 15 |
 # | 09b | [Research assistant v2: the job](09b_research_v2_job.ipynb) | [09_capstone](../labs/09_capstone.ipynb) | 20 |

@@ -135,6 +135,7 @@ print(
     f"shown {len(shown)} tokens; the model generated {hidden.generated_tokens:,} of "
     f"{hidden.planned_output_tokens:,} (cancelled: {hidden.cancelled})"
 )
+assert hidden.generated_tokens == hidden.planned_output_tokens and not hidden.cancelled
 
 
 # %%
@@ -249,6 +250,7 @@ print(
     f"{'turns in 5 min':>15}"
 )
 n = len(turns)
+shares: dict[str, tuple[float, float]] = {}
 reading = sum(len(t.reply.split()) for t in turns) / config.READING_WORDS_PER_MINUTE * 60 / n
 typing = sum(len(q.split()) for q in QUESTIONS) / config.TYPING_WORDS_PER_MINUTE * 60 / n
 for design, waits in designs.items():
@@ -260,17 +262,30 @@ for design, waits in designs.items():
         / n
     )
     waiting = sum(waits) / n
+    shares[design] = (waiting / per_turn, 300 / per_turn)
     print(
         f"{design:16} {waiting:>6.1f} s {reading:>6.1f} s {typing:>5.1f} s {per_turn:>5.1f} s "
         f"{waiting / per_turn:>9.0%} {300 / per_turn:>15.1f}"
     )
+(dead_streamed, turns_streamed), (dead_slow, turns_slow) = (
+    shares["streamed"],
+    shares["30-second reply"],
+)
+print()
+print(
+    f"streamed, {dead_streamed:.0%} of the conversation is dead air; with a 30-second reply, "
+    f"{dead_slow:.0%}, and the turns in five minutes fall from {turns_streamed:.1f} to "
+    f"{turns_slow:.1f} ({1 - turns_slow / turns_streamed:.0%} fewer)"
+)
+assert dead_streamed < 0.1 < 0.3 < dead_slow and turns_slow < turns_streamed
 
 # %% [markdown]
-# Streamed, the user spends a few per cent of the conversation looking at an
-# empty reply; the rest is reading and typing, which is what a conversation is.
-# With a 30-second reply, more than half of the time is dead air and the number
-# of turns in five minutes falls by more than half. People do not sit through that: they switch
-# tabs, and the next question never comes. That is why a conversation must stay
+# Streamed, the user spends a small share of the conversation looking at an
+# empty reply (the figure above); the rest is reading and typing, which is what a
+# conversation is. With a 30-second reply, the dead air is a large share of every
+# turn and fewer turns fit in five minutes (both printed above). People do not sit
+# through that: they switch tabs, and the next question never comes. That is why
+# a conversation must stay
 # sync and streamed, and why work that cannot answer in seconds should stop
 # pretending to be a chat (notebooks 04 to 06).
 #
@@ -297,7 +312,7 @@ for t, r in zip(turns, records, strict=True):
 # - A conversation sends its whole history every turn: follow-ups depend on the
 #   last answer, and input tokens grow each turn.
 # - Each turn is wait + read + type. Streaming keeps the wait at about a second; a
-#   30-second reply makes most of the conversation dead air.
+#   30-second reply turns a large share of every turn into dead air (section 4).
 
 # %% [markdown]
 # ## Quick check

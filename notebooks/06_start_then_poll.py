@@ -18,7 +18,8 @@
 #   reattach after a disconnect with `Last-Event-ID` without missing an event.
 # - Measure polling against SSE: requests, bytes, responses held open, and how
 #   soon each client notices that the job is done.
-# - Decide when a WebSocket is worth its extra moving parts.
+# - Cancel a running job from the page with one request back, and measure what
+#   the agent did not do; decide when a WebSocket is worth its extra moving parts.
 
 # %% [markdown]
 # ## Setup
@@ -287,23 +288,123 @@ plt.show()
 #   "open s" column): the server must handle many idle connections (async
 #   servers do), and the edge will cut them, so the client must reattach.
 #
-# ## 6. When is a WebSocket worth it?
+# ## 6. Talking back: cancel a running job from the page
 #
-# A WebSocket is a two-way channel. Progress and results flow one way, from the
-# server to the browser, and SSE does that over plain HTTP, with reconnection and
-# `Last-Event-ID` built into every browser's `EventSource`. A WebSocket pays off
-# when the *client* must talk while the job runs.
+# The seed suggests "WebSocket / SSE with checkpoints" for agent loops where the
+# client wants to see the thinking, and the chat pattern wants the user to be
+# able to stop. Both directions are needed, but not on one socket: the steps
+# flow down the SSE stream, and the one message that goes back - stop - is a
+# plain request, `DELETE /jobs/{id}`. The service sets a cancel flag in Redis,
+# the job checks it at its next step and stops, and the stream ends with a
+# `canceled` event. Measure it: run one question to the end, then the same
+# question again, cancelled three events in, and count what the agent did.
+
+# %%
+import time
+
+from rq.job import Job
+
+QUESTION = "What should a research agent show while it works?"
+
+
+def model_calls(since: int) -> int:
+    """Requests the agent made to the model since ledger entry `since`."""
+    return sum(r.endpoint == "POST /v1/messages" for r in list(env.simulator.ledger)[since:])
+
+
+mark = len(env.simulator.ledger)
+whole = follow_events(http, http.post("/jobs", json={"question": QUESTION}).json()["id"])
+whole_calls = model_calls(mark)
+
+mark = len(env.simulator.ledger)
+job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
+seen = follow_events(http, job_id, stop_after=3)
+cancel_at = time.perf_counter()
+answer = http.delete(f"/jobs/{job_id}")
+arrived: list[float] = []
+rest = follow_events(
+    http,
+    job_id,
+    last_event_id=seen.last_event_id,
+    on_event=lambda event: arrived.append(time.perf_counter()),
+)
+job = Job.fetch(job_id, connection=web.service.redis)
+deadline = time.monotonic() + 30
+while job.get_status(refresh=True) == "started" and time.monotonic() < deadline:
+    time.sleep(0.01)  # the worker stops at the agent's next step
+cancelled_calls = model_calls(mark)
+steps = [json.loads(e.data)["step"] for e in seen.events]
+print(f"the whole run: {len(whole.events)} events, {whole_calls} model calls, {whole.status}")
+print(
+    f"the cancelled run: the page saw {' -> '.join(steps)}, sent DELETE "
+    f"({answer.status_code}), and the stream ended {rest.status}"
+)
+assert answer.status_code == 200 and rest.status == "canceled"
+assert cancelled_calls < whole_calls
+
+# %% tags=["nbval-ignore-output", "why:timing"]
+print(
+    f"the cancelled run made {cancelled_calls} of {whole_calls} model calls: "
+    f"{whole_calls - cancelled_calls} never happened"
+)
+print(
+    f"from the DELETE to the `canceled` event on the stream: "
+    f"{clock.to_sim(arrived[-1] - cancel_at):.2f} s (simulated)"
+)
+
+# %% [markdown]
+# The same stream can carry the model's *thinking*. With extended thinking the
+# model writes its reasoning before the answer; the service's chat endpoint
+# passes it on as `thinking` events (`GET /chat?question=...&thinking=1024`, a
+# thinking budget in tokens), so a page can show the reasoning instead of a
+# spinner while the answer is not there yet:
+
+# %%
+mark = len(env.simulator.ledger)
+params: dict[str, str | int] = {
+    "question": "Should a research agent run as a background job?",
+    "thinking": 1024,
+}
+with http.stream("GET", "/chat", params=params) as response:
+    streamed = [(e.event, json.loads(e.data)) for e in httpx2.EventSource(response)]
+kinds = [kind for kind, _ in streamed]
+record = next(r for r in list(env.simulator.ledger)[mark:] if r.endpoint == "POST /v1/messages")
+rate = (record.planned_output_tokens - 1) / (record.scheduled_total_s - record.scheduled_ttft_s)
+print(
+    f"{kinds.count('thinking')} thinking events, then {kinds.count('token')} answer tokens, "
+    f"then {kinds[-1]}"
+)
+print(
+    f"{record.thinking_tokens:,} thinking tokens: about "
+    f"{record.thinking_tokens / rate:.0f} s of the model's time (simulated) before the "
+    "first word of the answer, shown as reasoning rather than a spinner"
+)
+print("the thinking begins:", "".join(d["text"] for k, d in streamed if k == "thinking")[:90])
+assert set(kinds[: kinds.index("token")]) == {"thinking"} and record.thinking_tokens > 0
+
+# %% [markdown]
+# One stream down, one small request up: the user sees every step (and the
+# thinking) as it happens
+# and can stop the work, and what the agent did not do is not paid for (how
+# many calls that saves depends on when the stop comes: the count above is this
+# run's). A
+# *steer* message (answer the agent's question, add a source) fits the same
+# shape: a `POST` that the job reads at its next step, as it reads the cancel
+# flag. That is why this course drops the WebSocket: it would carry the same two
+# kinds of message over a connection that edges and proxies treat specially, and
+# lose what SSE gives for free (`Last-Event-ID`, plain HTTP through every edge).
 #
-# | need | polling | SSE | WebSocket |
+# | need | polling | SSE + a request back | WebSocket |
 # |---|---|---|---|
 # | job status now and then, simplest client | ✓ | ✓ | overkill |
 # | live progress steps, resume after a drop | misses steps | ✓ built in (`Last-Event-ID`) | you build it |
-# | the user steers the running agent (answers a question, adds a source) | - | a separate `POST` per message | ✓ |
+# | the user stops or steers the running agent | a request back | ✓ measured above | ✓ |
 # | many messages both ways per second (collaborative editing, voice) | - | - | ✓ |
 # | passes proxies and edges unchanged | ✓ | ✓ (plain HTTP; cut and resumed) | needs upgrade support |
 #
-# For a research job that reports progress and ends with a permalink, SSE with a
-# polling fallback is enough; the course's page does exactly that.
+# A WebSocket earns its moving parts when messages flow both ways many times a
+# second; a research job that reports steps, takes a stop, and ends with a
+# permalink does not need one.
 
 # %% [markdown]
 # The service stays up while this notebook runs (it stops with the kernel). Open
@@ -311,7 +412,7 @@ plt.show()
 # or a remote JupyterLab, run `python -m stream_or_queue.web --port 8000` in a
 # terminal and open port 8000 through your environment's proxy. Ask a question
 # there: a job a person starts from the page plays on the human clock, so its
-# progress moves at a real agent's pace (a minute or two), step by step.
+# progress moves at a real agent's pace, step by step.
 
 # %% tags=["nbval-ignore-output", "why:ids"]
 http.close()
@@ -330,8 +431,9 @@ print(f"the course's page, live while this notebook runs: {web.url}/")
 #   the stream.
 # - Measured: SSE needs a fraction of polling's requests and notices the end
 #   sooner, but holds one response open per watcher.
-# - WebSockets are for two-way traffic while the job runs; one-way progress
-#   does not need them.
+# - Talking back needs no WebSocket: a `DELETE` (or a `POST` to steer) next to
+#   the SSE stream stopped the running agent, measured in model calls it never
+#   made. WebSockets are for many messages both ways per second.
 
 # %% [markdown]
 # ## Quick check

@@ -6,22 +6,23 @@
 # done, that the job does not hammer the API (or get throttled by it), that
 # failures are retried without anyone noticing, and what it costs. This notebook
 # takes one catalogue through three designs - a plain loop, capped concurrency,
-# and the Message Batches API at half price - measures each, and ends with a job
-# a hundred times bigger: classifying 50 million support tickets, night by night.
+# and the Message Batches API at half price - and measures each. Then two jobs
+# nobody should wait for: summarising a 300-page document, and letting a model
+# think longer because nobody is waiting.
 
 # %% [markdown]
 # ## What you will learn
 #
 # - Validate 10,000 rows before spending anything, reject the bad ones with a
 #   report, and account for every row at the end (a reconciliation table).
-# - Cap concurrency with an `asyncio.Semaphore` (and with RQ's `RateLimit` for
-#   queued work), and see the 429s an uncapped client collects.
+# - Cap concurrency with an `asyncio.Semaphore`, and see the 429s an uncapped
+#   client collects.
 # - Send the whole catalogue through the Message Batches API: submit, poll with a
 #   progress bar, stream the results, resubmit only what errored or expired.
-# - Tell the SDK's built-in retries from explicit backoff with jitter, cap retries
-#   with a budget, and make every retry idempotent with `custom_id`.
-# - Size "classify all 50M tickets", and run a small version as a nightly batch
-#   on RQ's cron scheduler.
+# - Summarise a 300-page document as a background job: split it into chunks, map,
+#   reduce, and notify the user.
+# - Spend the time nobody is waiting for on extended thinking, and measure what it
+#   costs in dollars and seconds.
 
 # %% [markdown]
 # ## Setup
@@ -104,7 +105,7 @@ print(
 assert loop.succeeded == SAMPLE and loop.sim_seconds >= 0.95 * per_item_s * SAMPLE
 
 # %% [markdown]
-# More than two hours with one process busy, every token at the full price, and a
+# Hours with one process busy (the figure above), every token at the full price, and a
 # single uncaught exception at item 6,000 would stop the loop (this one records the
 # failure and moves on, but most loops do not).
 #
@@ -192,166 +193,12 @@ assert all(run["summary"].lost == 0 for run in capped.values())
 # requests to deliver less. Capping is what the seed means by *don't hammer your
 # downstream APIs*.
 #
-# ### Queued work: RQ's `RateLimit`
-#
 # When the items are jobs on a queue, the cap must hold across every worker on
-# every machine, which a semaphore in one process cannot do. RQ 3.0 has it built
-# in: jobs enqueued with `RateLimit(key, concurrency)` wait in a `rate_limited`
-# state until one of the `concurrency` slots for that key frees up. Six workers,
-# a cap of four:
-
-# %%
-from stream_or_queue.batch.queued import collect_jobs, enqueue_items, start_workers, stop_workers
-from stream_or_queue.jobs import get_queue, get_redis
-
-QUEUED = items[:60]
-queue = get_queue("descriptions")
-queued_ledger = Ledger(QUEUED)
-mark = len(env.simulator.ledger)
-with config.time_scale_set_to(0.05):
-    workers = start_workers("descriptions", 6)
-    jobs = enqueue_items(queue, QUEUED, concurrency=4, ledger=queued_ledger)
-    again = enqueue_items(queue, QUEUED[:10], concurrency=4)  # the same ten items, again
-    statuses = collect_jobs(
-        jobs,
-        queued_ledger,
-        connection=get_redis(),
-        poll_every_s=2.0,
-        progress=Progress(len(jobs), "queued jobs"),
-    )
-    stop_workers(workers)
-print(
-    f"jobs: {statuses}; enqueued the same 10 items again -> "
-    f"{len({job.id for job in again} - {job.id for job in jobs})} new jobs"
-)
-print(queued_ledger.reconcile())
-
-# %% tags=["nbval-ignore-output", "why:timing"]
-peak = peak_in_flight(env.simulator, mark)
-print(
-    f"6 workers, RateLimit 4: at most {peak} requests in flight, "
-    f"{upstream(env.simulator, mark).rate_limited} refused with 429"
-)
-assert peak <= 4 and upstream(env.simulator, mark).rate_limited == 0
+# every machine: RQ's `RateLimit` does that, shown in the *Going further* notebook
+# with retries and the nightly batch.
 
 # %% [markdown]
-# Each job's id is derived from its item's `custom_id`, so enqueueing an item twice
-# returns the existing job instead of creating another: the producer can be rerun
-# safely. (RQ's own `unique=True` cannot be combined with a rate limit, so
-# `enqueue_items` checks first.)
-#
-# ## 4. Retries: whose job is it?
-#
-# Three ways to survive transient errors, on 300 items against an API that fails
-# 10% of requests (4% `429`, 3% `529 overloaded`, 3% `500`). The faults are decided
-# by the simulator's seed, so these counts are the same on every run:
-
-# %%
-from stream_or_queue.simulator import Faults, Simulator
-
-retry_sim = Simulator(seed=1, faults=Faults(rate_limit=0.04, overloaded=0.03, server_error=0.03))
-STRATEGIES = {
-    "no retries": dict(max_retries=0, attempts=1),
-    "SDK built-in (max_retries=2)": dict(max_retries=2, attempts=1),
-    "explicit: 6 tries, backoff + jitter": dict(max_retries=0, attempts=6),
-}
-print(
-    f"{'strategy':38} {'requests':>9} {'errors':>7} {'retried':>8} {'succeeded':>10} "
-    f"{'failed':>7} {'lost':>5}"
-)
-for name, strategy in STRATEGIES.items():
-    mark = len(retry_sim.ledger)
-    ledger = Ledger(items[:300])
-    async with async_client(simulator=retry_sim, max_retries=strategy["max_retries"]) as async_api:
-        await run_concurrent(
-            items[:300],
-            client=async_api,
-            ledger=ledger,
-            concurrency=50,
-            attempts=strategy["attempts"],
-        )
-    seen, summary = upstream(retry_sim, mark), ledger.reconcile()
-    print(
-        f"{name:38} {seen.requests:>9,} {seen.errors:>7,} "
-        f"{summary.counts['retried-then-succeeded']:>8,} {summary.succeeded:>10,} "
-        f"{summary.counts['failed']:>7,} {summary.lost:>5}"
-    )
-
-# %% [markdown]
-# Compare *requests* with *retried*: the SDK's row made more requests than there
-# are items, yet its ledger recorded no retry at all. Both retry layers deliver,
-# but they fit different places:
-#
-# - **The SDK's built-in retries** (2 by default, 0.5-8 s apart, obeying
-#   `retry-after`): right for a call a person is waiting on, where the goal is a
-#   short, bounded delay. They are invisible to your code: no record, no budget.
-# - **Explicit backoff with jitter** (`stream_or_queue.batch.retrying` /
-#   `async_retrying`, built on tenacity): right for bulk work. More attempts over a
-#   longer time; *full jitter* (a random wait up to `base x 2^n`) so that 50
-#   workers that failed together do not retry together; never sooner than the
-#   server's `retry-after`; every attempt in the ledger. Create the client with
-#   `max_retries=0`, or the layers multiply: 3 SDK tries x 6 outer tries = 18
-#   requests for one item.
-# - **RQ's `Retry(max=..., interval=[...])`**: re-runs a whole queued job after
-#   the SDK gave up, even on another worker after a crash. (Intervals need a
-#   scheduler: `rq worker --with-scheduler` on a real Redis.)
-# - **The Batches API**: no per-request retries at all. Requests that end
-#   `errored` or `expired` are resubmitted in a new batch (section 5).
-#
-# ### A retry budget
-#
-# Retries are load. When the API is healthy they are rare; in an outage - here,
-# half of all requests fail - per-request retries double the traffic exactly when
-# the API can least take it. A retry budget caps retries for the whole run at a
-# share of first attempts (`RetryBudget`: 10%, plus a floor of 10). What it cannot
-# retry is reported as failed, for the next run to pick up:
-
-# %% tags=["nbval-ignore-output", "why:threads"]
-from stream_or_queue.batch import RetryBudget
-
-outage_sim = Simulator(seed=2, faults=Faults(overloaded=0.5))
-budgets = {}
-for name, budget in (("no budget", None), ("budget 10% + 10", RetryBudget())):
-    mark = len(outage_sim.ledger)
-    ledger = Ledger(items[:300])
-    async with async_client(simulator=outage_sim, max_retries=0) as async_api:
-        await run_concurrent(
-            items[:300], client=async_api, ledger=ledger, concurrency=50, attempts=6, budget=budget
-        )
-    budgets[name] = (upstream(outage_sim, mark), ledger.reconcile())
-    seen, summary = budgets[name]
-    print(
-        f"{name:16} {seen.requests:>5,} requests ({seen.requests / 300 - 1:+.0%} load), "
-        f"{summary.succeeded:>3} succeeded, {summary.counts['failed']:>3} failed "
-        f"(reported, for the next run), {summary.lost} lost"
-    )
-assert budgets["budget 10% + 10"][0].requests <= 300 + 40
-assert all(summary.lost == 0 for _, summary in budgets.values())
-
-# %% [markdown]
-# Which items the budget rescues depends on which failures come first, so the
-# exact split varies a little between runs; the extra load does not: at most 40
-# retries for 300 items.
-#
-# ### Idempotency by `custom_id`
-#
-# A retry is only safe if doing the work twice cannot deliver it twice. Requests
-# can succeed and still look failed (the connection dropped after the answer was
-# generated), results can be read twice, a job can run twice. The ledger keeps one
-# result per `custom_id`; a second success is counted and ignored:
-
-# %%
-demo = Ledger(items[:1])
-usage = {"input_tokens": 60, "output_tokens": 45}
-print("first delivery stored: ", demo.succeed(items[0].custom_id, "A lamp for students.", usage))
-print("second delivery stored:", demo.succeed(items[0].custom_id, "Another lamp text.", usage))
-print(
-    f"stored text: {demo.texts()[items[0].custom_id]!r}; "
-    f"duplicates ignored: {demo.reconcile().duplicates_ignored}"
-)
-
-# %% [markdown]
-# ## 5. The Message Batches API
+# ## 4. The Message Batches API
 #
 # For work nobody is waiting on, the Batches API is the natural fit: every request
 # at half price, no rate limit to dance around, and the API does its own retrying
@@ -372,6 +219,7 @@ print(
 
 # %%
 from stream_or_queue.batch import SimulatorPeek, collect_results, submit_batch, wait_for_batches
+from stream_or_queue.simulator import Faults, Simulator
 
 batch_sim = Simulator(seed=3, faults=Faults(batch_errored=0.01, batch_expired=0.002))
 api = client(simulator=batch_sim)
@@ -461,18 +309,22 @@ assert summary.lost == 0 and summary.counts["failed"] == 0
 assert summary.total_rows == len(catalogue)
 rerun = run_batches(items, client=api, ledger=batch_ledger)
 print(f"running the whole pipeline again submits {rerun.entries_submitted} requests")
+print(
+    f"all {summary.total_rows:,} rows accounted for: {summary.succeeded:,} succeeded, "
+    f"{summary.counts['rejected-invalid']} rejected before anything was spent, "
+    f"{summary.lost} lost"
+)
 
 # %% [markdown]
-# Every one of the 10,000 rows is accounted for: most succeeded in the first
-# batch, the errored and expired ones in a retry batch, and the eight invalid rows
-# were rejected before anything was spent. Nothing is pending, nothing lost, and
-# running the pipeline again does nothing, because every `custom_id` already has
-# its result.
+# Every row is accounted for: most succeeded in the first batch, the errored and
+# expired ones in a retry batch, and the invalid rows were rejected before anything
+# was spent. Nothing is pending, nothing lost, and running the pipeline again does
+# nothing, because every `custom_id` already has its result.
 #
-# ## 6. Three ways compared
+# ## 5. Three ways compared
 #
 # Wall time in simulated hours (the loop and the concurrent runs extrapolated
-# from their samples to all 9,992 items), requests and 429s, items failed (reported,
+# from their samples to every valid item), requests and 429s, items failed (reported,
 # to be retried) and lost, and the bill.
 # The same tokens are priced twice: at the standard price, as the loop and the
 # concurrent path pay, and at the batch price.
@@ -527,123 +379,162 @@ print(
     f"standard price ${standard_cost:.2f}, batch price ${batch_cost:.2f}: "
     f"{1 - batch_cost / standard_cost:.0%} saved on {len(items):,} descriptions"
 )
+print(
+    f"the batch path took {batch_api_s / 3600:.1f} h (simulated) because "
+    f"{summary.counts['retried-then-succeeded']} requests needed a second round, some of them "
+    f"after expiring at hour {config.BATCH_EXPIRY_S / 3600:.0f}"
+)
 cost_chart(standard_cost, batch_cost, items=len(items), model=config.FAST_MODEL)
 plt.show()
 
 # %% [markdown]
 # The loop is simple and slow. Capped concurrency is the fastest by far, and the
 # right choice when results are wanted within minutes - at the full price, and
-# only with a cap. The Batches API is the slowest to finish (here a day, because a
-# few requests expired; a batch that finishes normally takes minutes) and the
-# cheapest: half the bill, no 429s, nothing to tune. For 10,000 descriptions
-# wanted by tomorrow, that is the one.
+# only with a cap. The Batches API is the slowest to finish (the hours printed
+# above: a few requests expired and waited for their deadline; a batch that
+# finishes normally takes minutes) and the cheapest: half the bill, no 429s,
+# nothing to tune. For 10,000 descriptions wanted by tomorrow, that is the one.
 #
-# ## 7. "Classify all 50M tickets": a nightly batch
+# ## 6. "Summarise this 300-page document": map, reduce, notify
 #
-# Fifty million tickets do not fit in one batch (100,000 at most), and an
-# organisation cannot keep unlimited requests waiting at the API. The shape that
-# works is a job that runs every night: pick up the tickets without a label,
-# submit them in chunks, keep a bounded number waiting, write the labels back,
-# resubmit what errored. Because it skips tickets that already have a label,
-# running it twice does nothing twice.
-#
-# `nightly_classify` is that job (an importable RQ job function), and RQ 3.0's
-# cron scheduler fires it at 02:00 every day. The small version below labels 5,000
-# tickets in batches of 1,000, two at a time, on a fresh simulator where 1% of the
-# batch entries error.
+# A long document is the other kind of job nobody should watch. Its input alone
+# is close to a model's whole context window, and one call that reads all of it
+# is one call that can fail at the end and lose everything. The shape that works
+# is a background job (`stream_or_queue.batch.summary.summarise_document`, an RQ
+# job function): split the document into chunks of whole pages, summarise each
+# chunk, a few at a time (map), summarise the summaries (reduce), then email the
+# user. Each step is small, so a failed one is cheap to redo. The sizes it rests
+# on are assumptions, printed with their source:
 
 # %%
-import datetime as dt
+from stream_or_queue.batch.summary import chunk_pages, generate_document
 
-from rq.cron import CronScheduler
-
-from stream_or_queue.batch.nightly import fire_now, next_runs, schedule_nightly
-
-env = setup(seed=0, time_scale=0.001, faults=Faults(batch_errored=0.01), quiet=True)
-scheduler = CronScheduler(connection=get_redis(), logging_level="WARNING")
-nightly = schedule_nightly(
-    scheduler, total=5_000, max_per_batch=1_000, max_queued=2_000, poll_every_s=30.0
-)
-print(f"cron {nightly.cron!r} on queue {nightly.queue_name!r}")
+pages = generate_document(300)
+chunks = chunk_pages(pages)
+words = sum(len(page.split()) for page in pages)
 print(
-    "after 1 March 2026, 12:00 it fires:",
-    ", ".join(
-        d.strftime("%a %d %b %H:%M") for d in next_runs(nightly.cron, dt.datetime(2026, 3, 1, 12))
-    ),
+    f"assumption: {config.WORDS_PER_PAGE} words per page (a single-spaced page; "
+    "publishing rule of thumb)"
 )
+print(f"assumption: {config.WORDS_PER_TOKEN} words per token (English prose, rule of thumb)")
+print(
+    f"assumption: at most {config.SUMMARY_CHUNK_TOKENS:,} input tokens per map call "
+    "(the course's choice)"
+)
+print(
+    f"{len(pages)} pages, {words:,} words, about {words / config.WORDS_PER_TOKEN:,.0f} tokens "
+    f"-> {len(chunks)} chunks of {min(c.last_page - c.first_page + 1 for c in chunks)}-"
+    f"{max(c.last_page - c.first_page + 1 for c in chunks)} pages"
+)
+
+# %%
+import time
+
+from stream_or_queue import jobs
+from stream_or_queue.batch.summary import summarise_document
+from stream_or_queue.choose import LONG_TASK_S
+
+env = setup(seed=0, time_scale=0.001, quiet=True)
+store = jobs.Inbox()
+catcher = jobs.MailCatcher(store).start()
+summaries = jobs.get_queue("summaries")
+options = {
+    "fast answer": dict(),
+    "thinks first": dict(reduce_model=config.LARGE_MODEL, thinking_budget=8_000),
+}
+runs = {}
+with jobs.start_workers(1, queues=["summaries"]):  # one worker: the same order every run
+    queued = {
+        name: summaries.enqueue(
+            summarise_document,
+            pages,
+            map_model=config.LARGE_MODEL,
+            concurrency=4,
+            job_timeout=600,
+            meta={"notify_email": "ana@example.com", "title": f"handbook summary ({name})"},
+            **options[name],
+            **jobs.notification_callbacks(),
+        )
+        for name in options
+    }
+    for name, job in queued.items():
+        jobs.wait(job, timeout=120)
+        runs[name] = job.return_value()
+deadline = time.monotonic() + 10
+while len(store.list()) < len(runs) and time.monotonic() < deadline:
+    time.sleep(0.01)
+plain = runs["fast answer"]
+print(
+    f"{plain['calls']} calls ({plain['chunks']} map + 1 reduce), {plain['input_tokens']:,} input "
+    f"tokens, ${plain['cost']:.2f}"
+)
+print(
+    f"map {plain['map_s']:.1f} s + reduce {plain['reduce_s']:.1f} s = "
+    f"{plain['map_s'] + plain['reduce_s']:.1f} s (simulated), 4 chunks at a time"
+)
+print(f"summary: {plain['summary'][:240]}...")
+for message in store.list():
+    print(f"email to {message.to}: {message.subject!r}")
+assert plain["map_s"] + plain["reduce_s"] > LONG_TASK_S and len(store.list()) == len(runs)
 
 # %% [markdown]
-# A notebook cannot wait for two o'clock. `fire_now` makes the registered job due
-# and calls the scheduler's own `enqueue_jobs()`, which is exactly what the
-# scheduler's loop does when the time comes (in production, on a real Redis:
-# `rq cron stream_or_queue.batch.cron_config` next to `rq worker nightly`). A worker picks the job up; the job reports
-# its progress in its meta, and the bar follows it:
+# The job runs past the 15-second line of the four questions (the sum printed
+# above), so the user should not be watching a spinner: they asked, left, and got
+# an email with the summary. The figure is a floor: the simulator does not model
+# the extra time a real model takes to read a long prompt, so a real run takes
+# longer, which only strengthens the case.
+#
+# ## 7. Longer thinking, where nobody waits
+#
+# The seed lists "cheaper / slower models (longer thinking)" among the things async
+# makes possible. Extended thinking (`thinking={"type": "enabled", "budget_tokens":
+# N}`) has the model write its reasoning in a `thinking` block before the answer:
+# those tokens are billed as output and take the model's time to write. In a chat
+# that is dead air; in a background job nobody sees it. The second job above
+# ran the reduce step on the large model with a thinking budget:
 
 # %%
-from rq.job import Job
-
-from stream_or_queue.batch.queued import follow_job
-
-workers = start_workers("nightly", 1)
-fired = fire_now(scheduler)
-job = Job.fetch(nightly.get_job_ids(get_redis())[0], connection=get_redis())
-night = follow_job(job, progress=Progress(5_000, "tonight"), poll_every_s=60.0)
-fire_now(scheduler)  # the next night: nothing new to label
-second = follow_job(
-    Job.fetch(nightly.get_job_ids(get_redis())[0], connection=get_redis()), poll_every_s=60.0
-)
-stop_workers(workers)
-for key in ("tickets", "submitted", "labelled", "failed", "lost", "input_tokens", "output_tokens"):
-    print(f"{key:14} {night[key]:>9,}")
-print(
-    f"second night: {second['already_labelled']:,} already labelled, {second['submitted']} "
-    "submitted"
-)
-
-# %% tags=["nbval-ignore-output", "why:ids"]
-print(
-    f"{night['batches']} batches in {night['rounds']} rounds, "
-    f"{night['api_seconds'] / 60:.0f} min of API time (simulated)"
-)
-
-# %% [markdown]
-# Now the arithmetic for the real thing, with the tokens per ticket measured
-# tonight. `plan_nightly` splits 50 million tickets into batches of 100,000, keeps
-# 500,000 requests waiting at a time (`config.NIGHTLY_MAX_QUEUED_REQUESTS`, an
-# assumption: check your organisation's limit), counts how many such waves fit in
-# an eight-hour night at the simulator's pace, and prices it:
-
-# %%
-from stream_or_queue.batch.nightly import plan_nightly
-
-per_ticket_in = night["input_tokens"] / night["labelled"]
-per_ticket_out = night["output_tokens"] / night["labelled"]
-print(f"measured: {per_ticket_in:.1f} input and {per_ticket_out:.1f} output tokens per ticket")
-print()
-print(
-    plan_nightly(
-        50_000_000, input_tokens_per_item=per_ticket_in, output_tokens_per_item=per_ticket_out
+deep = runs["thinks first"]
+print(f"{'':14} {'reduce step':>12} {'thinking':>9} {'whole job':>10} {'cost':>7}")
+for name, run in runs.items():
+    print(
+        f"{name:14} {run['reduce_s']:>10.1f} s {run['thinking_tokens']:>9,} "
+        f"{run['map_s'] + run['reduce_s']:>8.1f} s ${run['cost']:>6.3f}"
     )
+extra_s = deep["reduce_s"] - plain["reduce_s"]
+extra_cost = deep["cost"] / plain["cost"] - 1
+print(
+    f"thinking first adds {extra_s:.0f} s (simulated) and {extra_cost:.0%} to the bill; "
+    "the user, who gets an email either way, waits for neither"
 )
+print(
+    f"assumption: the simulated model thinks for {config.THINKING_BUDGET_USE[0]:.0%}-"
+    f"{config.THINKING_BUDGET_USE[1]:.0%} of its budget (the API treats the budget as a ceiling)"
+)
+assert deep["thinking_tokens"] > 0 and extra_s > LONG_TASK_S and 0 < extra_cost < 1
 
 # %% [markdown]
-# Twenty nights to work through the backlog, then one short run per night for the
-# day's new tickets - and half the bill. The same job, scheduled, covers both.
+# In a chat box those extra seconds would come before the first word of the
+# answer; in a job they only move the email. Whether the thinking makes the answer
+# better is for an evaluation with a live model: the offline simulator writes the
+# same summary either way, so this notebook measures only what thinking costs.
+#
+# *Going further* ([07x](07x_batch_going_further.ipynb), optional): caps across
+# queued workers with RQ's `RateLimit`, whose job retries are (the SDK's, yours,
+# RQ's), a retry budget for outages, idempotency by `custom_id`, and "classify all
+# 50M tickets" as a nightly batch on a cron.
 #
 # ## Summary
 #
 # - Bulk work is not a chat: validate up front (reject bad rows with a report),
 #   record every item's fate, and check at the end that nothing is pending or lost.
-# - A naive loop takes hours. Capped concurrency (a semaphore; RQ's `RateLimit`
-#   across workers) is fast and stays under the rate limit; uncapped, it collects
-#   429s and fails items.
+# - A naive loop takes hours. Capped concurrency is fast and stays under the rate
+#   limit; uncapped, it collects 429s and fails items.
 # - The Message Batches API is the cheapest way (50% off) for work that can wait:
 #   submit, poll, stream results by `custom_id`, resubmit only errored and expired.
-# - Retries: the SDK's for interactive calls; explicit backoff with jitter and a
-#   retry budget for bulk work (one layer, not two); results keyed by `custom_id`
-#   so that a retry never delivers twice.
-# - Huge jobs are a schedule, not a request: a nightly, idempotent batch job on a
-#   cron, sized by arithmetic you can check.
+# - A 300-page summary is a job: chunks, map a few at a time, reduce, notify.
+# - Time nobody waits for can buy longer thinking: it costs output tokens and
+#   seconds, measured above, and nobody sees the seconds.
 
 # %% [markdown]
 # ## Quick check
@@ -666,6 +557,6 @@ Quiz.for_notebook("07_batch_at_scale")
 #
 # ---
 #
-# ← [06 · Start, then poll](06_start_then_poll.ipynb) | [Course index](../README.md#lessons) | [08 · Durability](08_durability.ipynb) →
+# ← [06 · Start, then poll](06_start_then_poll.ipynb) | [Course index](../README.md#lessons) | [07x · Batch at scale: going further (optional)](07x_batch_going_further.ipynb) →
 #
 # **Lab:** [Lab 07 · Batch at scale](../labs/07_batch_at_scale.ipynb) · [solution](../solutions/07_batch_at_scale.ipynb)

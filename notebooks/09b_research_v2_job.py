@@ -3,154 +3,175 @@
 #
 # v1 held a one-minute agent inside one request, and the edge, the users and every
 # deploy took turns killing it. v2 keeps the agent exactly as it is and changes
-# where it runs: the question becomes a background job. The user gets "we're
-# working on it" at once, can watch progress or leave, is notified when the
-# answer is ready and reads it at a permalink. Every step is checkpointed, so a
-# crash or a deploy in the middle costs one step, not the whole question.
+# where it runs: the question becomes a durable background workflow. The user gets
+# "we're working on it" at once, can watch progress or leave, is notified when the
+# answer is ready and reads it at a permalink. Every model turn and tool call is a
+# recorded step, so a crash or a deploy in the middle costs one step, not the
+# whole question.
 
 # %% [markdown]
 # ## What you will learn
 #
-# - Submit the question as an RQ job and answer at once; follow its progress
+# - Submit the question as a DBOS workflow and answer at once; follow its progress
 #   events; get one notification; read the answer and its sources at a permalink.
-# - Checkpoint every model turn and tool call with `durable.DurableRun`, then kill
-#   the worker in the middle and watch the job resume without redoing a step.
-# - Deploy new workers with twelve questions in flight and lose nothing.
-# - Drive the course's web service (issue 7's page and API) end to end.
+# - Kill the worker process in the middle (`kill -9`) and watch another resume the
+#   question without redoing a step; deploy new workers with questions in flight.
+# - Drive the course's web service (the page and its API) end to end.
 # - Measure v2 on the same sixty questions and users as v1.
-# - Run the same agent as a DBOS workflow: its steps in the engine's record, and a
-#   request submitted twice that runs and notifies once.
 
 # %% [markdown]
 # ## Setup
+#
+# Two worker processes start now, in the background: each runs DBOS on the same
+# SQLite file and takes research workflows from its queue. This kernel only
+# enqueues and watches, through a `DBOSClient`.
 
 # %%
 from stream_or_queue.course import setup
 
 env = setup(seed=0)
 
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from stream_or_queue.durable import engine
+from stream_or_queue.durable.history import draw_timeline, step_rows
+from stream_or_queue.durable.worker import WorkerProcess, take_over
+from stream_or_queue.research import QUESTIONS
+from stream_or_queue.research import durable as research
+
+dbos_url = f"sqlite:///{Path(tempfile.mkdtemp()) / 'dbos.sqlite'}"
+RESEARCH = ["stream_or_queue.research.durable"]  # the workflows the workers run
+workers = [
+    WorkerProcess(f"worker-{i}", dbos_url, imports=RESEARCH).start(wait=False) for i in (1, 2)
+]
+
+
+def wait_until(predicate, timeout_s=120.0):
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def recorded(client, workflow_id):
+    """The names of a workflow's recorded steps (its model turns, tool calls, notification)."""
+    steps = client.list_workflow_steps(workflow_id)
+    return [s["function_name"] for s in steps if not s["function_name"].startswith("DBOS.")]
+
+
 # %% [markdown]
 # ## 1. Submit: "we're working on it"
 #
-# `research.job.enqueue_research` checks the question, enqueues `research_job`
-# (an importable function: RQ refuses functions defined in a notebook) with
-# `Retry(max=3)`, and returns. That is all a web handler has to do before it
-# answers `202 Accepted` with the job id.
+# `research.durable.enqueue_workflow` checks the question and puts a workflow on the
+# queue under a new unguessable id (the permalink's), and returns. That is all a web
+# handler has to do before it answers `202 Accepted`. A worker takes it; its progress
+# events go to the workflow's stream, which any process can read:
 
 # %%
-import time
-
-from stream_or_queue.durable import WorkerFleet, wait_until
-from stream_or_queue.jobs import get_progress, progress_history
-from stream_or_queue.research import QUESTIONS
-from stream_or_queue.research.job import RESEARCH_QUEUE, enqueue_research
-
+for w in workers:
+    w.wait_ready()
+client = engine.client(dbos_url)
 start = time.perf_counter()
-job = enqueue_research(QUESTIONS[0])
-print(
-    f"job {job.id} is {job.get_status().value}; submitting took "
-    f"{(time.perf_counter() - start) * 1000:.1f} ms"
-)
-
-# %% [markdown]
-# Nothing runs it yet. Start two workers (threads of this kernel on fakeredis,
-# real `rq worker` processes when `REDIS_URL` is set) and let the job run. Its
-# progress goes to the job's meta in Redis, where a page, a widget or another
-# process can read it:
-
-# %%
-fleet = WorkerFleet(2, [RESEARCH_QUEUE]).start()
-wait_until(lambda: job.get_status(refresh=True).value == "finished", 60)
-for percent, step in progress_history(job):
-    print(f"{percent:5.0f}%  {step}")
+handle = research.enqueue_workflow(client, QUESTIONS[0])
+print(f"submitted in {(time.perf_counter() - start) * 1000:.0f} ms; the user may leave now")
+question_id = handle.get_workflow_id()
+for event in client.read_stream(question_id, research.PROGRESS):
+    print(f"{event['percent']:5.0f}%  {event['step']}")
 
 # %% [markdown]
 # ## 2. Notification and permalink
 #
-# When the answer is ready the job sends one notification (here to a Redis
-# inbox, as an email would land in one) with a permanent link. The link shows the
-# stored result; it does not run anything again.
+# When the answer is ready the workflow sends one notification with a permanent link
+# (a step, keyed by the workflow id: even a rerun of that step cannot send two). The
+# link shows the stored result; it does not run anything again.
 
 # %%
-from stream_or_queue.jobs import Inbox
-from stream_or_queue.research.job import INBOX
-
-for message in Inbox(INBOX).list():
-    print(message.subject)
-    print(message.body)
-
-# %%
-answer = job.return_value()
+answer = handle.get_result(polling_interval_sec=0.05)
 print(answer["answer"])
 print()
 for source in answer["sources"]:
     print(f"[{source['id']}] {source['title']}")
+names = recorded(client, question_id)
 print(
-    f"\n{len(answer['tool_calls'])} tool calls, ${answer['cost_usd']:.4f}, attempt "
-    f"{answer['attempt']}"
+    f"\n{sum(n.startswith('turn-') for n in names)} model turns, "
+    f"{sum(n.startswith('tool-') for n in names)} tool calls, "
+    f"{names.count('research.notify')} notification, ${answer['cost_usd']:.4f}; "
+    f"permalink /r/<the workflow id>: {answer['permalink'] == f'/r/{question_id}'}"
 )
 
 # %% [markdown]
-# ## 3. A crash in the middle
+# ## 3. A crash in the middle, and a deploy
 #
-# `research_job` runs the agent inside `DurableRun.current()`: each model turn and
-# each tool call is a named step (`turn-0`, `tool-0`, `turn-1`, ...) whose result is
-# stored in Redis the moment it finishes. Kill the worker while the job is taking
-# notes - a crashed machine - and hand the job back to RQ, which runs it again on
-# the other worker:
+# Kill the worker process running a question - `kill -9`, a crashed machine - once
+# three of its steps are recorded. Its workflow stays in the record, unfinished; the
+# other worker takes it over (`take_over`: DBOS's `resume_workflow`) and runs it from
+# the top, every recorded step returning its stored result instead of running.
 
 # %% tags=["nbval-ignore-output", "why:timing"]
-from stream_or_queue.durable import audit_trail, summarize, timeline
-
-crashed = enqueue_research(QUESTIONS[3])
-wait_until(lambda: (p := get_progress(crashed)) is not None and p.step == "notes", 60)
-victim = fleet.busy_worker(crashed.id)
-fleet.kill(victim)
-wait_until(lambda: crashed.id in fleet.recover(), 30)
-fleet.start()
-wait_until(lambda: crashed.get_status(refresh=True).value == "finished", 60)
-
-resumed = crashed.return_value()
-summary = summarize(audit_trail(crashed.id))
-print(f"attempts: {summary.attempts}")
-print(f"replayed from checkpoints: {resumed['replayed_steps']}")
-print(f"run on the second attempt:  {resumed['executed_steps']}")
-print(
-    f"finished steps run again: {summary.finished_steps_reexecuted}; "
-    f"interrupted step run again: {summary.interrupted_steps}"
+crashed = research.enqueue_workflow(client, QUESTIONS[3]).get_workflow_id()
+wait_until(lambda: len(recorded(client, crashed)) >= 3)
+victim = next(
+    w
+    for w in workers
+    if w.executor_id == client.retrieve_workflow(crashed).get_status().executor_id
 )
-ax = timeline(audit_trail(crashed.id))
-assert summary.finished_steps_reexecuted == 0 and summary.attempts == 2
-assert sum(m.job_id == crashed.id for m in Inbox(INBOX).list()) == 1
+victim.kill()
+before = recorded(client, crashed)
+new_release = WorkerProcess("worker-3", dbos_url, imports=RESEARCH).start(wait=False)  # for later
+take_over(client, [victim.executor_id])
+resumed: dict = client.retrieve_workflow(crashed).get_result(polling_interval_sec=0.05)
+after = recorded(client, crashed)
+print(f"steps recorded before the kill: {len(before)}; run after it: {len(after) - len(before)}")
+print(f"steps recorded twice: {len(after) - len(set(after))}; answered: {bool(resumed['answer'])}")
+print(f"notifications: {after.count('research.notify')}")
+assert after[: len(before)] == before and len(after) == len(set(after))
 
 # %% [markdown]
-# Only the step the worker died in ran twice - it had not finished, so there was
-# nothing to keep. One notification, even though the job ran twice: it is sent
-# with `run.once(...)` and an idempotency key.
-#
-# ## 4. A deploy with work in flight
-#
-# A release replaces every worker. They get a grace period to finish their job;
-# research jobs are longer than that, so the old workers are stopped in the
-# middle - twelve questions, 30 s in - and the new workers resume them:
+# A deploy replaces every worker. The new release's worker booted meanwhile (it
+# started right after the crash); stop the old one gracefully while four questions
+# are in flight - DBOS leaves its unfinished workflows PENDING in the record - and
+# hand them to the new release, which replays their recorded steps:
 
 # %% tags=["nbval-ignore-output", "why:timing"]
-from stream_or_queue.research.compare import deploy_jobs
-
-fleet.stop(grace_s=10)
-deployed = deploy_jobs(QUESTIONS[:12], "v2", at_s=30.0)
+old_release = next(w for w in workers if w is not victim)
+in_flight = [research.enqueue_workflow(client, q).get_workflow_id() for q in QUESTIONS[4:8]]
+wait_until(lambda: all(recorded(client, q) for q in in_flight))
+old_release.stop()  # SIGTERM: the old release goes
+cut = {q: len(recorded(client, q)) for q in in_flight}
+new_release.wait_ready()
+handed = take_over(client, [old_release.executor_id])
+answers: list[dict] = [
+    client.retrieve_workflow(q).get_result(polling_interval_sec=0.05) for q in in_flight
+]
+twice = sum(len(s) - len(set(s)) for s in (recorded(client, q) for q in in_flight))
 print(
-    f"in flight: {deployed.in_flight}, answered: {deployed.answered}, "
-    f"finished steps redone: {deployed.finished_steps_redone}, "
-    f"steps cut and rerun: {deployed.interrupted_steps}"
+    f"in flight at the deploy: {len(in_flight)} (steps recorded: {sorted(cut.values())}); "
+    f"handed over: {len(handed)}; answered: {sum(bool(a['answer']) for a in answers)}; "
+    f"steps recorded twice: {twice}"
 )
-assert deployed.answered == deployed.questions and deployed.finished_steps_redone == 0
+assert twice == 0 and all(a["answer"] for a in answers)
+workers = [new_release]
 
 # %% [markdown]
-# ## 5. The web page serves it end to end
+# The workflow as DBOS recorded it: one bar per step, the gap where the worker died.
+
+# %% tags=["nbval-ignore-output", "why:timing"]
+draw_timeline(step_rows(client, crashed), title="A question whose worker was killed mid-way")
+plt.show()
+for w in workers:
+    w.stop()
+client.destroy()
+
+# %% [markdown]
+# ## 4. The web page serves it end to end
 #
 # The course's web service (`stream_or_queue.web`, notebook 06) runs this very
-# assistant as its job: `POST /jobs` answers `202` with a `Location`,
+# workflow as its job (the RQ job's id is the workflow's id, so a retried job
+# re-attaches to its workflow): `POST /jobs` answers `202` with a `Location`,
 # `GET /jobs/{id}/events` streams structured progress events, and `/r/{id}` is the
 # permalink page. Start it in the background and drive it like a browser would:
 
@@ -196,7 +217,7 @@ print(
 assert log.status == "finished"
 
 # %% [markdown]
-# ## 6. v2 on the sixty questions
+# ## 5. v2 on the sixty questions
 #
 # The same sixty questions and the same sixty users as v1, through the same 60 s
 # edge. Each user watches the "we're working on it" page while their patience
@@ -231,55 +252,9 @@ Quiz.compare(
 )
 
 # %% [markdown]
-# ## 7. The same job on a durable engine: DBOS
-#
-# Above, the checkpoints are the course's own (`durable.DurableRun` on Redis), so
-# that you can see them. `research.durable` runs the same agent as a DBOS workflow:
-# each model turn and tool call is a DBOS step recorded in its SQLite file, progress
-# events go to the workflow's stream, and the notification carries the workflow id
-# as its idempotency key. The workflow id is the request's id, so a second submit of
-# the same request attaches to the same workflow instead of running it again. (DBOS's
-# blocking calls refuse to run on a notebook's event loop, hence `asyncio.to_thread`.)
-
-# %%
-import asyncio
-import tempfile
-from pathlib import Path
-
-from dbos import DBOS
-
-from stream_or_queue.durable import engine
-from stream_or_queue.jobs import Inbox
-from stream_or_queue.research import durable as research_dbos
-
-await engine.alaunch(f"sqlite:///{Path(tempfile.mkdtemp()) / 'dbos.sqlite'}")
-
-
-def ask_twice(question, request_id):
-    first = research_dbos.start_research(question, workflow_id=request_id)
-    research_dbos.start_research(question, workflow_id=request_id)  # the user clicks again
-    answer = first.get_result()
-    names = [s["function_name"] for s in DBOS.list_workflow_steps(request_id)]
-    return answer, names, list(research_dbos.progress_events(request_id))
-
-
-answer, names, events = await asyncio.to_thread(ask_twice, QUESTIONS[1], "request-2")
-notes = [m for m in Inbox("research").list() if m.job_id == "request-2"]
-print(
-    f"steps recorded: {sum(n.startswith('turn-') for n in names)} model turns, "
-    f"{sum(n.startswith('tool-') for n in names)} tool calls, "
-    f"{names.count('research.notify')} notification"
-)
-print(f"progress events: {len(events)}, from {events[0]['step']!r} to {events[-1]['step']!r}")
-print(f"notifications in the inbox for this request: {len(notes)}; permalink {answer['permalink']}")
-await asyncio.to_thread(engine.shutdown)
-
-# %% [markdown]
-# A worker process killed in the middle of such a workflow resumes it without
-# paying for a recorded step again (notebook 08 shows it with `kill -9`; the
-# library's tests do it to this workflow). v3's batch submit is
-# two steps - record the newest batch, then find-or-create - so a crash between
-# creating the batch and recording its id cannot pay for a second batch.
+# v3's batch submit is two steps - record the newest batch, then find-or-create - so
+# a crash between creating the batch and recording its id cannot pay for a second
+# batch (09c).
 
 # %% [markdown]
 # ## Summary
@@ -289,11 +264,11 @@ await asyncio.to_thread(engine.shutdown)
 # - Progress events tell the user what is happening; a notification with a
 #   permalink lets them leave and come back - completion rises because the answer
 #   waits for the user instead of the user waiting for the answer.
-# - Checkpointed steps turn a crash or a deploy into one repeated step: no
-#   finished step runs twice, nothing is lost, one notification is sent.
-# - On a durable engine (DBOS) the same agent needs no checkpoint code of its own:
-#   the engine records each step, and the workflow id makes a repeated request
-#   attach to the running one.
+# - On a durable engine (DBOS) the agent needs no checkpoint code of its own: each
+#   model turn and tool call is a recorded step, so a worker killed mid-question or
+#   a deploy costs at most the step in flight - no finished step runs twice, nothing
+#   is lost, one notification is sent - and the workflow id makes a repeated
+#   request attach to the running one.
 # - v2 still pays the live price for every call - 09c moves what can wait to the
 #   Batches API.
 

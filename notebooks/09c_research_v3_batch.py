@@ -15,7 +15,8 @@
 #   choose the next step).
 # - Write the answer through the Batches API and gather on a smaller model where
 #   quality allows; measure each lever on its own.
-# - Serve v3 from the same web page and permalink as v2, by switching one setting.
+# - Serve v3 from the same web page and permalink as v2, by switching one setting,
+#   as a DBOS workflow whose batch submission is recorded step by step.
 
 # %% [markdown]
 # ## Setup
@@ -117,9 +118,11 @@ Quiz.compare("09c_research_v3_batch", "small-model-lever", f"{saved:.0%} cheaper
 # %% [markdown]
 # ## 3. The web page serves v3 too
 #
-# The course's web service runs `research.job.run_research` as its job body, which
-# picks the version from `SOQ_RESEARCH_VERSION` (v2 unless set). Switch it to v3 and
-# ask through the API, as the page does:
+# The course's web service runs each question as a DBOS workflow
+# (`research.durable.run_research`, as in 09b), which picks the version from
+# `SOQ_RESEARCH_VERSION` (v2 unless set). Switch it to v3 and ask through the API, as
+# the page does. With no `DBOS_DATABASE_URL` set, DBOS keeps its record in a SQLite
+# file next to this notebook:
 
 # %%
 import os
@@ -156,6 +159,20 @@ print("steps seen:", " -> ".join(dict.fromkeys(log.steps)))
 print(
     "sources on the permalink page:", [s["title"] for s in result["sources"] if s["title"] in page]
 )
+
+# %% [markdown]
+# Every call of v3 is a step in DBOS's record, the batch's too. Submitting the batch is
+# two steps - look for a batch this workflow already created, then create one - so a
+# crash between creating the batch and recording its id finds the batch on the rerun
+# instead of paying for a second one:
+
+# %%
+from dbos import DBOS
+
+recorded = [s["function_name"] for s in await DBOS.list_workflow_steps_async(job_id)]
+recorded = [n for n in recorded if not n.startswith("DBOS.")]
+print(f"{len(recorded)} steps recorded: {sum(n.startswith('tool-') for n in recorded)} tool calls,")
+print("then:", [n for n in recorded if not n.startswith(("tool-", "turn-"))])
 
 # %% [markdown]
 # ## Summary

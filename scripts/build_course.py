@@ -138,6 +138,13 @@ LESSONS: tuple[Lesson, ...] = (
     ),
     Lesson("06_start_then_poll", "Start, then poll", 20),
     Lesson("07_batch_at_scale", "Batch at scale", 25),
+    Lesson(
+        "07x_batch_going_further",
+        "Batch at scale: going further",
+        15,
+        "07_batch_at_scale",
+        optional=True,
+    ),
     Lesson("08_durability", "Durability", 20),
     Lesson("09a_research_v1_chat_box", "Research assistant v1: the chat box", 15, "09_capstone"),
     Lesson("09b_research_v2_job", "Research assistant v2: the job", 20, "09_capstone"),

@@ -197,4 +197,4 @@ lab07.report()
 #
 # ← [Lab 06 · Start, then poll](06_start_then_poll.ipynb) | [Course index](../README.md#lessons) | [Lab 08 · Durability](08_durability.ipynb) →
 #
-# **Lesson:** [07 · Batch at scale](../notebooks/07_batch_at_scale.ipynb) · **Lab:** [07_batch_at_scale](../labs/07_batch_at_scale.ipynb)
+# **Lesson:** [07 · Batch at scale](../notebooks/07_batch_at_scale.ipynb), [07x · Batch at scale: going further (optional)](../notebooks/07x_batch_going_further.ipynb) · **Lab:** [07_batch_at_scale](../labs/07_batch_at_scale.ipynb)

@@ -25,8 +25,9 @@ print(lab08.DOCUMENT)
 # Every durable engine rests on one idea. Write `Memo(path)`: its
 # `step(name, fn, *args)` returns the result stored under `name` if there is one;
 # otherwise it runs `fn(*args)`, writes the result to the JSON file at `path`
-# (so that a restarted process finds it), and returns it. The check crashes a
-# workflow inside its second step, builds a new `Memo` on the same file - what a
+# (so that a restarted process finds it), and returns it. The check runs a
+# workflow on your `Memo` in a child process, kills that process with SIGKILL
+# (`kill -9`) inside the second step, builds a new `Memo` on the same file - what a
 # restarted process would do - and runs the workflow again from the top.
 
 

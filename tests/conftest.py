@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 import time
 import urllib.parse
@@ -32,6 +33,20 @@ def _fast_time_scale() -> Iterator[None]:
     config.set_time_scale(None)
     yield
     config.set_time_scale(None)
+
+
+@pytest.fixture(autouse=True)
+def _dbos_record_off_the_repository(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """DBOS's default SQLite record (used by code that launches it on its own, like the
+    web job, here and in the worker processes a test starts) goes to a private folder per
+    test, never the repository; an engine a test left running is stopped after it."""
+    monkeypatch.setenv(config.DURABLE_SQLITE_DIR_ENV, str(tmp_path_factory.mktemp("dbos")))
+    yield
+    engine = sys.modules.get("stream_or_queue.durable.engine")
+    if engine is not None and engine.is_launched():
+        engine.shutdown()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ def test_sqlite_in_the_working_directory_unless_a_database_url_is_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(config.DURABLE_DATABASE_URL_ENV, raising=False)
+    monkeypatch.delenv(config.DURABLE_SQLITE_DIR_ENV, raising=False)
     cfg = engine.engine_config()
     assert cfg["system_database_url"] == f"sqlite:///{config.DURABLE_SQLITE_FILE}"
     assert cfg["application_version"] == config.DURABLE_APP_VERSION
@@ -26,6 +27,11 @@ def test_sqlite_in_the_working_directory_unless_a_database_url_is_set(
     monkeypatch.setenv(config.DURABLE_DATABASE_URL_ENV, "postgresql://u:p@db:5432/x")
     assert engine.engine_config()["system_database_url"] == "postgresql://u:p@db:5432/x"
     assert engine.engine_config(executor_id="w9")["executor_id"] == "w9"
+    monkeypatch.delenv(config.DURABLE_DATABASE_URL_ENV)
+    monkeypatch.setenv(config.DURABLE_SQLITE_DIR_ENV, "records")
+    assert engine.engine_config()["system_database_url"] == (
+        f"sqlite:///records/{config.DURABLE_SQLITE_FILE}"
+    )
 
 
 def test_redact_hides_the_password() -> None:

@@ -7,6 +7,7 @@ each check points at the actual mistake.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -108,6 +109,18 @@ class _ForgetfulMemo(_GoodMemo):
         return self.done[name]
 
 
+class _EagerMemo(_GoodMemo):
+    """Marks a step done before its body returns: a kill inside the body lies."""
+
+    def step(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        if name not in self.done:
+            self.done[name] = None
+            self.path.write_text(json.dumps(self.done))
+            self.done[name] = fn(*args)
+            self.path.write_text(json.dumps(self.done))
+        return self.done[name]
+
+
 class _UnstartedMemo(_GoodMemo):
     def __init__(self, path: Any) -> None:
         raise NotImplementedError()
@@ -120,7 +133,11 @@ def test_the_memo_check_passes_step_memoization(capsys: pytest.CaptureFixture[st
 
 @pytest.mark.parametrize(
     ("memo", "hint"),
-    [(_ForgetfulMemo, "nothing was written"), (_UnstartedMemo, "NotImplementedError")],
+    [
+        (_ForgetfulMemo, "nothing was written"),
+        (_EagerMemo, "claims step 'two' finished"),
+        (_UnstartedMemo, "NotImplementedError"),
+    ],
 )
 def test_the_memo_check_points_at_the_mistake(memo: type, hint: str) -> None:
     with pytest.raises(CheckFailed, match=hint):

@@ -54,8 +54,9 @@ def test_a_surviving_worker_takes_over_a_dead_executors_workflows(tmp_path: Path
         enqueue_pipeline(client, "job-x", "x", 0.3, str(ledger))
         wait_for(lambda: finished_steps(ledger) >= 1, "a finished step")
         doomed.kill()
-        survivor = WorkerProcess("survivor", url).start()
+        survivor = WorkerProcess("survivor", url).start(wait=False)  # boots meanwhile
         assert take_over(client, ["doomed"]) == ["job-x"]
+        survivor.wait_ready()
         assert client.retrieve_workflow("job-x").get_result()["item"] == "x"
         counts = ledger_counts(ledger)
         assert (counts.finished_steps_redone, counts.notifications) == (0, 1)

@@ -359,12 +359,7 @@ def phrase_drift(nb: NotebookNode) -> list[str]:
     return found
 
 
-PHRASE_DRIFT_REPORTED: dict[str, str] = {
-    "notebooks/07_batch_at_scale": (
-        "'half of all requests fail' states the outage's fault rate, a modelled input not "
-        "printed beside it; the only share there is the 10% retry budget: reported to the lead"
-    ),
-}
+PHRASE_DRIFT_REPORTED: dict[str, str] = {}
 """Notebooks whose drift is reported to their owners (strict xfail: remove on the fix)."""
 
 

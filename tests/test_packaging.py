@@ -184,9 +184,8 @@ def test_make_lab_and_make_test_create_the_venv() -> None:
     nbval = re.search(r"^NBVAL\s*:?=(.*)$", makefile, re.M)
     assert nbval and "--nbval" in nbval.group(1) and "nbval_sanitize.cfg" in nbval.group(1)
     assert "notebooks solutions $(NBVAL)" in test_recipe, "...then every notebook through nbval"
-    # two notebooks at once: each one's measurements get their share of the cores
-    assert "STREAM_OR_QUEUE_CORES=$(NBVAL_CORES)" in test_recipe
-    assert re.search(r"^NBVAL_CORES\s*:=.*nproc.*NBVAL_WORKERS", makefile, re.M)
+    # outcomes are computed on simulated time: no core-count arithmetic is left to pass on
+    assert "CORES" not in makefile
     assert re.search(r"^\.PHONY:.*\blab\b.*\btest\b", makefile, re.M)
 
 

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -105,3 +106,43 @@ def test_a_research_process_killed_mid_question_resumes_without_repaying_steps(
     after = ran.read_text().split()[len(before) :]
     assert recorded & {n for n in before if n.startswith(("turn-", "tool-"))}
     assert not (recorded & set(after))  # no recorded (finished) step ran again
+
+
+@pytest.mark.slow
+@pytest.mark.serial  # real worker processes, one killed mid-question
+def test_a_queued_question_whose_worker_is_killed_is_taken_over_with_no_step_twice(
+    tmp_path: Path,
+) -> None:
+    from stream_or_queue.durable.worker import WorkerProcess, take_over
+
+    url = sqlite_url(tmp_path)
+    imports = ["stream_or_queue.research.durable"]
+    doomed = WorkerProcess("doomed", url, imports=imports).start()
+    client = engine.client(url)
+    survivor: WorkerProcess | None = None
+    try:
+        handle = research.enqueue_workflow(
+            client, "Why checkpoint an agent?", inbox=None, time_scale=0.05
+        )
+        workflow_id = handle.get_workflow_id()
+
+        def steps() -> list[str]:
+            rows = client.list_workflow_steps(workflow_id)
+            return [r["function_name"] for r in rows if not r["function_name"].startswith("DBOS.")]
+
+        wait_for(lambda: len(steps()) >= 2, "two recorded steps")
+        doomed.kill()
+        before = steps()
+        survivor = WorkerProcess("survivor", url, imports=imports).start(wait=False)
+        assert take_over(client, ["doomed"]) == [workflow_id]
+        survivor.wait_ready()
+        result: dict[str, Any] = client.retrieve_workflow(workflow_id).get_result()
+        after = steps()
+    finally:
+        doomed.kill()
+        if survivor is not None:
+            survivor.kill()
+        client.destroy()
+    assert result["permalink"] == f"/r/{workflow_id}" and result["sources"]
+    assert after[: len(before)] == before and len(after) > len(before)
+    assert len(after) == len(set(after)) and "research.notify" not in after  # inbox=None

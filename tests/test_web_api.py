@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -214,6 +215,29 @@ def test_chat_streams_tokens_and_finishes(web: RunningWeb) -> None:
     assert len(tokens) > 5
     assert events[-1].event == "done"
     assert event_data(events[-1])["output_tokens"] == len(tokens)
+
+
+def test_chat_with_a_thinking_budget_streams_the_thinking_first(
+    simulator: Simulator, fake_redis: redis.Redis
+) -> None:
+    # no edge: a thousand thinking events at time scale 0.01 could outlast its 60 s
+    with (
+        serve_in_thread(create_app(edge_timeout_s=None), worker=False) as web,
+        _client(web) as http,
+    ):
+        refused = http.get("/chat", params={"question": "hi", "thinking": 100})
+        too_big = http.get("/chat", params={"question": "hi", "thinking": 10**6})
+        params: dict[str, str | int] = {"question": "What is a job queue?", "thinking": 1024}
+        with http.stream("GET", "/chat", params=params) as response:
+            events = list(httpx2.EventSource(response))
+    assert refused.status_code == too_big.status_code == 422
+    kinds = [e.event for e in events]
+    first_token = kinds.index("token")
+    assert set(kinds[:first_token]) == {"thinking"} and "thinking" not in kinds[first_token:]
+    record = next(r for r in simulator.ledger if r.endpoint == "POST /v1/messages")
+    thought = "".join(json.loads(e.data)["text"] for e in events if e.event == "thinking")
+    assert record.thinking_tokens > 500 and len(thought.split()) > 200
+    assert json.loads(events[-1].data)["output_tokens"] == record.planned_output_tokens
 
 
 def test_a_client_leaving_the_chat_stops_the_generation(

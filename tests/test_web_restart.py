@@ -100,36 +100,3 @@ def test_real_processes_a_job_outlives_the_web_process(
             assert log.steps[0] == "queued" and log.status == "finished"
     finally:
         stop_process(web, timeout=15)
-
-
-def test_a_job_whose_worker_crashes_resumes_from_its_checkpoints(
-    simulator: Simulator, fake_redis: redis.Redis
-) -> None:
-    """Kill the worker mid-job: RQ retries the job and it replays its finished steps."""
-    from stream_or_queue.durable import WorkerFleet, wait_until
-
-    with (
-        serve_in_thread(create_app(edge_timeout_s=None), worker=False) as web,
-        httpx2.Client(base_url=web.url, timeout=30) as http,
-    ):
-        fleet = WorkerFleet(1, ["web"], connection=web.service.redis).start()
-        try:
-            job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
-            first = follow_events(http, job_id, stop_after=5)  # a few steps done
-            assert first.status is None
-            worker = fleet.busy_worker(job_id)
-            assert worker is not None
-            fleet.kill(worker)
-            assert job_id in fleet.recover()  # RQ's abandoned-job cleanup retries it
-            fleet.start()
-            wait_until(
-                lambda: http.get(f"/jobs/{job_id}").json()["status"] == "finished", timeout_s=60
-            )
-            result = http.get(f"/jobs/{job_id}").json()["result"]
-            log = follow_events(http, job_id)
-        finally:
-            fleet.stop()
-    assert result["replayed_steps"], "the second attempt redid every step"
-    assert log.status == "finished" and [e.id for e in log.events][:5] == [
-        e.id for e in first.events
-    ]

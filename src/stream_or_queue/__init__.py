@@ -7,9 +7,26 @@ The library behind the course's notebooks. The public surface is listed in
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import clock, config
 from .choose import Decision, Feature, Pattern, choose_pattern
-from .llm import async_client, client, cost, token_cost
+
+if TYPE_CHECKING:
+    from .llm import async_client, client, cost, token_cost
+
+_LAZY = {"async_client", "client", "cost", "token_cost"}
+
+
+def __getattr__(name: str) -> Any:
+    # The SDK takes seconds to import: a worker process that never calls a model
+    # (a DBOS worker, a lesson's crash demo) should not pay for it.
+    if name in _LAZY:
+        from . import llm
+
+        return getattr(llm, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Decision",

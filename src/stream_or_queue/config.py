@@ -83,6 +83,12 @@ TIMING: dict[str, TimingProfile] = {
     "claude-opus-4-6": TimingProfile(1.00, 2.20, 60.0),
 }
 
+THINKING_BUDGET_USE = (0.5, 0.9)
+"""Share of `budget_tokens` the simulated model thinks for, drawn (seeded) in this range.
+
+An assumption of the simulator: the API treats the budget as a ceiling, and real models
+often use less of it on easy questions; thinking tokens are billed as output tokens."""
+
 # --- the Message Batches API -----------------------------------------------
 
 BATCH_MAX_REQUESTS = 100_000
@@ -218,6 +224,13 @@ READING_WORDS_PER_MINUTE = 238.0
 WORDS_PER_TOKEN = 0.75
 """Rule of thumb for English text: about 4 characters, or 3/4 of a word, per token."""
 
+WORDS_PER_PAGE = 500
+"""A single-spaced page of prose holds about 500 words (a common publishing rule of thumb)."""
+
+SUMMARY_CHUNK_TOKENS = 8_000
+"""Input tokens per map call when summarising a long document: the course's choice, small
+enough that each call is quick and a failed one is cheap to redo."""
+
 SDK_MAX_RETRIES = 2
 """The SDK's default; it retries 408, 409, 429, >=500 and connection errors."""
 
@@ -225,6 +238,24 @@ SDK_MAX_RETRIES = 2
 
 SYNC_LATENCY_BUDGET_S = 1.0
 """What "sub-second" means for a sync decision such as approving an expense."""
+
+COMPLETION_LATENCY_BUDGET_S = 1.0
+"""An assumption: an inline code suggestion must be whole on screen within a second, Nielsen's
+limit for keeping the user's flow of thought (Nielsen, Usability Engineering, 1993)."""
+
+VOICE_REPLY_BUDGET_S = 1.0
+"""An assumption: a voice assistant should start speaking within a second of the user
+stopping (Nielsen's 1993 flow limit; people leave ~0.2 s between turns: Stivers et al.,
+PNAS 2009)."""
+
+VOICE_SPEECH_TO_TEXT_S = 0.15
+"""An assumption: time to detect the end of speech and finish the transcript."""
+
+VOICE_FIRST_AUDIO_S = 0.15
+"""An assumption: time for text-to-speech to produce the first audio from the first words."""
+
+SPEAKING_WORDS_PER_MINUTE = 150.0
+"""Typical conversational speaking rate in English (about 150 words per minute)."""
 
 TYPING_WORDS_PER_MINUTE = 52.0
 """Average typing speed on a physical keyboard (Dhakal et al., CHI 2018: 136M keystrokes)."""
@@ -267,12 +298,20 @@ DURABLE_QUEUE_WORKER_CONCURRENCY = 4
 """Workflows one process runs at once from the course's queue (its concurrency cap)."""
 
 
+DURABLE_SQLITE_DIR_ENV = "STREAM_OR_QUEUE_DBOS_DIR"
+"""The folder of that SQLite file when set (the test suite points it at a private folder,
+which the worker processes it starts inherit); unset, the current working directory."""
+
+
 def durable_database_url() -> str:
     """The DBOS system database: `$DBOS_DATABASE_URL`, else a SQLite file in the cwd."""
     url = os.environ.get(DURABLE_DATABASE_URL_ENV, "").strip()
     if url:
         return url
-    return f"sqlite:///{DURABLE_SQLITE_FILE}"
+    folder = os.environ.get(DURABLE_SQLITE_DIR_ENV, "").strip()
+    return (
+        f"sqlite:///{os.path.join(folder, DURABLE_SQLITE_FILE) if folder else DURABLE_SQLITE_FILE}"
+    )
 
 
 # --- the research assistant (issue 10) ------------------------------------------
@@ -292,6 +331,11 @@ RESEARCH_NOTES_S = (2.0, 4.0)
 
 RESEARCH_MAX_TURNS = 12
 """Model turns one question may take before the agent gives up (a runaway-loop guard)."""
+
+SPINNER_PATIENCE_MEDIAN_S = 10.0
+"""An assumption: with nothing on screen (a spinner), half of the people have given up after
+10 s: Nielsen's limit for keeping attention on a dialogue without feedback (Usability
+Engineering, 1993). Log-normal with sigma `USER_PATIENCE_SPREAD`, as the chat-tab model below."""
 
 USER_PATIENCE_MEDIAN_S = 75.0
 USER_PATIENCE_SPREAD = 0.5

@@ -6,11 +6,15 @@ package does not pull DBOS in):
 `engine` - DBOS configured from `config` (`launch`/`alaunch`/`shutdown`/`client`,
 SQLite file by default, `$DBOS_DATABASE_URL` for Postgres);
 `pipeline` - the course's workflow (steps, progress events and stream, one
-notification keyed by workflow id); `worker` - worker processes, `kill()`,
-`take_over`, `fork_onto`; `history` - the audit trail from DBOS's record, as rows
-and a timeline; `postgres_server` - a private PostgreSQL for tests and benchmarks.
+notification keyed by workflow id); `ledger` - what really ran, for counting;
+`naive` - the same pipeline with no engine (the contrast); `worker` - worker
+processes (`--import` adds workflows), `kill()`, `take_over`, `fork_onto`;
+`history` - the audit trail from DBOS's record, as rows and a timeline;
+`postgres_server` - a private PostgreSQL for tests and benchmarks.
 
-The RQ + Redis model below predates them and stays while lessons 08 and 09 use it.
+The RQ + Redis model below predates them; the lessons no longer use it, and it stays
+only while `research.job` (the RQ job of the v1/v2 comparisons), lab 08 and the
+capstone lab still import it.
 
 Durable execution on RQ + Redis: checkpointed steps, once-only side effects, an audit trail.
 
@@ -58,28 +62,65 @@ Crash and recovery (demos, tests, chaos), on `stream_or_queue.jobs` workers (thr
     `wait_until(predicate, timeout_s)`, `worker_name(worker)`.
 `timeline(events)`: the audit trail as a Gantt chart (matplotlib).
 Demo jobs: `stream_or_queue.durable.demo.pipeline_job`, `always_fails_job`,
-    `naive_pipeline_job` (no checkpoints, for contrast); `durable.chaos.run_chaos()`
-    (random kills over many jobs; `scripts/chaos_durable.py`).
+    `naive_pipeline_job` (no checkpoints, for contrast).
 """
 
 from __future__ import annotations
 
-from .audit import (
-    AuditEvent,
-    AuditTrail,
-    RunSummary,
-    Span,
-    audit_trail,
-    spans,
-    summarize,
-    trail_table,
-)
-from .checkpoints import CheckpointCorrupted, CheckpointStore
-from .keys import run_keys
-from .outbox import Outbox
-from .run import CODE_VERSION_ENV, DurableRun, code_version
-from .timeline import timeline
-from .workers import AnyWorker, WorkerFleet, recover_abandoned, wait_until, worker_name
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .audit import (
+        AuditEvent,
+        AuditTrail,
+        RunSummary,
+        Span,
+        audit_trail,
+        spans,
+        summarize,
+        trail_table,
+    )
+    from .checkpoints import CheckpointCorrupted, CheckpointStore
+    from .keys import run_keys
+    from .outbox import Outbox
+    from .run import CODE_VERSION_ENV, DurableRun, code_version
+    from .timeline import timeline
+    from .workers import AnyWorker, WorkerFleet, recover_abandoned, wait_until, worker_name
+
+_LAZY = {
+    "AnyWorker": "workers",
+    "AuditEvent": "audit",
+    "AuditTrail": "audit",
+    "CODE_VERSION_ENV": "run",
+    "CheckpointCorrupted": "checkpoints",
+    "CheckpointStore": "checkpoints",
+    "DurableRun": "run",
+    "Outbox": "outbox",
+    "RunSummary": "audit",
+    "Span": "audit",
+    "WorkerFleet": "workers",
+    "audit_trail": "audit",
+    "code_version": "run",
+    "recover_abandoned": "workers",
+    "run_keys": "keys",
+    "spans": "audit",
+    "summarize": "audit",
+    "timeline": "timeline",
+    "trail_table": "audit",
+    "wait_until": "workers",
+    "worker_name": "workers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: `durable.memo` or `durable.naive` in a fresh process does not
+    # pay for RQ and Redis (nor `durable.worker` for them on top of DBOS).
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CODE_VERSION_ENV",

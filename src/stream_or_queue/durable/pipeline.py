@@ -7,11 +7,11 @@ message keyed by the workflow id. Start it under a workflow id derived from the
 request (`start_pipeline`): a second submission of the same request attaches to
 the same workflow instead of running (and notifying) twice.
 
-The `ledger` is the outside world's view, written by the step bodies themselves
-(one appended line per event, O_APPEND): which steps started and finished, and
-which notifications were delivered. DBOS's own record says what it checkpointed;
-the ledger says what really ran, so a test or a benchmark can count finished steps
-that ran again and duplicate notifications after a `kill -9`.
+The `ledger` (`durable.ledger`) is the outside world's view, written by the step
+bodies themselves: which steps started and finished, and which notifications were
+delivered. DBOS's own record says what it checkpointed; the ledger says what really
+ran, so a test or a benchmark can count finished steps that ran again and duplicate
+notifications after a `kill -9`.
 
 `apipeline` is the async twin for notebooks (DBOS's sync API raises while an event
 loop runs, as it does in every notebook cell). Both live in this importable module so
@@ -21,17 +21,14 @@ that worker processes (`python -m stream_or_queue.durable.worker`) can run them.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import time
-from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from dbos import DBOS, DBOSClient, EnqueueOptions, SetWorkflowID
 
 from .. import config
+from .ledger import STEPS, LedgerCounts, ledger_counts, read_ledger
+from .ledger import record as _record
 
 __all__ = [
     "PROGRESS",
@@ -46,32 +43,12 @@ __all__ = [
     "start_pipeline",
 ]
 
-STEPS = ("fetch", "analyse", "write")
 PROGRESS = "progress"
 """Event key (latest progress) and stream key (every progress event) of a pipeline."""
 
 
 class WorkflowIdConflict(ValueError):
     """A workflow id already names a workflow started with other arguments."""
-
-
-def _record(ledger: str, kind: str, workflow_id: str, name: str, text: str = "") -> None:
-    if not ledger:
-        return
-    row = {
-        "kind": kind,
-        "wf": workflow_id,
-        "step": name,
-        "text": text,
-        "pid": os.getpid(),
-        "t": time.time(),  # wall clock: the benchmark's start-to-first-step latency
-    }
-    line = json.dumps(row) + "\n"
-    fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode())  # one write under O_APPEND: lines never interleave
-    finally:
-        os.close(fd)
 
 
 def _progress(index: int, name: str) -> dict[str, Any]:
@@ -193,68 +170,3 @@ def enqueue_pipeline(
         "app_version": app_version,
     }
     return client.enqueue(options, *args)
-
-
-@dataclass(frozen=True)
-class LedgerCounts:
-    """What really ran, per the ledger: the numbers a crash test and the chaos run report.
-
-    A step counts as *finished* once the workflow went past it (a later step started):
-    DBOS moves on only after the step's result is in its record. `finished_steps_redone`
-    counts bodies that ran again after that - what durable execution promises never
-    happens. `reran_unrecorded` counts the at-least-once window: a body that ran to its
-    end but was killed before DBOS recorded it, so it ran again (idempotent steps make
-    that harmless); `interrupted_steps`, bodies cut off in the middle.
-    """
-
-    workflows: int
-    steps_finished: int
-    finished_steps_redone: int
-    reran_unrecorded: int
-    interrupted_steps: int
-    notifications: int
-    duplicate_notifications: int
-
-
-def read_ledger(ledger: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    path = Path(ledger)
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-_ORDER = {name: index for index, name in enumerate((*STEPS, "notify"))}
-
-
-def ledger_counts(ledger: str | os.PathLike[str]) -> LedgerCounts:
-    """Count finished steps, finished steps whose body ran again, and notifications."""
-    furthest: dict[str, int] = {}
-    ended: set[tuple[str, str]] = set()
-    started: set[tuple[str, str]] = set()
-    redone = reran = interrupted = 0
-    notes: Counter[str] = Counter()
-    for row in read_ledger(ledger):
-        wf, name = row["wf"], row["step"]
-        position = _ORDER[name]
-        if row["kind"] in ("start", "notify"):
-            if position < furthest.get(wf, -1):
-                redone += 1
-            elif (wf, name) in ended:
-                reran += 1
-            elif (wf, name) in started:
-                interrupted += 1
-            furthest[wf] = max(furthest.get(wf, -1), position)
-            started.add((wf, name))
-        if row["kind"] == "end":
-            ended.add((wf, name))
-        if row["kind"] == "notify":
-            notes[wf] += 1
-    return LedgerCounts(
-        workflows=len(furthest),
-        steps_finished=len({key for key in ended}),
-        finished_steps_redone=redone,
-        reran_unrecorded=reran,
-        interrupted_steps=interrupted,
-        notifications=len(notes),
-        duplicate_notifications=sum(n - 1 for n in notes.values()),
-    )

@@ -1,10 +1,12 @@
 """DBOS worker processes: start them, `kill -9` them, and recover their work.
 
-`python -m stream_or_queue.durable.worker --executor w1 [--url URL] [--version V]`
-launches DBOS with that executor id, listens to the course queue and runs what is
-enqueued there until SIGTERM. `WorkerProcess` drives one from Python (a test, a
-benchmark, a notebook): `start()` waits until it is ready, `kill()` is a real
-SIGKILL (no cleanup, no goodbye), `stop()` a graceful SIGTERM.
+`python -m stream_or_queue.durable.worker --executor w1 [--url URL] [--version V]
+[--import MODULE ...]` launches DBOS with that executor id (after importing the
+modules whose workflows it should run: the course pipeline always, the research
+assistant with `--import stream_or_queue.research.durable`), listens to the course
+queue and runs what is enqueued there until SIGTERM. `WorkerProcess` drives one
+from Python (a test, a benchmark, a notebook): `start()` waits until it is ready,
+`kill()` is a real SIGKILL (no cleanup, no goodbye), `stop()` a graceful SIGTERM.
 
 Who finishes a killed worker's workflows? DBOS marks a workflow with the executor
 that runs it. A process that launches with the *same* executor id recovers that
@@ -22,7 +24,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from typing import IO
 
 from dbos import DBOSClient
@@ -46,8 +49,10 @@ class WorkerProcess:
         app_version: str | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
+        imports: Sequence[str] = (),
     ) -> None:
         self.executor_id = executor_id
+        self.imports = list(imports)
         self.url = url
         self.app_version = app_version or config.DURABLE_APP_VERSION
         self.env = dict(env or os.environ)
@@ -55,12 +60,17 @@ class WorkerProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.log: list[str] = []
         self._reader: threading.Thread | None = None
+        self._ready_event: threading.Event | None = None
         self.ready = False
 
-    def start(self) -> WorkerProcess:
+    def start(self, *, wait: bool = True) -> WorkerProcess:
+        """Start the process; `wait=False` returns at once (boot several in parallel, do
+        other work meanwhile, then `wait_ready()`): a boot takes seconds, mostly imports."""
         command = [sys.executable, "-m", "stream_or_queue.durable.worker"]
         command += ["--executor", self.executor_id, "--url", self.url]
         command += ["--version", self.app_version]
+        for module in self.imports:
+            command += ["--import", module]
         self.proc = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
@@ -69,16 +79,24 @@ class WorkerProcess:
             env=self.env,
             cwd=self.cwd,
         )
-        ready = threading.Event()
+        self._ready_event = threading.Event()
         self._reader = threading.Thread(
-            target=self._drain, args=(self.proc.stdout, ready), daemon=True
+            target=self._drain, args=(self.proc.stdout, self._ready_event), daemon=True
         )
         self._reader.start()
-        if not ready.wait(START_TIMEOUT_S) or self.proc.poll() is not None:
-            self.kill()
-            raise RuntimeError(
-                f"worker {self.executor_id} did not start:\n" + "\n".join(self.log[-20:])
-            )
+        return self.wait_ready() if wait else self
+
+    def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> WorkerProcess:
+        """Block until the started process says it is ready; raise if it died first."""
+        if self.proc is None or self._ready_event is None:
+            raise RuntimeError("worker not started")
+        deadline = time.monotonic() + timeout_s
+        while not self._ready_event.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(
+                    f"worker {self.executor_id} did not start:\n" + "\n".join(self.log[-20:])
+                )
         self.ready = True
         return self
 
@@ -162,9 +180,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--executor", required=True, help="executor id (same id = same worker)")
     parser.add_argument("--url", default=None, help="system database (default: config)")
     parser.add_argument("--version", default=None, help="application version (default: config)")
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="a module whose workflows this worker runs (repeatable)",
+    )
     args = parser.parse_args(argv)
 
+    import importlib
+
     from . import engine, pipeline  # noqa: F401  (registers the workflows before launch)
+
+    for module in args.imports:
+        importlib.import_module(module)  # its workflows, registered before launch
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

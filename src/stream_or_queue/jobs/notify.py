@@ -86,6 +86,8 @@ def summarize_result(result: Any, limit: int = 600) -> str:
             first = sections[0]
             lines += ["", f"{first.get('title', '')}:", str(first.get("text", ""))]
         text = "\n".join(lines)
+    elif isinstance(result, dict) and isinstance(result.get("summary"), str):
+        text = result["summary"]
     else:
         text = repr(result) if not isinstance(result, str) else result
     return text if len(text) <= limit else text[: limit - 1] + "…"

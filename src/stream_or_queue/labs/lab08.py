@@ -14,10 +14,13 @@ key in this process - that is why the lab uses worker threads, not processes.
 
 from __future__ import annotations
 
-import contextlib
 import json
+import multiprocessing
+import os
 import secrets
+import signal
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -275,36 +278,60 @@ def check_publishes_once(pipeline: Callable[..., Any]) -> None:
     passed("after a failed attempt the retry skipped every finished step: one message published.")
 
 
-class _Crash(BaseException):
-    """The process dying inside a step's body (BaseException: no `except Exception` hides it)."""
+def _log_step(log: Path, name: str) -> None:
+    with log.open("a") as out:  # one short line per step: the parent reads what ran
+        out.write(name + "\n")
+
+
+def _first_run(memo_class: Callable[[Path], Any], path: Path, log: Path) -> None:
+    """The workflow's first run, in a child process that is killed inside step two."""
+
+    def body(name: str) -> str:
+        _log_step(log, name)
+        return name.upper()
+
+    def long(name: str) -> str:
+        _log_step(log, name)
+        time.sleep(60)  # killed long before this ends
+        return name.upper()
+
+    memo = memo_class(path)
+    memo.step("one", body, "one")
+    memo.step("two", long, "two")
 
 
 def check_memo(memo_class: Callable[[Path], Any]) -> None:
-    """The learner's step memoization, crashed in the middle of a workflow and rerun.
+    """The learner's step memoization, killed with SIGKILL in the middle of a workflow.
 
-    Step one finishes; the process "dies" inside step two; a new instance on the same
-    file (what a restarted process would build) runs the workflow from the top. Only
-    the interrupted step may run again.
+    The workflow's first run is a real child process: step one finishes, and the
+    process is killed (`kill -9`) while step two runs. A new instance on the same
+    file - what a restarted process builds - then runs the workflow from the top.
+    Only the interrupted step may run again.
     """
-    ran: list[str] = []
-
-    def body(name: str) -> str:
-        ran.append(name)
-        return name.upper()
-
-    def dies(name: str) -> str:
-        ran.append(name)
-        raise _Crash(name)
-
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "run.json"
-        memo = call_learner(memo_class, path)
+        folder = Path(tmp)
+        dry = call_learner(memo_class, folder / "dry.json")  # learner errors show here
         expect(
-            call_learner(memo.step, "one", body, "one") == "ONE",
+            call_learner(dry.step, "one", str.upper, "one") == "ONE",
             "step() must return what the step returns",
         )
-        with contextlib.suppress(_Crash):
-            memo.step("two", dies, "two")
+        path, log = folder / "run.json", folder / "ran.txt"
+        child = multiprocessing.get_context("fork").Process(
+            target=_first_run, args=(memo_class, path, log), daemon=True
+        )
+        child.start()
+        deadline = time.monotonic() + 30
+        while "two" not in (log.read_text().split() if log.exists() else []):
+            if not child.is_alive() or time.monotonic() > deadline:
+                child.kill()
+                child.join()
+                raise CheckFailed(
+                    "the first run stopped before step two started: run "
+                    "Memo(path).step('one', fn, 'one') and then step 'two' yourself to see why"
+                )
+            time.sleep(0.01)
+        os.kill(child.pid or 0, signal.SIGKILL)  # kill -9 inside step two
+        child.join()
         expect(
             path.exists(),
             "nothing was written to the file: a restarted process would "
@@ -314,9 +341,15 @@ def check_memo(memo_class: Callable[[Path], Any]) -> None:
             "two" not in json.loads(path.read_text() or "{}"),
             "the record claims step 'two' finished, but its body never returned",
         )
+
+        def body(name: str) -> str:
+            _log_step(log, name)
+            return name.upper()
+
         again = call_learner(memo_class, path)
         results = [again.step(n, body, n) for n in ("one", "two", "three")]
         expect(results == ["ONE", "TWO", "THREE"], f"the rerun returned {results}")
+        ran = log.read_text().split()
         expect(
             ran.count("one") == 1,
             "step 'one' had finished, yet it ran again after the "
@@ -327,6 +360,6 @@ def check_memo(memo_class: Callable[[Path], Any]) -> None:
             f"expected 'two' to run again (it was cut short) and 'three' once; ran {ran}",
         )
     passed(
-        "crashed inside step two, rerun from the top: step one came from the record, "
-        "only the interrupted step ran again"
+        "killed with SIGKILL inside step two, rerun from the top: step one came from the "
+        "record, only the interrupted step ran again"
     )

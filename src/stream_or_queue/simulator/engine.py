@@ -73,8 +73,10 @@ class RequestRecord:
     Token counts are output tokens. `planned` is the whole answer the model meant
     to give, `generated` what it produced before the request ended (less than
     planned when the client cancelled or the stream failed), `delivered` what was
-    handed to the client. `scheduled_ttft_s` and `scheduled_total_s` are the
-    simulated seconds the timing profile gave this answer, before any overhead.
+    handed to the client; `thinking_tokens` is the part of `planned` spent thinking
+    (extended thinking), written before the answer's first text token.
+    `scheduled_ttft_s` and `scheduled_total_s` are the simulated seconds the timing
+    profile gave this answer, before any overhead.
     """
 
     request_id: str
@@ -85,6 +87,7 @@ class RequestRecord:
     fault: str | None = None
     input_tokens: int = 0
     planned_output_tokens: int = 0
+    thinking_tokens: int = 0
     generated_tokens: int = 0
     delivered_tokens: int = 0
     cancelled: bool = False
@@ -130,12 +133,13 @@ _STOP = sse("message_stop", {"type": "message_stop"})
 _DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
 _TEXT_DELTA = b',"delta":{"type":"text_delta","text":'
 _JSON_DELTA = b',"delta":{"type":"input_json_delta","partial_json":'
+_THINKING_DELTA = b',"delta":{"type":"thinking_delta","thinking":'
 _DELTA_TAIL = b"}}\n\n"
 
 
 def _delta(index: int, kind: str, piece: str) -> bytes:
     """A content_block_delta event, formatted without building a dict per token."""
-    middle = _TEXT_DELTA if kind == "text" else _JSON_DELTA
+    middle = {"text": _TEXT_DELTA, "thinking": _THINKING_DELTA}.get(kind, _JSON_DELTA)
     return _DELTA_HEAD + str(index).encode() + middle + dumps(piece) + _DELTA_TAIL
 
 
@@ -209,6 +213,11 @@ def message_json(
         "stop_sequence": completion.stop_sequence,
         "usage": _usage(completion.input_tokens, completion.output_tokens, service_tier),
     }
+
+
+def opening_signature(block: sim_model.Block) -> str:
+    """The signature a thinking block carries (sent in its `signature_delta`)."""
+    return str(block.as_json()["signature"])
 
 
 class StreamPlan:
@@ -294,6 +303,8 @@ class StreamPlan:
             opening = block.as_json()
             if block.kind == "text":
                 opening["text"] = ""
+            elif block.kind == "thinking":
+                opening["thinking"], opening["signature"] = "", ""
             else:
                 opening["input"] = {}
             yield (
@@ -313,6 +324,16 @@ class StreamPlan:
                 if produced == self.cut:
                     yield from self._fault_events(due)
                     return
+            if block.kind == "thinking":  # the real API signs the block just before it stops
+                signed = {"type": "signature_delta", "signature": opening_signature(block)}
+                yield (
+                    self.token_due(max(produced - 1, 0)),
+                    sse(
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": index, "delta": signed},
+                    ),
+                    0,
+                )
             yield (
                 self.token_due(max(produced - 1, 0)),
                 sse("content_block_stop", {"type": "content_block_stop", "index": index}),
@@ -682,6 +703,7 @@ class Simulator:
         rate = profile.tokens_per_s * (1 + timing.uniform(-jitter, jitter))
         record.input_tokens = completion.input_tokens
         record.planned_output_tokens = completion.output_tokens
+        record.thinking_tokens = completion.thinking_tokens
         record.scheduled_ttft_s = ttft
         record.scheduled_total_s = ttft + max(completion.output_tokens - 1, 0) / rate
         self._record(record)

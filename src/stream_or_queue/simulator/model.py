@@ -15,7 +15,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import textgen
+from . import textgen, thinking
 from .schema import check_model
 from .tokens import count_content_tokens, count_tokens, tokenize
 
@@ -31,7 +31,7 @@ def new_id(prefix: str, rng: random.Random) -> str:
 class Block:
     """One content block of an answer; `pieces` are its output tokens, in order."""
 
-    kind: str  # "text" or "tool_use"
+    kind: str  # "text", "tool_use" or "thinking" (then `text` is the reasoning)
     text: str = ""
     tool_id: str = ""
     tool_name: str = ""
@@ -41,10 +41,10 @@ class Block:
     @property
     def pieces(self) -> list[str]:
         """Tokens of the block (cached: a long answer is tokenized once, not per use)."""
-        key = self.text if self.kind == "text" else json.dumps(self.tool_input)
+        key = self.text if self.kind != "tool_use" else json.dumps(self.tool_input)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        if self.kind == "text":
+        if self.kind != "tool_use":
             pieces = tokenize(key)
         else:
             # tool input is streamed as partial JSON, a few characters at a time
@@ -55,6 +55,12 @@ class Block:
     def as_json(self) -> dict[str, Any]:
         if self.kind == "text":
             return {"type": "text", "text": self.text}
+        if self.kind == "thinking":
+            return {
+                "type": "thinking",
+                "thinking": self.text,
+                "signature": thinking.signature(self.text),
+            }
         return {
             "type": "tool_use",
             "id": self.tool_id,
@@ -74,6 +80,11 @@ class Completion:
     @property
     def output_tokens(self) -> int:
         return sum(len(b.pieces) for b in self.blocks)
+
+    @property
+    def thinking_tokens(self) -> int:
+        """Output tokens spent thinking (billed as output, written before the answer)."""
+        return sum(len(b.pieces) for b in self.blocks if b.kind == "thinking")
 
 
 # --- reading the conversation -------------------------------------------------------
@@ -113,6 +124,8 @@ def input_tokens(body: dict[str, Any]) -> int:
 def request_digest(body: dict[str, Any]) -> str:
     # what decides the text: stop_sequences and max_tokens only cut it afterwards
     relevant = {k: body.get(k) for k in ("model", "system", "messages", "tools", "tool_choice")}
+    if body.get("thinking") is not None:  # only when set: every other request keeps its digest
+        relevant["thinking"] = body["thinking"]
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -153,6 +166,12 @@ def complete(body: dict[str, Any], rng: random.Random) -> Completion:
         stop_reason = "end_turn"
     else:
         stop_reason = "tool_use"
+    budget = thinking.budget_tokens(body)
+    if budget:
+        planned = thinking.planned_tokens(budget, rng)
+        asked = _text_of(last["content"]) if last["role"] == "user" else first_user
+        notes = thinking.reasoning(first_user if tool_results else asked, planned, rng)
+        blocks = [Block("thinking", text=notes), *blocks]
     completion = Completion(model, blocks, stop_reason, None, input_tokens(body))
     _apply_stop_sequences(completion, body.get("stop_sequences") or [])
     _apply_max_tokens(completion, int(body.get("max_tokens") or 4096))

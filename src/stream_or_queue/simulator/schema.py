@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from .. import config
+from . import thinking
 from .errors import ApiError, invalid
 
 __all__ = [
@@ -178,6 +179,7 @@ def validate_messages_request(body: Any, *, need_max_tokens: bool = True) -> dic
     check_model(request.model)
     _check_conversation(request.messages)
     _check_tools(request)
+    thinking.validate(body)
     return body
 
 

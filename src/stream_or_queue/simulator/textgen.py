@@ -64,6 +64,10 @@ def compose(prompt: Prompt, rng: random.Random) -> str:
         if "single word done" in both:
             return "DONE"
         return writers.research_answer(prompt.user, prompt.tool_results, rng)
+    # a summary first: the text to summarise may mention anything, expenses included
+    instruction = re.split(r"[:\n]", prompt.user, maxsplit=1)[0].lower()
+    if "summar" in instruction and len(writers.sentences(prompt.user)) > 1:
+        return writers.summary(prompt.user, rng)
     if ("approve" in both and "reject" in both) or ("justification" in both and "expense" in both):
         if "justification" in prompt.user.lower():
             return writers.expense_justification(prompt.user, rng)
@@ -75,9 +79,6 @@ def compose(prompt: Prompt, rng: random.Random) -> str:
     section = writers.report_section(prompt.user, rng)
     if section is not None:
         return section
-    instruction = re.split(r"[:\n]", prompt.user, maxsplit=1)[0].lower()
-    if "summar" in instruction and len(writers.sentences(prompt.user)) > 1:
-        return writers.summary(prompt.user, rng)
     words = writers.requested_word_count(prompt.user)
     if words:
         return writers.long_document(prompt.user, words, rng)

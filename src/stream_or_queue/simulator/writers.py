@@ -444,7 +444,7 @@ def summary(text: str, rng: random.Random) -> str:
     limit = 3
     if wanted:
         limit = _SUMMARY_COUNTS.get((wanted.group(2) or wanted.group(1)).lower(), 3)
-    found = [s for s in sentences(body) if len(s.split()) > 4]
+    found = list(dict.fromkeys(s for s in sentences(body) if len(s.split()) > 4))  # no repeats
     if not found:
         return "The text is too short to summarise: it says " + _lower_first(body.strip()) + ""
     # keep the first sentence (the topic), then the longest others, in their original order

@@ -1,7 +1,8 @@
 """Answers held inside one request: the chat stream, and the anti-pattern kept to measure it.
 
 - `GET /chat?question=...` (or `POST /chat` with JSON): SSE of the answer's tokens -
-  the right tool when the user watches a short answer appear.
+  the right tool when the user watches a short answer appear; `&thinking=N` (a
+  thinking budget) streams the model's reasoning first, as `thinking` events.
 - `POST /research/sync` and `GET /research/stream`: the whole research agent held
   inside one request - the design notebook 04 shows failing at the edge.
 """
@@ -15,32 +16,45 @@ import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from .. import config
 from ..llm import async_client
+from ..research.agent import run_research as agent_in_request
+from ..simulator.thinking import MIN_BUDGET_TOKENS
 from . import jobs
 from .schemas import QuestionIn, question_or_422
 
-__all__ = ["CHAT_MAX_TOKENS", "CHAT_SYSTEM", "router", "run_in_request"]
+__all__ = ["CHAT_MAX_THINKING", "CHAT_MAX_TOKENS", "CHAT_SYSTEM", "router", "run_in_request"]
 
 router = APIRouter()
 CHAT_MAX_TOKENS = 400
 CHAT_SYSTEM = "Answer briefly and directly, in a few sentences."
 
 
-async def _chat(question: str) -> AsyncIterator[ServerSentEvent]:
+async def _chat(question: str, thinking_budget: int = 0) -> AsyncIterator[ServerSentEvent]:
+    """The answer's tokens as `token` events; with a thinking budget, the model's
+    reasoning first, as `thinking` events, so that the page can show it."""
     llm = async_client()
+    extra: dict[str, Any] = {}
+    if thinking_budget:
+        extra["thinking"] = {"type": "enabled", "budget_tokens": thinking_budget}
     try:
         async with llm.messages.stream(
             model=config.LARGE_MODEL,
-            max_tokens=CHAT_MAX_TOKENS,
+            max_tokens=CHAT_MAX_TOKENS + thinking_budget,
             system=CHAT_SYSTEM,
             messages=[{"role": "user", "content": question}],
+            **extra,
         ) as stream:
-            async for text in stream.text_stream:
-                yield ServerSentEvent(data=json.dumps({"text": text}), event="token")
+            async for event in stream:
+                if event.type == "text":
+                    yield ServerSentEvent(data=json.dumps({"text": event.text}), event="token")
+                elif event.type == "thinking":
+                    yield ServerSentEvent(
+                        data=json.dumps({"text": event.thinking}), event="thinking"
+                    )
             message = await stream.get_final_message()
         yield ServerSentEvent(
             event="done",
@@ -52,9 +66,18 @@ async def _chat(question: str) -> AsyncIterator[ServerSentEvent]:
         await llm.close()
 
 
+CHAT_MAX_THINKING = 16_000
+"""The largest thinking budget `GET /chat?thinking=N` accepts (the API's floor is 1,024)."""
+
+
 @router.get("/chat")
-async def chat_get(question: Annotated[str, Query()]) -> EventSourceResponse:
-    return EventSourceResponse(_chat(question_or_422(question)))
+async def chat_get(
+    question: Annotated[str, Query()],
+    thinking: Annotated[int, Query(ge=0, le=CHAT_MAX_THINKING)] = 0,
+) -> EventSourceResponse:
+    if 0 < thinking < MIN_BUDGET_TOKENS:
+        raise HTTPException(422, f"thinking: a budget is at least {MIN_BUDGET_TOKENS} tokens")
+    return EventSourceResponse(_chat(question_or_422(question), thinking))
 
 
 @router.post("/chat")
@@ -144,7 +167,7 @@ async def run_in_request(
     def work() -> None:
         try:
             outcome: dict[str, Any] | BaseException = jobs.as_result(
-                jobs.run_research(
+                agent_in_request(  # held in the request: nothing to resume, so no workflow
                     question, progress=progress, on_text=text if on_text is not None else None
                 )
             )

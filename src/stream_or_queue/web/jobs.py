@@ -1,17 +1,20 @@
-"""The web service's background job: a research question run on RQ.
+"""The web service's background job: a research question run on RQ, as a DBOS workflow.
 
 `submit()` enqueues `research_job` under an unguessable id; the job runs the
 research agent and writes every step to the job's event stream (`events.py`),
 ending with one terminal event. `job_view()` is what `GET /jobs/{id}` returns.
 
 Which agent runs is decided by one import below (`run_research`); anything
-with the signature `run_research(question, *, client=None, progress=None)`
-whose `progress` receives `{"step", "percent", "message"}` events fits, and
-its result's `as_dict()` (with `answer` and `sources`) is the job's result.
-It is the research assistant's job body (`stream_or_queue.research.job`):
-inside an RQ job every model turn and tool call is checkpointed under the
-job's id (`stream_or_queue.durable`), so a job that RQ retries after a crash
-resumes where it was instead of paying for every step again.
+with the signature `run_research(question, *, client=None, progress=None,
+progress_offset=0)` whose `progress` receives `{"step", "percent", "message"}`
+events (from the `progress_offset`-th on) fits, and its result (or its
+`as_dict()`, with `answer` and `sources`) is the job's result.
+It is the research assistant on DBOS (`stream_or_queue.research.durable`): the
+job runs a durable workflow whose id is the job's id, every model turn and tool
+call a recorded step, so a job that RQ retries after a crash re-attaches to its
+workflow, which resumes where it was instead of paying for every step again.
+RQ remains the queue (who runs the job, retries, cancellation); DBOS is the
+record of the work.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from rq.job import Job, JobStatus
 
 from .. import config
 from ..jobs import Inbox, Message, get_queue, report_progress
-from ..research.job import run_research  # the one line that picks the agent
+from ..research.durable import run_research  # the one line that picks the agent
 from . import events
 
 __all__ = [
@@ -56,6 +59,7 @@ __all__ = [
 JOB_KIND = "web-research"
 LOST_WORKER_MESSAGE = "A worker was lost; retrying from the last checkpoint"
 JOB_TIMEOUT_S = 30 * 60  # real seconds: RQ's own limit for one job
+_OWN_STEPS = frozenset({"queued", "retrying"})  # events this module writes, not the agent
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 _STATUS = {
     JobStatus.QUEUED: "queued",
@@ -149,6 +153,12 @@ def research_job(question: str) -> dict[str, Any]:
         percent = last.percent if last is not None else 0
         events.publish(job.connection, job.id, "retrying", percent, LOST_WORKER_MESSAGE)
     publisher = ProgressPublisher(job.connection, job.id, job)
+    # The agent's events an earlier attempt already published: not sent twice.
+    forwarded = sum(
+        1
+        for e in events.read_events(job.connection, job.id)
+        if e.step not in _OWN_STEPS and not e.terminal
+    )
     scale = job.meta.get("time_scale")
     # a job a person started from the page plays on the human clock (see config)
     playing = (
@@ -158,7 +168,7 @@ def research_job(question: str) -> dict[str, Any]:
     )
     try:
         with playing:
-            answer = run_research(question, progress=publisher)
+            answer = run_research(question, progress=publisher, progress_offset=forwarded)
     except JobCanceled:
         job.retries_left = 0  # a cancelled job must not be retried
         events.publish_terminal(job.connection, job.id, "canceled", "Canceled")
