@@ -227,9 +227,9 @@ print(
 
 
 # %%
-paid = f"{retried.finished_steps_redone} finished steps paid again"
-twice = f"{retried.duplicate_notifications} notification sent twice"
-Quiz.compare("08_durability", "naive-retry", f"retried from the top: {paid}, {twice}")
+naive_paid = f"{retried.finished_steps_redone} finished steps paid again"
+naive_twice = f"{retried.duplicate_notifications} notification sent twice"
+Quiz.compare("08_durability", "naive-retry", f"retried from the top: {naive_paid}, {naive_twice}")
 
 # %% [markdown]
 # Nobody wrote a loss or a duplicate into the naive job: they are what a real kill
