@@ -122,6 +122,16 @@ for event in log.events:
 # events live in Redis, so this works even across a restart of the web process).
 # Hang up after four events, then reattach:
 
+# %% [markdown]
+# **Predict first.** Before you run the next cell, pick an answer; the cell after
+# the measurement puts it beside what was measured (the quick check at the end
+# asks it again).
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("06_start_then_poll", only=["reattach"])
+
 # %%
 job_id = http.post("/jobs", json={"question": "Why keep job progress in Redis?"}).json()["id"]
 first = follow_events(http, job_id, stop_after=4)
@@ -135,6 +145,11 @@ ids = [e.id for e in first.events + second.events]
 missed = len({e.id for e in replay.events} - set(ids))
 print(f"missed: {missed}, received twice: {len(ids) - len(set(ids))}")
 assert missed == 0 and len(ids) == len(set(ids)) == len(replay.events)
+
+
+# %%
+again = f"{len(second.events)} more events, ending with {second.status}"
+Quiz.compare("06_start_then_poll", "reattach", f"the second connection delivered {again}")
 
 # %% [markdown]
 # The edge cuts the event stream too: it is a request that stays open for as
