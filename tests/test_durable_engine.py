@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -84,3 +85,19 @@ def test_a_locked_record_is_a_clear_error_and_keeps_finished_work(tmp_path: Path
         }
     finally:
         engine.shutdown()
+
+
+def test_a_cancel_on_purpose_is_not_logged_as_an_error() -> None:
+    """A user's cancel is reported by the job; DBOS's own error record of it is dropped."""
+    from dbos._error import DBOSAwaitedWorkflowCancelledError
+
+    cancelled = DBOSAwaitedWorkflowCancelledError("wf")
+    keep = engine._CancelledByRequest()
+
+    def record(message: str, error: BaseException | None = None) -> logging.LogRecord:
+        exc_info = (type(error), error, None) if error is not None else None
+        return logging.LogRecord("dbos", logging.ERROR, __file__, 1, message, None, exc_info)
+
+    assert not keep.filter(record("Exception encountered in background workflow:", cancelled))
+    assert not keep.filter(record("Workflow wf is no longer owned by this execution."))
+    assert keep.filter(record("Exception encountered in background workflow:", ValueError("x")))

@@ -103,6 +103,21 @@ def is_launched() -> bool:
     return _running
 
 
+class _CancelledByRequest(logging.Filter):
+    """Drop DBOS's error report for a workflow that was cancelled on purpose.
+
+    A user's cancel (`DELETE /jobs/{id}`) ends the workflow; DBOS then logs the waiting
+    thread's `DBOSAwaitedWorkflowCancelledError` and a "no longer owned" warning, with the
+    workflow id, as if something broke. The cancel is reported by the job itself.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if type(error).__name__ == "DBOSAwaitedWorkflowCancelledError":
+            return False
+        return "is no longer owned by this execution" not in record.getMessage()
+
+
 def launch(
     url: str | None = None,
     *,
@@ -128,7 +143,10 @@ def launch(
             "the file, or launch without must_exist to start a new, empty record"
         )
     shutdown()
-    logging.getLogger("dbos").setLevel(logging.WARNING)
+    dbos_logger = logging.getLogger("dbos")
+    dbos_logger.setLevel(logging.WARNING)
+    if not any(isinstance(f, _CancelledByRequest) for f in dbos_logger.filters):
+        dbos_logger.addFilter(_CancelledByRequest())
     DBOS(config=cfg)
     try:
         DBOS.launch()

@@ -15,7 +15,6 @@ course.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -193,7 +192,8 @@ def follow_events(
                         return log
         except _CUT:
             pass  # cut mid-stream: reconnect below, from the last id seen
-        time.sleep(retry_ms / 1000)
+        # the hint is in the service's time, which runs on the simulated clock
+        clock.sleep(retry_ms / 1000)
     raise ConnectionError(f"gave up on job {job_id}'s events after {max_connections} connections")
 
 
@@ -225,5 +225,5 @@ async def afollow_events(
                         return log
         except _CUT:
             pass
-        await asyncio.sleep(retry_ms / 1000)
+        await clock.asleep(retry_ms / 1000)
     raise ConnectionError(f"gave up on job {job_id}'s events after {max_connections} connections")
