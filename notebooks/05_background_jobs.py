@@ -182,15 +182,16 @@ assert len(history) == len(tasks.REPORT_SECTIONS) + 1
 #   when the job finishes - here a receiver on 127.0.0.1 that files it too.
 
 # %%
+from IPython.display import display
+
 from stream_or_queue.widgets import Inbox
 
 store = jobs.Inbox()
 catcher = jobs.MailCatcher(store).start()
 receiver = jobs.WebhookReceiver(store).start()
 inbox = Inbox(store)
-inbox
+display(inbox)
 
-# %%
 job = jobs.enqueue_report(
     "heat pumps",
     sections=["Summary"],
@@ -328,8 +329,6 @@ print(f"naive queue: submitted 20, finished {naive_done:2d}, lost {naive_lost}")
 print(f"RQ:          submitted 20, finished {rq_finished:2d}, lost {rq_lost}")
 assert rq_lost == 0 and naive_lost > 0
 
-
-# %% tags=["nbval-ignore-output", "why:timing"]
 lost = f"home-made queue lost {naive_lost}, RQ lost {rq_lost}"
 Quiz.compare("05_background_jobs", "lost-in-a-restart", f"{lost} of 20 jobs")
 
