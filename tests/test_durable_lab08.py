@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def resumable(document: str) -> dict[str, Any]:
     text = DBOS.run_step({"name": "extract"}, extract, document)
     summary = DBOS.run_step({"name": "summarize"}, summarize, text)
-    receipt = DBOS.run_step({"name": "publish"}, publish, DBOS.workflow_id, summary)
+    receipt = DBOS.run_step({"name": "publish"}, publish, str(DBOS.workflow_id), summary)
     return {"summary": summary, "receipt": receipt}
 
 

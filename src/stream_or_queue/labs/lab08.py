@@ -152,7 +152,7 @@ def _in_process(run: _Run, workflow: Callable[..., Any], recover: bool) -> None:
             engine.launch(run.url, executor_id="lab08")  # recovers this executor's workflows
             logging.getLogger("dbos").setLevel(logging.CRITICAL)  # the check reports errors
             if recover:
-                handle = DBOS.retrieve_workflow(run.workflow_id)
+                handle: Any = DBOS.retrieve_workflow(run.workflow_id)
             else:
                 with SetWorkflowID(run.workflow_id):
                     handle = DBOS.start_workflow(workflow, DOCUMENT)
