@@ -37,14 +37,16 @@ lab: $(STAMP)
 ## Two workers share the tests (one file stays on one worker); the tests that measure on
 ## the wall clock (marker `serial`) then run alone, so nobody's CPU stretches their clock.
 test: $(STAMP)
-	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not serial" --durations=30 $(PYTEST_ARGS)
-	$(PY) -m pytest tests -m serial --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not serial" --durations=60 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m serial --durations=60 $(PYTEST_ARGS)
 	$(PY) -m pytest notebooks solutions $(NBVAL) \
 		-n $(NBVAL_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
 
-## The library tests only (no notebooks, browser or slow tests), for a quick loop.
+## The fast unit suite, for a quick loop (under a minute on 2 cores): no notebooks, no
+## browser, no real Redis, nothing slow and nothing that measures on the wall clock.
+FAST_MARKERS := not slow and not browser and not serial and not real_redis
 test-fast: $(STAMP)
-	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not slow and not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 ## Re-execute every notebook and solution in place, then regenerate labs and navigation.
 notebooks: $(STAMP)

@@ -44,9 +44,21 @@ so outputs do not change; the browser tests that need real time set it back them
 Set here, not merely removed, so a learner's own value is replaced too."""
 
 
+SHELL_HELD_ENV = "SOQ_TEST_SHELL_HELD"
+"""Names (never values) of the learner variables the run's shell held, comma-separated:
+pytest-xdist workers start after they are removed, so they learn of them here."""
+
+
+def shell_held() -> frozenset[str]:
+    """Which of LEARNER_VARIABLES the shell that started this run held (and that were
+    removed): CI sets all of them, so that its whole run is the hermeticity proof."""
+    return frozenset(filter(None, os.environ.get(SHELL_HELD_ENV, "").split(",")))
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    for name in LEARNER_VARIABLES:
-        os.environ.pop(name, None)
+    held = {name for name in LEARNER_VARIABLES if os.environ.pop(name, None) is not None}
+    if held or SHELL_HELD_ENV not in os.environ:  # a worker keeps its controller's record
+        os.environ[SHELL_HELD_ENV] = ",".join(sorted(held))
     os.environ["STREAM_OR_QUEUE_HUMAN_TIME_SCALE"] = TEST_HUMAN_TIME_SCALE
 
 

@@ -169,6 +169,16 @@ assert all(o > -0.01 for o in overhead), "a call cannot finish before the model 
 # tokens and the trip there and back. The cell computes how long the answer may
 # be, assuming 0.1 s for network and code:
 
+# %% [markdown]
+# **Predict first.** Before you run the next cell, pick an answer; the cell after
+# the measurement puts it beside what was measured (the quick check at the end
+# asks it again).
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("01_sync_fast_path", only=["tokens-in-budget"])
+
 # %%
 import math
 
@@ -192,6 +202,15 @@ for model in (config.FAST_MODEL, config.LARGE_MODEL):
         assert count_tokens(example) <= tokens
     elif profile.ttft_max_s > budget:
         print(f"  the large model's first token alone can take longer than the {budget:g} s budget")
+
+
+# %%
+fast = config.TIMING[config.FAST_MODEL]
+fast_room = budget - fast.ttft_max_s - network_and_code
+fast_tokens = max(0, math.floor(fast_room * fast.tokens_per_s))
+Quiz.compare(
+    "01_sync_fast_path", "tokens-in-budget", f"the fast model's answer may be {fast_tokens} tokens"
+)
 
 # %% [markdown]
 # Measure both ways of breaking the budget: ask the

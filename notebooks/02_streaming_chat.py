@@ -182,6 +182,16 @@ ax = plots.token_timeline(
 # simulator's ledger has the model's schedule for the answer (the same on every
 # run); reading speed is `config.READING_WORDS_PER_MINUTE`.
 
+# %% [markdown]
+# **Predict first.** Before you run the next cell, pick an answer; the cell after
+# the measurement puts it beside what was measured (the quick check at the end
+# asks it again).
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("02_streaming_chat", only=["unread-share"])
+
 # %%
 report = measure_stream(
     llm,
@@ -212,6 +222,13 @@ read_by_end = writing_s * config.READING_WORDS_PER_MINUTE / 60
 print(
     f"when the stream ends, the reader has read {read_by_end:.0f} words: "
     f"{1 - read_by_end / words:.0%} of the document is still unread"
+)
+
+
+# %%
+unread = 1 - read_by_end / words
+Quiz.compare(
+    "02_streaming_chat", "unread-share", f"{unread:.0%} of the report unread when the stream ends"
 )
 
 # %% tags=["nbval-ignore-output", "why:timing"]

@@ -107,6 +107,16 @@ print(f"time scale: {config.time_scale():g} real s per simulated s")
 # the stream run to the end in the background. To the user it looks the same.
 # To the server it is a full answer:
 
+# %% [markdown]
+# **Predict first.** Before you run the next cell, pick an answer; the cell after
+# the measurement puts it beside what was measured (the quick check at the end
+# asks it again).
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("03_cancellation_and_conversation", only=["hidden-stop"])
+
 # %%
 from typing import Any
 
@@ -126,6 +136,13 @@ print(
     f"{hidden.planned_output_tokens:,} (cancelled: {hidden.cancelled})"
 )
 assert hidden.generated_tokens == hidden.planned_output_tokens and not hidden.cancelled
+
+
+# %%
+generated = f"{hidden.generated_tokens:,} of {hidden.planned_output_tokens:,} planned"
+Quiz.compare(
+    "03_cancellation_and_conversation", "hidden-stop", f"the model generated {generated} tokens"
+)
 
 # %% [markdown]
 # Every token was generated and billed. A real Stop has to close the stream.

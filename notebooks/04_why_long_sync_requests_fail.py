@@ -247,6 +247,17 @@ if max(silent_cut.values()) > predicted:
 # that way through the same two rules.
 
 
+# %% [markdown]
+# **Predict first.** Before you run the next cell, pick an answer; the cell after
+# the measurement puts it beside what was measured (the quick check at the end
+# asks it again).
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("04_why_long_sync_requests_fail", only=["stream-behind-idle-timeout"])
+
+
 # %%
 def stream(question: str) -> bool:
     """Read a streamed answer until its end or until the edge drops it: answer delivered?"""
@@ -280,6 +291,15 @@ assert streamed["duration"].count(False) >= 0.2 * len(SAMPLE)
 print(
     "The idle timeout spared every stream (bytes kept flowing); "
     "the duration limit cut the long ones mid-answer anyway."
+)
+
+
+# %%
+idle_answered = f"{sum(streamed['idle'])} of {len(SAMPLE)}"
+Quiz.compare(
+    "04_why_long_sync_requests_fail",
+    "stream-behind-idle-timeout",
+    f"{idle_answered} streams answered behind the idle timeout",
 )
 
 # %% [markdown]

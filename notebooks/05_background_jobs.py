@@ -243,6 +243,13 @@ print(inspect.getsource(NaiveQueue))
 # twenty 5-second jobs. Start it, and once it reports its fifth job done, kill
 # its process with SIGKILL - what the kernel does to a process out of memory:
 
+# %%
+# Predict first: pick an answer before you run the next cell; the cell after
+# the measurement puts it beside what was measured.
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("05_background_jobs", only=["lost-in-a-restart"])
+
 # %% tags=["nbval-ignore-output", "why:timing"]
 import signal
 import subprocess
@@ -320,6 +327,11 @@ rq_lost = 20 - rq_finished
 print(f"naive queue: submitted 20, finished {naive_done:2d}, lost {naive_lost}")
 print(f"RQ:          submitted 20, finished {rq_finished:2d}, lost {rq_lost}")
 assert rq_lost == 0 and naive_lost > 0
+
+
+# %% tags=["nbval-ignore-output", "why:timing"]
+lost = f"home-made queue lost {naive_lost}, RQ lost {rq_lost}"
+Quiz.compare("05_background_jobs", "lost-in-a-restart", f"{lost} of 20 jobs")
 
 # %% [markdown]
 # ## 7. A chat through the queue: the dead chat, measured

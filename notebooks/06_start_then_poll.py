@@ -122,6 +122,16 @@ for event in log.events:
 # events live in Redis, so this works even across a restart of the web process).
 # Hang up after four events, then reattach:
 
+# %% [markdown]
+# **Predict first.** Before you run the next cell, pick an answer; the cell after
+# the measurement puts it beside what was measured (the quick check at the end
+# asks it again).
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("06_start_then_poll", only=["reattach"])
+
 # %%
 job_id = http.post("/jobs", json={"question": "Why keep job progress in Redis?"}).json()["id"]
 first = follow_events(http, job_id, stop_after=4)
@@ -135,6 +145,11 @@ ids = [e.id for e in first.events + second.events]
 missed = len({e.id for e in replay.events} - set(ids))
 print(f"missed: {missed}, received twice: {len(ids) - len(set(ids))}")
 assert missed == 0 and len(ids) == len(set(ids)) == len(replay.events)
+
+
+# %%
+again = f"{len(second.events)} more events, ending with {second.status}"
+Quiz.compare("06_start_then_poll", "reattach", f"the second connection delivered {again}")
 
 # %% [markdown]
 # The edge cuts the event stream too: it is a request that stays open for as
@@ -393,15 +408,16 @@ assert set(kinds[: kinds.index("token")]) == {"thinking"} and record.thinking_to
 
 # %% [markdown]
 # The service stays up while this notebook runs (it stops with the kernel). Open
-# its page in a new browser tab - on your own machine, the link below; in Binder
-# or a remote JupyterLab, run `python -m stream_or_queue.web --port 8000` in a
-# terminal and open port 8000 through your environment's proxy. Ask a question
-# there: a job a person starts from the page plays on the human clock, so its
-# progress moves at a real agent's pace, step by step.
+# its page in a new browser tab with the link below: on your own machine it is the
+# server's address; in Binder or JupyterHub it goes through JupyterLab's proxy. Ask
+# a question there: a job a person starts from the page plays on the human clock,
+# so its progress moves at a real agent's pace, step by step.
 
 # %% tags=["nbval-ignore-output", "why:ids"]
+from stream_or_queue.web.links import browser_link
+
 http.close()
-print(f"the course's page, live while this notebook runs: {web.url}/")
+browser_link(web.url, "/", "the course's page, live while this notebook runs")
 
 # %% [markdown]
 # ## Summary

@@ -257,12 +257,23 @@ print(
 )
 
 # %%
+# Predict first: pick an answer before you run the next cell; the cell after
+# the measurement puts it beside what was measured.
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("07_batch_at_scale", only=["resubmit"])
+
+# %%
 outcomes, to_retry = collect_results(api, batch_id, batch_ledger)
 print(f"results: {dict(sorted(outcomes.items()))} -> {len(to_retry)} to resubmit")
 example = items[0].custom_id
 print(f"{example}: {batch_ledger.records[example].text}")
 failed_example = to_retry[0]
 print(f"{failed_example}: {batch_ledger.records[failed_example].errors}")
+
+
+# %%
+Quiz.compare("07_batch_at_scale", "resubmit", f"{len(to_retry)} requests go into the next batch")
 
 # %% [markdown]
 # Now resubmit exactly those, and keep going until nothing transient is left

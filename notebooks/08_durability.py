@@ -176,6 +176,16 @@ assert len(done) == 3 and dbos_counts.finished_steps_redone == 0
 # then has two choices. Run nothing again - the orders not yet notified are lost. Or
 # retry the job from the top, as RQ's `Retry` would.
 
+# %% [markdown]
+# **Predict first.** Before you run the next cell, pick an answer; the cell after
+# the measurement puts it beside what was measured (the quick check at the end
+# asks it again).
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("08_durability", only=["naive-retry"])
+
 # %%
 naive_ledger = record / "naive.jsonl"
 naive = [sys.executable, "-m", "stream_or_queue.durable.naive", str(naive_ledger)]
@@ -214,6 +224,12 @@ print(
     f"{retried.finished_steps_redone} finished steps paid again and "
     f"{retried.duplicate_notifications} notification sent twice; on DBOS, nothing."
 )
+
+
+# %%
+naive_paid = f"{retried.finished_steps_redone} finished steps paid again"
+naive_twice = f"{retried.duplicate_notifications} notification sent twice"
+Quiz.compare("08_durability", "naive-retry", f"retried from the top: {naive_paid}, {naive_twice}")
 
 # %% [markdown]
 # Nobody wrote a loss or a duplicate into the naive job: they are what a real kill

@@ -51,6 +51,16 @@ for hit in search("edge timeout load balancer"):
 # that and reports structured progress events as it goes. (Offline, the
 # simulated model plans 5-8 tool calls and cites the documents it was shown.)
 
+# %% [markdown]
+# **Predict first.** Before you run the next cell, pick an answer; the cell after
+# the measurement puts it beside what was measured (the quick check at the end
+# asks it again).
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("09a_research_v1_chat_box", only=["model-calls"])
+
 # %%
 from stream_or_queue.research import run_research
 
@@ -68,6 +78,11 @@ print(
     f"{result.input_tokens:,} input + {result.output_tokens:,} output tokens, "
     f"${result.cost_usd:.4f}"
 )
+
+
+# %%
+calls = f"{len(result.usage)} model calls for {len(result.tool_calls)} tool calls"
+Quiz.compare("09a_research_v1_chat_box", "model-calls", calls)
 
 # %%
 print(result.answer)

@@ -202,12 +202,13 @@ print(
 
 # %% [markdown]
 # The service keeps running while this notebook is open (it stops with the kernel),
-# so the permalink below is live: open it in a new browser tab on your own machine
-# (in Binder, run `python -m stream_or_queue.web --port 8000` in a terminal and open
-# that port through your environment's proxy).
+# so the permalink below is live: open it in a new browser tab (in Binder or
+# JupyterHub the link goes through JupyterLab's proxy).
 
 # %% tags=["nbval-ignore-output", "why:ids"]
-print(f"the answer's permalink, live while this notebook runs: {web.url}/r/{job_id}")
+from stream_or_queue.web.links import browser_link
+
+browser_link(web.url, f"/r/{job_id}", "the answer's permalink, live while this notebook runs")
 
 # %% tags=["nbval-ignore-output", "why:timing"]
 print(
@@ -224,6 +225,16 @@ assert log.status == "finished"
 # lasts, then leaves; the job carries on, and the notification brings back the
 # share of users the model says it does (`config.NOTIFICATION_RETURN_RATE`).
 
+# %% [markdown]
+# **Predict first.** Before you run the next cell, pick an answer; the cell after
+# the measurement puts it beside what was measured (the quick check at the end
+# asks it again).
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("09b_research_v2_job", only=["v2-cut-share"])
+
 # %% tags=["nbval-ignore-output", "why:timing"]
 from stream_or_queue.research.compare import measure_jobs, summarize_runs
 
@@ -234,6 +245,12 @@ print(f"user never came back:    {v2.abandonment_rate:5.0%}")
 print(f"median time to answer:   {v2.median_time_to_answer_s:5.0f} s (simulated)")
 print(f"cost per question:       ${v2.cost_per_question_usd:.4f}")
 assert v2.timeout_rate == 0 and v2.completion_rate > 0.6
+
+
+# %%
+Quiz.compare(
+    "09b_research_v2_job", "v2-cut-share", f"the edge cut {v2.timeout_rate:.0%} of v2's requests"
+)
 
 # %% [markdown]
 # v3's batch submit is two steps - record the newest batch, then find-or-create - so

@@ -72,6 +72,16 @@ assert v3_one.duration_s > 100
 # same twenty questions (at time scale 0, batches end at once). The nightly
 # digests are shared by every question; their batch's cost is spread over them.
 
+# %% [markdown]
+# **Predict first.** Before you run the next cell, pick an answer; the cell after
+# the measurement puts it beside what was measured (the quick check at the end
+# asks it again).
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("09c_research_v3_batch", only=["small-model-lever"])
+
 # %%
 from stream_or_queue.research.compare import cost_levers
 from stream_or_queue.research.plots import levers_chart
@@ -81,6 +91,11 @@ for lever in levers:
     change = lever.cost_per_question_usd / levers[0].cost_per_question_usd - 1
     print(f"  ${lever.cost_per_question_usd:.4f}  {change:+5.0%} vs v2   {lever.name}")
 ax = levers_chart(levers)
+
+# %%
+saved = 1 - levers[1].cost_per_question_usd / levers[0].cost_per_question_usd
+Quiz.compare("09c_research_v3_batch", "small-model-lever", f"{saved:.0%} cheaper: {levers[1].name}")
+
 
 # %% [markdown]
 # Read it honestly:

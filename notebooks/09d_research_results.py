@@ -221,11 +221,27 @@ print(
 )
 assert later > 0 and v3.seen_live_rate < v2.seen_live_rate
 
+# %% [markdown]
+# **Predict first.** Before you run the next cell, pick an answer; the cell after
+# the measurement puts it beside what was measured (the quick check at the end
+# asks it again).
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("09d_research_results", only=["v3-finished"])
+
 # %%
 v3_runs = comparison.runs["v3"]
 finished = [r for r in v3_runs if r.finished]
 print(f"v3 finished {len(finished)} of {len(v3_runs)} questions")
 assert len(finished) == len(v3_runs)
+
+
+# %%
+Quiz.compare(
+    "09d_research_results", "v3-finished", f"v3 finished {len(finished)} of {len(v3_runs)} jobs"
+)
 
 # %% [markdown]
 # ## Summary

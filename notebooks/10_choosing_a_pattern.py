@@ -210,6 +210,16 @@ assert p99_ms < 1.0
 # to apply a rule (with a real key, `STREAM_OR_QUEUE_MODE=live`, it also measures
 # how often a real model departs from the rule).
 
+# %% [markdown]
+# **Predict first.** Before you run the next cell, pick an answer; the cell after
+# the measurement puts it beside what was measured (the quick check at the end
+# asks it again).
+
+# %%
+from stream_or_queue.widgets import Quiz
+
+Quiz.for_notebook("10_choosing_a_pattern", only=["rule-vs-model"])
+
 # %%
 import random
 
@@ -241,6 +251,12 @@ print(
 )
 print(f"model cost for these {len(expenses)}: ${model_cost:.4f}; the rule costs nothing")
 assert agree == len(expenses)
+
+
+# %%
+Quiz.compare(
+    "10_choosing_a_pattern", "rule-vs-model", f"rule and model agree on {agree}/{len(expenses)}"
+)
 
 # %% [markdown]
 # When the policy *is* the decision, code applies it for nothing, every time.

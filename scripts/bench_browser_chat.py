@@ -34,7 +34,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser import chromium_page, jupyter_lab, run_all_cells, wait_until_idle  # noqa: E402
+from browser import (  # noqa: E402
+    chromium_page,
+    jupyter_lab,
+    open_and_run_notebook,
+)
 
 SHORT = "What is time to first token?"
 LONG = "Write a 3,000-word essay on streaming versus queues."
@@ -121,10 +125,7 @@ def run(runs: int, chromium: str) -> dict[str, list[float]]:
             jupyter_lab(root, env={"STREAM_OR_QUEUE_HUMAN_TIME_SCALE": "1.0"}) as lab,
             chromium_page(chromium) as page,
         ):
-            page.goto(lab.tree_url("bench.ipynb"))
-            page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=60_000)
-            wait_until_idle(page, timeout_s=90)
-            run_all_cells(page, 2, timeout_s=120)
+            open_and_run_notebook(page, lab, "bench.ipynb", timeout_s=120)
             chat = page.locator(".soq-chat").first
             chat.wait_for(timeout=60_000)
             page.evaluate(OBSERVER)

@@ -8,7 +8,10 @@ Reusable by any test (`from browser import ...`; pytest puts `tests/` on the pat
             ...  # interact with the page: the kernel is idle and every cell has run
 
 (`lab_session` = `copy_notebooks` + `jupyter_lab` + `chromium_page`; use those
-directly for other folders or settings.)
+directly for other folders or settings.) Tests that need nothing special use the
+suite's shared server instead (fixtures `course_lab` and `lab_page` in conftest.py: one
+JupyterLab for every browser test of the run, a fresh page per test, and every kernel
+shut down after each test).
 
 `jupyter_lab` starts `jupyter lab` from the project's virtualenv with a random
 token, a free port on 127.0.0.1 and private config/runtime/data/workspace dirs,
@@ -50,7 +53,10 @@ __all__ = [
     "lab_session",
     "open_and_run_notebook",
     "run_all_cells",
+    "run_in_kernel",
+    "shut_down_kernels",
     "strip_outputs",
+    "wait_for_widget_manager",
     "wait_until_idle",
 ]
 
@@ -125,6 +131,8 @@ def jupyter_lab(
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
         "--LabApp.news_url=None",
+        # window.jupyterapp, so that a test can wait for the widget manager (below)
+        "--LabApp.expose_app_in_browser=True",
         *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
@@ -235,6 +243,38 @@ def wait_until_idle(page: Any, timeout_s: float = 60.0) -> None:
     )
 
 
+_WIDGET_MANAGER_READY = """
+path => {
+    const app = window.jupyterapp;
+    if (!app) return false;
+    for (const widget of app.shell.widgets("main")) {
+        if (widget.context && widget.context.path === path) {
+            const session = widget.sessionContext.session;
+            const kernel = session && session.kernel;
+            // KernelConnection keeps its comm targets here; ipywidgets' manager adds
+            // "jupyter.widget" when it is created for this notebook's kernel.
+            const targets = kernel && kernel._targetRegistry;
+            return Boolean(targets && targets["jupyter.widget"]);
+        }
+    }
+    return false;
+}
+"""
+
+
+def wait_for_widget_manager(page: Any, relative: str, timeout_s: float = 60.0) -> None:
+    """Wait until ipywidgets' manager listens to the kernel of the open notebook `relative`.
+
+    JupyterLab creates that manager asynchronously, some time after the kernel is ready
+    (and its execution indicator idle). A cell that runs before it sends the widgets'
+    `comm_open` messages to a page that drops them (and closes the comms); the output
+    that follows then shows "Error displaying widget: model not found" (or plain text).
+    A learner never meets the race (nobody runs a cell within a second of opening the
+    notebook); a test that clicks Run All at once does, under load.
+    """
+    page.wait_for_function(_WIDGET_MANAGER_READY, arg=relative, timeout=timeout_s * 1000)
+
+
 def _prompts(page: Any) -> list[str]:
     return list(page.locator(".jp-Notebook .jp-CodeCell .jp-InputArea-prompt").all_inner_texts())
 
@@ -311,6 +351,7 @@ def open_and_run_notebook(
     page.goto(server.tree_url(relative))
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=60_000)
     wait_until_idle(page, timeout_s=90)
+    wait_for_widget_manager(page, relative)
     deadline = time.monotonic() + 60
     while len(_prompts(page)) < cells:
         if time.monotonic() > deadline:
@@ -332,3 +373,43 @@ def lab_session(
     root = copy_notebooks(workdir, *folders)
     with jupyter_lab(root, env=env) as lab, chromium_page(chromium_path) as page:
         yield lab, page
+
+
+def _api(lab: LabServer, path: str, method: str = "GET", timeout_s: float = 10.0) -> Any:
+    request = urllib.request.Request(
+        f"{lab.url}/api/{path}", method=method, headers={"Authorization": f"token {lab.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        body = response.read()
+    return json.loads(body) if body else None
+
+
+def shut_down_kernels(lab: LabServer) -> None:
+    """Shut every kernel of `lab` down (one notebook's kernel and its threads at a time)."""
+    for kernel in _api(lab, "kernels"):
+        _api(lab, f"kernels/{kernel['id']}", method="DELETE", timeout_s=30)
+
+
+def run_in_kernel(lab: LabServer, notebook: str, source: str, timeout_s: float = 60.0) -> None:
+    """Run `source` in the kernel of the open notebook (`notebook`: its path under the
+    server's root), as a second client.
+
+    Widget updates it causes travel on the kernel's broadcast channel, so the page
+    shows them exactly as if a cell had run them; typing a new cell instead would
+    depend on where the keyboard focus happens to be.
+    """
+    from jupyter_client import BlockingKernelClient
+
+    sessions = _api(lab, "sessions")
+    kernel_id = next(s["kernel"]["id"] for s in sessions if s["path"] == notebook)
+    connection = lab.root / ".jupyter-private" / "runtime" / f"kernel-{kernel_id}.json"
+    client = BlockingKernelClient(connection_file=str(connection))
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=30)
+        reply = client.execute_interactive(source, timeout=timeout_s, output_hook=lambda _m: None)
+    finally:
+        client.stop_channels()
+    content = reply["content"]
+    assert content["status"] == "ok", f"{content.get('ename')}: {content.get('evalue')}"

@@ -14,6 +14,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -150,6 +151,30 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
+def course_lab(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iterator[Any]:
+    """One JupyterLab for every browser test of the run (starting one takes 5-15 s),
+    serving a copy of notebooks/, labs/ and solutions/ with private settings.
+    Tests put any notebook of their own in `course_lab.root`."""
+    from browser import copy_notebooks, jupyter_lab
+
+    root = copy_notebooks(tmp_path_factory.mktemp("course"), "notebooks", "labs", "solutions")
+    with jupyter_lab(root) as server:
+        yield server
+
+
+@pytest.fixture
+def lab_page(chromium_path: str, course_lab: Any) -> Iterator[Any]:
+    """A fresh chromium page; after the test every kernel of `course_lab` is shut down."""
+    from browser import chromium_page, shut_down_kernels
+
+    try:
+        with chromium_page(chromium_path) as page:
+            yield page
+    finally:
+        shut_down_kernels(course_lab)
+
+
+@pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A real PostgreSQL: SOQ_TEST_POSTGRES_URL, else a private cluster on a free port."""
     url = os.environ.get("SOQ_TEST_POSTGRES_URL")
@@ -166,7 +191,10 @@ def postgres_url() -> Iterator[str]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests run with the serial ones, alone: beside another worker's tests a
-    notebook run in JupyterLab timed out (03 and 05 in CI, once each)."""
+    notebook run in JupyterLab timed out (03 and 05 in CI, once each). They run last,
+    together, so the shared JupyterLab (`course_lab`) is up only while they run, never
+    beside a wall-clock measurement."""
     for item in items:
         if item.get_closest_marker("browser") is not None:
             item.add_marker(pytest.mark.serial)
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

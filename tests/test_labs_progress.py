@@ -79,3 +79,19 @@ def test_unknown_names_are_clear_errors() -> None:
 
     with pytest.raises(ValueError, match="has no Help entry"):
         lab.check(check_undocumented)
+
+
+@pytest.mark.anyio
+async def test_an_async_check_is_wrapped_the_same_way() -> None:
+    lab = LabProgress("lab99", {"double": Help(hint="look at the factor", answer="return 2 * x")})
+
+    async def check_double(double):  # type: ignore[no-untyped-def]
+        expect(double(3) == 6, "double(3) is not 6")
+
+    check = lab.check(check_double)
+    with pytest.raises(CheckFailed):
+        await check(lambda x: x)
+    with pytest.raises(CheckFailed, match="Hint: look at the factor"):
+        await check(lambda x: x)
+    await check(lambda x: 2 * x)
+    assert lab.results == {"double": True} and lab.failures["double"] == 2

@@ -317,8 +317,12 @@ def _sentences(text: str) -> list[str]:
 
 
 def _outputs_of(cell: NotebookNode | None) -> str:
-    """A code cell's textual outputs; none for a quiz cell (its options are not measurements)."""
-    if cell is None or cell.cell_type != "code" or "Quiz.for_notebook" in cell.source:
+    """A code cell's textual outputs; none for a quiz cell (its options are not measurements).
+
+    `Quiz.compare` (predict first) prints the option its measurement matches, too.
+    """
+    quiz = ("Quiz.for_notebook", "Quiz.compare(")
+    if cell is None or cell.cell_type != "code" or any(q in cell.source for q in quiz):
         return ""
     return "\n".join(_output_text(o) for o in cell.get("outputs", []))
 

@@ -96,6 +96,7 @@ USED_WITHOUT_IMPORT = {
     "ruff": "a linter run by `make lint`",
     "mypy": "a type checker run by `make lint`",
     "uv": "the lock and install tool of the Makefile",
+    "jupyter-server-proxy": "a Jupyter server extension: Binder's links to the course's page",
 }
 """Declared distributions that are run or loaded by name, never imported by our code."""
 

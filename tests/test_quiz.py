@@ -10,13 +10,12 @@ import subprocess
 import sys
 import tomllib
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from browser import chromium_page, jupyter_lab, open_and_run_notebook
+from browser import open_and_run_notebook
 from nbformat.v4 import new_code_cell, new_notebook
 
 from stream_or_queue.widgets import Quiz
@@ -396,35 +395,26 @@ def test_every_quiz_asks_for_a_figure_the_notebook_measures(name: str) -> None:
 
 
 @pytest.fixture
-def quiz_lab(tmp_path: Path, chromium_path: str) -> Iterator[tuple[Any, Any]]:
-    """A notebook showing a quiz, served by the suite's JupyterLab (private settings and
-    data, as every browser test has them), and a chromium page for it."""
-    folder = tmp_path / "course"
-    folder.mkdir()  # the quiz itself is package data: nothing to copy
+def quiz_notebook(course_lab: Any) -> str:
+    """A notebook showing a quiz, in the suite's JupyterLab; its path under the root."""
     cell = new_code_cell(
         'from stream_or_queue.widgets import Quiz\nQuiz.for_notebook("00_welcome")'
     )
     kernel = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     notebook = new_notebook(cells=[cell], metadata={"kernelspec": kernel})
-    nbformat.write(notebook, folder / "quiz_demo.ipynb")
-    with jupyter_lab(folder) as lab, chromium_page(chromium_path) as page:
-        yield lab, page
+    nbformat.write(notebook, course_lab.root / "quiz_demo.ipynb")
+    return "quiz_demo.ipynb"
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="quarantined: in a full run the page often shows 'Error displaying widget: model "
-    "not found' (passes alone and in halves of this module); cause not found yet",
-)
 def test_quiz_in_jupyterlab_explains_a_wrong_then_a_right_answer(
-    quiz_lab: tuple[Any, Any],
+    course_lab: Any, lab_page: Any, quiz_notebook: str
 ) -> None:
     from playwright import sync_api
 
-    lab, page = quiz_lab
-    open_and_run_notebook(page, lab, "quiz_demo.ipynb", timeout_s=120)
+    lab, page = course_lab, lab_page
+    open_and_run_notebook(page, lab, quiz_notebook, timeout_s=120)
     # What the kernel shows: the same default learner, so the same order as here.
     expected = Quiz.for_notebook("00_welcome", learner_seed=DEFAULT_LEARNER).cards[0]
     labels = [label for label, _ in expected.choices.options]

@@ -287,7 +287,37 @@ def test_text_form_is_short_and_stable() -> None:
     expected = "ChatBox · claude-haiku-4-5 (a live widget: run the notebook to chat)"
     assert repr(chat) == expected
     bundle = chat._repr_mimebundle_()
-    assert isinstance(bundle, dict) and bundle["text/plain"] == expected
+    assert isinstance(bundle, dict)
+    assert bundle["text/plain"].splitlines() == [
+        "ChatBox (live widget, as the notebook left it)",
+        "claude-haiku-4-5 · 0 turns",
+    ]
+    assert "No messages yet" in bundle["text/html"]
+
+
+def test_the_saved_form_is_the_whole_conversation_not_a_partial_answer(
+    simulator: Simulator,
+) -> None:
+    async def scenario() -> tuple[ChatBox, str, str]:
+        chat = ChatBox()
+        chat.send("What is time to first token?")
+        await chat.wait()
+        chat.send("Write a 3000-word essay about queues and streams.")
+        await chat.wait_for_tokens(5)
+        during, _ = chat.static_forms()
+        chat.stop_button.click()
+        await chat.wait()
+        after, page = chat.static_forms()
+        return chat, during, after + "\n" + page
+
+    chat, during, after = run(scenario)
+    first, second = chat.turns
+    assert "Write a 3000-word essay" not in during  # the answer in progress is only mentioned
+    assert during.endswith("(an answer was streaming when this was saved)")
+    assert f"Assistant: {first.reply}" in after and f"Assistant: {second.reply} [stopped]" in after
+    assert second.saved is not None
+    assert f"Stopped after {second.saved.generated_tokens:,} of" in after  # tokens-saved line
+    assert "streaming when" not in after
 
 
 def test_a_snapshot_shows_a_static_reader_the_final_transcript(simulator: Simulator) -> None:

@@ -60,3 +60,26 @@ def test_checkbox_labels_take_their_full_length() -> None:
     guide = DecisionGuide()
     for box in (guide.needs_durability, guide.batch_savings, guide.regulatory):
         assert box.layout.width == "auto" and not box.indent
+
+
+def test_the_saved_form_lists_the_answers_and_the_advice() -> None:
+    from stream_or_queue.widgets._static import MARK
+
+    guide = DecisionGuide()
+    guide.name.value = "nightly <digest>"
+    guide.user_waiting.value = False
+    guide.items.value = 10_000
+    guide.recurring.value = True
+    text, page = guide.static_forms()
+    lines = text.splitlines()
+    assert lines[0] == f"DecisionGuide ({MARK})"
+    assert "  Feature nightly <digest>" in lines and "  Items per run 10,000" in lines
+    assert "  Is the user actively waiting? no" in lines
+    assert "  Hard latency budget? no" in lines
+    assert guide.decision is not None
+    assert f"-> {Pattern.SCHEDULED_BATCH}:" in text
+    assert all(f"  - {reason}" in lines for reason in guide.decision.reasons)
+    assert "nightly &lt;digest&gt;" in page and "<digest>" not in page
+    guide.realtime.value = True
+    guide.latency_budget_ms.value = 150
+    assert "  Hard latency budget? yes, 150 ms" in guide.static_text().splitlines()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from jobs_support import Backend
 from support import wait_until
 
@@ -67,3 +69,23 @@ def test_an_email_from_a_job_appears_on_its_own(backend: Backend, no_leaked_thre
 
 def test_the_inbox_has_a_css_hook(backend: Backend) -> None:
     assert "soq-inbox" in Inbox(InboxStore("w"), autostart=False)._dom_classes
+
+
+def test_the_saved_form_lists_the_messages_without_wall_clock_times(backend: Backend) -> None:
+    from stream_or_queue.widgets._static import MARK
+
+    store = InboxStore("w")
+    store.append(Message(subject="first", to="ana@example.com"))
+    widget = Inbox(store, autostart=False)
+    store.append(Message(subject="<i>second</i>", to="bo@example.com", channel="webhook"))
+    widget.read(widget.messages[0].id)
+    text, page = widget.static_forms()
+    assert text.splitlines() == [
+        f"Inbox ({MARK})",
+        "Inbox: 2 messages, 1 unread",  # read from Redis, not from the last refresh
+        "  \N{BLACK CIRCLE} \N{LINK SYMBOL} <i>second</i> — bo@example.com (via webhook)",
+        "  \N{ENVELOPE} first — ana@example.com (via email)",
+    ]
+    assert "&lt;i&gt;second&lt;/i&gt;" in page and "<i>second</i>" not in page
+    assert "<b>first</b>" in page  # the message being read, as the reader shows it
+    assert not re.search(r"\d\d:\d\d:\d\d", text + page)

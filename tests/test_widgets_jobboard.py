@@ -84,3 +84,45 @@ def test_close_stops_the_refresher(backend: Backend, no_leaked_threads: None) ->
 
 def test_the_board_has_a_css_hook_for_the_browser_test(backend: Backend) -> None:
     assert "soq-jobboard" in JobBoard(autostart=False)._dom_classes
+
+
+def test_the_saved_form_is_the_final_table_without_random_ids(backend: Backend) -> None:
+    from stream_or_queue.widgets._static import MARK, bar
+
+    board = JobBoard(autostart=False)
+    queue = jobs.get_queue()
+    done = queue.enqueue(tasks.add, 1, 2, meta={"title": "a <b>sum</b>"})
+    bad = queue.enqueue(tasks.always_fails, "boom")
+    assert board.static_text().splitlines()[0] == "Jobs: 2 queued"  # read afresh, no refresh()
+    with jobs.start_workers(1, kind="thread"):
+        jobs.wait(done)
+        jobs.wait(bad)
+    text, page = board.static_forms()
+    assert text.splitlines() == [
+        f"JobBoard ({MARK})",
+        "Jobs: 1 finished · 1 failed",
+        f"  a <b>sum</b>  {bar(1.0)} 100.0%  finished",
+        f"  always fails  {bar(0.0)}   0.0%  failed · RuntimeError: boom",
+    ]
+    assert done.id[:8] not in text + page and bad.id[:8] not in text + page
+    assert "a &lt;b&gt;sum&lt;/b&gt;" in page and "<b>sum</b>" not in page
+    assert page.count("<tr>") == 2
+
+
+def test_the_saved_form_falls_back_to_the_last_refresh(backend: Backend) -> None:
+    board = JobBoard(autostart=False)
+    jobs.get_queue().enqueue(tasks.add, 1, 2, meta={"title": "kept"})
+    board.refresh()
+
+    asked: list[str] = []
+
+    class Broken:
+        def __getattr__(self, name: str) -> object:
+            asked.append(name)
+            raise ConnectionError("redis is down")
+
+    board.connection = Broken()
+    assert "kept" in board.static_text() and "1 queued" in board.static_text()
+    board.refresh()  # fails: the form stops asking Redis until a refresh succeeds again
+    before = len(asked)
+    assert board.failing and "kept" in board.static_text() and len(asked) == before

@@ -3,8 +3,8 @@
 In a notebook it is an `ipywidgets.IntProgress` (already a course dependency, so
 no tqdm); in tests, workers and benchmarks it only counts. Updates are
 throttled to about one per percent, so 10,000 items send ~100 widget messages,
-not 10,000. The bar is displayed with its starting value, which makes the saved
-output the same on every run (nbval compares it); the live value is widget state.
+not 10,000. The bar is a `widgets.ProgressBar`: a saved notebook shows its last
+count as text (see `widgets/_static.py`).
 """
 
 from __future__ import annotations
@@ -49,10 +49,11 @@ class Progress:
         self.widget: Any = None
         self.on_update = on_update
         if show if show is not None else _in_kernel():
-            import ipywidgets
             from IPython.display import display
 
-            self.widget = ipywidgets.IntProgress(
+            from ..widgets.progress import ProgressBar
+
+            self.widget = ProgressBar(
                 value=0,
                 min=0,
                 max=max(total, 1),

@@ -124,6 +124,13 @@ def _check_progress(job: Job, sections: tuple[str, ...]) -> list[tuple[float, st
         percents[0] < 100 and percents[-1] == 100,
         f"Progress should start below 100 and end at 100; it went {percents}.",
     )
+    early = [p for p in percents[:-1] if p >= 100]
+    expect(
+        not early,
+        f"Progress went {percents}: it said 100% before the last section was written, so a "
+        "user would read 'done' while work remains. Before each section, report the share "
+        "of sections already finished (none, for the first).",
+    )
     return history
 
 
@@ -200,6 +207,11 @@ def check_start_report(start_report: Any) -> None:
     except JobNotFound:
         raise CheckFailed(f"No job has the id {job_id!r} that start_report returned.") from None
     try:
+        expect(
+            queue.count == 1,
+            f"One call of start_report left {queue.count} jobs in the queue: the report would "
+            "be written (and the email sent) that many times. Enqueue once.",
+        )
         expect(job.origin == LAB_QUEUE, "Enqueue on the `queue` passed to start_report.")
         expect(
             (job.func_name or "").endswith(".report_job"),
@@ -220,6 +232,7 @@ def check_start_report(start_report: Any) -> None:
         )
     finally:
         job.delete()
+        queue.empty()  # a second job a wrong start_report left behind
     passed("start_report refuses bad input before enqueueing and enqueues the job with callbacks.")
 
 

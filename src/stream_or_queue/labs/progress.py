@@ -15,6 +15,7 @@ message grows), so notebooks and tests treat it as before.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -56,18 +57,34 @@ class LabProgress:
         self.order.append(name)
         self.unwrapped[name] = function
 
+        if inspect.iscoroutinefunction(function):  # an async check: `await labNN.check_x(...)`
+
+            @functools.wraps(function)
+            async def awrapper(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    result = await function(*args, **kwargs)
+                except CheckFailed as failure:
+                    raise self._failed(name, failure) from None
+                self.results[name] = True
+                return result
+
+            return awrapper  # type: ignore[return-value]
+
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 result = function(*args, **kwargs)
             except CheckFailed as failure:
-                self.failures[name] += 1
-                self.results[name] = False
-                raise CheckFailed(self._advice(name, str(failure))) from None
+                raise self._failed(name, failure) from None
             self.results[name] = True
             return result
 
         return wrapper  # type: ignore[return-value]
+
+    def _failed(self, name: str, failure: CheckFailed) -> CheckFailed:
+        self.failures[name] += 1
+        self.results[name] = False
+        return CheckFailed(self._advice(name, str(failure)))
 
     def _advice(self, name: str, message: str) -> str:
         if self.failures[name] < 2:

@@ -161,7 +161,7 @@ class _Loop:
     max_tokens: int
     toolbox: Toolbox
     trace: ResearchTrace
-    progress: ProgressCallback | None
+    progress: Callable[[ProgressEvent], Any] | None  # may return an awaitable (async driver)
     final_kind: str = "answer"
     messages: list[dict[str, Any]] = field(default_factory=list)
     turns: int = 0
@@ -184,6 +184,14 @@ class _Loop:
         if self.progress is not None:
             event: ProgressEvent = {"step": step, "percent": percent, "message": message}
             self.progress(event)
+
+    async def aemit(self, step: str, percent: int, message: str) -> None:
+        """`emit` for the async driver: `progress` may be a coroutine function there."""
+        if self.progress is not None:
+            event: ProgressEvent = {"step": step, "percent": percent, "message": message}
+            sent: Any = self.progress(event)
+            if inspect.isawaitable(sent):
+                await sent  # e.g. DBOS.write_stream_async in a workflow
 
     def check_budget(self) -> None:
         if self.turns >= config.RESEARCH_MAX_TURNS:
@@ -257,7 +265,7 @@ def _new_loop(
     gather_only: bool,
     digests: Mapping[str, str] | None,
     trace: ResearchTrace | None,
-    progress: ProgressCallback | None,
+    progress: Callable[[ProgressEvent], Any] | None,
 ) -> _Loop:
     return _Loop(
         question=check_question(question),
@@ -303,6 +311,20 @@ def _tracked(fn: Callable[..., T], *args: Any) -> tuple[Callable[[], T], list[bo
     return body, ran
 
 
+def _atracked(
+    fn: Callable[..., Awaitable[T]], *args: Any
+) -> tuple[Callable[[], Awaitable[T]], list[bool]]:
+    """`_tracked` for a coroutine function: the body is itself a coroutine function, so a
+    step runner that awaits it (DBOS's `run_step_async`) runs it as an async step."""
+    ran: list[bool] = []
+
+    async def body() -> T:
+        ran.append(True)
+        return await fn(*args)
+
+    return body, ran
+
+
 def _tool_dict(toolbox: Toolbox, tool: str, tool_input: dict[str, Any]) -> dict[str, Any]:
     return run_tool(toolbox, tool, tool_input).as_dict()
 
@@ -316,6 +338,13 @@ def _announce(loop: _Loop, use: Mapping[str, Any]) -> tuple[str, str, dict[str, 
     tool, tool_input = str(use["name"]), dict(use["input"])
     probe = loop.toolbox.plan(tool, tool_input)
     loop.emit(probe.step, _percent(loop.calls), _tool_message(tool, tool_input))
+    return f"tool-{loop.calls}", tool, tool_input
+
+
+async def _aannounce(loop: _Loop, use: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    tool, tool_input = str(use["name"]), dict(use["input"])
+    probe = loop.toolbox.plan(tool, tool_input)
+    await loop.aemit(probe.step, _percent(loop.calls), _tool_message(tool, tool_input))
     return f"tool-{loop.calls}", tool, tool_input
 
 
@@ -432,7 +461,7 @@ async def _adrive(
     while True:
         loop.check_budget()
         name = f"turn-{loop.turns}"
-        body, ran = _tracked(_acall_model, client, loop.params(), loop.trace, on_text)
+        body, ran = _atracked(_acall_model, client, loop.params(), loop.trace, on_text)
         turn = await steps.astep(name, body)
         loop.mark(name, bool(ran))
         tool_uses = loop.apply_turn(turn)
@@ -440,8 +469,8 @@ async def _adrive(
             return
         outcomes = []
         for use in tool_uses:
-            tool_name, tool, tool_input = _announce(loop, use)
-            tool_body, tool_ran = _tracked(_atool_dict, loop.toolbox, tool, tool_input)
+            tool_name, tool, tool_input = await _aannounce(loop, use)
+            tool_body, tool_ran = _atracked(_atool_dict, loop.toolbox, tool, tool_input)
             outcome = ToolOutcome.from_dict(await steps.astep(tool_name, tool_body))
             loop.mark(tool_name, bool(tool_ran))
             loop.apply_tool(outcome)
@@ -453,7 +482,7 @@ async def arun_research(
     question: str,
     *,
     client: anthropic.AsyncAnthropic | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Callable[[ProgressEvent], Awaitable[None] | None] | None = None,
     model: str = config.LARGE_MODEL,
     steps: AsyncStepRunner | None = None,
     on_text: Callable[[str], Awaitable[None] | None] | None = None,
@@ -461,16 +490,16 @@ async def arun_research(
     trace: ResearchTrace | None = None,
     version: str = "v2",
 ) -> ResearchResult:
-    """The async twin of `run_research` (`on_text` may be a coroutine function)."""
+    """The async twin of `run_research` (`on_text` and `progress` may be coroutine functions)."""
     loop = _new_loop(
         question, model=model, gather_only=False, digests=digests, trace=trace, progress=progress
     )
     watch = clock.Stopwatch()
-    loop.emit("searching", 0, "Starting the research")
+    await loop.aemit("searching", 0, "Starting the research")
     await _adrive(loop, client or make_async_client(), steps or NoCheckpoints(), on_text)
-    loop.emit("writing", 95, "Writing the answer")
+    await loop.aemit("writing", 95, "Writing the answer")
     result = loop.result(watch.elapsed, version)
-    loop.emit("done", 100, f"Answer ready with {len(result.sources)} sources")
+    await loop.aemit("done", 100, f"Answer ready with {len(result.sources)} sources")
     return result
 
 
@@ -478,7 +507,7 @@ async def agather(
     question: str,
     *,
     client: anthropic.AsyncAnthropic | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Callable[[ProgressEvent], Awaitable[None] | None] | None = None,
     model: str = config.LARGE_MODEL,
     steps: AsyncStepRunner | None = None,
     digests: Mapping[str, str] | None = None,
@@ -488,6 +517,6 @@ async def agather(
     loop = _new_loop(
         question, model=model, gather_only=True, digests=digests, trace=trace, progress=progress
     )
-    loop.emit("searching", 0, "Starting the research")
+    await loop.aemit("searching", 0, "Starting the research")
     await _adrive(loop, client or make_async_client(), steps or NoCheckpoints(), None)
     return loop.messages, loop.trace

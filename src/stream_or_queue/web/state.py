@@ -28,6 +28,7 @@ from rq import Queue
 from .. import config
 from ..jobs import fake_server, get_redis
 from . import events
+from .links import forwarded_prefix
 
 __all__ = [
     "QUEUE_ERRORS",
@@ -93,6 +94,11 @@ def async_redis(url: str | None) -> redis.asyncio.Redis:
     return client
 
 
+def _page_links(request: Request) -> dict[str, str]:
+    """Every page's `root`: the prefix its links need behind a proxy (`links.forwarded_prefix`)."""
+    return {"root": forwarded_prefix(request.headers)}
+
+
 @dataclass
 class WebState:
     """The service's shared parts; `aredis` and `hub` are set while it runs."""
@@ -103,7 +109,9 @@ class WebState:
     redis_url: str | None
     ready_worker_window_s: float
     templates: Jinja2Templates = field(
-        default_factory=lambda: Jinja2Templates(directory=str(HERE / "templates"))
+        default_factory=lambda: Jinja2Templates(
+            directory=str(HERE / "templates"), context_processors=[_page_links]
+        )
     )
     aredis: redis.asyncio.Redis | None = None
     hub: events.EventHub | None = None

@@ -1,4 +1,4 @@
-"""ipywidgets for the course: chat box, job board, inbox, quiz, decision guide.
+"""ipywidgets for the course: chat box, job board, inbox, quiz, decision guide, progress bar.
 
 Each widget lives in its own module and is imported on first use, so that the
 library can be imported where ipywidgets is not wanted (workers, the web app).
@@ -15,6 +15,7 @@ _WHERE = {
     "Inbox": "inbox",
     "Quiz": "quiz",
     "DecisionGuide": "decision",
+    "ProgressBar": "progress",
 }
 
 __all__ = sorted(_WHERE)

@@ -41,6 +41,7 @@ from .. import config
 from ..llm import async_client
 from ..simulator import Simulator
 from ..streaming import AsyncCancellableStream, Savings, StreamStats, savings
+from ._static import LiveForm
 
 __all__ = ["ChatBox", "Coalescer", "Snapshot", "Turn"]
 
@@ -119,14 +120,17 @@ class Coalescer:
         self._render()
 
 
-class ChatBox(widgets.VBox):
+class ChatBox(LiveForm, widgets.VBox):
     """Input, Send, Stop, a transcript and live figures, streaming from `AsyncAnthropic`.
 
     Every part is a public widget (`input`, `send_button`, `stop_button`,
     `transcript`, `stats`, `status`) so tests can click and read values headless.
     The conversation (`history`) is sent with every message, so follow-ups can
     depend on the previous answer; a stopped answer stays in it as far as it got.
+    Its saved form (`LiveForm`) is the finished turns and the last answer's figures.
     """
+
+    static_name = "ChatBox"
 
     def __init__(
         self,
@@ -396,11 +400,31 @@ class ChatBox(widgets.VBox):
         )
         return Snapshot("\n".join(lines), page)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if isinstance(bundle, dict):
-            bundle["text/plain"] = repr(self)
-        return bundle
+    def static_text(self) -> str:
+        """The finished turns and figures (an answer still streaming is only mentioned: its
+        text depends on when the form was made)."""
+        lines = [f"{self.model} · {len(self.turns)} turn{'s' if len(self.turns) != 1 else ''}"]
+        for turn in self.turns:
+            mark = (
+                " [stopped]" if turn.cancelled else f" [failed: {turn.error}]" if turn.error else ""
+            )
+            lines += [f"You: {turn.user}", f"Assistant: {turn.reply}{mark}"]
+        if self.turns:
+            last = self.turns[-1]
+            figures = html.unescape(self._stats_html(last.stats, last.saved).replace("<br>", "\n"))
+            lines.append(re.sub(r"<[^>]+>", "", figures).strip())
+        if self.streaming:
+            lines.append("(an answer was streaming when this was saved)")
+        return "\n".join(lines)
+
+    def static_html(self) -> str:
+        body = self._past_html or "<i>No messages yet.</i>"
+        figures = ""
+        if self.turns:
+            last = self.turns[-1]
+            figures = f"<div>{self._stats_html(last.stats, last.saved)}</div>"
+        streaming = "<div><i>(an answer was streaming when this was saved)</i></div>"
+        return f"{body}{figures}{streaming if self.streaming else ''}"
 
     # --- the task ------------------------------------------------------------------------
 

@@ -7,16 +7,20 @@ import html
 import ipywidgets as widgets
 
 from ..choose import PATTERN_NOTES, Decision, Feature, decide
+from ._static import LiveForm
 
 __all__ = ["DecisionGuide"]
 
 
-class DecisionGuide(widgets.VBox):
+class DecisionGuide(LiveForm, widgets.VBox):
     """Answer the questions; the pattern and the reasons update as you go.
 
     Every control is a public attribute, so a test (or a notebook cell) can set
-    values and read `decision` and `answer.value` without a browser.
+    values and read `decision` and `answer.value` without a browser. Its saved form
+    (`LiveForm`) lists the answers given and the advice they led to.
     """
+
+    static_name = "DecisionGuide"
 
     def __init__(self) -> None:
         style = {"description_width": "initial"}
@@ -135,6 +139,42 @@ class DecisionGuide(widgets.VBox):
             f"<p>{html.escape(PATTERN_NOTES[decision.pattern])}</p>"
             f"<ul>{reasons}{advice}</ul>"
         )
+
+    def _answers(self) -> list[tuple[str, str]]:
+        """(question, answer) for each control, as the form shows them."""
+
+        def yes(box: widgets.Checkbox) -> str:
+            return "yes" if box.value else "no"
+
+        budget = f"yes, {self.latency_budget_ms.value:g} ms" if self.realtime.value else "no"
+        return [
+            (self.name.description, self.name.value),
+            (self.user_waiting.description, yes(self.user_waiting)),
+            (self.expected_seconds.description, f"{self.expected_seconds.value:g}"),
+            (self.needs_durability.description, yes(self.needs_durability)),
+            (self.batch_savings.description, yes(self.batch_savings)),
+            (self.conversational.description, yes(self.conversational)),
+            (self.realtime.description, budget),
+            (self.regulatory.description, yes(self.regulatory)),
+            (self.items.description, f"{self.items.value:,}"),
+            (self.recurring.description, yes(self.recurring)),
+        ]
+
+    def static_text(self) -> str:
+        lines = [f"  {question} {answer}" for question, answer in self._answers()]
+        decision = self.decision
+        if decision is None:
+            return "\n".join([*lines, "(no answer: check the values above)"])
+        lines.append(f"-> {decision.pattern}: {PATTERN_NOTES[decision.pattern]}")
+        lines += [f"  - {line}" for line in (*decision.reasons, *decision.advice)]
+        return "\n".join(lines)
+
+    def static_html(self) -> str:
+        rows = "".join(
+            f"<tr><td>{html.escape(question)}</td><td><b>{html.escape(answer)}</b></td></tr>"
+            for question, answer in self._answers()
+        )
+        return f"<table>{rows}</table>{self.answer.value}"
 
     def __repr__(self) -> str:
         pattern = self.decision.pattern if self.decision else "?"

@@ -13,6 +13,7 @@ a thread in this kernel or by `rq worker` processes on other machines alike.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 
 import ipywidgets as widgets
@@ -21,6 +22,7 @@ import redis
 from ..jobs.api import JobView, list_jobs
 from ..jobs.connection import DEFAULT_QUEUE
 from ._refresh import Refresher, SelfRefreshing
+from ._static import LiveForm, bar
 
 __all__ = ["JobBoard"]
 
@@ -46,19 +48,27 @@ class _Row:
         self.label.value = f"<b>{html.escape(view.title)}</b> <code>{short}</code>"
         self.bar.value = view.percent
         self.bar.bar_style = BAR_STYLE.get(view.status, "")
-        detail = ""
-        if view.status == "failed" and view.error:
-            detail = view.error
-        elif view.progress is not None and view.status == "started":
-            detail = view.progress.message or view.progress.step
-        text = html.escape(view.status)
-        if detail:
-            text += f" · {html.escape(detail[:80])}"
-        self.status.value = text
+        self.status.value = html.escape(_status(view))
 
 
-class JobBoard(SelfRefreshing, widgets.VBox):
-    """A live list of jobs: title, id, progress bar, status (and the error if it failed)."""
+def _status(view: JobView) -> str:
+    """The status column: the status, and the error of a failed job or the step of a running one."""
+    detail = ""
+    if view.status == "failed" and view.error:
+        detail = view.error
+    elif view.progress is not None and view.status == "started":
+        detail = view.progress.message or view.progress.step
+    return f"{view.status} · {detail[:80]}" if detail else view.status
+
+
+class JobBoard(SelfRefreshing, LiveForm, widgets.VBox):
+    """A live list of jobs: title, id, progress bar, status (and the error if it failed).
+
+    Its saved form (`LiveForm`) is the same table as text and HTML, without the
+    random job ids, read afresh from Redis when the form is made.
+    """
+
+    static_name = "JobBoard"
 
     def __init__(
         self,
@@ -76,8 +86,9 @@ class JobBoard(SelfRefreshing, widgets.VBox):
         self.rows = widgets.VBox()
         self._rows: dict[str, _Row] = {}
         self.views: list[JobView] = []
+        self.failing = False
+        """True while the latest refresh could not read Redis."""
         super().__init__([self.summary, self.rows])
-        self.add_class("soq-jobboard")  # a stable hook for the browser tests
         self.add_class("soq-jobboard")  # a stable hook for browser tests and custom CSS
         self._refresher = Refresher(self.refresh, interval, name="soq-jobboard")
         self.refresh()
@@ -90,7 +101,9 @@ class JobBoard(SelfRefreshing, widgets.VBox):
             views = list_jobs(self.queue_names, connection=self.connection, limit=self.limit)
         except Exception as exc:  # shown, not raised: this runs on a background thread
             self.summary.value = f"<i>cannot read the queue: {html.escape(str(exc))}</i>"
+            self.failing = True
             return self.views
+        self.failing = False
         seen = set()
         for view in views:
             row = self._rows.get(view.id)
@@ -124,6 +137,37 @@ class JobBoard(SelfRefreshing, widgets.VBox):
         for view in self.views:
             out[view.status] = out.get(view.status, 0) + 1
         return out
+
+    def static_views(self) -> list[JobView]:
+        """The jobs as Redis has them now (the last refresh's if Redis cannot be read; while
+        refreshes fail, Redis is not tried again here: a form is made after every cell)."""
+        if self.failing:
+            return self.views
+        try:
+            return list_jobs(self.queue_names, connection=self.connection, limit=self.limit)
+        except Exception:  # the form falls back to what the widget shows
+            return self.views
+
+    def static_text(self) -> str:
+        views = self.static_views()
+        summary = re.sub(r"<[^>]+>", "", self._summary(views))
+        width = max((len(v.title) for v in views), default=0)
+        rows = [
+            f"  {v.title:<{width}}  {bar(v.percent / 100)} {v.percent:5.1f}%  {_status(v)}"
+            for v in views
+        ]
+        return "\n".join([summary, *rows])
+
+    def static_html(self) -> str:
+        views = self.static_views()
+        rows = "".join(
+            f"<tr><td><b>{html.escape(v.title)}</b></td>"
+            f"<td><code>{bar(v.percent / 100)}</code> {v.percent:.1f}%</td>"
+            f"<td>{html.escape(_status(v))}</td></tr>"
+            for v in views
+        )
+        table = f"<table>{rows}</table>" if rows else ""
+        return f"<div>{self._summary(views)}</div>{table}"
 
     def __repr__(self) -> str:
         return f"JobBoard(queues={self.queue_names!r})"

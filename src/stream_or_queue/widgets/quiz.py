@@ -74,6 +74,9 @@ LEARNER_ENV = "STREAM_OR_QUEUE_LEARNER"
 DEFAULT_LEARNER = "course"
 """The order nbval and the committed notebooks show."""
 
+_ASKED: dict[tuple[str, str], QuestionCard] = {}
+"""(quiz name, question id) -> the card last shown for it in this kernel (predict first)."""
+
 RIGHT = "\N{HEAVY CHECK MARK} Right."
 WRONG = "\N{HEAVY BALLOT X} Not quite."
 PICK_FIRST = "Pick an answer first, then press Check."
@@ -334,6 +337,8 @@ class Quiz(widgets.VBox):
             QuestionCard(question, number, display_order(question, seed=seed))
             for number, question in enumerate(self.questions, start=1)
         )
+        for card in self.cards:
+            _ASKED[(name, card.question.id)] = card  # for `compare`, after the measurement
         heading = widgets.HTML(f"<h4>{html.escape(title)}</h4>")
         super().__init__([heading, *self.cards])
 
@@ -358,6 +363,36 @@ class Quiz(widgets.VBox):
             data = json.loads(quiz_text(name))
             return cls(data, name=name, **options)
         return cls(list(notebook), **options)
+
+    @classmethod
+    def compare(cls, notebook: str, question_id: str, measured: str) -> None:
+        """Predict first: after the measurement, print it beside the prediction asked above.
+
+        The question was shown before the measurement (`for_notebook(..., only=[id])`); the
+        learner's pick, if any, is read from that widget. Nothing picked (nbval, a reader who
+        skipped it) prints the same deterministic lines every run.
+        """
+        print(f"measured: {measured}")
+        card = _ASKED.get((notebook, question_id))
+        if card is None:
+            print("your prediction: the prediction cell above has not run in this kernel")
+            return
+        question = card.question
+        matching = question.options[question.answer].text
+        shown = card.choices.value
+        if shown is None:
+            print(
+                f"your prediction: none picked above; the option the measurement matches: "
+                f"{matching}"
+            )
+            return
+        chosen = card.order[shown]
+        verdict = (
+            "right"
+            if chosen == question.answer
+            else f"not quite - the measurement matches: {matching}"
+        )
+        print(f"your prediction: {question.options[chosen].text} ({verdict})")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Quiz:

@@ -5,6 +5,8 @@
   var main = document.getElementById("job");
   if (!main) { return; }
   var jobId = main.dataset.jobId;
+  // behind a proxy (JupyterHub, Binder) the page lives under a prefix: so do its requests
+  var root = document.body.dataset.root || "";
   var status = main.dataset.status;
   if (status !== "queued" && status !== "started") { return; }
 
@@ -31,7 +33,7 @@
   }
 
   function getStatus() {
-    return fetch("/jobs/" + encodeURIComponent(jobId), {
+    return fetch(root + "/jobs/" + encodeURIComponent(jobId), {
       headers: { "Accept": "application/json" }, cache: "no-store"
     }).then(function (response) {
       if (!response.ok) { throw new Error("status " + response.status); }
@@ -69,7 +71,7 @@
   }
 
   function listen() {
-    var source = new EventSource("/jobs/" + encodeURIComponent(jobId) + "/events");
+    var source = new EventSource(root + "/jobs/" + encodeURIComponent(jobId) + "/events");
     var opened = false;
     var failures = 0;
     source.addEventListener("open", function () {
@@ -101,7 +103,7 @@
 
   cancelButton.addEventListener("click", function () {
     cancelButton.disabled = true;
-    fetch("/jobs/" + encodeURIComponent(jobId), { method: "DELETE" })
+    fetch(root + "/jobs/" + encodeURIComponent(jobId), { method: "DELETE" })
       .then(function () { ended = true; window.location.reload(); });
   });
 
