@@ -249,6 +249,7 @@ def _workdir() -> Iterator[tuple[str, Path]]:
     try:
         yield f"sqlite:///{folder / 'dbos.sqlite'}", outbox
     finally:
+        _close_clients()
         if previous is None:
             os.environ.pop(OUTBOX_ENV, None)
         else:
@@ -287,18 +288,30 @@ async def _shutdown() -> None:
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
 
 
-def _record(url: str, workflow_id: str) -> tuple[str, list[str]]:
-    """(status, step names) of a workflow, read from the record by a client."""
+_CLIENTS: dict[str, Any] = {}
+
+
+def _client(url: str) -> Any:
+    """One `DBOSClient` per record for a whole check: the crash checks poll it often."""
     from ..durable import engine
 
-    client = engine.client(url)
-    try:
-        found = client.list_workflows(workflow_ids=[workflow_id], load_input=False)
-        status = str(found[0].status) if found else "MISSING"
-        names = [str(s["function_name"]) for s in client.list_workflow_steps(workflow_id)]
-        return status, names
-    finally:
-        client.destroy()
+    if url not in _CLIENTS:
+        _CLIENTS[url] = engine.client(url)
+    return _CLIENTS[url]
+
+
+def _close_clients() -> None:
+    while _CLIENTS:
+        _CLIENTS.popitem()[1].destroy()
+
+
+def _record(url: str, workflow_id: str) -> tuple[str, list[str]]:
+    """(status, step names) of a workflow, read from the record by a client."""
+    client = _client(url)
+    found = client.list_workflows(workflow_ids=[workflow_id], load_input=False)
+    status = str(found[0].status) if found else "MISSING"
+    names = [str(s["function_name"]) for s in client.list_workflow_steps(workflow_id)]
+    return status, names
 
 
 def _work_steps(names: list[str]) -> list[str]:
@@ -307,17 +320,11 @@ def _work_steps(names: list[str]) -> list[str]:
 
 def _error(url: str, workflow_id: str) -> str | None:
     """The error a workflow ended with, if it failed (read from the record)."""
-    from ..durable import engine
-
-    client = engine.client(url)
-    try:
-        found = client.list_workflows(workflow_ids=[workflow_id], load_input=False)
-        if not found or str(found[0].status) != "ERROR":
-            return None
-        error = found[0].error
-        return f"{type(error).__name__}: {error}" if error is not None else "an error"
-    finally:
-        client.destroy()
+    found = _client(url).list_workflows(workflow_ids=[workflow_id], load_input=False)
+    if not found or str(found[0].status) != "ERROR":
+        return None
+    error = found[0].error
+    return f"{type(error).__name__}: {error}" if error is not None else "an error"
 
 
 async def _result(module: ModuleType, url: str, workflow_id: str) -> dict[str, Any]:
@@ -528,7 +535,7 @@ async def check_crash(module: ModuleType) -> None:
         def mid_research(workflow_id: str) -> bool:
             status, names = _record(url, workflow_id)
             writes = names.count("DBOS.writeStream")
-            return status == "PENDING" and (len(_work_steps(names)) >= 5 or writes >= 5)
+            return status == "PENDING" and (len(_work_steps(names)) >= 3 or writes >= 3)
 
         workflow_id, before = await _crash_and_recover(
             module, url, slow_send=False, kill_when=mid_research
