@@ -129,7 +129,7 @@ import os
 
 import httpx2
 
-from stream_or_queue.research.job import VERSION_ENV
+from stream_or_queue.research.versions import VERSION_ENV
 from stream_or_queue.web import create_app, serve_in_thread
 from stream_or_queue.web.clients import follow_events
 

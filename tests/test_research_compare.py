@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import pytest
-from rq import Queue
 
 from stream_or_queue.research import QUESTIONS
 from stream_or_queue.research.compare import (
@@ -130,23 +129,6 @@ def test_a_job_deploy_answers_everything_and_redoes_only_the_interrupted_steps()
     assert outcome.steps_redone_without_checkpoints > outcome.interrupted_steps
     with pytest.raises(ValueError, match="v2 or v3"):
         deploy_outcome(SOME, "v1")
-
-
-def test_a_learner_s_job_is_measured_from_its_own_result() -> None:
-    from stream_or_queue.course import setup
-    from stream_or_queue.research.job import enqueue_research
-
-    setup(seed=0, quiet=True)
-
-    def submit(queue: Queue, question: str) -> str:
-        return enqueue_research(question, "v2", queue=queue).id
-
-    theirs = measure_jobs(SOME[:3], "v2", submit=submit)
-    ours = measure_jobs(SOME[:3], "v2")
-    for mine, course in zip(theirs, ours, strict=True):
-        assert mine.time_to_answer_s == pytest.approx(course.time_to_answer_s)
-        assert mine.cost_usd == pytest.approx(course.cost_usd)
-        assert mine.delivered == course.delivered
 
 
 def test_the_comparison_is_identical_on_every_run() -> None:

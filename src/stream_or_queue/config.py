@@ -263,13 +263,11 @@ TYPING_WORDS_PER_MINUTE = 52.0
 SLOW_CHAT_REPLY_S = 30.0
 """The reply time at which a chat stops feeling like a conversation (the source article)."""
 
-# --- durability (issue 9) -------------------------------------------------------
-
-DURABLE_KEY_TTL_S = 7 * 24 * 3600
-"""How long a durable run's checkpoints and audit trail stay in Redis after its last write."""
+# --- durability -------------------------------------------------------------------
 
 DURABLE_DEFAULT_RETRIES = 3
-"""RQ `Retry(max=...)` budget of the durable demo jobs: each crash or failure uses one."""
+"""RQ `Retry(max=...)` budget of the web's research job: each crash or failure uses one
+(the retry re-attaches to the job's DBOS workflow, which resumes)."""
 
 # --- the durable engine: DBOS Transact --------------------------------------------
 

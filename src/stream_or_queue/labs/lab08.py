@@ -1,57 +1,61 @@
-"""Checks for lab 08: make a three-step pipeline resumable.
+"""Checks for lab 08: step memoization by hand, then a three-step pipeline on DBOS.
 
-The learner writes `resumable_pipeline(run, document)`: `extract` the text, have
-the model `summarize` it, `publish` the summary - each through the `DurableRun`
-it is given, so that a crashed run resumes where it stopped. The checks run it
-as a real RQ job on an in-process worker, kill that worker in the middle of the
-summary (`ThreadWorker.kill()`: from then on it cannot touch Redis), hand the job
-back to RQ (`recover_abandoned`) and watch a second worker finish it.
+First the learner writes `Memo`, the mechanism inside every durable engine;
+`check_memo` kills it with SIGKILL inside a step and reruns it from the top.
 
-RQ refuses job functions defined in a notebook, so the job is `lab_job` (this
-module); it calls the learner's function, which the check registers under a
-key in this process - that is why the lab uses worker threads, not processes.
+Then the learner writes `resumable_pipeline(document)`, a DBOS workflow: `extract`
+the text, have the model `summarize` it, `publish` the summary - each a DBOS step,
+so a crashed run resumes where it stopped. The checks run it for real: a child
+process launches DBOS on a fresh SQLite file and starts the workflow; the check
+kills that process with SIGKILL (in the middle of the summary, or while `publish`
+waits for the channel's acknowledgement); a second process launches DBOS on the
+same file as the same executor, and DBOS recovers the workflow there. What really
+ran is read from a log the step functions write, what DBOS recorded from DBOS.
+
+The workflow is defined in the notebook, so the processes are forks of the kernel
+(they inherit it, decorators included) rather than fresh interpreters; each runs
+DBOS on a thread of its own, away from the kernel's event loop.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import secrets
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis
-from rq import Queue, Retry, get_current_job
-from rq.job import Job, JobStatus
-
 from .. import clock, config
-from ..durable import DurableRun, Outbox, audit_trail, recover_abandoned, wait_until
-from ..jobs import ThreadWorker, get_redis
 from . import CheckFailed, call_learner, expect, passed
 
 __all__ = [
     "DOCUMENT",
     "EXTRACT_S",
+    "PUBLISH_ACK_S",
     "SUMMARIZE_S",
     "check_finishes",
     "check_memo",
     "check_publishes_once",
     "check_resumes_after_a_crash",
-    "executions",
     "extract",
-    "lab_job",
     "publish",
     "summarize",
 ]
 
 EXTRACT_S = 10.0
 SUMMARIZE_S = 60.0
-"""Simulated seconds: the summary is the slow step (0.6 real s), where the check kills."""
+"""Simulated seconds: the summary is the slow step (0.6 real s), where a check kills."""
+PUBLISH_ACK_S = 30.0
+"""Simulated seconds `publish` waits for the channel's acknowledgement after sending:
+a kill there leaves a message sent that DBOS has not recorded as sent."""
 
 DOCUMENT = """Quarterly support report.
 Tickets rose 12% in March, mostly password resets after the login change.
@@ -59,30 +63,18 @@ Median first response fell from 4 hours to 2 hours once the night shift started.
 Customers asked for an export button more than for any other feature.
 Refund requests stayed flat at 1.5% of orders."""
 
-OUTBOX = "lab08"
-_PIPELINES: dict[str, Callable[..., Any]] = {}
+_folder: Path | None = None  # the running check's scratch folder (inherited by its forks)
 
 
-def _connection() -> redis.Redis:
-    """The running job's connection (a killed worker's fails), else the course's Redis."""
-    job = get_current_job()
-    return job.connection if job is not None else get_redis()
-
-
-def _count(step: str) -> None:
-    job = get_current_job()
-    _connection().hincrby(f"lab08:{job.id if job else 'direct'}:runs", step, 1)
-
-
-def executions(job_id: str, connection: redis.Redis | None = None) -> dict[str, int]:
-    """How many times each step function started for `job_id`, across attempts."""
-    raw: Any = (connection or get_redis()).hgetall(f"lab08:{job_id}:runs")
-    return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+def _log(name: str) -> None:
+    """Note that a step's body started (what really ran, whatever DBOS recorded)."""
+    if _folder is not None:
+        _log_step(_folder / "ran.txt", name)
 
 
 def extract(document: str) -> str:
     """Step 1: the document's text, one line per sentence (quick)."""
-    _count("extract")
+    _log("extract")
     clock.sleep(EXTRACT_S)
     return "\n".join(line.strip() for line in document.strip().splitlines() if line.strip())
 
@@ -91,8 +83,8 @@ def summarize(text: str) -> str:
     """Step 2: the model summarizes the text (slow, and it costs tokens)."""
     from .. import client
 
-    _count("summarize")
-    clock.sleep(SUMMARIZE_S)  # a busy model: this is where the check kills the worker
+    _log("summarize")
+    clock.sleep(SUMMARIZE_S)  # a busy model: this is where a check kills the process
     reply = client().messages.create(
         model=config.FAST_MODEL,
         max_tokens=120,
@@ -102,180 +94,229 @@ def summarize(text: str) -> str:
 
 
 def publish(key: str, summary: str) -> dict[str, Any]:
-    """Step 3: send the summary to the team channel (a side effect: once per job!).
+    """Step 3: send the summary to the team channel (a side effect: once per workflow!).
 
-    `key` is the idempotency key: the channel keeps one message per key.
+    `key` is the idempotency key: the channel keeps one message per key. Then it
+    waits for the channel's acknowledgement, the moment a check kills the process.
     """
-    _count("publish")
-    delivered = Outbox(OUTBOX, _connection()).send(key, {"summary": summary})
+    _log("publish")
+    channel = _folder / "channel.json" if _folder is not None else None
+    delivered = False
+    if channel is not None:
+        sent: dict[str, str] = json.loads(channel.read_text()) if channel.exists() else {}
+        delivered = key not in sent
+        if delivered:
+            channel.write_text(json.dumps({**sent, key: summary}))
+    clock.sleep(PUBLISH_ACK_S)
     return {"key": key, "delivered": delivered}
-
-
-def lab_job(pipeline_key: str, document: str, fail_once_at_end: bool = False) -> Any:
-    """The RQ job: run the registered learner pipeline inside a `DurableRun`.
-
-    `fail_once_at_end` makes the first attempt fail *after* the pipeline returned -
-    as if the worker died while saving the result - so RQ runs it all again.
-    """
-    pipeline = _PIPELINES.get(pipeline_key)
-    if pipeline is None:
-        raise LookupError("the lab pipeline is registered only in the process that runs the check")
-    with DurableRun.current() as run:
-        result = pipeline(run, document)
-        if fail_once_at_end and run.attempt == 1:
-            raise RuntimeError("the worker died after publishing, before the job was saved")
-        return result
 
 
 # --- the checks ----------------------------------------------------------------------------
 
 
-def _dry_run(pipeline: Callable[..., Any]) -> Any:
-    """Call the pipeline directly once: a NotImplementedError becomes a helpful failure."""
-    run = DurableRun(f"lab08-direct-{secrets.token_hex(4)}", get_redis())
-    return call_learner(pipeline, run, DOCUMENT)
+@dataclass
+class _Run:
+    """One check's workflow: its id, its SQLite record, and what each process reported."""
+
+    folder: Path
+    workflow_id: str
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.folder / 'dbos.sqlite'}"
+
+    def ran(self) -> dict[str, int]:
+        log = self.folder / "ran.txt"
+        names = log.read_text().split() if log.exists() else []
+        return {name: names.count(name) for name in ("extract", "summarize", "publish")}
+
+    def messages(self) -> int:
+        channel = self.folder / "channel.json"
+        return len(json.loads(channel.read_text())) if channel.exists() else 0
+
+    def report(self) -> dict[str, Any]:
+        out = self.folder / "report.json"
+        return dict(json.loads(out.read_text())) if out.exists() else {}
 
 
-def _start(
-    pipeline: Callable[..., Any], *, retries: int, fail_once_at_end: bool = False
-) -> tuple[Queue, Job, ThreadWorker]:
-    key = secrets.token_hex(6)
-    _PIPELINES[key] = pipeline
-    queue = Queue(f"lab08-{key}", connection=get_redis())
-    job = queue.enqueue(
-        lab_job, key, DOCUMENT, fail_once_at_end, retry=Retry(max=retries) if retries else None
+def _in_process(run: _Run, workflow: Callable[..., Any], recover: bool) -> None:
+    """A fork's body: launch DBOS on `run`'s record, start (or recover) the workflow, report."""
+    from dbos import DBOS, SetWorkflowID
+
+    from ..durable import engine
+
+    report: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            engine.launch(run.url, executor_id="lab08")  # recovers this executor's workflows
+            logging.getLogger("dbos").setLevel(logging.CRITICAL)  # the check reports errors
+            if recover:
+                handle: Any = DBOS.retrieve_workflow(run.workflow_id)
+            else:
+                with SetWorkflowID(run.workflow_id):
+                    handle = DBOS.start_workflow(workflow, DOCUMENT)
+            report["result"] = handle.get_result()
+            steps = DBOS.list_workflow_steps(run.workflow_id)
+            report["steps"] = [str(step["function_name"]) for step in steps]
+        except NotImplementedError:
+            report["error"] = "NotImplementedError"
+        except BaseException as exc:
+            report["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+    thread = threading.Thread(target=body)  # no event loop on this thread: DBOS's sync API
+    thread.start()
+    thread.join()
+    (run.folder / "report.json").write_text(json.dumps(report, default=str))
+    os._exit(0)  # skip the kernel's exit handlers inherited by the fork
+
+
+def _process(run: _Run, workflow: Callable[..., Any], *, recover: bool = False) -> Any:
+    process = multiprocessing.get_context("fork").Process(
+        target=_in_process, args=(run, workflow, recover), daemon=True
     )
-    worker = ThreadWorker(
-        [queue.name], connection=queue.connection, name=f"lab08-{secrets.token_hex(3)}"
-    ).start()
-    return queue, job, worker
+    process.start()
+    return process
 
 
-def _wait_ended(job: Job, timeout_s: float = 60.0) -> JobStatus | None:
-    wait_until(
-        lambda: job.get_status(refresh=True) in (JobStatus.FINISHED, JobStatus.FAILED),
-        timeout_s,
-        0.02,
-        "the lab job to end",
-    )
-    return job.get_status(refresh=True)
+def _wait_for(process: Any, run: _Run, step: str, count: int = 1) -> None:
+    deadline = time.monotonic() + 60
+    while run.ran().get(step, 0) < count:
+        if not process.is_alive() or time.monotonic() > deadline:
+            process.kill()
+            process.join()
+            _raise_learner_error(run.report())
+            raise CheckFailed(
+                f"`{step}` never started: {run.report().get('error') or 'the workflow ended'}. "
+                f"Call extract, then summarize, then publish, each through DBOS.run_step."
+            )
+        time.sleep(0.005)
 
 
-def _explain_failure(job: Job) -> str:
-    result = job.latest_result()
-    text = result.exc_string if result is not None else ""
-    last = (text or "").strip().splitlines()[-1:] or ["(no error recorded)"]
-    return f"The job failed with: {last[0]}"
-
-
-def check_finishes(pipeline: Callable[..., Any]) -> None:
-    """Without crashes: every step runs once, through `run`, and the summary comes back."""
-    result = _dry_run(pipeline)
-    expect(
-        isinstance(result, dict)
-        and isinstance(result.get("summary"), str)
-        and result["summary"].strip(),
-        f"resumable_pipeline should return a dict with a non-empty 'summary' string (and the "
-        f"'receipt' from publish); it returned {result!r}.",
-    )
-    _, job, worker = _start(pipeline, retries=0)
-    try:
-        status = _wait_ended(job)
-    finally:
-        worker.stop()
-    expect(status == JobStatus.FINISHED, _explain_failure(job))
-    runs = executions(job.id)
-    expect(
-        runs == {"extract": 1, "summarize": 1, "publish": 1},
-        f"Each step should run exactly once in a run without crashes; they ran {runs}. Call "
-        "extract, then summarize, then publish - each once.",
-    )
-    steps = {
-        e.name for e in audit_trail(job.id) if e.kind in ("step", "once") and e.outcome == "done"
-    }
-    expect(
-        len(steps) >= 3,
-        "The steps ran, but not through `run`, so nothing was checkpointed and a crash would "
-        'start over. Wrap each call: `text = run.step("extract", extract, document)`, the '
-        "same for summarize, and "
-        '`run.once("publish", publish, run.key("publish"), summary)`.',
-    )
-    passed(f"the pipeline finishes and checkpoints its three steps ({', '.join(sorted(steps))}).")
-
-
-def check_resumes_after_a_crash(pipeline: Callable[..., Any]) -> None:
-    """Kill the worker during `summarize`; a new worker must resume, not start over."""
-    _dry_run(pipeline)
-    queue, job, worker = _start(pipeline, retries=2)
-    second: ThreadWorker | None = None
-    try:
-        wait_until(
-            lambda: executions(job.id).get("summarize", 0) >= 1,
-            30,
-            0.01,
-            "the summarize step to start",
-        )
-        expect(executions(job.id).get("extract") == 1, "extract should run before summarize.")
-        worker.kill()  # mid-summary: the worker can no longer talk to Redis
-        dead = worker.worker.name if worker.worker is not None else ""
-        expect(
-            job.get_status(refresh=True) == JobStatus.STARTED,
-            "After the crash the job should still be 'started' (nobody finished it).",
-        )
-        second = ThreadWorker([queue.name], connection=queue.connection).start()
-        recover_abandoned(queue, [dead])  # RQ's abandoned-job cleanup: re-enqueue it
-        status = _wait_ended(job)
-    finally:
-        if second is not None:
-            second.stop()
-    expect(status == JobStatus.FINISHED, _explain_failure(job))
-    runs = executions(job.id)
-    expect(
-        runs.get("extract") == 1,
-        f"extract ran {runs.get('extract')} times: after the crash the retry ran it again. A "
-        "step that finished before the crash must come from its checkpoint - call it through "
-        '`run.step("extract", extract, document)`.',
-    )
-    expect(
-        runs.get("summarize") == 2,
-        f"summarize ran {runs.get('summarize')} times; it was cut short by the crash, so it "
-        "must run once more (2 in all) - its first run never returned a result to store.",
-    )
-    expect(
-        Outbox(OUTBOX).count(job.id) == 1,
-        "The summary should be published exactly once after the crash.",
-    )
-    passed(
-        "killed during the summary, the job resumed on a new worker: extract ran once, "
-        "summarize twice (the interrupted step), publish once."
-    )
-
-
-def check_publishes_once(pipeline: Callable[..., Any]) -> None:
-    """A retry after publishing must not publish again."""
-    _dry_run(pipeline)
-    _, job, worker = _start(pipeline, retries=1, fail_once_at_end=True)
-    try:
-        status = _wait_ended(job)
-    finally:
-        worker.stop()
-    expect(status == JobStatus.FINISHED, _explain_failure(job))
-    published = Outbox(OUTBOX).count(job.id)
-    runs = executions(job.id)
-    if published != 1:
+def _raise_learner_error(report: dict[str, Any]) -> None:
+    if report.get("error") == "NotImplementedError":
         raise CheckFailed(
-            f"The job ran twice (the first attempt failed after publishing) and the team got "
-            f"{published} messages; publish ran {runs.get('publish')} times. A side effect "
-            'must happen once per job: `run.once("publish", publish, run.key("publish"), '
-            "summary)` records that it was done, and `run.key(...)` gives the channel a key "
-            "that stays the same on every attempt."
+            "`resumable_pipeline` still raises NotImplementedError: replace the lines "
+            "`# YOUR CODE HERE` / `raise NotImplementedError()` with your solution."
         )
-    expect(
-        runs.get("publish") == 1,
-        f"publish ran {runs.get('publish')} times; the channel dropped the duplicate, but the "
-        "second attempt should not have called it at all - use run.once.",
+
+
+def _finish(process: Any, run: _Run, *, timeout_s: float = 120.0) -> dict[str, Any]:
+    process.join(timeout_s)
+    if process.is_alive():
+        process.kill()
+        process.join()
+        raise CheckFailed("the workflow did not finish within two minutes")
+    report = run.report()
+    _raise_learner_error(report)
+    expect("error" not in report, f"The workflow failed with: {report.get('error')}")
+    return report
+
+
+def _kill(process: Any) -> None:
+    os.kill(process.pid or 0, signal.SIGKILL)  # kill -9: no cleanup, no goodbye
+    process.join()
+
+
+def _new_run(tmp: str) -> _Run:
+    global _folder
+    _folder = Path(tmp)
+    return _Run(_folder, f"lab08-{secrets.token_hex(6)}")
+
+
+def check_finishes(workflow: Callable[..., Any]) -> None:
+    """Without crashes: every step runs once, as a DBOS step, and the summary comes back."""
+    global _folder
+    with tempfile.TemporaryDirectory() as tmp:
+        run = _new_run(tmp)
+        try:
+            report = _finish(_process(run, workflow), run)
+        finally:
+            _folder = None
+        result = report.get("result")
+        expect(
+            isinstance(result, dict)
+            and isinstance(result.get("summary"), str)
+            and result["summary"].strip(),
+            "resumable_pipeline should return a dict with a non-empty 'summary' string (and "
+            f"the 'receipt' from publish); it returned {result!r}.",
+        )
+        runs = run.ran()
+        expect(
+            runs == {"extract": 1, "summarize": 1, "publish": 1},
+            f"Each step should run exactly once in a run without crashes; they ran {runs}. "
+            "Call extract, then summarize, then publish - each once.",
+        )
+        steps = report.get("steps", [])
+        expect(
+            len(steps) >= 3,
+            f"The steps ran, but DBOS recorded {len(steps)} steps, so a crash would start "
+            'over. Run each through DBOS: `text = DBOS.run_step({"name": "extract"}, '
+            "extract, document)`, the same for summarize and publish.",
+        )
+    passed(f"the workflow finishes and DBOS recorded its steps ({', '.join(steps)}).")
+
+
+def check_resumes_after_a_crash(workflow: Callable[..., Any]) -> None:
+    """Kill the process during `summarize`; a restarted process must resume, not start over."""
+    global _folder
+    with tempfile.TemporaryDirectory() as tmp:
+        run = _new_run(tmp)
+        try:
+            first = _process(run, workflow)
+            _wait_for(first, run, "summarize")
+            _kill(first)  # mid-summary
+            _finish(_process(run, workflow, recover=True), run)
+        finally:
+            _folder = None
+        runs = run.ran()
+        expect(
+            runs.get("extract") == 1,
+            f"extract ran {runs.get('extract')} times: after the crash the restarted process "
+            "ran it again. A step that finished before the crash must come from DBOS's record - "
+            'call it through `DBOS.run_step({"name": "extract"}, extract, document)`.',
+        )
+        expect(
+            runs.get("summarize") == 2,
+            f"summarize ran {runs.get('summarize')} times; it was cut short by the crash, so "
+            "it must run once more (2 in all) - its first run never returned a result to store.",
+        )
+        expect(run.messages() == 1, "The summary should be published exactly once.")
+    passed(
+        "killed with SIGKILL during the summary, the workflow resumed in a new process: "
+        "extract ran once, summarize twice (the interrupted step), publish once."
     )
-    passed("after a failed attempt the retry skipped every finished step: one message published.")
+
+
+def check_publishes_once(workflow: Callable[..., Any]) -> None:
+    """Kill the process after `publish` sent, before DBOS recorded it: still one message."""
+    global _folder
+    with tempfile.TemporaryDirectory() as tmp:
+        run = _new_run(tmp)
+        try:
+            first = _process(run, workflow)
+            _wait_for(first, run, "publish")
+            _kill(first)  # the message is out; DBOS has not recorded the step
+            _finish(_process(run, workflow, recover=True), run)
+        finally:
+            _folder = None
+        runs, published = run.ran(), run.messages()
+        if published != 1:
+            raise CheckFailed(
+                f"publish ran {runs.get('publish')} times (killed after sending, before DBOS "
+                f"recorded it: a step is at-least-once) and the team got {published} messages. "
+                "Give the channel a key that is the same on every run of this workflow: "
+                "`DBOS.workflow_id`."
+            )
+        expect(
+            runs.get("extract") == 1 and runs.get("summarize") == 1,
+            f"after the crash the steps ran {runs}: extract and summarize had finished, so "
+            "they must come from DBOS's record (run them through DBOS.run_step).",
+        )
+    passed(
+        "killed right after sending, the workflow resumed: publish ran again (at-least-once) "
+        "and the channel kept one message, thanks to the workflow id as its key."
+    )
 
 
 def _log_step(log: Path, name: str) -> None:

@@ -5,7 +5,7 @@ document, take notes over a bundled corpus), 5-8 tool calls and about a minute o
 two of simulated time, and comes back as four paragraphs citing `[doc-N]`.
 
 - `run_research` / `arun_research`: the loop itself (v1 streams it, v2 runs it in a job).
-- `research_job`: the RQ job function (v2/v3), with progress and checkpoints.
+- `research.durable`: v2/v3 as a DBOS workflow, every turn and tool call a step.
 - v1, v2 and v3 are measured side by side by `stream_or_queue.research.compare`.
 """
 

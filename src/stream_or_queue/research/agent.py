@@ -7,8 +7,8 @@ calls per question and then writes four paragraphs that cite `[doc-N]`.
 
 Every model turn and every tool call is a *named step* (`turn-0`, `tool-0`,
 `turn-1`, ...). Pass `steps=` an object with `step(name, fn)` (and `astep` for
-the async twin) - `stream_or_queue.durable.DurableRun` is one - and each step's
-result is checkpointed as it finishes: a job that crashes and runs again replays
+the async twin) - `research.durable.DBOSSteps` runs each as a DBOS step - and each
+step's result is recorded as it finishes: a workflow that crashes and runs again replays
 the finished steps from their checkpoints and redoes none of them. Without
 `steps`, nothing is stored (the v1 chat box, which has nowhere to resume from).
 
@@ -76,7 +76,7 @@ class ResearchError(RuntimeError):
 
 
 class StepRunner(Protocol):
-    """Anything that runs named steps and may remember their results (`DurableRun`)."""
+    """Anything that runs named steps and may remember their results (`DBOSSteps`)."""
 
     def step(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
 

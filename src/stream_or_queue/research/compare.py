@@ -19,26 +19,19 @@ time, exactly and identically on every machine:
 
 Questions do not compete for anything here (one worker per job, no rate limit),
 so each is computed on its own; the users are `research.users`' seeded model.
-`deploy_jobs` is the one measurement that still runs on the wall clock: real RQ
-workers replaced in the middle of real jobs.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rq import Queue
-
-from .. import clock, config
+from .. import config
 from ..config import EdgeLimit
-from ..durable import WorkerFleet, audit_trail, summarize
 from ..edge import cut_at
-from ..jobs import get_queue
-from .job import RESEARCH_QUEUE
 from .schedule import Schedule, schedules
 from .users import User, users
 
@@ -54,7 +47,6 @@ __all__ = [
     "compare",
     "cost_levers",
     "deploy_chat",
-    "deploy_jobs",
     "deploy_outcome",
     "job_outcome",
     "measure_chat",
@@ -66,8 +58,6 @@ __all__ = [
 
 POLL_S = 5.0
 """Simulated seconds between two status checks of the 'we're working on it' page."""
-MAX_JOB_WAIT_S = 1_800.0
-"""Simulated seconds the real-worker deploy waits for its jobs before calling them lost."""
 
 
 @dataclass
@@ -227,56 +217,19 @@ def measure_jobs(
     patient: bool = False,
     return_rate: float | None = None,
     batch_turnaround_s: float | None = None,
-    submit: Callable[[Queue, str], Any] | None = None,
 ) -> list[QuestionRun]:
     """v2 or v3 for every question, with `seed`'s users (see `job_outcome`).
 
     `batch_turnaround_s` replaces the simulator's batch turnaround for v3 (real
-    batches take minutes to 24 hours). `submit(queue, question) -> job` runs your
-    own job instead of the course's (the capstone lab): each job runs once on an
-    in-process worker at time scale 0, and its schedule is read from its result.
+    batches take minutes to 24 hours).
     """
     if version not in ("v2", "v3"):
         raise ValueError(f"version must be v2 or v3, got {version!r}")
-    if submit is not None:
-        found = [_learner_schedule(submit, q, seed) for q in questions]
-    else:
-        found = schedules(questions, version, seed=seed)
+    found = schedules(questions, version, seed=seed)
     if batch_turnaround_s is not None:
         found = [s.with_batch_turnaround(batch_turnaround_s) for s in found]
     people = _people(len(questions), seed, patient, return_rate)
     return [job_outcome(s, u) for s, u in zip(found, people, strict=True)]
-
-
-def _learner_schedule(submit: Callable[[Queue, str], Any], question: str, seed: int) -> Schedule:
-    """Run the learner's job once, at time scale 0, and read its schedule from its result.
-
-    The default simulator is swapped for a private one seeded with `seed` for the
-    duration, so the schedules are the same as the course's job would get.
-    """
-    from ..jobs import ThreadSafeSimpleWorker, get_redis
-    from ..simulator import Simulator, default_simulator, reset_default_simulator
-    from .result import ResearchResult
-    from .schedule import from_result
-
-    previous = default_simulator()
-    simulator = reset_default_simulator(Simulator(seed=seed))
-    try:
-        with config.time_scale_set_to(0.0):
-            queue = get_queue(RESEARCH_QUEUE, connection=get_redis())
-            made = submit(queue, question)
-            job = queue.fetch_job(str(getattr(made, "id", made)))
-            if job is None:
-                raise ValueError("submit() must return the job (or its id) it enqueued")
-            worker = ThreadSafeSimpleWorker([queue.name], connection=queue.connection)
-            worker.work(burst=True, logging_level="WARNING")
-            data = job.return_value() if job.get_status(refresh=True) == "finished" else None
-    finally:
-        reset_default_simulator(previous)
-    if not isinstance(data, dict):
-        return Schedule(question, "v2", ())
-    ledger = {r.request_id: r for r in simulator.ledger}
-    return from_result(ResearchResult.from_dict(data), ledger)
 
 
 # --- a deploy with every question in flight ---
@@ -357,45 +310,6 @@ def deploy_outcome(
         interrupted_steps=len(interrupted),
         cost_lost_usd=sum(step.cost_by(kill_at) for step in interrupted),
         steps_redone_without_checkpoints=sum(s.steps_finished_by(kill_at) for s in killed),
-    )
-
-
-def deploy_jobs(
-    questions: Sequence[str], version: str = "v2", *, at_s: float = 30.0, grace_s: float = 5.0
-) -> DeployOutcome:
-    """v2/v3 on real RQ workers, on the wall clock: every worker replaced `at_s` in.
-
-    The jobs are longer than the grace period, so the old workers are killed in
-    the middle of their jobs; RQ re-runs the jobs on the new workers, which replay
-    the finished steps from their checkpoints (read back from the audit trail).
-    """
-    from .job import enqueue_research
-
-    fleet = WorkerFleet(len(questions), [RESEARCH_QUEUE])
-    fleet.start()
-    try:
-        queue = get_queue(RESEARCH_QUEUE, connection=fleet.connection)
-        jobs = [enqueue_research(q, version, queue=queue) for q in questions]
-        clock.sleep(at_s)
-        in_flight = sum(j.get_status(refresh=True) == "started" for j in jobs)
-        fleet.deploy(f"{version}-next", grace_s=clock.to_real(grace_s))
-        watch = clock.Stopwatch()
-        while watch.elapsed < MAX_JOB_WAIT_S and any(
-            j.get_status(refresh=True) not in ("finished", "failed") for j in jobs
-        ):
-            clock.sleep(POLL_S)
-    finally:
-        fleet.stop(grace_s=5.0)
-    summaries = [summarize(audit_trail(j.id, fleet.connection)) for j in jobs]
-    return DeployOutcome(
-        version=version,
-        questions=len(questions),
-        in_flight=in_flight,
-        answered=sum(j.get_status(refresh=True) == "finished" for j in jobs),
-        tool_calls_lost=sum(s.finished_steps_reexecuted for s in summaries),
-        finished_steps_redone=sum(s.finished_steps_reexecuted for s in summaries),
-        interrupted_steps=sum(s.interrupted_steps for s in summaries),
-        cost_lost_usd=0.0,
     )
 
 

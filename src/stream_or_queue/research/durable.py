@@ -40,12 +40,13 @@ from rq import get_current_job
 
 from .. import config
 from ..durable import engine
-from ..jobs import get_redis
-from . import job as rq_job
+from ..jobs import Inbox, Message, get_redis
 from .agent import check_question
 from .result import ProgressCallback
+from .versions import Version, check_version, default_version, run_version
 
 __all__ = [
+    "INBOX",
     "PROGRESS",
     "DBOSSteps",
     "enqueue_workflow",
@@ -58,6 +59,8 @@ __all__ = [
 
 T = TypeVar("T")
 PROGRESS = "progress"
+INBOX = "research"
+"""The inbox notifications go to (a Redis list any page, widget or test can read)."""
 _clients: dict[str, anthropic.Anthropic] = {}  # per process, per workflow: a handle, not state
 _launch_lock = threading.Lock()
 
@@ -71,18 +74,30 @@ class DBOSSteps:
 
 @DBOS.step(name="research.notify")
 def _notify(workflow_id: str, question: str, result: dict[str, Any], inbox: str) -> bool:
-    # The inbox keeps one message per idempotency key: a rerun of this step (killed
-    # after sending, before DBOS recorded it) cannot notify twice.
-    return rq_job._notify(
-        get_redis(), inbox, workflow_id, f"/r/{workflow_id}", question, result, workflow_id
+    # The inbox keeps one message per idempotency key (the workflow id): a rerun of
+    # this step (killed after sending, before DBOS recorded it) cannot notify twice.
+    sources = ", ".join(s["id"] for s in result.get("sources", [])) or "none"
+    message = Message(
+        subject="Your research answer is ready",
+        body=(
+            f"Your question: {question}\n\n"
+            f"The answer is ready, with {len(result.get('sources', []))} sources ({sources}).\n"
+            f"Read it here: /r/{workflow_id}\n"
+        ),
+        to="you",
+        sender="research assistant",
+        channel="email",
+        job_id=workflow_id,
+        idempotency_key=workflow_id,
     )
+    return Inbox(inbox, connection=get_redis()).append(message)
 
 
 @DBOS.workflow(name="research.workflow")
 def research_workflow(
     question: str,
     version: str = "v2",
-    inbox: str | None = rq_job.INBOX,
+    inbox: str | None = INBOX,
     time_scale: float | None = None,
 ) -> dict[str, Any]:
     """Plan, tool calls and writing as DBOS steps; progress as a stream; one notification.
@@ -95,14 +110,14 @@ def research_workflow(
     def progress(event: Mapping[str, Any]) -> None:
         DBOS.write_stream(PROGRESS, dict(event))
 
-    chosen: rq_job.Version = "v3" if version == "v3" else "v2"
+    chosen: Version = "v3" if version == "v3" else "v2"
     playing = (
         config.time_scale_in_context(time_scale)
         if time_scale is not None
         else contextlib.nullcontext()
     )
     with playing:
-        result = rq_job.run_version(
+        result = run_version(
             question,
             chosen,
             client=_clients.get(workflow_id),
@@ -130,7 +145,7 @@ def start_research(
     workflow_id: str | None = None,
     version: str = "v2",
     client: anthropic.Anthropic | None = None,
-    inbox: str | None = rq_job.INBOX,
+    inbox: str | None = INBOX,
     time_scale: float | None = None,
 ) -> Any:
     """Start the workflow under `workflow_id` (new and unguessable if None); return its handle.
@@ -139,7 +154,7 @@ def start_research(
     after a crash, never runs the research (or notifies) twice.
     """
     question = check_question(question)
-    rq_job._check_version(version)
+    check_version(version)
     workflow_id = workflow_id or secrets.token_urlsafe(16)
     if client is not None:
         _clients[workflow_id] = client
@@ -153,7 +168,7 @@ def enqueue_workflow(
     *,
     workflow_id: str | None = None,
     version: str = "v2",
-    inbox: str | None = rq_job.INBOX,
+    inbox: str | None = INBOX,
     time_scale: float | None = None,
 ) -> Any:
     """Put a question on the course queue from any process (a `DBOSClient`); return its handle.
@@ -163,7 +178,7 @@ def enqueue_workflow(
     enqueuer only watches. `time_scale` (default: this process's) goes with the workflow.
     """
     question = check_question(question)
-    rq_job._check_version(version)
+    check_version(version)
     options: EnqueueOptions = {
         "queue_name": config.DURABLE_QUEUE,
         "workflow_name": "research.workflow",
@@ -193,7 +208,7 @@ def run_research(
     # job, so the retry of a killed horse recovers this workflow and no one else's.
     ensure_engine(f"job-{job.id}" if job is not None else f"process-{os.getpid()}")
     workflow_id = job.id if job is not None else None  # the same permalink, /r/<job id>
-    chosen = version or rq_job.default_version()
+    chosen = version or default_version()
     handle = start_research(
         question,
         workflow_id=workflow_id,
