@@ -13,7 +13,8 @@ from durable_support import sqlite_url
 
 from stream_or_queue import config
 from stream_or_queue.durable import engine
-from stream_or_queue.durable.pipeline import start_pipeline
+from stream_or_queue.durable.history import most_at_once, run_spans
+from stream_or_queue.durable.pipeline import enqueue_pipeline, start_pipeline
 
 
 def test_sqlite_in_the_working_directory_unless_a_database_url_is_set(
@@ -101,3 +102,39 @@ def test_a_cancel_on_purpose_is_not_logged_as_an_error() -> None:
     assert not keep.filter(record("Exception encountered in background workflow:", cancelled))
     assert not keep.filter(record("Workflow wf is no longer owned by this execution."))
     assert keep.filter(record("Exception encountered in background workflow:", ValueError("x")))
+
+
+def test_a_queue_with_impossible_limits_is_a_clear_error_before_dbos_is_asked() -> None:
+    # No DBOS launched and no client: the check comes first, so nothing can be stored.
+    for limiter in ({"limit": 0, "period": 1.0}, {"limit": 2, "period": 0}, {"limit": 2}):
+        with pytest.raises(ValueError, match="limiter must be"):
+            engine.register_queue("bad", limiter=limiter)
+    with pytest.raises(ValueError, match="worker_concurrency must be at least 1"):
+        engine.register_queue("bad", worker_concurrency=0)
+
+
+def test_a_client_declares_a_queue_that_a_running_engine_then_serves(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    engine.launch(url, executor_id="server")
+    client = engine.client(url)
+    try:
+        queue = engine.register_queue(
+            "capped", worker_concurrency=2, limiter={"limit": 9, "period": 60}, client=client
+        )
+        assert (queue.worker_concurrency, queue.limiter) == (2, {"limit": 9, "period": 60.0})
+        ids = [f"c{i}" for i in range(5)]
+        for i, workflow_id in enumerate(ids):
+            enqueue_pipeline(client, workflow_id, f"x{i}", 0.05, "", queue_name="capped")
+        assert [client.retrieve_workflow(i).get_result()["item"] for i in ids] == [
+            f"x{i}" for i in range(5)
+        ]
+        assert most_at_once(run_spans(client, ids).values()) <= 2
+        statuses = client.list_workflows(workflow_ids=ids)
+        assert {(s.queue_name, s.executor_id) for s in statuses} == {("capped", "server")}
+        # Declared again with other settings: the record is updated, not duplicated.
+        engine.register_queue("capped", worker_concurrency=1, client=client)
+        (stored,) = [q for q in client.list_queues() if q.name == "capped"]
+        assert (stored.worker_concurrency, stored.limiter) == (1, None)
+    finally:
+        client.destroy()
+        engine.shutdown()

@@ -16,8 +16,15 @@ from durable_support import sqlite_url
 
 from stream_or_queue import config
 from stream_or_queue.durable import engine
-from stream_or_queue.durable.history import draw_timeline, step_rows, workflow_rows
-from stream_or_queue.durable.pipeline import start_pipeline
+from stream_or_queue.durable.history import (
+    draw_timeline,
+    most_at_once,
+    most_started_within,
+    run_spans,
+    step_rows,
+    workflow_rows,
+)
+from stream_or_queue.durable.pipeline import pipeline, start_pipeline
 
 
 @pytest.fixture
@@ -52,3 +59,36 @@ def test_the_timeline_draws_one_bar_per_step(dbos_here: None) -> None:
     empty = draw_timeline([], title="")
     assert empty.get_title() == "no steps recorded"
     plt.close("all")
+
+
+def test_most_at_once_counts_overlaps_and_a_handover_is_not_one() -> None:
+    assert most_at_once([]) == 0
+    assert most_at_once([(0, 10), (10, 20), (20, 30)]) == 1  # each starts as the last ends
+    assert most_at_once([(0, 10), (5, 15), (9, 30), (15, 40)]) == 3
+    assert most_at_once([(0, 100), (10, 20), (30, 40), (50, 60)]) == 2
+
+
+def test_most_started_within_uses_half_open_windows_like_the_limiter() -> None:
+    assert most_started_within([], 1.0) == 0
+    assert most_started_within([0, 1000, 2000, 3000], 1.0) == 1  # exactly a period apart
+    assert most_started_within([0, 999, 1000, 1999], 1.0) == 2
+    assert most_started_within([3000, 0, 2500, 2999, 100], 1.0) == 3  # order does not matter
+    assert most_started_within([0, 400, 800], 0.5) == 2
+
+
+def test_spans_and_queue_starts_come_from_the_record(dbos_here: None) -> None:
+    start_pipeline("audit-4", "w", 0.01).get_result()
+    queue = engine.register_queue("audited", worker_concurrency=1)
+    queued = queue.enqueue(pipeline, "v", 0.01, "")
+    queued.get_result()
+    spans = run_spans(DBOS, ["audit-4", queued.get_workflow_id(), "no-such-workflow"])
+    assert set(spans) == {"audit-4", queued.get_workflow_id()}
+    first, last = spans["audit-4"]
+    steps = step_rows(DBOS, "audit-4")
+    assert (first, last) == (steps[0].start_ms, steps[-1].end_ms) and first <= last
+    rows = {r.workflow_id: r for r in workflow_rows(DBOS, name="pipeline")}
+    assert rows["audit-4"].queue is None and rows["audit-4"].dequeued_ms is None
+    row = rows[queued.get_workflow_id()]
+    assert row.queue == "audited" and row.dequeued_ms is not None
+    # The database's clock (whole seconds on SQLite before Python 3.12), the steps' is Python's.
+    assert row.created_ms <= row.dequeued_ms <= spans[queued.get_workflow_id()][0]

@@ -9,6 +9,12 @@ import pytest
 from durable_support import finished_steps, sqlite_url, wait_for
 
 from stream_or_queue.durable import engine
+from stream_or_queue.durable.history import (
+    most_at_once,
+    most_started_within,
+    run_spans,
+    workflow_rows,
+)
 from stream_or_queue.durable.pipeline import STEPS, enqueue_pipeline, ledger_counts
 from stream_or_queue.durable.worker import WorkerProcess, fork_onto, take_over
 
@@ -95,4 +101,30 @@ def test_a_deploy_that_changes_the_version_forks_in_flight_work_onto_the_new_cod
         old.kill()
         if new is not None:
             new.kill()
+        client.destroy()
+
+
+def test_a_running_worker_serves_queues_a_client_declares_within_their_limits(
+    tmp_path: Path,
+) -> None:
+    url = sqlite_url(tmp_path)
+    worker = WorkerProcess("w1", url).start()
+    client = engine.client(url)
+    try:  # declared after the worker started: it reads the queues from the record
+        engine.register_queue("capped", worker_concurrency=2, client=client)
+        engine.register_queue("limited", limiter={"limit": 2, "period": 1.0}, client=client)
+        capped, limited = [f"capped-{i}" for i in range(6)], [f"limited-{i}" for i in range(5)]
+        for queue, ids in (("capped", capped), ("limited", limited)):
+            for i, workflow_id in enumerate(ids):
+                enqueue_pipeline(client, workflow_id, f"item-{i}", 0.05, "", queue_name=queue)
+        for workflow_id in capped + limited:
+            client.retrieve_workflow(workflow_id).get_result(polling_interval_sec=0.05)
+        assert most_at_once(run_spans(client, capped).values()) <= 2
+        starts = [row.dequeued_ms for row in workflow_rows(client, workflow_ids=limited)]
+        assert len(starts) == len(limited) and None not in starts
+        assert most_started_within([s for s in starts if s is not None], 1.0) <= 2
+        rows = workflow_rows(client, workflow_ids=capped + limited)
+        assert {(row.executor_id, row.status) for row in rows} == {("w1", "SUCCESS")}
+    finally:
+        worker.kill()
         client.destroy()

@@ -17,17 +17,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
-from dbos import DBOS, DBOSClient, DBOSConfig
+from dbos import DBOS, DBOSClient, DBOSConfig, Queue
+from dbos._queue import QueueRateLimit
 
 from .. import config
 
 __all__ = [
     "EngineUnavailable",
     "alaunch",
+    "aregister_queue",
     "check_record",
     "client",
     "engine_config",
@@ -35,6 +37,7 @@ __all__ = [
     "launch",
     "redact",
     "register_course_queue",
+    "register_queue",
     "shutdown",
 ]
 
@@ -190,18 +193,70 @@ def check_record() -> None:
         )
 
 
+def register_queue(
+    name: str,
+    *,
+    worker_concurrency: int | None = None,
+    limiter: Mapping[str, float] | None = None,
+    client: DBOSClient | None = None,
+) -> Queue:
+    """A queue with the course's fast polling, declared by this process's DBOS or a client.
+
+    DBOS keeps a queue's settings in its system database, and every worker process of
+    the application lists the queues there about once a second and rereads a queue's
+    settings on each poll: so a `DBOSClient` (a notebook, a web server) can add or
+    retune a queue without restarting a worker. `worker_concurrency` caps how many of
+    the queue's workflows *one process* runs at once; `limiter`
+    (`{"limit": n, "period": s}`) caps how many start within any `s` seconds across
+    *all* processes - the shape of a provider's rate limit.
+    """
+    if worker_concurrency is not None and worker_concurrency < 1:
+        raise ValueError(f"worker_concurrency must be at least 1, not {worker_concurrency}")
+    rate: QueueRateLimit | None = None
+    if limiter is not None:
+        if set(limiter) != {"limit", "period"} or limiter["limit"] < 1 or limiter["period"] <= 0:
+            raise ValueError(
+                f"limiter must be {{'limit': n >= 1, 'period': seconds > 0}}, not {limiter!r}"
+            )
+        rate = {"limit": int(limiter["limit"]), "period": float(limiter["period"])}
+    if client is not None:
+        return client.register_queue(
+            name,
+            worker_concurrency=worker_concurrency,
+            limiter=rate,
+            polling_interval_sec=config.DURABLE_POLL_S,
+            on_conflict="always_update",
+        )
+    return DBOS.register_queue(
+        name,
+        worker_concurrency=worker_concurrency,
+        limiter=rate,
+        polling_interval_sec=config.DURABLE_POLL_S,
+        on_conflict="always_update",
+    )
+
+
+async def aregister_queue(
+    name: str,
+    *,
+    worker_concurrency: int | None = None,
+    limiter: Mapping[str, float] | None = None,
+    client: DBOSClient | None = None,
+) -> Queue:
+    """`register_queue` for a notebook cell: off the event loop's thread, as DBOS asks."""
+    return await asyncio.to_thread(
+        register_queue, name, worker_concurrency=worker_concurrency, limiter=limiter, client=client
+    )
+
+
 def register_course_queue(
     *,
     worker_concurrency: int = config.DURABLE_QUEUE_WORKER_CONCURRENCY,
-    limiter: dict[str, float] | None = None,
-) -> Any:
+    limiter: Mapping[str, float] | None = None,
+) -> Queue:
     """The course's queue: a per-process concurrency cap, optional rate limit, fast polling."""
-    return DBOS.register_queue(
-        config.DURABLE_QUEUE,
-        worker_concurrency=worker_concurrency,
-        limiter={"limit": int(limiter["limit"]), "period": limiter["period"]} if limiter else None,
-        polling_interval_sec=config.DURABLE_POLL_S,
-        on_conflict="always_update",
+    return register_queue(
+        config.DURABLE_QUEUE, worker_concurrency=worker_concurrency, limiter=limiter
     )
 
 

@@ -5,15 +5,27 @@ version, its status, input and output) and every step (its order, name, output o
 error, start and end times) as part of running it. So the audit trail is not a
 second log to keep in sync: it *is* the record recovery works from.
 `workflow_rows` and `step_rows` turn it into plain rows (what a table or a page
-shows); `draw_timeline` draws one workflow's steps as a Gantt chart.
+shows); `draw_timeline` draws one workflow's steps as a Gantt chart. The same record
+shows what a queue's limits did: `run_spans` (when each workflow's first step began
+and its last ended), `most_at_once` and `most_started_within`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["StepRow", "WorkflowRow", "draw_timeline", "step_rows", "workflow_rows"]
+__all__ = [
+    "StepRow",
+    "WorkflowRow",
+    "draw_timeline",
+    "most_at_once",
+    "most_started_within",
+    "run_spans",
+    "step_rows",
+    "workflow_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,10 @@ class WorkflowRow:
     forked_from: str | None
     created_ms: int
     updated_ms: int
+    queue: str | None = None
+    # When a worker took it off its queue: the time a queue's rate limit counts. DBOS
+    # stamps it with the database's clock (whole seconds on SQLite under Python < 3.12).
+    dequeued_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,8 @@ def workflow_rows(record: Any, **filters: Any) -> list[WorkflowRow]:
             forked_from=s.forked_from,
             created_ms=int(s.created_at or 0),
             updated_ms=int(s.updated_at or 0),
+            queue=s.queue_name,
+            dequeued_ms=None if s.dequeued_at is None else int(s.dequeued_at),
         )
         for s in record.list_workflows(load_input=False, **filters)
     ]
@@ -76,6 +94,46 @@ def step_rows(record: Any, workflow_id: str, *, steps_only: bool = True) -> list
             )
         )
     return rows
+
+
+def run_spans(record: Any, workflow_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """For each workflow with steps: (first step's start, last step's end), epoch ms.
+
+    Step times come from the process that ran the steps, to the millisecond; a
+    workflow runs a little longer than its span (before its first step, after its last).
+    """
+    spans = {}
+    for workflow_id in workflow_ids:
+        rows = step_rows(record, workflow_id)
+        if rows:
+            spans[workflow_id] = (min(r.start_ms for r in rows), max(r.end_ms for r in rows))
+    return spans
+
+
+def most_at_once(spans: Iterable[tuple[int, int]]) -> int:
+    """The most (start, end) spans running at one instant; one ending as another starts is 1."""
+    events = sorted(e for start, end in spans for e in ((start, 1), (end, -1)))
+    running = most = 0
+    for _, change in events:  # at equal times the end (-1) sorts first
+        running += change
+        most = max(most, running)
+    return most
+
+
+def most_started_within(starts_ms: Iterable[int], period_s: float) -> int:
+    """The most starts inside any window of `period_s` seconds: what a queue's limiter caps.
+
+    DBOS's limiter counts the starts after `now - period`, so a window is half-open:
+    two starts exactly one period apart are in different windows.
+    """
+    ordered = sorted(starts_ms)
+    period_ms = period_s * 1000
+    most = first = 0
+    for last, start in enumerate(ordered):
+        while ordered[first] <= start - period_ms:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 def draw_timeline(rows: list[StepRow], *, title: str = "", ax: Any = None) -> Any:

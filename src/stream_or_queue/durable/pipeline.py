@@ -154,8 +154,9 @@ def enqueue_pipeline(
     ledger: str = "",
     *,
     app_version: str = config.DURABLE_APP_VERSION,
+    queue_name: str = config.DURABLE_QUEUE,
 ) -> Any:
-    """Enqueue `pipeline` on the course queue from any process (a `DBOSClient`).
+    """Enqueue `pipeline` on a queue (the course's by default) from any process (a `DBOSClient`).
 
     Only a worker running `app_version` dequeues it (the pinned version by default).
     """
@@ -164,7 +165,7 @@ def enqueue_pipeline(
     if existing:
         _check_same_input(existing[0], args, workflow_id)
     options: EnqueueOptions = {
-        "queue_name": config.DURABLE_QUEUE,
+        "queue_name": queue_name,
         "workflow_name": "pipeline",
         "workflow_id": workflow_id,
         "app_version": app_version,
