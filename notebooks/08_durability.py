@@ -19,8 +19,9 @@
 #   finished steps that ran again: 0.
 # - The same fault on a pipeline with no engine: work lost, or a notification sent
 #   twice.
-# - One workflow per request (a double click), pause and resume, deploys, and the
-#   audit trail read from the engine's own record.
+# - One workflow per request (a double click), pause and resume, deploys, queues
+#   with a concurrency cap and a rate limit (measured), and the audit trail read
+#   from the engine's own record.
 
 # %% [markdown]
 # ## Setup
@@ -42,7 +43,16 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from stream_or_queue.durable import engine
-from stream_or_queue.durable.history import draw_timeline, step_rows, workflow_rows
+from stream_or_queue.durable.history import (
+    StepRow,
+    draw_timeline,
+    most_at_once,
+    most_started_within,
+    queue_starts,
+    run_spans,
+    step_rows,
+    workflow_rows,
+)
 from stream_or_queue.durable.ledger import ledger_counts, read_ledger
 from stream_or_queue.durable.memo import Memo
 from stream_or_queue.durable.pipeline import enqueue_pipeline
@@ -275,10 +285,78 @@ print(
 #   (`durable.worker.fork_onto`): a new workflow that starts after the last recorded
 #   step, every earlier result copied, not run. As with any engine, a step's inputs and
 #   outputs must stay compatible across the deploy (Temporal calls it versioning).
-# - **Queues** take a per-process concurrency cap and a rate limit
-#   (`DBOS.register_queue(..., worker_concurrency=4, limiter=...)`).
-# - **The audit trail** needs no second log: it is DBOS's own record of every
-#   workflow (status, executor, version) and step (order, output, start and end):
+# - **Queues** hold workflows until a worker may start them, under two limits,
+#   tried next.
+#
+# ### Queues: a concurrency cap and a rate limit
+#
+# `worker_concurrency=n` caps how many of a queue's workflows *one process* runs at
+# once (what its memory, a GPU or a connection pool can take; `global_concurrency`
+# caps all processes together). `limiter={"limit": n, "period": s}` caps how many
+# *start* within any `s` seconds, across every process: the shape of a provider's
+# rate limit. DBOS keeps a queue's settings in its record, and every worker reads
+# them there about once a second: so this kernel declares two queues through its
+# client (`engine.register_queue`), and the surviving worker process serves them
+# without a restart. Eight short pipelines go on `capped` (2 at once), six on
+# `limited` (2 starts per second).
+
+# %%
+QUEUE_STEP_S = 0.1  # three steps: a pipeline runs a little over 0.3 s
+await engine.aregister_queue("capped", worker_concurrency=2, client=dbos_client)
+await engine.aregister_queue("limited", limiter={"limit": 2, "period": 1.0}, client=dbos_client)
+runs = {"capped": [f"capped-{i}" for i in range(8)], "limited": [f"limited-{i}" for i in range(6)]}
+for name, ids in runs.items():
+    for i, workflow_id in enumerate(ids):
+        enqueue_pipeline(dbos_client, workflow_id, f"item {i}", QUEUE_STEP_S, "", queue_name=name)
+for workflow_id in runs["capped"] + runs["limited"]:
+    dbos_client.retrieve_workflow(workflow_id).get_result(polling_interval_sec=0.05)
+
+# %% [markdown]
+# DBOS's record says when each workflow left its queue (the time the limiter counts)
+# and when each of its steps ran: that is all the measurement needs.
+
+# %% tags=["nbval-ignore-output", "why:timing"]
+spans = {name: run_spans(dbos_client, ids) for name, ids in runs.items()}
+starts = {name: queue_starts(dbos_client, ids) for name, ids in runs.items()}
+at_once = {name: most_at_once(found.values()) for name, found in spans.items()}
+per_period = {name: most_started_within(times, 1.0) for name, times in starts.items()}
+took = {
+    name: (max(e for _, e in found.values()) - min(b for b, _ in found.values())) / 1000
+    for name, found in spans.items()
+}
+shown = {"capped": "worker_concurrency=2", "limited": "limit 2 per 1.0 s"}
+header = f"{'queue':8} {'setting':21} {'runs':>4} {'most at once':>13}"
+print(f"{header} {'most starts in 1 s':>19} {'took':>6}")
+for name in runs:
+    print(
+        f"{name:8} {shown[name]:21} {len(runs[name]):>4} {at_once[name]:>13} "
+        f"{per_period[name]:>19} {took[name]:>5.1f}s"
+    )
+assert at_once["capped"] <= 2 and per_period["limited"] <= 2  # what the sentences say
+print(
+    f"capped: never more than {at_once['capped']} running at once, so "
+    f"{len(runs['capped'])} pipelines took {took['capped']:.1f} s; limited: at most "
+    f"{per_period['limited']} started within any second, so {len(runs['limited'])} took "
+    f"{took['limited']:.1f} s however idle the worker was."
+)
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+for ax, (name, found) in zip(axes, spans.items(), strict=True):
+    bars = [StepRow(i, wf, b, e, True, None) for i, (wf, (b, e)) in enumerate(found.items())]
+    draw_timeline(bars, title=f"{name}: {shown[name]}", ax=ax)
+    ax.set_xlabel("seconds since the first workflow's first step")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The cap ran the pipelines two at a time, in rounds; the limiter started them in
+# pairs a second apart, however short the work and however idle the worker. A cap
+# protects what one process has (memory, a connection pool); a rate limit protects
+# a quota that every process shares (a provider's requests per minute).
+#
+# ### The audit trail
+#
+# The audit trail needs no second log: it is DBOS's own record of every workflow
+# (status, executor, version) and step (order, output, start and end):
 
 # %% tags=["nbval-ignore-output", "why:timing"]
 for row in workflow_rows(dbos_client, workflow_ids=orders):
@@ -318,6 +396,9 @@ dbos_client.destroy()
 # - One workflow id per request makes a double submit one workflow and one
 #   notification; `cancel_workflow` / `resume_workflow` pause and resume; the audit
 #   trail is the engine's own record.
+# - A queue's `worker_concurrency` caps the workflows one process runs at once; its
+#   `limiter` caps how many start per period across all processes. Both are settings
+#   in the record, so a client can declare or retune a queue while workers run.
 
 # %% [markdown]
 # ## Quick check

@@ -20,6 +20,7 @@ from stream_or_queue.durable.history import (
     draw_timeline,
     most_at_once,
     most_started_within,
+    queue_starts,
     run_spans,
     step_rows,
     workflow_rows,
@@ -92,3 +93,6 @@ def test_spans_and_queue_starts_come_from_the_record(dbos_here: None) -> None:
     assert row.queue == "audited" and row.dequeued_ms is not None
     # The database's clock (whole seconds on SQLite before Python 3.12), the steps' is Python's.
     assert row.created_ms <= row.dequeued_ms <= spans[queued.get_workflow_id()][0]
+    assert queue_starts(DBOS, [queued.get_workflow_id()]) == [row.dequeued_ms]
+    with pytest.raises(ValueError, match="never left a queue"):
+        queue_starts(DBOS, [queued.get_workflow_id(), "audit-4"])  # started directly

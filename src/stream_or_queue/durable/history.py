@@ -7,7 +7,8 @@ second log to keep in sync: it *is* the record recovery works from.
 `workflow_rows` and `step_rows` turn it into plain rows (what a table or a page
 shows); `draw_timeline` draws one workflow's steps as a Gantt chart. The same record
 shows what a queue's limits did: `run_spans` (when each workflow's first step began
-and its last ended), `most_at_once` and `most_started_within`.
+and its last ended), `queue_starts` (when each left its queue), `most_at_once` and
+`most_started_within`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "draw_timeline",
     "most_at_once",
     "most_started_within",
+    "queue_starts",
     "run_spans",
     "step_rows",
     "workflow_rows",
@@ -108,6 +110,19 @@ def run_spans(record: Any, workflow_ids: Iterable[str]) -> dict[str, tuple[int, 
         if rows:
             spans[workflow_id] = (min(r.start_ms for r in rows), max(r.end_ms for r in rows))
     return spans
+
+
+def queue_starts(record: Any, workflow_ids: Iterable[str]) -> list[int]:
+    """When each workflow left its queue (epoch ms, DBOS's stamp that its limiter counts).
+
+    Raises for a workflow that is unknown or never left a queue: a gap would hide a start.
+    """
+    wanted = list(workflow_ids)
+    rows = {row.workflow_id: row for row in workflow_rows(record, workflow_ids=wanted)}
+    missing = [w for w in wanted if w not in rows or rows[w].dequeued_ms is None]
+    if missing:
+        raise ValueError(f"{len(missing)} workflow(s) never left a queue: {missing[:3]}")
+    return [int(rows[w].dequeued_ms or 0) for w in wanted]
 
 
 def most_at_once(spans: Iterable[tuple[int, int]]) -> int:
