@@ -4,9 +4,12 @@
 [--import MODULE ...]` launches DBOS with that executor id (after importing the
 modules whose workflows it should run: the course pipeline always, the research
 assistant with `--import stream_or_queue.research.durable`), listens to the course
-queue and runs what is enqueued there until SIGTERM. `WorkerProcess` drives one
-from Python (a test, a benchmark, a notebook): `start()` waits until it is ready,
-`kill()` is a real SIGKILL (no cleanup, no goodbye), `stop()` a graceful SIGTERM.
+queue and runs what is enqueued there until SIGTERM. It serves every queue of the
+application in the record, with that queue's limits, including a queue a client
+declares while it runs (`engine.register_queue(..., client=...)`): no restart, no
+flag. `WorkerProcess` drives one from Python (a test, a benchmark, a notebook):
+`start()` waits until it is ready, `kill()` is a real SIGKILL (no cleanup, no
+goodbye), `stop()` a graceful SIGTERM.
 
 Who finishes a killed worker's workflows? DBOS marks a workflow with the executor
 that runs it. A process that launches with the *same* executor id recovers that
