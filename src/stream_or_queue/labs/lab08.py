@@ -224,6 +224,18 @@ def _new_run(tmp: str) -> _Run:
     return _Run(_folder, f"lab08-{secrets.token_hex(6)}")
 
 
+def _crash_and_recover(run: _Run, workflow: Callable[..., Any], step: str) -> None:
+    """Run the workflow in a process, SIGKILL it once `step` has started, recover it in another."""
+    global _folder
+    try:
+        first = _process(run, workflow)
+        _wait_for(first, run, step)
+        _kill(first)
+        _finish(_process(run, workflow, recover=True), run)
+    finally:
+        _folder = None
+
+
 def check_finishes(workflow: Callable[..., Any]) -> None:
     """Without crashes: every step runs once, as a DBOS step, and the summary comes back."""
     global _folder
@@ -259,16 +271,9 @@ def check_finishes(workflow: Callable[..., Any]) -> None:
 
 def check_resumes_after_a_crash(workflow: Callable[..., Any]) -> None:
     """Kill the process during `summarize`; a restarted process must resume, not start over."""
-    global _folder
     with tempfile.TemporaryDirectory() as tmp:
         run = _new_run(tmp)
-        try:
-            first = _process(run, workflow)
-            _wait_for(first, run, "summarize")
-            _kill(first)  # mid-summary
-            _finish(_process(run, workflow, recover=True), run)
-        finally:
-            _folder = None
+        _crash_and_recover(run, workflow, "summarize")  # killed mid-summary
         runs = run.ran()
         expect(
             runs.get("extract") == 1,
@@ -290,16 +295,10 @@ def check_resumes_after_a_crash(workflow: Callable[..., Any]) -> None:
 
 def check_publishes_once(workflow: Callable[..., Any]) -> None:
     """Kill the process after `publish` sent, before DBOS recorded it: still one message."""
-    global _folder
     with tempfile.TemporaryDirectory() as tmp:
         run = _new_run(tmp)
-        try:
-            first = _process(run, workflow)
-            _wait_for(first, run, "publish")
-            _kill(first)  # the message is out; DBOS has not recorded the step
-            _finish(_process(run, workflow, recover=True), run)
-        finally:
-            _folder = None
+        # killed once the message is out, before DBOS has recorded the step
+        _crash_and_recover(run, workflow, "publish")
         runs, published = run.ran(), run.messages()
         if published != 1:
             raise CheckFailed(
