@@ -4,7 +4,9 @@
 research agent and writes every step to the job's event stream (`events.py`),
 ending with one terminal event. `job_view()` is what `GET /jobs/{id}` returns.
 
-Which agent runs is decided by one import below (`run_research`); anything
+Which agent runs is decided by one import below (`run_research`, imported on first
+use: DBOS and the SDK cost seconds of CPU that a web process which only queues
+jobs never needs, and a restarted web tier must answer `/healthz` quickly); anything
 with the signature `run_research(question, *, client=None, progress=None,
 progress_offset=0)` whose `progress` receives `{"step", "percent", "message"}`
 events (from the `progress_offset`-th on) fits, and its result (or its
@@ -24,7 +26,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio
@@ -34,8 +36,10 @@ from rq.job import Job, JobStatus
 
 from .. import config
 from ..jobs import Inbox, Message, get_queue, report_progress
-from ..research.durable import run_research  # the one line that picks the agent
 from . import events
+
+if TYPE_CHECKING:
+    from ..research.durable import run_research
 
 __all__ = [
     "JOB_KIND",
@@ -57,6 +61,8 @@ __all__ = [
 ]
 
 JOB_KIND = "web-research"
+
+
 LOST_WORKER_MESSAGE = "A worker was lost; retrying from the last checkpoint"
 JOB_TIMEOUT_S = 30 * 60  # real seconds: RQ's own limit for one job
 _OWN_STEPS = frozenset({"queued", "retrying"})  # events this module writes, not the agent
@@ -71,6 +77,19 @@ _STATUS = {
     JobStatus.CANCELED: "canceled",
     JobStatus.STOPPED: "canceled",
 }
+
+
+def _agent() -> Callable[..., Any]:
+    from ..research.durable import run_research  # the one line that picks the agent
+
+    return run_research
+
+
+def __getattr__(name: str) -> Any:
+    """`web.jobs.run_research` is the agent, imported on first use (see the docstring)."""
+    if name == "run_research":
+        return _agent()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class JobCanceled(Exception):
@@ -168,7 +187,7 @@ def research_job(question: str) -> dict[str, Any]:
     )
     try:
         with playing:
-            answer = run_research(question, progress=publisher, progress_offset=forwarded)
+            answer = _agent()(question, progress=publisher, progress_offset=forwarded)
     except JobCanceled:
         job.retries_left = 0  # a cancelled job must not be retried
         events.publish_terminal(job.connection, job.id, "canceled", "Canceled")
