@@ -61,8 +61,6 @@ __all__ = [
 ]
 
 JOB_KIND = "web-research"
-
-
 LOST_WORKER_MESSAGE = "A worker was lost; retrying from the last checkpoint"
 JOB_TIMEOUT_S = 30 * 60  # real seconds: RQ's own limit for one job
 _OWN_STEPS = frozenset({"queued", "retrying"})  # events this module writes, not the agent
