@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import anthropic
 import httpx2
 
 from . import config
@@ -23,12 +24,6 @@ from .simulator import (
     SimulatorTransport,
     default_simulator,
 )
-
-if TYPE_CHECKING:
-    # The SDK is imported when a client is made, not with this module: it costs over a
-    # second of CPU, and processes that only queue jobs (the web service, `rq` itself)
-    # import this module through the job functions without ever calling a model.
-    import anthropic
 
 __all__ = ["OFFLINE_API_KEY", "OFFLINE_BASE_URL", "async_client", "client", "cost", "token_cost"]
 
@@ -56,8 +51,6 @@ def client(
     the `x-sim-faults` header. Live, both are ignored: the real API has its own.
     Any other keyword goes to `anthropic.Anthropic` unchanged.
     """
-    import anthropic
-
     if config.mode() == "live":
         return anthropic.Anthropic(max_retries=max_retries, **kwargs)
     base_url = os.environ.get("ANTHROPIC_BASE_URL")
@@ -82,8 +75,6 @@ def async_client(
     **kwargs: Any,
 ) -> anthropic.AsyncAnthropic:
     """The asynchronous twin of `client()`."""
-    import anthropic
-
     if config.mode() == "live":
         return anthropic.AsyncAnthropic(max_retries=max_retries, **kwargs)
     base_url = os.environ.get("ANTHROPIC_BASE_URL")

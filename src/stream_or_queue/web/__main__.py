@@ -24,6 +24,7 @@ import uvicorn
 from .. import config
 from ..jobs import ThreadWorker, is_fake
 from .app import create_app
+from .jobs import agent
 from .server import make_server
 
 
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
             "/readyz and every job request answer 503 until it can"
         )
     if worker is not None:
+        agent()  # loaded now, so that the first job does not pay for the import
         worker.start()
     try:
         server: uvicorn.Server = make_server(

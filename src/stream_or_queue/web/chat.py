@@ -21,6 +21,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from .. import config
 from ..llm import async_client
+from ..research.agent import run_research as agent_in_request
 from ..simulator.thinking import MIN_BUDGET_TOKENS
 from . import jobs
 from .schemas import QuestionIn, question_or_422
@@ -164,9 +165,6 @@ async def run_in_request(
             done.set_result(outcome)
 
     def work() -> None:
-        # imported here: the agent brings the SDK, which a web process need not load to start
-        from ..research.agent import run_research as agent_in_request
-
         try:
             outcome: dict[str, Any] | BaseException = jobs.as_result(
                 agent_in_request(  # held in the request: nothing to resume, so no workflow

@@ -4,9 +4,9 @@
 research agent and writes every step to the job's event stream (`events.py`),
 ending with one terminal event. `job_view()` is what `GET /jobs/{id}` returns.
 
-Which agent runs is decided by one import below (`run_research`, imported on first
-use: DBOS and the SDK cost seconds of CPU that a web process which only queues
-jobs never needs, and a restarted web tier must answer `/healthz` quickly); anything
+Which agent runs is decided by one import below (`run_research`, in `agent()`: DBOS
+costs about two seconds of CPU to import, which a web process that only queues jobs
+never needs, and a restarted web tier must answer `/healthz` quickly); anything
 with the signature `run_research(question, *, client=None, progress=None,
 progress_offset=0)` whose `progress` receives `{"step", "percent", "message"}`
 events (from the `progress_offset`-th on) fits, and its result (or its
@@ -47,6 +47,7 @@ __all__ = [
     "JobCanceled",
     "ProgressPublisher",
     "accepted_view",
+    "agent",
     "ajob_view",
     "as_result",
     "cancel",
@@ -77,7 +78,9 @@ _STATUS = {
 }
 
 
-def _agent() -> Callable[..., Any]:
+def agent() -> Callable[..., Any]:
+    """The agent a job runs, imported on the first call (see the docstring); a process
+    that runs jobs calls it when its worker starts, so no job pays for the import."""
     from ..research.durable import run_research  # the one line that picks the agent
 
     return run_research
@@ -86,7 +89,7 @@ def _agent() -> Callable[..., Any]:
 def __getattr__(name: str) -> Any:
     """`web.jobs.run_research` is the agent, imported on first use (see the docstring)."""
     if name == "run_research":
-        return _agent()
+        return agent()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -185,7 +188,7 @@ def research_job(question: str) -> dict[str, Any]:
     )
     try:
         with playing:
-            answer = _agent()(question, progress=publisher, progress_offset=forwarded)
+            answer = agent()(question, progress=publisher, progress_offset=forwarded)
     except JobCanceled:
         job.retries_left = 0  # a cancelled job must not be retried
         events.publish_terminal(job.connection, job.id, "canceled", "Canceled")

@@ -17,6 +17,7 @@ import uvicorn
 from .. import serving
 from ..jobs import ThreadWorker, is_fake
 from ..serving import ServerThread
+from . import jobs
 from .app import WebService, create_app
 
 __all__ = ["RunningWeb", "make_server", "serve_in_thread"]
@@ -66,6 +67,8 @@ def serve_in_thread(
     service = service or create_app()
     if worker is None:
         worker = is_fake(service.redis)
+    if worker:
+        jobs.agent()  # loaded now, so that the first job does not pay for the import
     job_worker = (
         ThreadWorker([service.queue_name], connection=service.redis).start() if worker else None
     )
