@@ -3,10 +3,11 @@
 The suite's JupyterLab (`course_lab`, shared by every browser test) serves a copy of
 `notebooks/`; Debian's chromium opens each notebook whose widget a person drives, runs
 all its cells (any error or stderr output fails the test), and then pokes that widget:
-Stop in the chat box of 03, the live JobBoard of 05, the DecisionGuide of 10 (02's
-chat box, its Stop and its live stream are test_browser_chat.py's). Every notebook's
-cells also run, from a fresh kernel, under nbval in `make test`; running the others
-here again would test the same kernel code a second time.
+the live JobBoard of 05, the DecisionGuide of 10 (02's chat box, its Stop and its live
+stream are test_browser_chat.py's; 03's Stop demo and 06's page, at real speed, are
+test_browser_lessons.py's). Every notebook's cells also run, from a fresh kernel,
+under nbval in `make test`; running the others here again would test the same kernel
+code a second time.
 """
 
 from __future__ import annotations
@@ -24,22 +25,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]*.ipynb"))
-
-
-def stop_a_streaming_answer(page: Any, lab: LabServer, notebook: str) -> None:
-    """Slow the kernel's clock, ask for a long answer, press Stop, see it stopped."""
-    run_in_kernel(lab, notebook, "from stream_or_queue import config; config.set_time_scale(0.1)")
-    chat = page.locator(".soq-chat").first
-    chat.scroll_into_view_if_needed()
-    send = chat.locator("button.soq-chat-send")
-    stop = chat.locator("button.soq-chat-stop")
-    chat.locator(".soq-chat-input input").fill("Write a 3,000-word essay on stopping models.")
-    send.click()
-    page.wait_for_function("el => !el.disabled", arg=stop.element_handle(), timeout=30_000)
-    stop.click()
-    chat.locator(".soq-chat-status").filter(has_text="Stopped").wait_for(timeout=30_000)
-    assert "[stopped]" in chat.locator(".soq-chat-transcript").inner_text()
-    assert stop.is_disabled() and send.is_enabled()
 
 
 def watch_the_job_board(page: Any, lab: LabServer, notebook: str) -> None:
@@ -77,7 +62,6 @@ def answer_the_decision_guide(page: Any, lab: LabServer, notebook: str) -> None:
 
 
 WIDGET_CHECKS: dict[str, Callable[[Any, LabServer, str], None]] = {
-    "03_cancellation_and_conversation.ipynb": stop_a_streaming_answer,
     "05_background_jobs.ipynb": watch_the_job_board,
     "10_choosing_a_pattern.ipynb": answer_the_decision_guide,
 }
