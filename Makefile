@@ -34,11 +34,13 @@ lab: $(STAMP)
 		$$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/00_welcome.ipynb
 
 ## Every test: the library, the labs, the web page, then every notebook through nbval.
-## Two workers share the tests (one file stays on one worker); the tests that measure on
-## the wall clock (marker `serial`) then run alone, so nobody's CPU stretches their clock.
+## Two workers share the tests (one file stays on one worker); then the tests marked
+## `serial` (real processes killed mid-job, the browser) run on their own, two at a
+## time at most: the browser tests one after another on one worker (one JupyterLab),
+## the real-process tests on the other (tests/conftest.py), never beside the first phase.
 test: $(STAMP)
 	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "not serial" --durations=60 $(PYTEST_ARGS)
-	$(PY) -m pytest tests -m serial --durations=60 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadgroup -m serial --durations=60 $(PYTEST_ARGS)
 	$(PY) -m pytest notebooks solutions $(NBVAL) \
 		-n $(NBVAL_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS)
 

@@ -190,11 +190,15 @@ def postgres_url() -> Iterator[str]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests run with the serial ones, alone: beside another worker's tests a
-    notebook run in JupyterLab timed out (03 and 05 in CI, once each). They run last,
-    together, so the shared JupyterLab (`course_lab`) is up only while they run, never
-    beside a wall-clock measurement."""
+    """Browser tests run in the serial phase, never beside the two-worker phase: beside
+    its tests a notebook run in JupyterLab timed out (03 and 05 in CI, once each). In the
+    serial phase (two workers, `--dist loadgroup`, Makefile) they form one group, so one
+    worker runs them all, one after another with the one JupyterLab (`course_lab`), while
+    the other worker takes the real-process tests; the group is listed first, so that
+    its worker starts on it and the shorter tests fill in around it. (The real-process
+    tests pass with both cores kept busy by a CPU burner: scripts/stress_real_redis.py.)"""
     for item in items:
         if item.get_closest_marker("browser") is not None:
             item.add_marker(pytest.mark.serial)
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+            item.add_marker(pytest.mark.xdist_group("browser"))
+    items.sort(key=lambda item: item.get_closest_marker("browser") is None)
