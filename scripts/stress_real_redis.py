@@ -12,6 +12,7 @@ It prints how many runs passed and failed and the slowest run. Bounded: every py
 run has a timeout; the burner lives only as long as the loop.
 
     .venv/bin/python scripts/stress_real_redis.py --notebook-runs 20 --suite-runs 5
+    .venv/bin/python scripts/stress_real_redis.py --notebook-runs 0 --suite-runs 10 --suite-path tests/test_web_restart.py
 """
 
 from __future__ import annotations
@@ -93,15 +94,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notebook-runs", type=int, default=20)
     parser.add_argument("--suite-runs", type=int, default=5)
+    parser.add_argument(
+        "--suite-path",
+        default="tests",
+        help="what the suite loop runs (its real_redis tests): default the whole suite; "
+        "a test file to repeat one test many times",
+    )
     args = parser.parse_args(argv)
     notebook = Series("notebook 05 + solution on real Redis")
     for run in range(1, args.notebook_runs + 1):
         _pytest(["tests/test_jobs_notebook.py", "-m", "real_redis"], notebook, run)
-    suite = Series("every real_redis test, both cores busy")
+    suite = Series(
+        "every real_redis test, both cores busy"
+        if args.suite_path == "tests"
+        else f"the real_redis tests of {args.suite_path}, both cores busy"
+    )
     if args.suite_runs:
         with cpu_burner(limit_s=args.suite_runs * RUN_TIMEOUT_S):
             for run in range(1, args.suite_runs + 1):
-                _pytest(["tests", "-m", "real_redis"], suite, run)
+                _pytest([args.suite_path, "-m", "real_redis"], suite, run)
     print(f"\n{os.cpu_count()} cores")
     print("| series | runs | passed | failed | median s | slowest s |")
     print("|---|---:|---:|---:|---:|---:|")
