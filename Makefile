@@ -46,12 +46,9 @@ test: $(STAMP)
 
 ## The fast unit suite, for a quick loop (under a minute on 2 cores): no notebooks, no
 ## browser, no real Redis, nothing slow and nothing that measures on the wall clock.
-## Four workers on two cores: these tests mostly wait (servers, threads, the simulated
-## clock), about 60 s of CPU in 150 s of tests, so four overlap their waits.
 FAST_MARKERS := not slow and not browser and not serial and not real_redis
-FAST_WORKERS ?= 4
 test-fast: $(STAMP)
-	$(PY) -m pytest tests -n $(FAST_WORKERS) --dist loadfile -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 ## Re-execute every notebook and solution in place, then regenerate labs and navigation.
 notebooks: $(STAMP)
