@@ -6,7 +6,7 @@ test or notebook kernel starts, the variables that switch the course to other se
 or other clocks are removed from this process's environment; kernels (nbval), worker
 processes and servers started by the tests inherit the clean environment. Tests that
 need one of them set it themselves (monkeypatch), and the real Redis of the
-integration tests comes only from the test-only `SOQ_TEST_REDIS_URL`.
+integration tests comes only from the test-only `STREAM_OR_QUEUE_TEST_REDIS_URL`.
 
 While the tests run, this process may open network connections to loopback addresses
 only: an offline suite that reaches the internet is a bug, and it fails here by name.
@@ -34,6 +34,10 @@ LEARNER_VARIABLES = (
     "STREAM_OR_QUEUE_MODE",
     "STREAM_OR_QUEUE_TIME_SCALE",
     "STREAM_OR_QUEUE_LEARNER",  # shuffles the quick checks' options: nbval compares them
+    "STREAM_OR_QUEUE_RESEARCH_VERSION",  # 09c asks a learner to try v3
+    "STREAM_OR_QUEUE_SMTP_URL",
+    "SOQ_RESEARCH_VERSION",  # the old names of those two, still read for one release
+    "SOQ_SMTP_URL",
 )
 """What a learner's shell may hold that would point the suite elsewhere."""
 
@@ -44,7 +48,7 @@ so outputs do not change; the browser tests that need real time set it back them
 Set here, not merely removed, so a learner's own value is replaced too."""
 
 
-SHELL_HELD_ENV = "SOQ_TEST_SHELL_HELD"
+SHELL_HELD_ENV = "STREAM_OR_QUEUE_TEST_SHELL_HELD"
 """Names (never values) of the learner variables the run's shell held, comma-separated:
 pytest-xdist workers start after they are removed, so they learn of them here."""
 

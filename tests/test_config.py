@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -160,3 +164,79 @@ def test_edge_timeouts() -> None:
     assert config.EDGE_TIMEOUTS_S["AWS API Gateway (REST)"] == 29.0
     assert config.DEFAULT_EDGE_TIMEOUT_S in config.EDGE_TIMEOUTS_S.values()
     assert config.SDK_MAX_RETRIES == 2
+
+
+# --- the environment ------------------------------------------------------------------------------
+
+
+def test_every_renamed_variable_has_the_one_prefix_and_its_old_soq_name() -> None:
+    for new, old in config.RENAMED_ENV.items():
+        assert new.startswith(config.ENV_PREFIX)
+        assert old == "SOQ_" + new.removeprefix(config.ENV_PREFIX)
+
+
+def test_env_reads_the_new_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOQ_SMTP_URL", raising=False)
+    monkeypatch.delenv("STREAM_OR_QUEUE_SMTP_URL", raising=False)
+    assert config.env("STREAM_OR_QUEUE_SMTP_URL") is None
+    monkeypatch.setenv("STREAM_OR_QUEUE_SMTP_URL", "smtp://127.0.0.1:2525")
+    assert config.env("STREAM_OR_QUEUE_SMTP_URL") == "smtp://127.0.0.1:2525"
+
+
+def test_an_old_name_still_works_and_warns_once_naming_the_new_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(config, "_warned_old_names", set())
+    monkeypatch.delenv("STREAM_OR_QUEUE_RESEARCH_VERSION", raising=False)
+    monkeypatch.setenv("SOQ_RESEARCH_VERSION", "v3")
+    with pytest.warns(config.RenamedVariableWarning) as record:
+        assert config.env("STREAM_OR_QUEUE_RESEARCH_VERSION") == "v3"
+        assert config.env("STREAM_OR_QUEUE_RESEARCH_VERSION") == "v3"
+    assert len(record) == 1, "the message is printed once per name"
+    message = str(record[0].message)
+    assert "SOQ_RESEARCH_VERSION" in message and "STREAM_OR_QUEUE_RESEARCH_VERSION" in message
+    assert "v3" not in message, "a value (a URL may hold a password) is never echoed"
+    assert record[0].filename == __file__, "the warning points at the code that read it"
+    assert issubclass(config.RenamedVariableWarning, FutureWarning), "shown to users by default"
+
+
+def test_an_old_name_reaches_the_module_that_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stream_or_queue.research.versions import default_version
+
+    monkeypatch.setattr(config, "_warned_old_names", set())
+    monkeypatch.delenv("STREAM_OR_QUEUE_RESEARCH_VERSION", raising=False)
+    monkeypatch.setenv("SOQ_RESEARCH_VERSION", "v3")
+    with pytest.warns(config.RenamedVariableWarning, match="STREAM_OR_QUEUE_RESEARCH_VERSION"):
+        assert default_version() == "v3"
+
+
+def test_the_new_name_wins_over_the_old_without_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config, "_warned_old_names", set())
+    monkeypatch.setenv("SOQ_SMTP_URL", "smtp://127.0.0.1:1")
+    monkeypatch.setenv("STREAM_OR_QUEUE_SMTP_URL", "smtp://127.0.0.1:2")
+    assert config.env("STREAM_OR_QUEUE_SMTP_URL") == "smtp://127.0.0.1:2"  # warnings are errors
+
+
+def test_a_name_that_was_never_renamed_has_no_old_spelling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOQ_MODE", "live")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    assert config.env("STREAM_OR_QUEUE_MODE") is None
+    assert config.mode() == "offline"
+
+
+def test_an_old_name_in_a_fresh_process_prints_the_message(tmp_path: Path) -> None:
+    """What a learner sees: Python shows the message once on stderr, and the value is used."""
+    code = (
+        "from stream_or_queue import config\n"
+        "for _ in range(3):\n"
+        "    print(config.env('STREAM_OR_QUEUE_SMTP_URL'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("SMTP_URL")}
+    env["SOQ_SMTP_URL"] = "smtp://127.0.0.1:2525"
+    env.pop("PYTHONWARNINGS", None)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["smtp://127.0.0.1:2525"] * 3
+    assert result.stderr.count("SOQ_SMTP_URL is now called STREAM_OR_QUEUE_SMTP_URL") == 1

@@ -73,8 +73,8 @@ T = TypeVar("T")
 MODULE = "research_v2"
 PROGRESS = "progress"
 """The stream key of the progress events (what `events` reads)."""
-OUTBOX_ENV = "SOQ_LAB09_OUTBOX"
-SLOW_SEND_ENV = "SOQ_LAB09_SLOW_SEND"
+OUTBOX_ENV = "STREAM_OR_QUEUE_LAB09_OUTBOX"
+SLOW_SEND_ENV = "STREAM_OR_QUEUE_LAB09_SLOW_SEND"
 EXECUTOR = "capstone-worker"
 """The killed worker's executor id: a process launching with it recovers its workflows."""
 EDGE_S = config.DEFAULT_EDGE_TIMEOUT_S
