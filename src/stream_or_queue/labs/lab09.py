@@ -78,7 +78,7 @@ SLOW_SEND_ENV = "STREAM_OR_QUEUE_LAB09_SLOW_SEND"
 EXECUTOR = "capstone-worker"
 """The killed worker's executor id: a process launching with it recovers its workflows."""
 EDGE_S = config.DEFAULT_EDGE_TIMEOUT_S
-TIME_SCALE = 0.01
+TIME_SCALE = config.DEFAULT_TIME_SCALE
 WAIT_REAL_S = 90.0
 READY = "capstone worker started"
 
