@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -240,3 +242,49 @@ def test_an_old_name_in_a_fresh_process_prints_the_message(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["smtp://127.0.0.1:2525"] * 3
     assert result.stderr.count("SOQ_SMTP_URL is now called STREAM_OR_QUEUE_SMTP_URL") == 1
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _environment_reads(tree: ast.AST) -> list[int]:
+    """Lines that read a variable straight from the environment: os.getenv(...),
+    os.environ.get(...), os.environ[...] (a load)."""
+    calls = {"os.getenv", "os.environ.get"}
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.Call) and ast.unparse(node.func) in calls)
+        or (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.ctx, ast.Load)
+            and ast.unparse(node.value) == "os.environ"
+        )
+    ]
+
+
+def test_the_library_reads_its_environment_only_through_env() -> None:
+    """One reader, so that a renamed variable's old name is honoured everywhere."""
+    package = ROOT / "src" / "stream_or_queue"
+    found = {
+        f"{path.relative_to(package)}:{line}"
+        for path in package.rglob("*.py")
+        if path.name != "config.py"
+        for line in _environment_reads(ast.parse(path.read_text(), str(path)))
+    }
+    assert not found, f"read through config.env() instead: {sorted(found)}"
+
+
+def test_no_variable_is_read_or_set_under_the_old_prefix() -> None:
+    """SOQ_* survives only in the table of old names (and where the suite removes them)."""
+    allowed = {"src/stream_or_queue/config.py", "tests/test_config.py", "conftest.py"}
+    places = [ROOT / ".ci" / "run", ROOT / "Makefile", ROOT / "pyproject.toml", ROOT / "README.md"]
+    for folder in ("src", "tests", "scripts", "docs", "notebooks", "solutions", "labs"):
+        places += [p for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".md", ".ipynb")]
+    found = [
+        str(path.relative_to(ROOT))
+        for path in places
+        if str(path.relative_to(ROOT)) not in allowed
+        and re.search(r"\bSOQ_[A-Z]", path.read_text(encoding="utf-8"))
+    ]
+    assert not found, f"old SOQ_ names in {found}: use STREAM_OR_QUEUE_*"
