@@ -241,7 +241,7 @@ def test_an_old_name_in_a_fresh_process_prints_the_message(tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["smtp://127.0.0.1:2525"] * 3
-    assert result.stderr.count("SOQ_SMTP_URL is now called STREAM_OR_QUEUE_SMTP_URL") == 1
+    assert result.stderr.count("SOQ_SMTP_URL is now STREAM_OR_QUEUE_SMTP_URL") == 1
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -248,8 +248,8 @@ def env(name: str) -> str | None:
     if value is not None and old not in _warned_old_names:
         _warned_old_names.add(old)
         warnings.warn(
-            f"the environment variable {old} is now called {name}: {old} is read in this "
-            f"release only, so set {name} instead",
+            f"the environment variable {old} is now {name}: set {name} instead "
+            f"({old} is still read in this release, not in the next)",
             RenamedVariableWarning,
             stacklevel=2,
         )
