@@ -120,7 +120,7 @@ def test_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_every_model_has_a_dated_price_and_a_timing_profile() -> None:
-    for model in (config.FAST_MODEL, config.LARGE_MODEL, config.FRONTIER_MODEL):
+    for model in config.PRICES:
         price = config.PRICES[model]
         assert 0 < price.input_per_mtok < price.output_per_mtok
         dt.date.fromisoformat(price.published)
@@ -128,6 +128,7 @@ def test_every_model_has_a_dated_price_and_a_timing_profile() -> None:
         assert 0 < timing.ttft_min_s <= timing.ttft_max_s
         assert timing.tokens_per_s > 0 and 0 <= timing.speed_jitter < 1
     assert set(config.TIMING) == set(config.PRICES)
+    assert {config.FAST_MODEL, config.LARGE_MODEL} <= set(config.PRICES)
 
 
 def test_the_fast_model_is_faster_and_cheaper() -> None:
@@ -288,3 +289,34 @@ def test_no_variable_is_read_or_set_under_the_old_prefix() -> None:
         and re.search(r"\bSOQ_[A-Z]", path.read_text(encoding="utf-8"))
     ]
     assert not found, f"old SOQ_ names in {found}: use STREAM_OR_QUEUE_*"
+
+
+def test_every_name_in_config_has_a_user() -> None:
+    """A setting nothing reads is a number that can drift from the truth unnoticed.
+    (test_config.py does not count: a test of a number is not a use of it.)"""
+    own = (ROOT / "src" / "stream_or_queue" / "config.py").read_text()
+    tree = ast.parse(own)
+    defined = [
+        target.id
+        for node in tree.body
+        for target in (
+            node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", node)]
+        )
+        if isinstance(target, ast.Name)
+    ] + [node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)]
+    sources = [ROOT / "conftest.py"]
+    for folder in ("src", "tests", "scripts", "notebooks", "solutions"):
+        sources += sorted((ROOT / folder).rglob("*.py"))
+    text = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in sources
+        if path.name not in ("config.py", "test_config.py")
+    )
+    unused = [
+        name
+        for name in defined
+        if not name.startswith("_")
+        and not re.search(rf"\b{name}\b", text)
+        and len(re.findall(rf"\b{name}\b", own)) < 2  # config's own functions use it
+    ]
+    assert not unused, f"config names nothing uses: {unused}"

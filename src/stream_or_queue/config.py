@@ -30,9 +30,6 @@ FAST_MODEL = "claude-haiku-4-5"
 LARGE_MODEL = "claude-sonnet-4-6"
 """Capable model: chat, research, long writing."""
 
-FRONTIER_MODEL = "claude-opus-4-6"
-"""Largest model: used only to show what a price difference does to a bill."""
-
 
 @dataclass(frozen=True)
 class Price:
@@ -212,12 +209,15 @@ def _scale_from_env(name: str, default: float, *, blank_is_unset: bool) -> float
 ENV_PREFIX = "STREAM_OR_QUEUE_"
 
 RENAMED_ENV: dict[str, str] = {
-    "STREAM_OR_QUEUE_SMTP_URL": "SOQ_SMTP_URL",
-    "STREAM_OR_QUEUE_RESEARCH_VERSION": "SOQ_RESEARCH_VERSION",
-    "STREAM_OR_QUEUE_PG_BIN": "SOQ_PG_BIN",
-    "STREAM_OR_QUEUE_TEST_REDIS_URL": "SOQ_TEST_REDIS_URL",
-    "STREAM_OR_QUEUE_TEST_POSTGRES_URL": "SOQ_TEST_POSTGRES_URL",
-    "STREAM_OR_QUEUE_REQUIRE_SERVICES": "SOQ_REQUIRE_SERVICES",
+    ENV_PREFIX + name: "SOQ_" + name
+    for name in (
+        "SMTP_URL",
+        "RESEARCH_VERSION",
+        "PG_BIN",
+        "TEST_REDIS_URL",
+        "TEST_POSTGRES_URL",
+        "REQUIRE_SERVICES",
+    )
 }
 """New name -> the old name it had (SOQ_*), still read for one release, with a warning.
 Remove this table in the release after next: then only the new names work."""
