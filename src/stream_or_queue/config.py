@@ -220,7 +220,7 @@ RENAMED_ENV: dict[str, str] = {
     )
 }
 """New name -> the old name it had (SOQ_*), still read for one release, with a warning.
-Remove this table in the release after next: then only the new names work."""
+Empty it in the next release: from then on only the new names work."""
 
 _warned_old_names: set[str] = set()
 
