@@ -410,6 +410,13 @@ checked December 2026). A stream still running after the drain dies with the pro
 
 # --- 05 background jobs -------------------------------------------------------------------
 
+REPORT_GATHER_S = 25.0
+"""Simulated seconds the report job spends gathering data for each section (before the
+model writes it): four sections make the two-minute task of notebook 05."""
+
+REPORT_SECTION_WORDS = 80
+"""Words the model is asked for per report section."""
+
 JOB_RESULT_TTL_S = 24 * 3600
 """How long a finished job (and its result) stays in Redis, in real seconds."""
 

@@ -6,7 +6,7 @@ module and calls the function. A function defined in a notebook cell lives in
 worker runs in this course lives in modules like this one.
 
 The report is the course's "two-minute task": for each section it gathers data
-(`REPORT_GATHER_S` simulated seconds) and asks the model to write the
+(`config.REPORT_GATHER_S` simulated seconds) and asks the model to write the
 section - about two simulated minutes for four sections. `slow_report` is the
 synchronous version a web handler would run while the user waits; `report_job` is
 the same work as a background job that reports its progress.
@@ -35,19 +35,14 @@ __all__ = [
     "write_section",
 ]
 
-REPORT_GATHER_S = 25.0
-"""Simulated seconds the report job spends gathering data for each section (before the
-model writes it): four sections make the two-minute task of notebook 05."""
-
-REPORT_SECTION_WORDS = 80
-"""Words the model is asked for per report section."""
-
 REPORT_SECTIONS: tuple[str, ...] = ("Summary", "Findings", "Risks", "Recommendations")
 
 
-def write_section(topic: str, title: str, *, words: int = REPORT_SECTION_WORDS) -> dict[str, Any]:
+def write_section(
+    topic: str, title: str, *, words: int = config.REPORT_SECTION_WORDS
+) -> dict[str, Any]:
     """Gather data for one section, then have the model write it (one API call)."""
-    clock.sleep(REPORT_GATHER_S)  # stands for queries, downloads, tool calls
+    clock.sleep(config.REPORT_GATHER_S)  # stands for queries, downloads, tool calls
     message = client().messages.create(
         model=config.LARGE_MODEL,
         max_tokens=4 * words,
