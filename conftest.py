@@ -20,10 +20,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from stream_or_queue import config as course_config
 
 LEARNER_VARIABLES = (
     "REDIS_URL",
@@ -59,10 +62,31 @@ def shell_held() -> frozenset[str]:
     return frozenset(filter(None, os.environ.get(SHELL_HELD_ENV, "").split(",")))
 
 
+def adopt_renamed_variables() -> list[str]:
+    """Move the old SOQ_* names a shell still sets (read for one release) to their new
+    STREAM_OR_QUEUE_* names, so that the suite, its kernels and workers read only new
+    names (warnings are errors here). A new name already set wins. Returns "old -> new"."""
+    moved = []
+    for new, old in course_config.RENAMED_ENV.items():
+        value = os.environ.pop(old, None)
+        if value is not None:
+            os.environ.setdefault(new, value)
+            moved.append(f"{old} -> {new}")
+    return moved
+
+
+_MOVED = adopt_renamed_variables()  # now: tests/conftest.py reads some at import
+
+
 def pytest_configure(config: pytest.Config) -> None:
     held = {name for name in LEARNER_VARIABLES if os.environ.pop(name, None) is not None}
     if held or SHELL_HELD_ENV not in os.environ:  # a worker keeps its controller's record
         os.environ[SHELL_HELD_ENV] = ",".join(sorted(held))
+    if _MOVED:
+        sys.stderr.write(
+            f"renamed environment variables, read under their new names: {', '.join(_MOVED)}; "
+            "set the new names (the old ones stop working in the next release)\n"
+        )
     os.environ["STREAM_OR_QUEUE_HUMAN_TIME_SCALE"] = TEST_HUMAN_TIME_SCALE
 
 

@@ -320,3 +320,20 @@ def test_every_name_in_config_has_a_user() -> None:
         and len(re.findall(rf"\b{name}\b", own)) < 2  # config's own functions use it
     ]
     assert not unused, f"config names nothing uses: {unused}"
+
+
+def test_the_suite_reads_an_old_test_variable_under_its_new_name(
+    pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shell (or a CI definition elsewhere) that still sets SOQ_PG_BIN: the root
+    conftest.py moves it to STREAM_OR_QUEUE_PG_BIN before any test reads it."""
+    root_conftest = pytestconfig.pluginmanager.get_plugin(str(ROOT / "conftest.py"))
+    monkeypatch.delenv("STREAM_OR_QUEUE_PG_BIN", raising=False)
+    monkeypatch.setenv("SOQ_PG_BIN", "/opt/pg/bin")
+    monkeypatch.setenv("SOQ_TEST_POSTGRES_URL", "postgresql://127.0.0.1:1/old")
+    monkeypatch.setenv("STREAM_OR_QUEUE_TEST_POSTGRES_URL", "postgresql://127.0.0.1:2/new")
+    moved = root_conftest.adopt_renamed_variables()
+    assert "SOQ_PG_BIN -> STREAM_OR_QUEUE_PG_BIN" in moved
+    assert "SOQ_PG_BIN" not in os.environ and "SOQ_TEST_POSTGRES_URL" not in os.environ
+    assert config.env("STREAM_OR_QUEUE_PG_BIN") == "/opt/pg/bin"  # no warning: the new name
+    assert config.env("STREAM_OR_QUEUE_TEST_POSTGRES_URL") == "postgresql://127.0.0.1:2/new"
