@@ -328,6 +328,7 @@ def test_the_suite_reads_an_old_test_variable_under_its_new_name(
     """A shell (or a CI definition elsewhere) that still sets SOQ_PG_BIN: the root
     conftest.py moves it to STREAM_OR_QUEUE_PG_BIN before any test reads it."""
     root_conftest = pytestconfig.pluginmanager.get_plugin(str(ROOT / "conftest.py"))
+    assert root_conftest is not None, "the root conftest.py is loaded for every run"
     monkeypatch.delenv("STREAM_OR_QUEUE_PG_BIN", raising=False)
     monkeypatch.setenv("SOQ_PG_BIN", "/opt/pg/bin")
     monkeypatch.setenv("SOQ_TEST_POSTGRES_URL", "postgresql://127.0.0.1:1/old")
