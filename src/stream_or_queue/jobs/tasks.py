@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import clock, config
-from ..llm import client, cost
 from .progress import report_progress
 from .timeline import Timeline
 
@@ -51,6 +50,8 @@ def write_section(
     `seconds` is the section's simulated duration by its schedule: the gathering
     plus the model call's scheduled time.
     """
+    from ..llm import client, cost  # here: importing the jobs package skips the SDK's imports
+
     timeline = Timeline()
     timeline.sleep(config.REPORT_GATHER_S)  # stands for queries, downloads, tool calls
     message = timeline.create(
@@ -125,6 +126,8 @@ def chat_reply(question: str, max_tokens: int = 400) -> dict[str, Any]:
     the model is still writing, as a stream would show it. `seconds` is how long
     the worker took by the call's schedule.
     """
+    from ..llm import client  # here: importing the jobs package skips the SDK's imports
+
     if not question.strip():
         raise ValueError("question must not be empty")
     timeline = Timeline()
