@@ -12,7 +12,7 @@ Redis and real `rq worker` processes. The same code runs on both.
 - jobs: `enqueue_report(...)` (checked arguments), `fetch(id)` (`JobNotFound`),
   `wait(job)`, `describe(job)`, `list_jobs()`; job functions in `jobs.tasks`
 - progress: `report_progress(percent, step, message)` from inside any job;
-  `Timeline` keeps a job's own simulated clock (its waits plus the simulator's
+  `JobSchedule` keeps a job's own simulated clock (its waits plus the simulator's
   schedule for each model call), so durations and `progress_timeline` are exact
 - notifications: `notification_callbacks()` (RQ callbacks that email once),
   `MailCatcher` (SMTP on 127.0.0.1 into the Redis `Inbox`), `WebhookReceiver`
@@ -40,8 +40,8 @@ from .progress import (
     report_progress,
 )
 from .recovery import Recovery, recover
+from .schedule import JobSchedule
 from .supervisor import Supervisor
-from .timeline import Timeline
 from .worker import ThreadSafeSimpleWorker, ThreadWorker, WorkerKilled
 
 # A library logs; the application decides where it goes (no stray stderr in notebooks).
@@ -54,6 +54,7 @@ __all__ = [
     "Inbox",
     "InvalidJobArguments",
     "JobNotFound",
+    "JobSchedule",
     "JobView",
     "MailCatcher",
     "Message",
@@ -63,7 +64,6 @@ __all__ = [
     "Supervisor",
     "ThreadSafeSimpleWorker",
     "ThreadWorker",
-    "Timeline",
     "WebhookReceiver",
     "WorkerKilled",
     "Workers",

@@ -7,7 +7,7 @@ stores the latest `Progress` under `job.meta["progress"]` and appends a short en
 to `job.meta["progress_history"]`. Any job function can call it (the report, the
 research assistant, the batch pipeline); outside a job (a plain function call, a
 test) it does nothing, so the same function runs both ways. A job that keeps its
-own schedule (`jobs.timeline.Timeline`) passes `at_s=`, the simulated seconds since
+own schedule (`jobs.JobSchedule`) passes `at_s=`, the simulated seconds since
 it started, so the history says exactly when each step began - the same on every
 run, where the wall-clock `at` depends on how busy the machine was.
 

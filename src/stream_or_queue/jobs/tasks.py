@@ -11,7 +11,7 @@ section - about two simulated minutes for four sections. `slow_report` is the
 synchronous version a web handler would run while the user waits; `report_job` is
 the same work as a background job that reports its progress.
 
-Each job keeps its own simulated clock (`timeline.Timeline`: its stated waits plus
+Each job keeps its own simulated clock (`schedule.JobSchedule`: its stated waits plus
 the simulator's schedule for each model call), so a report says exactly how long it
 took (`seconds`) and when each progress report happened (`at_s`), on every run.
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import clock, config
 from .progress import report_progress
-from .timeline import Timeline
+from .schedule import JobSchedule
 
 __all__ = [
     "REPORT_SECTIONS",
@@ -52,9 +52,9 @@ def write_section(
     """
     from ..llm import client, cost  # here: importing the jobs package skips the SDK's imports
 
-    timeline = Timeline()
-    timeline.sleep(config.REPORT_GATHER_S)  # stands for queries, downloads, tool calls
-    message = timeline.create(
+    schedule = JobSchedule()
+    schedule.sleep(config.REPORT_GATHER_S)  # stands for queries, downloads, tool calls
+    message = schedule.create(
         client(),
         model=config.LARGE_MODEL,
         max_tokens=4 * words,
@@ -74,7 +74,7 @@ def write_section(
         "input_tokens": message.usage.input_tokens,
         "output_tokens": message.usage.output_tokens,
         "cost_usd": cost(message.usage, config.LARGE_MODEL),
-        "seconds": round(timeline.elapsed_s, 3),
+        "seconds": round(schedule.elapsed_s, 3),
     }
 
 
@@ -130,8 +130,8 @@ def chat_reply(question: str, max_tokens: int = 400) -> dict[str, Any]:
 
     if not question.strip():
         raise ValueError("question must not be empty")
-    timeline = Timeline()
-    message = timeline.create(
+    schedule = JobSchedule()
+    message = schedule.create(
         client(),
         model=config.LARGE_MODEL,
         max_tokens=max_tokens,
@@ -141,7 +141,7 @@ def chat_reply(question: str, max_tokens: int = 400) -> dict[str, Any]:
     return {
         "text": text,
         "output_tokens": message.usage.output_tokens,
-        "seconds": round(timeline.elapsed_s, 3),
+        "seconds": round(schedule.elapsed_s, 3),
     }
 
 

@@ -1,13 +1,19 @@
-"""A job's own clock: how long its work takes in simulated seconds, by its schedule.
+"""A job's own schedule: how long its work takes in simulated seconds.
 
 A figure a notebook prints must be the same on every run. A job timed on the wall
 clock does not give that: at the course's time scale a busy CPU stretches every
-wait, so the same report "takes" 114 s on one run and 131 s on the next. But a job
+wait, so the same report takes longer on a busy machine than on an idle one. A job
 knows its own schedule. Its waits are stated (`clock.sleep(25)` stands for 25
 simulated seconds whatever the CPU does), and the simulator decides each model
 call's timing from the request itself (`RequestRecord.scheduled_total_s`, seeded by
-the request's content). `Timeline` adds the two up as the job goes, so a job can
+the request's content). `JobSchedule` adds the two up as the job goes, so a job can
 say how long it took, and when each of its progress reports happened, exactly.
+
+Why not a simulated timeline (`clock.simulated(pace=...)`) inside the job: it would
+do for calls answered in-process, but a live call, or one to the simulator over
+HTTP, waits in the network and does not move a timeline, so its time would be lost.
+A schedule reads what the simulator decided where there is one, and counts what a
+call measurably took where there is none.
 
 Offline the simulator that answered is this process's shared one (a worker thread
 or an `rq worker` process: the job runs where its requests are recorded). Live, or
@@ -25,7 +31,7 @@ from .. import clock
 if TYPE_CHECKING:
     from ..simulator.engine import RequestRecord
 
-__all__ = ["Timeline", "scheduled"]
+__all__ = ["JobSchedule", "scheduled"]
 
 
 def scheduled(request_id: str | None) -> RequestRecord | None:
@@ -41,13 +47,13 @@ def scheduled(request_id: str | None) -> RequestRecord | None:
 
 
 @dataclass
-class Timeline:
+class JobSchedule:
     """Simulated seconds of a job's work so far, added up from its schedule.
 
-    >>> timeline = Timeline()
-    >>> timeline.sleep(25)                        # a stated wait: gathering data
-    >>> message = timeline.create(client(), model=..., max_tokens=..., messages=...)
-    >>> timeline.elapsed_s                        # 25 + the call's scheduled duration
+    >>> schedule = JobSchedule()
+    >>> schedule.sleep(25)                         # a stated wait: gathering data
+    >>> message = schedule.create(client(), model=..., max_tokens=..., messages=...)
+    >>> schedule.elapsed_s                        # 25 + the call's scheduled duration
     """
 
     elapsed_s: float = 0.0
