@@ -11,6 +11,11 @@ course.
   so that it misses nothing and sees nothing twice.
 
 `apoll_job` and `afollow_events` are the async twins.
+
+`poll_moments` and `sse_connections` are the same two clients as arithmetic
+over a job's schedule (when it ends, in simulated seconds): what each costs in
+requests and how late it notices the end, exact, for tables over many jobs.
+A test runs the real clients against the service and checks they agree.
 """
 
 from __future__ import annotations
@@ -27,12 +32,15 @@ from .. import clock
 __all__ = [
     "EventLog",
     "PollResult",
+    "SseFollow",
     "afollow_events",
     "apoll_job",
     "backoff_delays",
     "event_data",
     "follow_events",
     "poll_job",
+    "poll_moments",
+    "sse_connections",
 ]
 
 TERMINAL = frozenset({"finished", "failed", "canceled"})
@@ -49,6 +57,62 @@ def backoff_delays(
     while True:
         yield delay
         delay = min(delay * factor, max_s)
+
+
+def poll_moments(
+    ends_at_s: float, *, first_s: float = 1.0, factor: float = 2.0, max_s: float = 15.0
+) -> list[float]:
+    """When a `poll_job` client asks about a job that ends `ends_at_s` after its first poll.
+
+    The last moment is the first poll at or after the end: the one that sees it.
+    So the client sends `len(...)` requests and notices the end `[-1] - ends_at_s` late.
+    """
+    if ends_at_s < 0:
+        raise ValueError(f"ends_at_s must be >= 0, got {ends_at_s}")
+    moments = [0.0]
+    for delay in backoff_delays(first_s, factor, max_s):
+        if moments[-1] >= ends_at_s:
+            return moments
+        moments.append(moments[-1] + delay)
+    raise AssertionError("unreachable: backoff_delays never ends")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class SseFollow:
+    """How a `follow_events` client follows a job, computed from when the job ends."""
+
+    connections: int
+    """Requests made: one, plus one per cut."""
+    noticed_at_s: float
+    """When the terminal event reached the client (from its first connection)."""
+    open_s: float
+    """Seconds its responses were held open, summed."""
+
+    @property
+    def cuts(self) -> int:
+        return self.connections - 1
+
+
+def sse_connections(
+    ends_at_s: float, *, edge_s: float | None = None, retry_s: float = 0.0
+) -> SseFollow:
+    """A `follow_events` client on a job that ends `ends_at_s` after it connects.
+
+    The terminal event arrives as soon as it is written. An edge with a duration
+    limit `edge_s` cuts each connection after `edge_s`; the client reconnects
+    `retry_s` later (the service's `retry:` hint) and resumes after the last
+    event it saw, so it misses nothing; an end written while it was away is sent
+    at once when it is back.
+    """
+    if ends_at_s < 0 or retry_s < 0 or (edge_s is not None and edge_s <= 0):
+        raise ValueError("need ends_at_s >= 0, retry_s >= 0 and edge_s > 0 (or None)")
+    opened, connections, open_s = 0.0, 1, 0.0
+    while edge_s is not None and ends_at_s > opened + edge_s:
+        open_s += edge_s
+        opened += edge_s + retry_s
+        connections += 1
+    noticed = max(ends_at_s, opened)
+    return SseFollow(connections, noticed, open_s + noticed - opened)
 
 
 @dataclass
