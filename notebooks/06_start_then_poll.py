@@ -182,7 +182,9 @@ BEHIND = "What does a batch API cost compared to live calls?"
 http.post("/jobs", json={"question": AHEAD})
 live = follow_events(http, http.post("/jobs", json={"question": BEHIND}).json()["id"])
 distinct = len({e.id for e in live.events}) == len(live.events)
-print(f"{live.status}, reconnected after each cut; events: {len(live.events)}, all distinct: {distinct}")
+print(
+    f"{live.status}, reconnected after each cut; {len(live.events)} events, all distinct: {distinct}"
+)
 assert live.status == "finished" and live.connections >= 2 and distinct
 
 waits_s, runs_s = record(AHEAD).total_s, record(BEHIND).total_s
