@@ -211,11 +211,14 @@ print(
     f"the question: {example.total_s:.1f} s, "
     f"longest silence when streamed {example.longest_silence_s:.1f} s"
 )
-tries = [(kind, way) for kind in services for way in (silent, streamed)]
+rules = (
+    config.EdgeLimit(f"a {LIMIT_S:.0f} s duration rule", "duration", LIMIT_S, "", ""),
+    config.EdgeLimit(f"a {LIMIT_S:.0f} s idle rule", "idle", LIMIT_S, "", ""),
+)
+tries = [(rule, way) for rule in rules for way in (silent, streamed)]
 with ThreadPoolExecutor(max_workers=len(tries)) as pool:
-    outcomes = list(pool.map(lambda t: t[1](services[t[0]].url), tries))
-for (kind, way), (delivered, seen) in zip(tries, outcomes, strict=True):
-    rule = config.EdgeLimit(f"a {LIMIT_S:.0f} s {kind} rule", kind, LIMIT_S, "", "")
+    outcomes = list(pool.map(lambda t: t[1](services[t[0].kind].url), tries))
+for (rule, way), (delivered, seen) in zip(tries, outcomes, strict=True):
     print(f"{rule.name}, {way.__name__:8s}: {seen}")
     sent = example.sent_at() if way is streamed else ()
     assert delivered == (cut_at(rule, example.total_s, sent) is None)  # as computed

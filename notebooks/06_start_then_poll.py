@@ -304,12 +304,20 @@ plt.show()
 # question three events in, while its first search runs:
 
 # %%
+import time
+
+from rq.job import Job
+
 QUESTION = "What should a research agent show while it works?"
 
 job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
 seen = follow_events(http, job_id, stop_after=3)
 answer = http.delete(f"/jobs/{job_id}")
 rest = follow_events(http, job_id, last_event_id=seen.last_event_id)
+job = Job.fetch(job_id, connection=web.service.redis)
+deadline = time.monotonic() + 30
+while job.get_status(refresh=True) == "started" and time.monotonic() < deadline:
+    time.sleep(0.01)  # the worker stops the job at the agent's next step
 steps = [json.loads(e.data)["step"] for e in seen.events]
 print(
     f"the page saw {' -> '.join(steps)}, sent DELETE ({answer.status_code}), "
@@ -352,19 +360,19 @@ params: dict[str, str | int] = {
 with http.stream("GET", "/chat", params=params) as response:
     streamed = [(e.event, json.loads(e.data)) for e in httpx2.EventSource(response)]
 kinds = [kind for kind, _ in streamed]
-record = next(r for r in list(env.simulator.ledger)[mark:] if r.endpoint == "POST /v1/messages")
-rate = (record.planned_output_tokens - 1) / (record.scheduled_total_s - record.scheduled_ttft_s)
+call = next(r for r in list(env.simulator.ledger)[mark:] if r.endpoint == "POST /v1/messages")
+rate = (call.planned_output_tokens - 1) / (call.scheduled_total_s - call.scheduled_ttft_s)
 print(
     f"{kinds.count('thinking')} thinking events, then {kinds.count('token')} answer tokens, "
     f"then {kinds[-1]}"
 )
 print(
-    f"{record.thinking_tokens:,} thinking tokens: about "
-    f"{record.thinking_tokens / rate:.0f} s of the model's time (simulated) before the "
+    f"{call.thinking_tokens:,} thinking tokens: about "
+    f"{call.thinking_tokens / rate:.0f} s of the model's time (simulated) before the "
     "first word of the answer, shown as reasoning rather than a spinner"
 )
 print("the thinking begins:", "".join(d["text"] for k, d in streamed if k == "thinking")[:90])
-assert set(kinds[: kinds.index("token")]) == {"thinking"} and record.thinking_tokens > 0
+assert set(kinds[: kinds.index("token")]) == {"thinking"} and call.thinking_tokens > 0
 
 # %% [markdown]
 # One stream down, one small request up: the user sees every step (and the
