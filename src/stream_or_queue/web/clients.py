@@ -10,7 +10,7 @@ course.
   cut (an edge timeout, a network change), reconnects with `Last-Event-ID`
   so that it misses nothing and sees nothing twice.
 
-`apoll_job` and `afollow_events` are the async twins.
+`afollow_events` is the async twin of `follow_events`.
 
 `poll_moments` and `sse_connections` are the same two clients as arithmetic
 over a job's schedule (when it ends, in simulated seconds): what each costs in
@@ -20,7 +20,6 @@ A test runs the real clients against the service and checks they agree.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +33,6 @@ __all__ = [
     "PollResult",
     "SseFollow",
     "afollow_events",
-    "apoll_job",
     "backoff_delays",
     "event_data",
     "follow_events",
@@ -122,8 +120,6 @@ class PollResult:
     status: str
     view: dict[str, Any]
     polls: int
-    waited_s: float  # simulated seconds from the first poll to the one that saw the end
-    noticed_at: float  # Unix time the client saw the end
 
 
 def poll_job(
@@ -146,35 +142,10 @@ def poll_job(
         response.raise_for_status()
         view = response.json()
         if view["status"] in TERMINAL:
-            return PollResult(view["status"], view, polls, watch.elapsed, time.time())
+            return PollResult(view["status"], view, polls)
         if watch.elapsed > timeout_s:
             raise TimeoutError(f"job {job_id} still {view['status']} after {timeout_s:g} sim s")
         sleep(next(delays))
-
-
-async def apoll_job(
-    client: httpx2.AsyncClient,
-    job_id: str,
-    *,
-    first_s: float = 1.0,
-    factor: float = 2.0,
-    max_s: float = 15.0,
-    timeout_s: float = 1_800.0,
-) -> PollResult:
-    """The async twin of `poll_job`."""
-    watch = clock.Stopwatch()
-    delays = backoff_delays(first_s, factor, max_s)
-    polls = 0
-    while True:
-        response = await client.get(f"/jobs/{job_id}")
-        polls += 1
-        response.raise_for_status()
-        view = response.json()
-        if view["status"] in TERMINAL:
-            return PollResult(view["status"], view, polls, watch.elapsed, time.time())
-        if watch.elapsed > timeout_s:
-            raise TimeoutError(f"job {job_id} still {view['status']} after {timeout_s:g} sim s")
-        await clock.asleep(next(delays))
 
 
 def event_data(event: httpx2.ServerSentEvent) -> dict[str, Any]:
@@ -193,7 +164,6 @@ class EventLog:
     events: list[httpx2.ServerSentEvent] = field(default_factory=list)
     connections: int = 0
     last_event_id: str | None = None
-    noticed_at: float | None = None  # Unix time the terminal event arrived
 
     @property
     def status(self) -> str | None:
@@ -211,10 +181,7 @@ class EventLog:
         self.events.append(event)
         if event.id:
             self.last_event_id = event.id
-        if event.event == "done":
-            self.noticed_at = time.time()
-            return True
-        return False
+        return event.event == "done"
 
 
 def _headers(last_event_id: str | None) -> dict[str, str]:
@@ -231,7 +198,6 @@ def follow_events(
     last_event_id: str | None = None,
     max_connections: int = 50,
     stop_after: int | None = None,
-    on_event: Callable[[httpx2.ServerSentEvent], None] | None = None,
 ) -> EventLog:
     """Read a job's events to the end, reconnecting with Last-Event-ID after a cut.
 
@@ -250,8 +216,6 @@ def follow_events(
                 for event in httpx2.EventSource(response):
                     retry_ms = event.retry if event.retry is not None else retry_ms
                     ended = log.record(event)
-                    if on_event is not None:
-                        on_event(event)
                     if ended or (stop_after is not None and len(log.events) >= stop_after):
                         return log
         except _CUT:
@@ -268,7 +232,6 @@ async def afollow_events(
     last_event_id: str | None = None,
     max_connections: int = 50,
     stop_after: int | None = None,
-    on_event: Callable[[httpx2.ServerSentEvent], None] | None = None,
 ) -> EventLog:
     """The async twin of `follow_events`."""
     log = EventLog(job_id, last_event_id=last_event_id)
@@ -283,8 +246,6 @@ async def afollow_events(
                 async for event in httpx2.EventSource(response):
                     retry_ms = event.retry if event.retry is not None else retry_ms
                     ended = log.record(event)
-                    if on_event is not None:
-                        on_event(event)
                     if ended or (stop_after is not None and len(log.events) >= stop_after):
                         return log
         except _CUT:
