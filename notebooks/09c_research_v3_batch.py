@@ -120,7 +120,7 @@ Quiz.compare("09c_research_v3_batch", "small-model-lever", f"{saved:.0%} cheaper
 #
 # The course's web service runs each question as a DBOS workflow
 # (`research.durable.run_research`, as in 09b), which picks the version from
-# `SOQ_RESEARCH_VERSION` (v2 unless set). Switch it to v3 and ask through the API, as
+# `STREAM_OR_QUEUE_RESEARCH_VERSION` (v2 unless set). Switch it to v3 and ask through the API, as
 # the page does. With no `DBOS_DATABASE_URL` set, DBOS keeps its record in a SQLite
 # file next to this notebook:
 
