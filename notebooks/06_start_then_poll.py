@@ -175,6 +175,7 @@ Quiz.compare("06_start_then_poll", "reattach", f"the second connection delivered
 # 60 s:
 
 # %%
+from stream_or_queue.web.api import WEB_SSE_RETRY_MS
 from stream_or_queue.web.clients import sse_connections
 
 LONG = "What does a batch API cost compared to live calls?"
@@ -186,7 +187,7 @@ print(
 assert live.status == "finished" and live.connections >= 2 and distinct
 
 runs_s = record(LONG).total_s
-retry_s = config.WEB_SSE_RETRY_MS / 1000
+retry_s = WEB_SSE_RETRY_MS / 1000  # the service's `retry:` hint
 planned = sse_connections(runs_s, edge_s=config.DEFAULT_EDGE_TIMEOUT_S, retry_s=retry_s)
 print(
     f"by its schedule: {runs_s:.1f} s of work; "

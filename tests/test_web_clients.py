@@ -16,6 +16,7 @@ from rq import get_current_job
 from stream_or_queue import clock, config
 from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import create_app, events, serve_in_thread
+from stream_or_queue.web.api import WEB_SSE_RETRY_MS
 from stream_or_queue.web.clients import follow_events, poll_job, poll_moments, sse_connections
 
 
@@ -78,7 +79,7 @@ def test_the_real_event_client_reconnects_as_computed(
     simulator: Simulator, fake_redis: redis.Redis
 ) -> None:
     config.set_time_scale(0.02)
-    planned = sse_connections(75.0, edge_s=50.0, retry_s=config.WEB_SSE_RETRY_MS / 1000)
+    planned = sse_connections(75.0, edge_s=50.0, retry_s=WEB_SSE_RETRY_MS / 1000)
     with (
         serve_in_thread(create_app(job=working_job, edge_timeout_s=50.0)) as web,
         httpx2.Client(base_url=web.url, timeout=30) as http,
