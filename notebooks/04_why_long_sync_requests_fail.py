@@ -315,7 +315,7 @@ assert left_first + cut_first + got_answer == len(people)
 # When a user closes the tab, the browser drops the connection. The service
 # notices (the stream's client is gone), cancels the agent at its next step or
 # token and stops paying - but what it had spent is gone, like the answer (a
-# test closes a real stream and checks that no model call follows). Here one
+# test cuts a real stream and checks that no model call follows). Here one
 # user gives up on a streamed answer behind the idle timeout, which would not
 # have cut it:
 
