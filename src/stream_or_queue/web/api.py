@@ -27,7 +27,7 @@ from . import events, jobs
 from .schemas import QuestionIn
 from .state import QUEUE_ERRORS, State, WebState, log, request_id
 
-__all__ = ["router"]
+__all__ = ["WEB_SSE_RETRY_MS", "router"]
 
 WEB_SSE_RETRY_MS = 500
 """The `retry:` hint sent to EventSource clients: how soon to reconnect after a cut."""
