@@ -77,13 +77,18 @@ print(
 )
 print(queued_ledger.reconcile())
 
-# %% tags=["nbval-ignore-output", "why:timing"]
-peak = peak_in_flight(env.simulator, mark)
+# %% [markdown]
+# Six worker threads really run side by side here, so how many requests overlap
+# at any moment depends on the machine's timing: the cell checks the measured peak
+# against the cap and prints what holds on every run.
+
+# %%
+peak, refused = peak_in_flight(env.simulator, mark), upstream(env.simulator, mark).rate_limited
+assert 1 <= peak <= 4
 print(
-    f"6 workers, RateLimit 4: at most {peak} requests in flight, "
-    f"{upstream(env.simulator, mark).rate_limited} refused with 429"
+    f"6 workers, RateLimit 4: at most 4 requests in flight (measured), {refused} refused with 429"
 )
-assert peak <= 4 and upstream(env.simulator, mark).rate_limited == 0
+assert refused == 0
 
 # %% [markdown]
 # Each job's id is derived from its item's `custom_id`, so enqueueing an item twice
