@@ -299,7 +299,7 @@ Quiz.compare("07_batch_at_scale", "resubmit", f"{len(to_retry)} requests go into
 # (at most three more rounds; what still fails after that is reported). This is
 # what `run_batches` does from the start; here it picks up after round one:
 
-# %% tags=["nbval-ignore-output", "why:ids"]
+# %%
 from stream_or_queue.batch import run_batches
 
 retry_ids = set(to_retry)

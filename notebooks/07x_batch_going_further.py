@@ -271,7 +271,7 @@ print(
     "submitted"
 )
 
-# %% tags=["nbval-ignore-output", "why:ids"]
+# %%
 print(
     f"{night['batches']} batches in {night['rounds']} rounds, "
     f"{night['api_seconds'] / 60:.0f} min of API time (simulated)"
