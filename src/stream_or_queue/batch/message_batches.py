@@ -275,8 +275,7 @@ def run_batches(
     rounds = _Rounds(client, ledger, max_per_batch, max_in_flight, poll_every_s, progress, peek)
     run = BatchRun()
     watch = rounds.stopwatch()
-    if progress is not None and progress.total < len(pending):
-        progress.grow(len(pending) - progress.total)
+    rounds.expect(len(pending))
     for number in range(1, max_rounds + 1):
         if not pending:
             break
@@ -284,9 +283,7 @@ def run_batches(
         run.rounds.append(current)
         pending = [by_id[custom_id] for custom_id in retry]
     run.sim_seconds = watch()
-    if progress is not None:
-        progress.set(rounds.done)
-        progress.close()
+    rounds.close()
     return run
 
 
@@ -308,6 +305,16 @@ class _Rounds:
         watch = clock.Stopwatch()
         skipped_before = self._skipped()
         return lambda: watch.elapsed + self._skipped() - skipped_before
+
+    def expect(self, count: int) -> None:
+        """Make room on the progress bar for `count` items, if it has less."""
+        if self.progress is not None and self.progress.total < count:
+            self.progress.grow(count - self.progress.total)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.set(self.done)
+            self.progress.close()
 
     def _skipped(self) -> float:
         return self.peek.skipped_s if self.peek is not None else 0.0
