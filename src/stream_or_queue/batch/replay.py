@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Replay", "replay_concurrent"]
 
@@ -49,28 +49,6 @@ class Replay:
         return self.items - self.succeeded - self.failed
 
 
-@dataclass
-class _State:
-    limit: int | None
-    in_flight: int = 0
-    peak: int = 0
-    requests: int = 0
-    rate_limited: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    now: float = 0.0
-
-    def admit(self) -> bool:
-        """The simulator's rule: refuse a request that arrives with `limit` in flight."""
-        self.requests += 1
-        if self.limit is not None and self.in_flight >= self.limit:
-            self.rate_limited += 1
-            return False
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
-        return True
-
-
 def replay_concurrent(
     latencies_s: Sequence[float],
     *,
@@ -92,46 +70,76 @@ def replay_concurrent(
         raise ValueError("limit must be >= 1 (or None for no limit)")
     if retry_after_s < 0 or max_retries < 0:
         raise ValueError("retry_after_s and max_retries must be >= 0")
-    state = _State(limit)
-    events: list[tuple[float, int, int, int, int]] = []  # (time, kind, order, item, attempt)
-    order = 0
+    run = _Run(list(latencies_s), limit, retry_after_s, max_retries)
+    return run.play(concurrency)
 
-    def schedule(when: float, kind: int, item: int, attempt: int = 0) -> None:
-        nonlocal order
-        heapq.heappush(events, (when, kind, order, item, attempt))
-        order += 1
 
-    waiting = iter(range(len(latencies_s)))
-    for _ in range(min(concurrency, len(latencies_s))):
-        schedule(0.0, _ARRIVES, next(waiting))
+@dataclass
+class _Run:
+    """The event queue and the counters of one replay."""
 
-    def free_slot(when: float) -> None:
-        """The item holding a semaphore slot is done: the next one in line starts."""
-        following = next(waiting, None)
-        if following is not None:
-            schedule(when, _ARRIVES, following)
+    latencies_s: list[float]
+    limit: int | None
+    retry_after_s: float
+    max_retries: int
+    in_flight: int = 0
+    peak: int = 0
+    requests: int = 0
+    rate_limited: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    now: float = 0.0
+    events: list[tuple[float, int, int, int, int]] = field(default_factory=list)
+    """(time, kind, order of scheduling, item, attempt), earliest first."""
+    next_item: int = 0
+    scheduled: int = 0
 
-    while events:
-        when, kind, _, item, attempt = heapq.heappop(events)
-        state.now = when
-        if kind == _ENDS:
-            state.in_flight -= 1
-            state.succeeded += 1
-            free_slot(when)
-        elif state.admit():
-            schedule(when + latencies_s[item], _ENDS, item)
-        elif attempt < max_retries:
-            schedule(when + retry_after_s, _ARRIVES, item, attempt + 1)
+    def play(self, concurrency: int) -> Replay:
+        for _ in range(min(concurrency, len(self.latencies_s))):
+            self._start_next(0.0)
+        while self.events:
+            self.now, kind, _, item, attempt = heapq.heappop(self.events)
+            if kind == _ENDS:
+                self._end()
+            else:
+                self._arrive(item, attempt)
+        return Replay(
+            items=len(self.latencies_s),
+            concurrency=concurrency,
+            requests=self.requests,
+            rate_limited=self.rate_limited,
+            succeeded=self.succeeded,
+            failed=self.failed,
+            seconds=self.now,
+            peak=self.peak,
+        )
+
+    def _schedule(self, when: float, kind: int, item: int, attempt: int = 0) -> None:
+        heapq.heappush(self.events, (when, kind, self.scheduled, item, attempt))
+        self.scheduled += 1
+
+    def _start_next(self, when: float) -> None:
+        """A semaphore slot is free: the next item in line sends its first attempt."""
+        if self.next_item < len(self.latencies_s):
+            self._schedule(when, _ARRIVES, self.next_item)
+            self.next_item += 1
+
+    def _arrive(self, item: int, attempt: int) -> None:
+        """The simulator's rule: refuse a request that arrives with `limit` in flight."""
+        self.requests += 1
+        if self.limit is None or self.in_flight < self.limit:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            self._schedule(self.now + self.latencies_s[item], _ENDS, item)
+            return
+        self.rate_limited += 1
+        if attempt < self.max_retries:  # the SDK waits as told, holding the slot
+            self._schedule(self.now + self.retry_after_s, _ARRIVES, item, attempt + 1)
         else:
-            state.failed += 1
-            free_slot(when)
-    return Replay(
-        items=len(latencies_s),
-        concurrency=concurrency,
-        requests=state.requests,
-        rate_limited=state.rate_limited,
-        succeeded=state.succeeded,
-        failed=state.failed,
-        seconds=state.now,
-        peak=state.peak,
-    )
+            self.failed += 1
+            self._start_next(self.now)
+
+    def _end(self) -> None:
+        self.in_flight -= 1
+        self.succeeded += 1
+        self._start_next(self.now)
