@@ -39,9 +39,10 @@ env = setup(seed=0, time_scale=0.001, limits=RateLimits(max_concurrency=50))
 # simulated hour passes in 3.6 real seconds. Where a cell measures how long
 # requests take, it does not read a clock at all: the simulator gives every answer
 # a duration decided by the prompt (seeded, recorded in its ledger as the
-# answer's *schedule*), so the cell runs the requests at time scale 0
-# (`config.time_scale_set_to(0)`, no waiting) and computes the times from the
-# schedules. Those figures are exact, and the same on every machine.
+# answer's *schedule*), so the cell runs the requests without waiting (on a
+# simulated timeline, `clock.simulated()`, or at time scale 0,
+# `config.time_scale_set_to(0)`) and takes the times from the schedules. Those
+# figures are exact, and the same on every machine.
 #
 # The simulator plays an organisation whose rate limit is 50 requests in flight
 # (`RateLimits(max_concurrency=50)`): above it, the API answers
@@ -79,23 +80,24 @@ print(items[0].params["messages"][0]["content"])
 # ## 2. The naive loop
 #
 # The first version everyone writes: one `messages.create` after another. Ten
-# items are enough to see where it goes. Each call starts when the previous one
-# has ended, so the loop takes the sum of the model's times, read from the
-# simulator's ledger (each answer's scheduled latency).
+# items are enough to see where it goes. One call after another is what a
+# simulated timeline measures exactly: inside `clock.simulated()`, each call's
+# wait for its answer moves a clock by the answer's scheduled latency and returns
+# at once, so the loop's stopwatch reads the model's time, not this machine's.
 
 # %%
-from stream_or_queue import client, config
+from stream_or_queue import client, clock, config
 from stream_or_queue.batch import run_sequential, scheduled_latencies_s
 
 SAMPLE = 10
 mark = len(env.simulator.ledger)
-with config.time_scale_set_to(0):  # no waiting: the schedules are the measurement
+with clock.simulated():
     loop = run_sequential(items[:SAMPLE], client=client(), ledger=Ledger(items[:SAMPLE]))
-sample_s = scheduled_latencies_s(env.simulator, mark)
-assert loop.succeeded == len(sample_s) == SAMPLE
-per_item_s = sum(sample_s) / SAMPLE
+assert loop.succeeded == SAMPLE
+assert abs(loop.sim_seconds - sum(scheduled_latencies_s(env.simulator, mark))) < 1e-6
+per_item_s = loop.sim_seconds / SAMPLE
 loop_total_s = per_item_s * len(items)
-print(f"{SAMPLE} descriptions, one after another: {sum(sample_s):.1f} s (simulated)")
+print(f"{SAMPLE} descriptions, one after another: {loop.sim_seconds:.1f} s (simulated)")
 print(f"model time per description: {per_item_s:.2f} s (simulated, mean of {SAMPLE})")
 print(
     f"{len(items):,} descriptions one after another: {loop_total_s:,.0f} s "
