@@ -191,18 +191,9 @@ def wait_for_batches(
     finished: dict[str, Any] = {}
     waited = 0.0
     while True:
-        for batch_id in list(pending):
-            batch = client.messages.batches.retrieve(batch_id)
-            if batch.processing_status == "ended":
-                finished[batch_id] = batch
-                pending.remove(batch_id)
-            elif peek is not None:
-                peek.skip_idle(batch_id)
+        _poll(client, pending, finished, peek)
         if progress is not None:
-            done = sum(size_of[b] for b in finished)
-            if peek is not None:
-                done += sum(round(peek.progress(b) * size_of[b]) for b in pending)
-            progress.set(already_done + done)
+            progress.set(already_done + _requests_done(size_of, finished, pending, peek))
         if not pending:
             return [finished[b] for b in batch_ids]
         if waited >= timeout_s:
@@ -211,6 +202,35 @@ def wait_for_batches(
             )
         clock.sleep(poll_every_s)
         waited += poll_every_s
+
+
+def _poll(
+    client: anthropic.Anthropic,
+    pending: list[str],
+    finished: dict[str, Any],
+    peek: SimulatorPeek | None,
+) -> None:
+    """Look at each pending batch once; move the ended ones from `pending` to `finished`."""
+    for batch_id in list(pending):
+        batch = client.messages.batches.retrieve(batch_id)
+        if batch.processing_status == "ended":
+            finished[batch_id] = batch
+            pending.remove(batch_id)
+        elif peek is not None:
+            peek.skip_idle(batch_id)
+
+
+def _requests_done(
+    size_of: dict[str, int],
+    finished: dict[str, Any],
+    pending: Sequence[str],
+    peek: SimulatorPeek | None,
+) -> int:
+    """Requests of the ended batches, plus what `peek` sees done inside the others."""
+    done = sum(size_of[b] for b in finished)
+    if peek is not None:
+        done += sum(round(peek.progress(b) * size_of[b]) for b in pending)
+    return done
 
 
 def collect_results(
