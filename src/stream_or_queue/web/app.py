@@ -47,6 +47,9 @@ from .state import QUEUE_ERRORS, WebState, async_redis, log, request_id, sync_re
 
 __all__ = ["QuestionIn", "WebService", "create_app", "run_in_request"]
 
+WEB_RETRY_AFTER_S = 5
+"""The `Retry-After` (s) of a 503 answered while the queue cannot be reached."""
+
 HERE = Path(__file__).resolve().parent
 
 SECURITY_HEADERS = [
@@ -166,7 +169,7 @@ async def _queue_unreachable(request: Request, exc: Exception) -> JSONResponse:
             "request_id": rid,
         },
         status_code=503,
-        headers={"Retry-After": str(config.WEB_RETRY_AFTER_S), "Cache-Control": "no-store"},
+        headers={"Retry-After": str(WEB_RETRY_AFTER_S), "Cache-Control": "no-store"},
     )
 
 

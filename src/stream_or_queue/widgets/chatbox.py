@@ -14,6 +14,11 @@ Two details make it feel right:
   the widget shows what that saved: planned minus generated tokens from the
   simulator's ledger offline, or an upper bound from `max_tokens` live.
 
+Each answer plays on a simulated timeline of its own (`clock.simulated(pace=...)`),
+paced at the box's clock: a person sees it arrive in real time, while its figures
+(time to first token, tokens/s, what a stop saved) are read off the timeline, so
+they are the model's own and the same on every run, however busy the machine.
+
 Programmatic use, for tests and notebooks run by nbval:
 
 >>> chat = ChatBox()
