@@ -232,6 +232,59 @@ def _pick_tool(names: list[str], calls_made: list[dict[str, Any]]) -> str:
     return names[step % len(names)]
 
 
+_PLAIN_VALUES: dict[str, Any] = {"integer": 3, "number": 3, "boolean": True}
+"""What the model puts in a numeric or yes/no field: a plain, valid value."""
+
+_QUERY_FIELDS = frozenset({"query", "q", "search", "question", "topic", "terms"})
+"""String fields that ask for search terms."""
+
+_DOCUMENT_ID = re.compile(r"\b[a-z]{2,10}-\d{1,4}\b")
+"""What a document id looks like in a tool's result (`doc-12`)."""
+
+
+@dataclass(frozen=True)
+class _Arguments:
+    """What the model fills a tool call's fields from: the question and what tools returned."""
+
+    question: str
+    tool_results: list[str]
+    used_ids: set[str]
+    step: int
+    rng: random.Random
+
+    def value(self, name: str, kind: object) -> Any:
+        """A field's value, by its JSON type and then by its name (a list of types, as in
+        `["string", "null"]`, counts as a string)."""
+        if isinstance(kind, str) and kind in _PLAIN_VALUES:
+            return _PLAIN_VALUES[kind]
+        if kind == "array":
+            return []
+        lowered = name.lower()
+        if "id" in lowered:
+            return self.document_id()
+        if lowered in _QUERY_FIELDS:
+            return self.search_terms()
+        return self.note()
+
+    def document_id(self) -> str:
+        """The first id the results named that was not read yet, else the last one named."""
+        found = [i for result in self.tool_results for i in _DOCUMENT_ID.findall(result)]
+        fresh = [i for i in dict.fromkeys(found) if i not in self.used_ids]
+        return fresh[0] if fresh else (found[-1] if found else "doc-1")
+
+    def search_terms(self) -> str:
+        """The question's keywords; a later search swaps one for a new angle (seeded)."""
+        words = textgen.keywords(self.question, 4)
+        if self.step > 0 and words:
+            words = [*words[1:], self.rng.choice(["evidence", "trade-offs", "examples"])]
+        return " ".join(words) or self.question[:60]
+
+    def note(self) -> str:
+        """A note on the latest result (or the question, before any)."""
+        last = self.tool_results[-1] if self.tool_results else self.question
+        return "Key point: " + " ".join(last.split()[:18])
+
+
 def _fill_input(
     tool: dict[str, Any],
     question: str,
@@ -240,32 +293,15 @@ def _fill_input(
     step: int,
     rng: random.Random,
 ) -> dict[str, Any]:
+    """The arguments of a call to `tool`: every required field (all, if none is marked)."""
     schema = tool.get("input_schema") or {}
     properties: dict[str, Any] = schema.get("properties") or {}
     required = schema.get("required") or list(properties)
-    found_ids = [i for r in tool_results for i in re.findall(r"\b[a-z]{2,10}-\d{1,4}\b", r)]
-    fresh = [i for i in dict.fromkeys(found_ids) if i not in used_ids]
-    values: dict[str, Any] = {}
-    for name in required:
-        kind = (properties.get(name) or {}).get("type", "string")
-        lowered = name.lower()
-        if kind == "integer" or kind == "number":
-            values[name] = 3
-        elif kind == "boolean":
-            values[name] = True
-        elif kind == "array":
-            values[name] = []
-        elif "id" in lowered:
-            values[name] = fresh[0] if fresh else (found_ids[-1] if found_ids else "doc-1")
-        elif lowered in ("query", "q", "search", "question", "topic", "terms"):
-            words = textgen.keywords(question, 4)
-            if step > 0 and words:
-                words = [*words[1:], rng.choice(["evidence", "trade-offs", "examples"])]
-            values[name] = " ".join(words) or question[:60]
-        else:
-            last = tool_results[-1] if tool_results else question
-            values[name] = "Key point: " + " ".join(last.split()[:18])
-    return values
+    arguments = _Arguments(question, tool_results, used_ids, step, rng)
+    return {
+        name: arguments.value(name, (properties.get(name) or {}).get("type", "string"))
+        for name in required
+    }
 
 
 def _preamble(name: str, tool_input: dict[str, Any]) -> str:
