@@ -132,50 +132,89 @@ def request_digest(body: dict[str, Any]) -> str:
 # --- deciding the answer ----------------------------------------------------------------
 
 
-def complete(body: dict[str, Any], rng: random.Random) -> Completion:
-    """The answer to a validated request: text, or the next tool call of a plan."""
-    model = check_model(body["model"])
-    messages = body["messages"]
-    first_user = _text_of(messages[0]["content"])
-    last = messages[-1]
-    tool_results = [
-        _text_of(b.get("content", ""))
-        for m in messages
-        if m["role"] == "user" and isinstance(m["content"], list)
-        for b in m["content"]
-        if b.get("type") == "tool_result"
-    ]
-    assistant_texts = [_text_of(m["content"]) for m in messages if m["role"] == "assistant"]
-    tools = body.get("tools") or []
-    tool_choice = body.get("tool_choice") or {"type": "auto"}
-    blocks: list[Block]
-    if tools and tool_choice.get("type") != "none":
-        blocks = _next_tool_call(messages, tools, tool_choice, first_user, tool_results, rng)
-    else:
-        blocks = []
-    if not blocks:
-        last_user = _text_of(last["content"]) if last["role"] == "user" else first_user
-        prompt = textgen.Prompt(
-            system=_system_text(body.get("system")),
-            user=last_user if not tool_results else first_user,
-            previous_answer=assistant_texts[-1] if assistant_texts else "",
-            tool_results=tool_results,
-            turn=len(assistant_texts),
+@dataclass(frozen=True)
+class _Conversation:
+    """What an answer is written from: the question, the latest turn, what came before."""
+
+    question: str
+    """The first user turn: what a tool-using agent keeps working on."""
+    latest: str
+    """The last user turn (the question again when the conversation ends on the model)."""
+    tool_results: list[str]
+    assistant_texts: list[str]
+
+    @classmethod
+    def read(cls, messages: list[dict[str, Any]]) -> _Conversation:
+        question = _text_of(messages[0]["content"])
+        last = messages[-1]
+        return cls(
+            question=question,
+            latest=_text_of(last["content"]) if last["role"] == "user" else question,
+            tool_results=[
+                _text_of(b.get("content", ""))
+                for m in messages
+                if m["role"] == "user" and isinstance(m["content"], list)
+                for b in m["content"]
+                if b.get("type") == "tool_result"
+            ],
+            assistant_texts=[_text_of(m["content"]) for m in messages if m["role"] == "assistant"],
         )
+
+    @property
+    def topic(self) -> str:
+        """What the answer (and its thinking) is about: once tools have answered, the
+        original question; before, the latest turn."""
+        return self.question if self.tool_results else self.latest
+
+    def prompt(self, system: str) -> textgen.Prompt:
+        return textgen.Prompt(
+            system=system,
+            user=self.topic,
+            previous_answer=self.assistant_texts[-1] if self.assistant_texts else "",
+            tool_results=self.tool_results,
+            turn=len(self.assistant_texts),
+        )
+
+
+def complete(body: dict[str, Any], rng: random.Random) -> Completion:
+    """The answer to a validated request: text, or the next tool call of a plan.
+
+    The seeded `rng` is drawn from in a fixed order (tool call or text, then thinking),
+    so the same request and seed give the same answer.
+    """
+    model = check_model(body["model"])
+    conversation = _Conversation.read(body["messages"])
+    blocks = _tool_call(body, conversation, rng)
+    stop_reason = "tool_use" if blocks else "end_turn"
+    if not blocks:
+        prompt = conversation.prompt(_system_text(body.get("system")))
         blocks = [Block("text", text=textgen.compose(prompt, rng))]
-        stop_reason = "end_turn"
-    else:
-        stop_reason = "tool_use"
     budget = thinking.budget_tokens(body)
     if budget:
-        planned = thinking.planned_tokens(budget, rng)
-        asked = _text_of(last["content"]) if last["role"] == "user" else first_user
-        notes = thinking.reasoning(first_user if tool_results else asked, planned, rng)
+        notes = thinking.reasoning(conversation.topic, thinking.planned_tokens(budget, rng), rng)
         blocks = [Block("thinking", text=notes), *blocks]
     completion = Completion(model, blocks, stop_reason, None, input_tokens(body))
     _apply_stop_sequences(completion, body.get("stop_sequences") or [])
     _apply_max_tokens(completion, int(body.get("max_tokens") or 4096))
     return completion
+
+
+def _tool_call(
+    body: dict[str, Any], conversation: _Conversation, rng: random.Random
+) -> list[Block]:
+    """The next call of the tool plan, or [] when the model answers in text now."""
+    tools = body.get("tools") or []
+    tool_choice = body.get("tool_choice") or {"type": "auto"}
+    if not tools or tool_choice.get("type") == "none":
+        return []
+    return _next_tool_call(
+        body["messages"],
+        tools,
+        tool_choice,
+        conversation.question,
+        conversation.tool_results,
+        rng,
+    )
 
 
 def planned_tool_calls(question: str) -> int:
