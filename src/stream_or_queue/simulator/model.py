@@ -230,27 +230,38 @@ def _next_tool_call(
     tool_results: list[str],
     rng: random.Random,
 ) -> list[Block]:
-    calls_made = [
-        b
-        for m in messages
-        if m["role"] == "assistant" and isinstance(m["content"], list)
-        for b in m["content"]
-        if b.get("type") == "tool_use"
-    ]
+    """A short preamble and the next tool call, or [] once the plan is done (unless forced)."""
+    calls_made = _calls_made(messages)
     forced = tool_choice.get("type") in ("any", "tool")
     if len(calls_made) >= planned_tool_calls(question) and not forced:
         return []
-    names = [t["name"] for t in tools]
-    if tool_choice.get("type") == "tool" and tool_choice.get("name") in names:
-        name = tool_choice["name"]
-    else:
-        name = _pick_tool(names, calls_made)
+    name = _chosen_tool(tool_choice, [t["name"] for t in tools], calls_made)
     tool = next(t for t in tools if t["name"] == name)
     used_ids = {str(v) for c in calls_made for k, v in c["input"].items() if "id" in k}
     tool_input = _fill_input(tool, question, tool_results, used_ids, len(calls_made), rng)
     preamble = Block("text", text=_preamble(name, tool_input))
     call = Block("tool_use", tool_id=new_id("toolu_", rng), tool_name=name, tool_input=tool_input)
     return [preamble, call]
+
+
+def _calls_made(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tool calls the model made earlier in the conversation, in order."""
+    return [
+        b
+        for m in messages
+        if m["role"] == "assistant" and isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("type") == "tool_use"
+    ]
+
+
+def _chosen_tool(
+    tool_choice: dict[str, Any], names: list[str], calls_made: list[dict[str, Any]]
+) -> str:
+    """The tool `tool_choice` names, else the plan's next step."""
+    if tool_choice.get("type") == "tool" and tool_choice.get("name") in names:
+        return str(tool_choice["name"])
+    return _pick_tool(names, calls_made)
 
 
 def _pick_tool(names: list[str], calls_made: list[dict[str, Any]]) -> str:
