@@ -12,8 +12,8 @@
 # ## What you will learn
 #
 # - What the course runs on: the real `anthropic` SDK and RQ, offline by default.
-# - How *simulated time* lets a 90-second agent run in about a second, honestly labelled,
-#   and how a cell measures on a simulated clock that gives the same figures on every run.
+# - Which clock each part runs on: real time for what you drive, simulated time for what
+#   a cell measures, so a 90-second agent is measured exactly in under a second.
 # - What *time to first token* is, measured on your first streamed answer.
 # - The four questions that decide between a stream and a queue.
 # - How the course is laid out: lessons, labs, timings.
@@ -29,7 +29,8 @@ env = setup(seed=0)
 # %% [markdown]
 # `setup()` is the first cell of every notebook. It reseeds everything, so a notebook
 # gives the same answers every time you run it from the top, starts a fresh offline
-# simulator and a fresh in-process queue, and prints what the notebook runs against.
+# simulator and a fresh in-process queue, and prints what the notebook runs against and
+# which clock each part uses (section 3 says why there are three).
 #
 # ## 1. What is installed
 #
@@ -89,42 +90,39 @@ print()
 print(reply.content[0].text)
 
 # %% [markdown]
-# ## 3. Simulated time
+# ## 3. Which clock runs what
 #
 # The waits this course is about are long: an agent that works for 90 seconds, a
-# batch that finishes in an hour. Nobody wants to sit through them in a notebook, so
-# every wait runs on a *time scale*: by default one simulated second takes 0.01 real
-# seconds. All figures are reported in simulated seconds and labelled so; they keep
-# the scale of the real world, only the playback is faster. (A live demo can switch
-# to real time with `config.time_scale_set_to(1.0)`.)
+# batch that finishes in an hour. One rule decides which clock runs them: **what you
+# drive runs in real time, what a cell measures runs on simulated time.** A chat box you
+# type into, a job you start from the web page, the decision guide: they go at a real
+# model's pace (a first token after about a second, then 60-95 tokens a second), so you
+# can read along and press Stop in the middle (`ChatBox(speed=0.25)` plays a model four
+# times slower). A cell that measures runs on a simulated clock that jumps ahead by
+# exactly each wait instead of sleeping, so its figures, in simulated seconds, are exact
+# and the same on every run. Queue workers and web servers run in other threads or
+# processes, out of that clock's reach: they play simulated seconds back fast, at a
+# *time scale*. The Setup line of every notebook names all three.
 #
-# One rule decides which clock a part uses: **what you drive runs in real time, what a
-# cell measures runs on simulated time.** When you type into a chat box and press Send,
-# start a job from the web page or use the decision guide, you get a real model's pace
-# (a first token after about a second, then 60-95 tokens a second), so you can read
-# along and press Stop in the middle. `ChatBox(speed=0.25)` plays a model four times
-# slower, to feel what that does to a chat. The Setup line of every notebook says both.
+# Here is the 90-second agent, measured inside `clock.simulated()`:
 
 # %%
 from stream_or_queue import clock
 
-print(f"time scale: {config.time_scale():g} real s per simulated s")
-for what, simulated in [("chat reply", 4), ("agent run", 90), ("batch", 3_600)]:
-    print(f"{what:<11} {simulated:>6,} simulated s -> {clock.to_real(simulated):g} real s here")
-
-# %% [markdown]
-# A cell that *measures* goes one step further. Inside `clock.simulated()` a wait does
-# not sleep at all: it moves a simulated clock forward by exactly its length, and the
-# course's stopwatch reads that clock. So a measured figure is exact, the same on every
-# run and every machine, however busy the computer is. Here is the 90-second agent:
-
-# %%
 with clock.simulated():
     watch = clock.Stopwatch()
     clock.sleep(90)
 real = "under a second" if watch.elapsed_real < 1 else f"{watch.elapsed_real:.1f} s"
 print(f"waited {watch.elapsed:.1f} s on the simulated clock, in {real} of real time")
 assert watch.elapsed == 90
+
+# %% [markdown]
+# And what the same waits take in a background worker, on this notebook's time scale:
+
+# %%
+print(f"time scale: {config.time_scale():g} real s per simulated s")
+for what, simulated in [("agent job", 90), ("batch", 3_600)]:
+    print(f"{what:<9} {simulated:>6,} simulated s -> {clock.to_real(simulated):g} real s here")
 
 # %% [markdown]
 # ## 4. A first streamed answer
@@ -252,8 +250,9 @@ for name, watching, seconds, must_survive, batch_saves in features:
 #
 # - Every notebook uses the real SDK and a real queue, offline by default; the same
 #   code runs live with a key.
-# - Durations are simulated seconds played back fast, and labelled as such; a cell
-#   that measures reads a simulated clock (`clock.simulated()`), so its figures are exact.
+# - What you drive runs in real time; what a cell measures runs on simulated time
+#   (`clock.simulated()`), so its figures are exact; background workers play simulated
+#   seconds back fast, at a time scale.
 # - Streaming shortens the time to the first word, not the time to the last one.
 # - Four questions decide between a stream and a queue: is someone waiting, will it
 #   take long, must it survive a crash, would batch pricing pay.
