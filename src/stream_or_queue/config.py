@@ -110,12 +110,13 @@ DEFAULT_TIME_SCALE = 0.01
 """Real seconds per simulated second: 0.01 turns a 90 s agent into 0.9 s of waiting."""
 
 HUMAN_TIME_SCALE = 1.0
-"""The one rule for clocks: what a person drives runs in real time (1.0), what a cell measures
-runs on the notebook's time scale. A person drives a ChatBox (typing, Send, Stop), a job started
-from a JobBoard or the web page, the decision guide. Real time is what makes a streamed answer
-readable and a Stop button reachable: a Sonnet-class answer arrives at its real rate (about
-60-95 tokens/s after a first token of about a second). Measurements keep `time_scale()`, so a
-notebook runs in seconds and reports simulated seconds."""
+"""The one rule for clocks: what a person drives runs in real time (1.0). A person drives a
+ChatBox (typing, Send, Stop), a job started from a JobBoard or the web page, the decision guide.
+Real time is what makes a streamed answer readable and a Stop button reachable: a Sonnet-class
+answer arrives at its real rate (about 60-95 tokens/s after a first token of about a second).
+What a cell measures runs on a simulated timeline (`clock.simulated()`) or is computed from
+recorded schedules, so it is exact; background work in threads and processes (queue workers,
+web servers) plays back at `time_scale()`."""
 
 TIME_SCALE_ENV = "STREAM_OR_QUEUE_TIME_SCALE"
 """Overrides DEFAULT_TIME_SCALE for the process (`.ci/run` plays the course slower with it)."""
