@@ -6,7 +6,7 @@ test or notebook kernel starts, the variables that switch the course to other se
 or other clocks are removed from this process's environment; kernels (nbval), worker
 processes and servers started by the tests inherit the clean environment. Tests that
 need one of them set it themselves (monkeypatch), and the real Redis of the
-integration tests comes only from the test-only `SOQ_TEST_REDIS_URL`.
+integration tests comes only from the test-only `STREAM_OR_QUEUE_TEST_REDIS_URL`.
 
 While the tests run, this process may open network connections to loopback addresses
 only: an offline suite that reaches the internet is a bug, and it fails here by name.
@@ -20,10 +20,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from stream_or_queue import config as course_config
 
 LEARNER_VARIABLES = (
     "REDIS_URL",
@@ -34,6 +37,10 @@ LEARNER_VARIABLES = (
     "STREAM_OR_QUEUE_MODE",
     "STREAM_OR_QUEUE_TIME_SCALE",
     "STREAM_OR_QUEUE_LEARNER",  # shuffles the quick checks' options: nbval compares them
+    "STREAM_OR_QUEUE_RESEARCH_VERSION",  # 09c asks a learner to try v3
+    "STREAM_OR_QUEUE_SMTP_URL",
+    "SOQ_RESEARCH_VERSION",  # the old names of those two, still read for one release
+    "SOQ_SMTP_URL",
 )
 """What a learner's shell may hold that would point the suite elsewhere."""
 
@@ -44,7 +51,7 @@ so outputs do not change; the browser tests that need real time set it back them
 Set here, not merely removed, so a learner's own value is replaced too."""
 
 
-SHELL_HELD_ENV = "SOQ_TEST_SHELL_HELD"
+SHELL_HELD_ENV = "STREAM_OR_QUEUE_TEST_SHELL_HELD"
 """Names (never values) of the learner variables the run's shell held, comma-separated:
 pytest-xdist workers start after they are removed, so they learn of them here."""
 
@@ -55,10 +62,31 @@ def shell_held() -> frozenset[str]:
     return frozenset(filter(None, os.environ.get(SHELL_HELD_ENV, "").split(",")))
 
 
+def adopt_renamed_variables() -> list[str]:
+    """Move the old SOQ_* names a shell still sets (read for one release) to their new
+    STREAM_OR_QUEUE_* names, so that the suite, its kernels and workers read only new
+    names (warnings are errors here). A new name already set wins. Returns "old -> new"."""
+    moved = []
+    for new, old in course_config.RENAMED_ENV.items():
+        value = os.environ.pop(old, None)
+        if value is not None:
+            os.environ.setdefault(new, value)
+            moved.append(f"{old} -> {new}")
+    return moved
+
+
+_MOVED = adopt_renamed_variables()  # now: tests/conftest.py reads some at import
+
+
 def pytest_configure(config: pytest.Config) -> None:
     held = {name for name in LEARNER_VARIABLES if os.environ.pop(name, None) is not None}
     if held or SHELL_HELD_ENV not in os.environ:  # a worker keeps its controller's record
         os.environ[SHELL_HELD_ENV] = ",".join(sorted(held))
+    if _MOVED:
+        sys.stderr.write(
+            f"renamed environment variables, read under their new names: {', '.join(_MOVED)}; "
+            "set the new names (the old ones stop working in the next release)\n"
+        )
     os.environ["STREAM_OR_QUEUE_HUMAN_TIME_SCALE"] = TEST_HUMAN_TIME_SCALE
 
 

@@ -16,8 +16,8 @@
 # - Write a polling client that backs off, and count its requests.
 # - Follow structured progress events (searching, reading, writing) over SSE, and
 #   reattach after a disconnect with `Last-Event-ID` without missing an event.
-# - Measure polling against SSE: requests, bytes, responses held open, and how
-#   soon each client notices that the job is done.
+# - Compare polling with SSE on the jobs' schedules: requests, responses held
+#   open, and how soon each client notices that the job is done.
 # - Cancel a running job from the page with one request back, and measure what
 #   the agent did not do; decide when a WebSocket is worth its extra moving parts.
 
@@ -27,7 +27,7 @@
 # %%
 from stream_or_queue.course import setup
 
-env = setup(seed=0, time_scale=0.02)
+env = setup(seed=0, time_scale=0.01)
 
 # %% [markdown]
 # ## 1. Start, then poll
@@ -80,13 +80,29 @@ from stream_or_queue.web.clients import backoff_delays, poll_job
 
 print([delay for delay in islice(backoff_delays(first_s=1.0, factor=2.0, max_s=15.0), 8)])
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %%
 outcome = poll_job(http, job["id"], first_s=1.0, factor=2.0, max_s=15.0)
-print(
-    f"{outcome.status} after {outcome.polls} polls, "
-    f"{outcome.waited_s:.0f} simulated s after the first one"
-)
-assert outcome.status == "finished" and 4 <= outcome.polls <= 15
+print(outcome.status, "after", "several polls" if outcome.polls > 1 else "one poll")
+assert outcome.status == "finished" and outcome.polls > 1
+
+# %% [markdown]
+# How many polls that took depends on when this cell started, so count them on
+# the job's **schedule** instead: the simulator decides each model call's timing
+# from the request, and each tool's duration from its input, so one run of the
+# question at time scale 0 records exactly how long the job takes
+# (`research.schedule.record`). `poll_moments` is the same client as
+# arithmetic: when it asks, for a job that ends at a given moment (a test runs
+# the real client against the service and checks they agree).
+
+# %%
+from stream_or_queue.research.schedule import record
+from stream_or_queue.web.clients import poll_moments
+
+took_s = record(job["question"]).total_s
+asked = poll_moments(took_s, first_s=1.0, factor=2.0, max_s=15.0)
+print(f"the job takes {took_s:.1f} s (simulated); a client polling from the moment it started it")
+print("asks at", ", ".join(f"{t:g}" for t in asked), "s")
+print(f"{len(asked)} polls; it notices the end {asked[-1] - took_s:.1f} s after it happened")
 
 # %% [markdown]
 # Between two polls the client knows nothing. What it saw is only the latest
@@ -155,108 +171,91 @@ Quiz.compare("06_start_then_poll", "reattach", f"the second connection delivered
 # The edge cuts the event stream too: it is a request that stays open for as
 # long as the client watches. A browser's `EventSource` reconnects by itself with
 # `Last-Event-ID` (the service's first event says how soon, with `retry:`), and
-# `follow_events` does the same. Watch a job that first waits in the queue behind
-# another one - together they last well over the edge's 60 s:
+# `follow_events` does the same. Watch a job that lasts longer than the edge's
+# 60 s:
 
-# %% tags=["nbval-ignore-output", "why:timing"]
-ahead = http.post("/jobs", json={"question": "How do edge timeouts differ across platforms?"})
-behind = http.post("/jobs", json={"question": "What does a batch API cost compared to live calls?"})
-live = follow_events(http, behind.json()["id"])
+# %%
+from stream_or_queue.web.api import WEB_SSE_RETRY_MS
+from stream_or_queue.web.clients import sse_connections
+
+LONG = "What does a batch API cost compared to live calls?"
+live = follow_events(http, http.post("/jobs", json={"question": LONG}).json()["id"])
 distinct = len({e.id for e in live.events}) == len(live.events)
 print(
-    f"{live.status} over {live.connections} connections; "
-    f"events: {len(live.events)}, all distinct: {distinct}; "
-    f"streams cut by the edge so far: {web.service.edge.cut_mid_stream}"
+    f"{live.status}, reconnected after each cut; {len(live.events)} events, all distinct: {distinct}"
 )
 assert live.status == "finished" and live.connections >= 2 and distinct
 
+runs_s = record(LONG).total_s
+retry_s = WEB_SSE_RETRY_MS / 1000  # the service's `retry:` hint
+planned = sse_connections(runs_s, edge_s=config.DEFAULT_EDGE_TIMEOUT_S, retry_s=retry_s)
+print(
+    f"by its schedule: {runs_s:.1f} s of work; "
+    f"cut every {config.DEFAULT_EDGE_TIMEOUT_S:.0f} s, back {retry_s:g} s later: "
+    f"{planned.connections} connections"
+)
+
 # %% [markdown]
-# ## 5. Measure: polling against SSE
+# ## 5. Polling against SSE, on the jobs' schedules
 #
-# Eight questions, eight workers, and three kinds of client, one round each:
-# polling every second, polling with backoff (1 s doubling to 15 s), and SSE. The
-# service's `TrafficMeter` (ASGI middleware) counts the requests, the bytes sent
-# and the responses open at once; each job's terminal event carries the time it
-# was written, so each client's delay in noticing the end can be measured.
+# Eight questions, eight workers (no job waits in the queue), and three kinds of
+# client: polling every second, polling with backoff (1 s doubling to 15 s), and
+# SSE behind the edge's 60 s limit. What each costs follows from when each job
+# ends, which its schedule gives exactly: the polls are `poll_moments`, the SSE
+# connections `sse_connections` (cut at 60 s, back after the `retry:` hint).
 
 # %%
 import statistics
-import threading
 
-from stream_or_queue import clock
-from stream_or_queue.jobs import ThreadWorker
-from stream_or_queue.web import events
+from stream_or_queue.research.schedule import schedules
 
-extra_workers = [ThreadWorker([config.WEB_QUEUE]).start() for _ in range(7)]
 QUESTIONS = [
     f"Question {n}: what should a long-running AI feature show its user?" for n in range(8)
 ]
+ends = [plan.total_s for plan in schedules(QUESTIONS)]
+print(f"the 8 jobs take {min(ends):.1f} to {max(ends):.1f} s (simulated)")
+print("assumption: a status request is answered in milliseconds (held open: 0 s)")
 
 
-def poll_every_second(client, job_id):
-    return poll_job(client, job_id, first_s=1.0, factor=1.0, max_s=1.0).noticed_at
-
-
-def poll_with_backoff(client, job_id):
-    return poll_job(client, job_id, first_s=1.0, factor=2.0, max_s=15.0).noticed_at
-
-
-def listen(client, job_id):
-    return follow_events(client, job_id).noticed_at
-
-
-def measure(follow) -> dict:
-    web.service.traffic.reset()
-    cuts_before = web.service.edge.cut_mid_stream
-    ids = [http.post("/jobs", json={"question": q}).json()["id"] for q in QUESTIONS]
-    noticed = {}
-
-    def run(job_id):
-        with httpx2.Client(base_url=web.url, timeout=60) as client:
-            noticed[job_id] = follow(client, job_id)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    ended = {i: events.read_events(web.service.redis, i)[-1].data["ts"] for i in ids}
-    delays = [clock.to_sim(noticed[i] - ended[i]) for i in ids]
-    traffic = web.service.traffic.snapshot()
-    kind = "events" if follow is listen else "status"
+def polling(first_s: float, factor: float, max_s: float) -> dict:
+    asked = [poll_moments(end, first_s=first_s, factor=factor, max_s=max_s) for end in ends]
+    late = [moments[-1] - end for moments, end in zip(asked, ends, strict=True)]
     return {
-        "requests": traffic[kind].requests,
-        "kB sent": traffic[kind].bytes_out / 1000,
-        "open s": traffic[kind].open_seconds,
-        "notice p50 s": statistics.median(delays),
-        "notice max s": max(delays),
-        "edge cuts": web.service.edge.cut_mid_stream - cuts_before,
+        "requests": sum(map(len, asked)),
+        "open s": 0.0,
+        "notice p50 s": statistics.median(late),
+        "notice max s": max(late),
+        "edge cuts": 0,
     }
 
 
+follows = [
+    sse_connections(end, edge_s=config.DEFAULT_EDGE_TIMEOUT_S, retry_s=retry_s) for end in ends
+]
+late = [f.noticed_at_s - end for f, end in zip(follows, ends, strict=True)]
 results = {
-    name: measure(follow)
-    for name, follow in (
-        ("poll every 1 s", poll_every_second),
-        ("poll, backoff", poll_with_backoff),
-        ("SSE", listen),
-    )
+    "poll every 1 s": polling(1.0, 1.0, 1.0),
+    "poll, backoff": polling(1.0, 2.0, 15.0),
+    "SSE": {
+        "requests": sum(f.connections for f in follows),
+        "open s": sum(f.open_s for f in follows),
+        "notice p50 s": statistics.median(late),
+        "notice max s": max(late),
+        "edge cuts": sum(f.cuts for f in follows),
+    },
 }
-for worker in extra_workers:
-    worker.stop()
 
-# %% tags=["nbval-ignore-output", "why:timing"]
-columns = ["requests", "kB sent", "open s", "notice p50 s", "notice max s"]
+columns = ["requests", "open s", "notice p50 s", "notice max s"]
 print(f"{'8 jobs':15s}" + "".join(f"{c:>14s}" for c in columns))
 for name, row in results.items():
     print(f"{name:15s}" + "".join(f"{row[c]:14.1f}" for c in columns))
 print("open s: responses held open, summed; notice: end of job to client knowing (simulated s)")
 sse, fast, backoff = results["SSE"], results["poll every 1 s"], results["poll, backoff"]
 print(
-    f"SSE: {sse['requests']:.0f} requests for {len(QUESTIONS)} jobs; "
+    f"SSE: {sse['requests']} requests for {len(QUESTIONS)} jobs; "
     f"the edge cut {sse['edge cuts']} of the streams, and each cut one reconnected"
 )
-assert sse["requests"] <= len(QUESTIONS) + sse["edge cuts"] < backoff["requests"] < fast["requests"]
+assert sse["requests"] == len(QUESTIONS) + sse["edge cuts"] < backoff["requests"] < fast["requests"]
 assert sse["notice p50 s"] < backoff["notice p50 s"]
 assert sse["open s"] > fast["open s"]
 
@@ -281,7 +280,7 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# What the numbers say (your run's figures are in the table):
+# What the numbers say:
 #
 # - **Polling every second** notices the end within about a second, at the
 #   price of dozens of requests per job - nearly all of them answered "still
@@ -302,8 +301,8 @@ plt.show()
 # flow down the SSE stream, and the one message that goes back - stop - is a
 # plain request, `DELETE /jobs/{id}`. The service sets a cancel flag in Redis,
 # the job checks it at its next step and stops, and the stream ends with a
-# `canceled` event. Measure it: run one question to the end, then the same
-# question again, cancelled three events in, and count what the agent did.
+# `canceled` event (the `DELETE` writes it, so the page knows at once). Cancel a
+# question three events in, while its first search runs:
 
 # %%
 import time
@@ -312,51 +311,39 @@ from rq.job import Job
 
 QUESTION = "What should a research agent show while it works?"
 
-
-def model_calls(since: int) -> int:
-    """Requests the agent made to the model since ledger entry `since`."""
-    return sum(r.endpoint == "POST /v1/messages" for r in list(env.simulator.ledger)[since:])
-
-
-mark = len(env.simulator.ledger)
-whole = follow_events(http, http.post("/jobs", json={"question": QUESTION}).json()["id"])
-whole_calls = model_calls(mark)
-
-mark = len(env.simulator.ledger)
 job_id = http.post("/jobs", json={"question": QUESTION}).json()["id"]
 seen = follow_events(http, job_id, stop_after=3)
-cancel_at = time.perf_counter()
 answer = http.delete(f"/jobs/{job_id}")
-arrived: list[float] = []
-rest = follow_events(
-    http,
-    job_id,
-    last_event_id=seen.last_event_id,
-    on_event=lambda event: arrived.append(time.perf_counter()),
-)
+rest = follow_events(http, job_id, last_event_id=seen.last_event_id)
 job = Job.fetch(job_id, connection=web.service.redis)
 deadline = time.monotonic() + 30
 while job.get_status(refresh=True) == "started" and time.monotonic() < deadline:
-    time.sleep(0.01)  # the worker stops at the agent's next step
-cancelled_calls = model_calls(mark)
+    time.sleep(0.01)  # the worker stops the job at the agent's next step
 steps = [json.loads(e.data)["step"] for e in seen.events]
-print(f"the whole run: {len(whole.events)} events, {whole_calls} model calls, {whole.status}")
 print(
-    f"the cancelled run: the page saw {' -> '.join(steps)}, sent DELETE "
-    f"({answer.status_code}), and the stream ended {rest.status}"
+    f"the page saw {' -> '.join(steps)}, sent DELETE ({answer.status_code}), "
+    f"and the stream ended {rest.status}"
 )
 assert answer.status_code == 200 and rest.status == "canceled"
-assert cancelled_calls < whole_calls
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %% [markdown]
+# What did the stop save? The agent checks the flag as it announces its next
+# tool, so a stop during the first search lets the model call that chooses the
+# second tool run, and nothing after it. Count that on the question's schedule
+# (a test stops a real job the same way and checks that its spending stops):
+
+# %%
+plan = record(QUESTION)
+tools_at = [i for i, step in enumerate(plan.steps) if step.kind == "tool"]
+whole_calls = sum(step.kind == "model" for step in plan.steps)
+cancelled_calls = sum(step.kind == "model" for step in plan.steps[: tools_at[1]])
+print(f"the whole run: {whole_calls} model calls and {plan.tool_calls} tool calls")
 print(
-    f"the cancelled run made {cancelled_calls} of {whole_calls} model calls: "
-    f"{whole_calls - cancelled_calls} never happened"
+    f"stopped during the first search: {cancelled_calls} of {whole_calls} model calls made, "
+    f"{whole_calls - cancelled_calls} never happened; "
+    f"${plan.cost_usd - plan.cost_by(plan.steps[tools_at[1]].start_s):.4f} not spent"
 )
-print(
-    f"from the DELETE to the `canceled` event on the stream: "
-    f"{clock.to_sim(arrived[-1] - cancel_at):.2f} s (simulated)"
-)
+assert cancelled_calls < whole_calls
 
 # %% [markdown]
 # The same stream can carry the model's *thinking*. With extended thinking the
@@ -374,26 +361,26 @@ params: dict[str, str | int] = {
 with http.stream("GET", "/chat", params=params) as response:
     streamed = [(e.event, json.loads(e.data)) for e in httpx2.EventSource(response)]
 kinds = [kind for kind, _ in streamed]
-record = next(r for r in list(env.simulator.ledger)[mark:] if r.endpoint == "POST /v1/messages")
-rate = (record.planned_output_tokens - 1) / (record.scheduled_total_s - record.scheduled_ttft_s)
+call = next(r for r in list(env.simulator.ledger)[mark:] if r.endpoint == "POST /v1/messages")
+rate = (call.planned_output_tokens - 1) / (call.scheduled_total_s - call.scheduled_ttft_s)
 print(
     f"{kinds.count('thinking')} thinking events, then {kinds.count('token')} answer tokens, "
     f"then {kinds[-1]}"
 )
 print(
-    f"{record.thinking_tokens:,} thinking tokens: about "
-    f"{record.thinking_tokens / rate:.0f} s of the model's time (simulated) before the "
+    f"{call.thinking_tokens:,} thinking tokens: about "
+    f"{call.thinking_tokens / rate:.0f} s of the model's time (simulated) before the "
     "first word of the answer, shown as reasoning rather than a spinner"
 )
 print("the thinking begins:", "".join(d["text"] for k, d in streamed if k == "thinking")[:90])
-assert set(kinds[: kinds.index("token")]) == {"thinking"} and record.thinking_tokens > 0
+assert set(kinds[: kinds.index("token")]) == {"thinking"} and call.thinking_tokens > 0
 
 # %% [markdown]
 # One stream down, one small request up: the user sees every step (and the
 # thinking) as it happens
 # and can stop the work, and what the agent did not do is not paid for (how
-# many calls that saves depends on when the stop comes: the count above is this
-# run's). A
+# many calls that saves depends on when the stop comes: the count above is for a
+# stop during the first search). A
 # *steer* message (answer the agent's question, add a source) fits the same
 # shape: a `POST` that the job reads at its next step, as it reads the cancel
 # flag. That is why this course drops the WebSocket: it would carry the same two
@@ -436,8 +423,8 @@ browser_link(web.url, "/", "the course's page, live while this notebook runs")
 # - SSE streams structured progress events with ids; a client that drops
 #   reattaches with `Last-Event-ID` and misses nothing, even when the edge cuts
 #   the stream.
-# - Measured: SSE needs a fraction of polling's requests and notices the end
-#   sooner, but holds one response open per watcher.
+# - On the jobs' schedules: SSE needs a fraction of polling's requests and
+#   notices the end sooner, but holds one response open per watcher.
 # - Talking back needs no WebSocket: a `DELETE` (or a `POST` to steer) next to
 #   the SSE stream stopped the running agent, measured in model calls it never
 #   made. WebSockets are for many messages both ways per second.

@@ -34,12 +34,15 @@ from stream_or_queue.simulator import RateLimits
 env = setup(seed=0, time_scale=0.001, limits=RateLimits(max_concurrency=50))
 
 # %% [markdown]
-# Two clocks in this notebook, both in *simulated* seconds. Batches take minutes
+# Every duration in this notebook is in *simulated* seconds. Batches take minutes
 # to hours, so the notebook runs at 0.001 real seconds per simulated second: a
-# simulated hour passes in 3.6 real seconds. Where a cell times individual
-# requests it switches to 0.1 with `config.time_scale_set_to(0.1)`, because each
-# SDK call costs about half a millisecond of real Python time, which at 0.001
-# would count as half a simulated second per request.
+# simulated hour passes in 3.6 real seconds. Where a cell measures how long
+# requests take, it does not read a clock at all: the simulator gives every answer
+# a duration decided by the prompt (seeded, recorded in its ledger as the
+# answer's *schedule*), so the cell runs the requests without waiting (on a
+# simulated timeline, `clock.simulated()`, or at time scale 0,
+# `config.time_scale_set_to(0)`) and takes the times from the schedules. Those
+# figures are exact, and the same on every machine.
 #
 # The simulator plays an organisation whose rate limit is 50 requests in flight
 # (`RateLimits(max_concurrency=50)`): above it, the API answers
@@ -77,32 +80,29 @@ print(items[0].params["messages"][0]["content"])
 # ## 2. The naive loop
 #
 # The first version everyone writes: one `messages.create` after another. Ten
-# items are enough to see where it goes. The simulator's ledger records the time
-# the model took for each answer (its scheduled latency), so the extrapolation
-# does not depend on how busy this machine is.
+# items are enough to see where it goes. One call after another is what a
+# simulated timeline measures exactly: inside `clock.simulated()`, each call's
+# wait for its answer moves a clock by the answer's scheduled latency and returns
+# at once, so the loop's stopwatch reads the model's time, not this machine's.
 
 # %%
-from stream_or_queue import client, config
+from stream_or_queue import client, clock, config
 from stream_or_queue.batch import run_sequential, scheduled_latencies_s
 
 SAMPLE = 10
 mark = len(env.simulator.ledger)
-with config.time_scale_set_to(0.1):
+with clock.simulated():
     loop = run_sequential(items[:SAMPLE], client=client(), ledger=Ledger(items[:SAMPLE]))
-per_item_s = sum(scheduled_latencies_s(env.simulator, mark)) / SAMPLE
+assert loop.succeeded == SAMPLE
+assert abs(loop.sim_seconds - sum(scheduled_latencies_s(env.simulator, mark))) < 1e-6
+per_item_s = loop.sim_seconds / SAMPLE
 loop_total_s = per_item_s * len(items)
+print(f"{SAMPLE} descriptions, one after another: {loop.sim_seconds:.1f} s (simulated)")
 print(f"model time per description: {per_item_s:.2f} s (simulated, mean of {SAMPLE})")
 print(
     f"{len(items):,} descriptions one after another: {loop_total_s:,.0f} s "
     f"= {loop_total_s / 3600:.1f} h (simulated)"
 )
-
-# %% tags=["nbval-ignore-output", "why:timing"]
-print(
-    f"measured: {loop.sim_seconds:.1f} s for {SAMPLE} items (simulated), "
-    f"{loop.sim_seconds / SAMPLE:.2f} s per item"
-)
-assert loop.succeeded == SAMPLE and loop.sim_seconds >= 0.95 * per_item_s * SAMPLE
 
 # %% [markdown]
 # Hours with one process busy (the figure above), every token at the full price, and a
@@ -129,69 +129,93 @@ assert loop.succeeded == SAMPLE and loop.sim_seconds >= 0.95 * per_item_s * SAMP
 # ```
 #
 # The cap is the point: it keeps the job inside the organisation's rate limit.
-# Compare a cap of 50 (the limit) with no real cap (all 500 requests at once), on
-# 500 items, with the SDK's own retries (2, obeying `retry-after`):
+# First the code itself, on 500 items with a cap of 50 (the limit) and the SDK's
+# own retries, at time scale 0: it records every answer's schedule, and
+# `RunStats.request_ids` ties each item to its answer in the simulator's ledger.
 
 # %%
-from typing import Any
-
 from stream_or_queue import async_client
 from stream_or_queue.batch import (
     Progress,
     concurrency_floor_s,
-    peak_in_flight,
+    replay_concurrent,
     run_concurrent,
+    scheduled_by_item,
     upstream,
 )
 
 SUBSET = items[:500]
-capped: dict[int, dict[str, Any]] = {}
-for cap in (50, 500):
-    mark = len(env.simulator.ledger)
-    ledger = Ledger(SUBSET)
-    with config.time_scale_set_to(0.1):
-        async with async_client() as async_api:
-            stats = await run_concurrent(
-                SUBSET,
-                client=async_api,
-                ledger=ledger,
-                concurrency=cap,
-                attempts=1,
-                progress=Progress(len(SUBSET), f"cap {cap}"),
-            )
-    capped[cap] = {
-        "stats": stats,
-        "upstream": upstream(env.simulator, mark),
-        "summary": ledger.reconcile(),
-        "floor": concurrency_floor_s(scheduled_latencies_s(env.simulator, mark), min(cap, 50)),
-        "peak": peak_in_flight(env.simulator, mark),
-    }
+mark = len(env.simulator.ledger)
+ledger = Ledger(SUBSET)
+with config.time_scale_set_to(0):
+    async with async_client() as async_api:
+        stats = await run_concurrent(
+            SUBSET,
+            client=async_api,
+            ledger=ledger,
+            concurrency=50,
+            attempts=1,
+            progress=Progress(len(SUBSET), "cap 50"),
+        )
+seen, capped_summary = upstream(env.simulator, mark), ledger.reconcile()
+schedule_s = scheduled_by_item(env.simulator, stats.request_ids)
+latencies_s = [schedule_s[item.custom_id] for item in SUBSET]
+print(
+    f"cap 50: {seen.requests} requests, {seen.rate_limited} refused, "
+    f"{capped_summary.succeeded} succeeded, {capped_summary.lost} lost"
+)
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %% [markdown]
+# How long does each design take, and what does an uncapped one collect? Both
+# follow from those schedules and two rules, printed below:
+# `replay_concurrent` (in `stream_or_queue.batch.replay`) plays them on simulated
+# time, the same semaphore and the same retries, without a wall clock to stretch.
+# A cap of 50 against no real cap (all 500 requests at once):
+
+# %%
+limits = env.simulator.limits
+print(
+    f"the simulator's rule: above {limits.max_concurrency} requests in flight, "
+    f"429 with retry-after {limits.retry_after_s:g} s"
+)
+print(
+    f"the SDK's rule: {config.SDK_MAX_RETRIES} retries (the course's clients), "
+    "each after the retry-after it was given"
+)
+replays = {
+    cap: replay_concurrent(
+        latencies_s,
+        concurrency=cap,
+        limit=limits.max_concurrency,
+        retry_after_s=limits.retry_after_s,
+        max_retries=config.SDK_MAX_RETRIES,
+    )
+    for cap in (50, 500)
+}
 print(
     f"{'cap':>5} {'requests':>9} {'429s':>6} {'succeeded':>10} {'failed':>7} {'lost':>5} "
     f"{'wall (sim s)':>13} {'floor':>7} {'peak':>5}"
 )
-for cap, run in capped.items():
-    seen, summary = run["upstream"], run["summary"]
+for cap, run in replays.items():
+    floor_s = concurrency_floor_s(latencies_s, min(cap, limits.max_concurrency or cap))
     print(
-        f"{cap:>5} {seen.requests:>9,} {seen.rate_limited:>6,} {summary.succeeded:>10,} "
-        f"{summary.counts['failed']:>7,} {summary.lost:>5} {run['stats'].sim_seconds:>13.1f} "
-        f"{run['floor']:>7.1f} {run['peak']:>5}"
+        f"{cap:>5} {run.requests:>9,} {run.rate_limited:>6,} {run.succeeded:>10,} "
+        f"{run.failed:>7,} {run.lost:>5} {run.seconds:>13.1f} {floor_s:>7.1f} {run.peak:>5}"
     )
-assert capped[50]["upstream"].rate_limited == 0 and capped[50]["summary"].succeeded == len(SUBSET)
-assert capped[500]["upstream"].rate_limited > 0 and capped[500]["summary"].counts["failed"] > 0
-assert all(run["summary"].lost == 0 for run in capped.values())
+assert (replays[50].requests, replays[50].rate_limited) == (seen.requests, seen.rate_limited)
+assert replays[50].succeeded == capped_summary.succeeded == len(SUBSET)
+assert replays[500].rate_limited > 0 and replays[500].failed > 0
 
 # %% [markdown]
-# With the cap at the limit, no request is refused and the run takes close to its
-# floor, the sum of the model's latencies divided by 50 (the rest is Python's own
-# time per call). Without a cap, the API refuses everything above 50; every refused
-# request is told to come back after the same second, so they all come back
-# together, are refused together, and after the SDK's two retries most items fail.
-# The ledger still records them as failed (nothing is lost), but the job did more
-# requests to deliver less. Capping is what the seed means by *don't hammer your
-# downstream APIs*.
+# With the cap at the limit, no request is refused (as the real run above found)
+# and the run ends a little after its floor, the sum of the model's latencies
+# divided by 50: the floor counts every slot busy to the very end, while the last
+# answers run with slots left idle. Without a cap, the API refuses everything above
+# 50; every refused request is told to come back after the same second, so they
+# all come back together, are refused together, and after the SDK's two retries
+# most items fail. `run_concurrent` records such items as failed, for the next run
+# (07x shows its ledger losing none), but the job did more requests to deliver
+# less, and finished sooner only because it gave up. Capping is what the seed means by *don't hammer your downstream APIs*.
 #
 # When the items are jobs on a queue, the cap must hold across every worker on
 # every machine: RQ's `RateLimit` does that, shown in the *Going further* notebook
@@ -280,7 +304,7 @@ Quiz.compare("07_batch_at_scale", "resubmit", f"{len(to_retry)} requests go into
 # (at most three more rounds; what still fails after that is reported). This is
 # what `run_batches` does from the start; here it picks up after round one:
 
-# %% tags=["nbval-ignore-output", "why:ids"]
+# %%
 from stream_or_queue.batch import run_batches
 
 retry_ids = set(to_retry)
@@ -329,7 +353,7 @@ print(
 # The same tokens are priced twice: at the standard price, as the loop and the
 # concurrent path pay, and at the batch price.
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %%
 from stream_or_queue.batch.charts import PathResult, compare_paths, cost_chart
 
 scale = len(items) / len(SUBSET)
@@ -339,14 +363,14 @@ paths = [
     *(
         PathResult(
             f"{'cap 50' if cap == 50 else 'no cap'} (extrapolated)",
-            run["stats"].sim_seconds * scale,
-            round(run["upstream"].requests * scale),
-            round(run["upstream"].rate_limited * scale),
-            round(run["summary"].counts["failed"] * scale),
-            run["summary"].lost,
+            run.seconds * scale,
+            round(run.requests * scale),
+            round(run.rate_limited * scale),
+            round(run.failed * scale),
+            run.lost,
             standard_cost,
         )
-        for cap, run in sorted(capped.items(), reverse=True)
+        for cap, run in sorted(replays.items(), reverse=True)
     ),
     PathResult(
         "Batches API",
@@ -388,7 +412,8 @@ cost_chart(standard_cost, batch_cost, items=len(items), model=config.FAST_MODEL)
 plt.show()
 
 # %% [markdown]
-# The loop is simple and slow. Capped concurrency is the fastest by far, and the
+# The loop is simple and slow. Capped concurrency is the fastest way to deliver
+# every item (no cap ends sooner only because it gives up on thousands), and the
 # right choice when results are wanted within minutes - at the full price, and
 # only with a cap. The Batches API is the slowest to finish (the hours printed
 # above: a few requests expired and waited for their deadline; a batch that

@@ -313,9 +313,12 @@ for workflow_id in runs["capped"] + runs["limited"]:
 
 # %% [markdown]
 # DBOS's record says when each workflow left its queue (the time the limiter counts)
-# and when each of its steps ran: that is all the measurement needs.
+# and when each of its steps ran: that is all the measurement needs. A limiter counts
+# real seconds, so this measurement runs on the wall clock: how long each queue took
+# depends on the machine, and is drawn on the timelines; what each setting
+# guarantees holds on every run, and is printed.
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %%
 spans = {name: run_spans(dbos_client, ids) for name, ids in runs.items()}
 starts = {name: queue_starts(dbos_client, ids) for name, ids in runs.items()}
 at_once = {name: most_at_once(found.values()) for name, found in spans.items()}
@@ -324,33 +327,24 @@ took = {
     name: (max(e for _, e in found.values()) - min(b for b, _ in found.values())) / 1000
     for name, found in spans.items()
 }
-first_steps = sorted(b for b, _ in spans["limited"].values())  # the steps' own clock, in ms
 whole_seconds = all(t % 1000 == 0 for t in starts["limited"])
 shown = {"capped": "worker_concurrency=2", "limited": "limit 2 per 1.0 s"}
-header = f"{'queue':8} {'setting':21} {'runs':>4} {'most at once':>13}"
-print(f"{header} {'most starts in 1 s':>19} {'took':>6}")
-for name in runs:
-    print(
-        f"{name:8} {shown[name]:21} {len(runs[name]):>4} {at_once[name]:>13} "
-        f"{per_period[name]:>19} {took[name]:>5.1f}s"
-    )
-assert at_once["capped"] <= 2 and per_period["limited"] <= 2  # what the sentences say
+assert at_once["capped"] == 2 and per_period["limited"] == 2  # what the sentences say
 print(
-    f"capped: never more than {at_once['capped']} running at once, so "
-    f"{len(runs['capped'])} pipelines took {took['capped']:.1f} s; limited: at most "
-    f"{per_period['limited']} started within any second by DBOS's record, so "
-    f"{len(runs['limited'])} took {took['limited']:.1f} s however idle the worker was."
+    f"capped ({shown['capped']}): {len(runs['capped'])} pipelines, never more than "
+    f"{at_once['capped']} running at once"
 )
 print(
-    f"DBOS stamped those starts in {'whole seconds' if whole_seconds else 'milliseconds'}; "
-    f"by the steps' own clock, up to {most_started_within(first_steps, 1.0)} first steps "
-    "fell within one second."
+    f"limited ({shown['limited']}): {len(runs['limited'])} pipelines, never more than "
+    f"{per_period['limited']} started within one second of DBOS's record, however idle "
+    "the worker was"
 )
+print(f"DBOS stamped those starts in {'whole seconds' if whole_seconds else 'milliseconds'}")
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
 for ax, (name, found) in zip(axes, spans.items(), strict=True):
     bars = [StepRow(i, wf, b, e, True, None) for i, (wf, (b, e)) in enumerate(found.items())]
-    draw_timeline(bars, title=f"{name}: {shown[name]}", ax=ax)
-    ax.set_xlabel("seconds since the first workflow's first step")
+    draw_timeline(bars, title=f"{name}: {shown[name]} (took {took[name]:.1f} real s)", ax=ax)
+    ax.set_xlabel("real seconds since the first workflow's first step")
 plt.tight_layout()
 plt.show()
 
@@ -372,9 +366,11 @@ plt.show()
 # The audit trail needs no second log: it is DBOS's own record of every workflow
 # (status, executor, version) and step (order, output, start and end):
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %%
+survivor = next(w for w in workers if w is not busiest)
+roles = {survivor.executor_id: "the surviving worker", busiest.executor_id: "the killed worker"}
 for row in workflow_rows(dbos_client, workflow_ids=orders):
-    print(row.workflow_id, row.status, row.executor_id, row.app_version)
+    print(row.workflow_id, row.status, row.app_version, "| executor:", roles[row.executor_id])
 draw_timeline(step_rows(dbos_client, orders[0]), title="order-0 in DBOS's record")
 plt.show()
 for w in workers:

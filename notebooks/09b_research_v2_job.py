@@ -111,7 +111,7 @@ print(
 # other worker takes it over (`take_over`: DBOS's `resume_workflow`) and runs it from
 # the top, every recorded step returning its stored result instead of running.
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %%
 crashed = research.enqueue_workflow(client, QUESTIONS[3]).get_workflow_id()
 wait_until(lambda: len(recorded(client, crashed)) >= 3)
 victim = next(
@@ -125,10 +125,16 @@ new_release = WorkerProcess("worker-3", dbos_url, imports=RESEARCH).start(wait=F
 take_over(client, [victim.executor_id])
 resumed: dict = client.retrieve_workflow(crashed).get_result(polling_interval_sec=0.05)
 after = recorded(client, crashed)
-print(f"steps recorded before the kill: {len(before)}; run after it: {len(after) - len(before)}")
-print(f"steps recorded twice: {len(after) - len(set(after))}; answered: {bool(resumed['answer'])}")
-print(f"notifications: {after.count('research.notify')}")
-assert after[: len(before)] == before and len(after) == len(set(after))
+# How many steps finish before a real kill lands depends on the machine: the
+# output says what holds on every run, and the assert checks it.
+mid_way = 3 <= len(before) < len(after)
+kept = after[: len(before)] == before
+print(f"killed mid-question: {mid_way}; every step recorded before the kill kept: {kept}")
+print(
+    f"steps of the answer: {len(after)}, recorded twice: {len(after) - len(set(after))}; "
+    f"answered: {bool(resumed['answer'])}; notifications: {after.count('research.notify')}"
+)
+assert mid_way and kept and len(after) == len(set(after))
 
 # %% [markdown]
 # A deploy replaces every worker. The new release's worker booted meanwhile (it
@@ -136,7 +142,7 @@ assert after[: len(before)] == before and len(after) == len(set(after))
 # are in flight - DBOS leaves its unfinished workflows PENDING in the record - and
 # hand them to the new release, which replays their recorded steps:
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %%
 old_release = next(w for w in workers if w is not victim)
 in_flight = [research.enqueue_workflow(client, q).get_workflow_id() for q in QUESTIONS[4:8]]
 wait_until(lambda: all(recorded(client, q) for q in in_flight))
@@ -149,17 +155,18 @@ answers: list[dict] = [
 ]
 twice = sum(len(s) - len(set(s)) for s in (recorded(client, q) for q in in_flight))
 print(
-    f"in flight at the deploy: {len(in_flight)} (steps recorded: {sorted(cut.values())}); "
-    f"handed over: {len(handed)}; answered: {sum(bool(a['answer']) for a in answers)}; "
-    f"steps recorded twice: {twice}"
+    f"in flight at the deploy: {len(in_flight)}; answered: "
+    f"{sum(bool(a['answer']) for a in answers)}; steps recorded twice: {twice}"
 )
+# which worker held which question, and how far each had got, depends on the machine
+assert set(handed) <= set(in_flight) and all(n >= 1 for n in cut.values())
 assert twice == 0 and all(a["answer"] for a in answers)
 workers = [new_release]
 
 # %% [markdown]
 # The workflow as DBOS recorded it: one bar per step, the gap where the worker died.
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %%
 draw_timeline(step_rows(client, crashed), title="A question whose worker was killed mid-way")
 plt.show()
 for w in workers:
@@ -173,7 +180,8 @@ client.destroy()
 # workflow as its job (the RQ job's id is the workflow's id, so a retried job
 # re-attaches to its workflow): `POST /jobs` answers `202` with a `Location`,
 # `GET /jobs/{id}/events` streams structured progress events, and `/r/{id}` is the
-# permalink page. Start it in the background and drive it like a browser would:
+# permalink page. Start it in the background and drive it like a browser would -
+# one that hangs up after three events and comes back for the rest:
 
 # %%
 import httpx2
@@ -190,10 +198,11 @@ with httpx2.Client(base_url=web.url, timeout=30) as browser:
         "Location points at the job:",
         posted.headers["location"] == f"/jobs/{job_id}",
     )
-    log = follow_events(browser, job_id)  # reattaches with Last-Event-ID if the edge cuts it
+    first = follow_events(browser, job_id, stop_after=3)  # hang up after three events...
+    log = follow_events(browser, job_id, last_event_id=first.last_event_id)  # ...and come back
     page = browser.get(f"/r/{job_id}").text
     view = browser.get(f"/jobs/{job_id}").json()
-print("progress events:", " -> ".join(dict.fromkeys(log.steps)))
+print("progress events:", " -> ".join(dict.fromkeys(first.steps + log.steps)))
 print("status:", view["status"])
 print(
     "sources on the permalink page:",
@@ -210,12 +219,17 @@ from stream_or_queue.web.links import browser_link
 
 browser_link(web.url, f"/r/{job_id}", "the answer's permalink, live while this notebook runs")
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %%
+ids = [event.id for event in first.events + log.events]
 print(
-    f"the event stream took {log.connections} connection(s): the edge cuts a stream open "
-    "for more than 60 s too, and the client picks up where it left off"
+    f"hung up after {len(first.events)} events, came back with Last-Event-ID and read "
+    f"{len(log.events)} more; read twice: {len(ids) - len(set(ids))}"
 )
-assert log.status == "finished"
+print(
+    "the edge cuts a stream open for more than 60 s too: the client comes back the same way, "
+    "from the last event it saw"
+)
+assert log.status == "finished" and len(set(ids)) == len(ids)
 
 # %% [markdown]
 # ## 5. v2 on the sixty questions
@@ -235,7 +249,7 @@ from stream_or_queue.widgets import Quiz
 
 Quiz.for_notebook("09b_research_v2_job", only=["v2-cut-share"])
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %%
 from stream_or_queue.research.compare import measure_jobs, summarize_runs
 
 v2 = summarize_runs(measure_jobs(QUESTIONS, "v2"))

@@ -150,22 +150,26 @@ print(guide.decision.explain())
 # model's work out of the request: generate the suggestions ahead of time (a batch
 # job is perfect for that) and serve them from a table.
 #
-# First the honest baseline: the fast model's latency on a short answer, measured
-# over 20 calls.
+# First the honest baseline: the fast model's latency on a short answer, over 20
+# calls. The simulator decides each answer's latency from the request (seeded), so
+# the calls run on a simulated timeline (`clock.simulated()`): waiting for an
+# answer moves that clock by the answer's latency and returns at once, and the
+# stopwatch reads exact figures, the same on every machine.
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %%
 llm = client()
 model_latency_s = []
-for i in range(20):
-    watch = clock.Stopwatch()
-    llm.messages.create(
-        model=config.FAST_MODEL,
-        max_tokens=20,
-        messages=[
-            {"role": "user", "content": f"Suggest completions for the query prefix 'wirel{i}'"}
-        ],
-    )
-    model_latency_s.append(watch.elapsed)
+with clock.simulated():
+    for i in range(20):
+        watch = clock.Stopwatch()
+        llm.messages.create(
+            model=config.FAST_MODEL,
+            max_tokens=20,
+            messages=[
+                {"role": "user", "content": f"Suggest completions for the query prefix 'wirel{i}'"}
+            ],
+        )
+        model_latency_s.append(watch.elapsed)
 model_p50_ms = statistics.median(model_latency_s) * 1000
 profile = config.TIMING[config.FAST_MODEL]
 print(
@@ -179,9 +183,12 @@ print(f"The median call alone is {model_p50_ms / choose.REALTIME_MS:.0f} times t
 # %% [markdown]
 # Now the precomputed path: a job fills a table with suggestions for the 2,000
 # most common prefixes (here, simulated as a dictionary built once), and the
-# request only looks them up. We time 20,000 lookups on the real clock.
+# request only looks them up. Here real time is the point, so we time 20,000
+# lookups on the wall clock; the exact figure depends on the machine, so the cell
+# checks it against a bound and prints the bound.
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %%
+LOOKUP_BOUND_MS = 0.1
 prefixes = [f"query-{i}" for i in range(2000)]
 suggestions = {p: [f"{p} deals", f"{p} reviews", f"{p} near me"] for p in prefixes}
 
@@ -192,10 +199,10 @@ for i in range(20_000):
     lookup_ns.append(time.perf_counter_ns() - start_ns)
 lookup_ns.sort()
 p99_ms = lookup_ns[int(0.99 * len(lookup_ns))] / 1e6
-print(f"precomputed lookup p99: {p99_ms:.4f} ms (wall clock)")
-magnitude = int(math.log10(model_p50_ms / max(p99_ms, 1e-9)))
+assert p99_ms < LOOKUP_BOUND_MS
+print(f"precomputed lookup p99: under {LOOKUP_BOUND_MS:g} ms (wall clock, 20,000 lookups)")
+magnitude = int(math.log10(model_p50_ms / LOOKUP_BOUND_MS))
 print(f"a lookup is more than 10^{magnitude} times faster than one model call")
-assert p99_ms < 1.0
 
 # %% [markdown]
 # ## 5. Deterministic and fast: no model at all
@@ -270,9 +277,12 @@ Quiz.compare(
 # compliance commentary on the trade) does not have to be in that answer. The
 # pattern: validate, store the request durably, enqueue the AI step, and return a
 # confirmation id at once. `stream_or_queue.regulated.confirm_trade` does exactly
-# that on RQ.
+# that on RQ. Two clocks: the acknowledgement is real work done while a person
+# waits, timed on the wall clock and checked against the 100 ms budget; the AI
+# work runs on one worker at time scale 0, its duration the sum of its model calls'
+# schedules (one call after another), read from the simulator's ledger.
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %%
 from stream_or_queue.jobs import ThreadWorker
 from stream_or_queue.regulated import confirm_trade, trade_record
 
@@ -293,19 +303,20 @@ for order in orders:
     acks.append(confirm_trade(order))
     ack_ms.append((time.perf_counter() - start) * 1000)
 
-watch = clock.Stopwatch()
-with ThreadWorker(["regulated"]):
+mark = len(env.simulator.ledger)
+with config.time_scale_set_to(0), ThreadWorker(["regulated"]):
     deadline = time.monotonic() + 60
     while any(trade_record(a.confirmation_id)["commentary"] is None for a in acks):
         assert time.monotonic() < deadline
         time.sleep(0.01)
-ai_done_s = watch.elapsed
+commentary_s = [record.scheduled_total_s for record in env.simulator.ledger[mark:]]
+ai_done_s = sum(commentary_s)
 
-print(f"acknowledgement latency, median: {statistics.median(ack_ms):.1f} ms (wall clock)")
+assert statistics.median(ack_ms) < choose.REALTIME_MS and len(commentary_s) == len(orders)
+print(f"acknowledgement latency, median: under {choose.REALTIME_MS:g} ms (wall clock)")
 print(f"all 20 AI commentaries done after: {ai_done_s:,.0f} s (simulated, one worker)")
-assert statistics.median(ack_ms) < 100 and ai_done_s > 10
 print(
-    f"The acknowledgement came {ai_done_s * 1000 / statistics.median(ack_ms):,.0f} times "
+    f"The acknowledgement came more than {ai_done_s * 1000 / choose.REALTIME_MS:,.0f} times "
     "sooner than the AI work it wraps."
 )
 
@@ -327,7 +338,7 @@ print(
 #   than ~15 s**, **must it survive a crash**, **would batch pricing matter**.
 #   `choose_pattern` encodes them and explains its answer.
 # - The rule has edges. Under ~100 ms no model call fits: precompute or cache
-#   (the lookup's p99 was asserted under a millisecond). When the decision is a rule, write the
+#   (the lookup's p99 was asserted under 0.1 ms). When the decision is a rule, write the
 #   rule. When regulation needs a synchronous answer, acknowledge synchronously
 #   and run the AI part as a job.
 # - The instinct to put every AI feature in a chat box is the bug the course set

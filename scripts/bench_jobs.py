@@ -18,7 +18,7 @@ plain `rq.Worker` running `tasks.noop` (what preloading saves).
 RQ's own benchmark reports about 1,000 jobs/s for SimpleWorker and about 150
 jobs/s for the forking Worker on a real Redis.
 
-The real Redis is REDIS_URL or SOQ_TEST_REDIS_URL, else a private `redis-server`
+The real Redis is REDIS_URL or STREAM_OR_QUEUE_TEST_REDIS_URL, else a private `redis-server`
 started on a free 127.0.0.1 port and stopped at the end. Bounded: `--jobs` per
 setup (default 500). Loopback only.
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import sys
 import time
@@ -41,6 +40,7 @@ import redis
 from rq import Queue
 from rq.job import Job
 
+from stream_or_queue import config
 from stream_or_queue.jobs import ProcessWorker, ThreadWorker, Workers, get_redis
 from stream_or_queue.jobs.connection import fake_client
 from stream_or_queue.jobs.process import url_of
@@ -62,8 +62,9 @@ class Result:
 
 @contextlib.contextmanager
 def real_redis() -> Iterator[str]:
-    """REDIS_URL / SOQ_TEST_REDIS_URL, or a private redis-server on a free loopback port."""
-    url = os.environ.get("REDIS_URL") or os.environ.get("SOQ_TEST_REDIS_URL")
+    """REDIS_URL / STREAM_OR_QUEUE_TEST_REDIS_URL, or a private redis-server on a free
+    loopback port."""
+    url = config.redis_url() or config.env("STREAM_OR_QUEUE_TEST_REDIS_URL")
     if url:
         yield url
         return

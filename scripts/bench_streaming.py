@@ -61,9 +61,9 @@ class KeepUp:
 async def keep_up(rate: float) -> KeepUp:
     """Stream one answer at `rate` real tokens/s into a ChatBox and time its renders."""
     profile = config.TIMING[MODEL]
-    config.set_time_scale(profile.tokens_per_s / rate)
     reset_default_simulator(Simulator(seed=int(rate)))
-    chat = ChatBox(model=MODEL, max_tokens=4000)
+    # the box plays on its own clock (the human one unless pinned): pin it to the rate
+    chat = ChatBox(model=MODEL, max_tokens=4000, time_scale=profile.tokens_per_s / rate)
     renders: list[tuple[float, int]] = []
     chat.transcript.observe(
         lambda _: renders.append((time.perf_counter(), chat.rendered_tokens)), names="value"
@@ -73,7 +73,7 @@ async def keep_up(rate: float) -> KeepUp:
     turn = await asyncio.wait_for(task, TIMEOUT_S)
     stats = turn.stats
     total = len(stats.pieces)
-    scale = config.time_scale()
+    scale = chat.time_scale
     arrivals = [stats.started_real + t * scale for t in stats.arrivals]
     assert chat.last_token_real is not None
     final = next(t for t, shown in renders if shown >= total)

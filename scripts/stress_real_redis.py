@@ -71,8 +71,8 @@ def cpu_burner(limit_s: float) -> Iterator[None]:
 
 
 def _pytest(args: list[str], series: Series, run: int) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "SOQ_TEST_REDIS_URL"}
-    env["SOQ_REQUIRE_SERVICES"] = "1"
+    env = {k: v for k, v in os.environ.items() if k != "STREAM_OR_QUEUE_TEST_REDIS_URL"}
+    env["STREAM_OR_QUEUE_REQUIRE_SERVICES"] = "1"
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header", *args],

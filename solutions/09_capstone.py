@@ -181,7 +181,7 @@ await lab09.check_job(research_v2)
 # here under the dead worker's executor id, which recovers its workflow. It
 # compares the steps recorded before the kill with the steps that ran after it.
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %%
 await lab09.check_crash(research_v2)
 
 # %% [markdown]
@@ -190,7 +190,7 @@ await lab09.check_crash(research_v2)
 # This time the provider is slow to confirm the notification, and the worker is
 # killed while it waits: the message has left, but DBOS has not recorded the step.
 
-# %% tags=["nbval-ignore-output", "why:timing"]
+# %%
 await lab09.check_notifies_once(research_v2)
 
 # %% [markdown]

@@ -1,6 +1,6 @@
 """Shared fixtures: a fresh simulator, fakeredis and a real Redis, a browser path.
 
-In CI (`SOQ_REQUIRE_SERVICES=1`) a missing Redis server or browser is a failure,
+In CI (`STREAM_OR_QUEUE_REQUIRE_SERVICES=1`) a missing Redis server or browser is a failure,
 never a skip: a green run must mean every integration test ran.
 """
 
@@ -119,8 +119,9 @@ def _worker_database(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def real_redis_url() -> Iterator[str]:
-    """A real Redis: SOQ_TEST_REDIS_URL (CI starts one), else a private redis-server."""
-    url = os.environ.get("SOQ_TEST_REDIS_URL")
+    """A real Redis: STREAM_OR_QUEUE_TEST_REDIS_URL (CI starts one), else a private
+    redis-server."""
+    url = config.env("STREAM_OR_QUEUE_TEST_REDIS_URL")
     if url:
         yield _worker_database(url)
         return
@@ -176,8 +177,9 @@ def lab_page(chromium_path: str, course_lab: Any) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A real PostgreSQL: SOQ_TEST_POSTGRES_URL, else a private cluster on a free port."""
-    url = os.environ.get("SOQ_TEST_POSTGRES_URL")
+    """A real PostgreSQL: STREAM_OR_QUEUE_TEST_POSTGRES_URL, else a private cluster on a
+    free port."""
+    url = config.env("STREAM_OR_QUEUE_TEST_POSTGRES_URL")
     if url:
         yield url
         return

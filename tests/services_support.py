@@ -6,19 +6,19 @@ checker sees the same module pytest runs.
 
 from __future__ import annotations
 
-import os
-
 import pytest
+
+from stream_or_queue import config
 
 __all__ = ["CHROMIUM_ARGS", "REQUIRE_SERVICES", "missing"]
 
-REQUIRE_SERVICES = os.environ.get("SOQ_REQUIRE_SERVICES") == "1"
+REQUIRE_SERVICES = config.env("STREAM_OR_QUEUE_REQUIRE_SERVICES") == "1"
 
 
 def missing(what: str) -> None:
     """Skip on a developer machine without `what`; fail in CI."""
     if REQUIRE_SERVICES:
-        pytest.fail(f"{what} is required in CI (SOQ_REQUIRE_SERVICES=1)")
+        pytest.fail(f"{what} is required in CI (STREAM_OR_QUEUE_REQUIRE_SERVICES=1)")
     pytest.skip(f"{what} is not available")
 
 

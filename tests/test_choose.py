@@ -108,3 +108,28 @@ def test_bad_input_is_refused_with_a_clear_message(kwargs: dict[str, float], mes
 def test_feature_needs_a_name() -> None:
     with pytest.raises(ValueError, match="name"):
         Feature(" ", user_waiting=True, expected_seconds=1)
+
+
+def test_a_missed_budget_is_said_first_whatever_the_pattern() -> None:
+    decision = choose_pattern(
+        user_waiting=False, expected_seconds=3, latency_budget_ms=500, items=1_000
+    )
+    assert decision.pattern is Pattern.BATCH
+    assert decision.reasons[0].startswith("it takes about 3000 ms")
+    assert decision.advice[0].startswith("make it faster")
+    assert "1,000 items are bulk work" in decision.reasons
+
+
+def test_a_regulated_slow_step_is_acknowledged_then_run_as_a_job() -> None:
+    slow = choose_pattern(user_waiting=True, expected_seconds=30, regulatory_sync_ack=True)
+    fast = choose_pattern(user_waiting=True, expected_seconds=0.2, regulatory_sync_ack=True)
+    assert slow.pattern is fast.pattern is Pattern.SYNC_ACK_ASYNC
+    assert any("slower than an acknowledgement" in r for r in slow.reasons)
+    assert not any("slower than an acknowledgement" in r for r in fast.reasons)
+
+
+def test_a_recurring_job_that_fits_one_batch_is_still_scheduled() -> None:
+    decision = choose_pattern(user_waiting=False, expected_seconds=60, items=500, recurring=True)
+    assert decision.pattern is Pattern.SCHEDULED_BATCH
+    assert any("recurs" in r for r in decision.reasons)
+    assert not any("batches of at most" in r for r in decision.reasons)

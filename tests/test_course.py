@@ -66,8 +66,9 @@ def test_setup_sets_the_time_scale_and_says_what_it_runs_against(
     assert config.time_scale() == 0.5 and env.time_scale == 0.5
     out = capsys.readouterr().out
     assert out == (
-        "mode: offline | time scale: 0.5 real s per simulated s for measurements, real time "
-        "for what you drive | queue: in-process fakeredis\n"
+        "mode: offline | queue: in-process fakeredis\n"
+        "clocks: real time for what you drive | simulated time, exact, for what a cell "
+        "measures | 0.5 real s per simulated s for background work\n"
     )
     assert "sk-ant" not in out and str(Path.cwd()) not in out
     assert socket.gethostname() not in out or len(socket.gethostname()) < 4

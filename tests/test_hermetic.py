@@ -95,7 +95,9 @@ def test_the_suite_passes_in_a_hostile_shell(root_conftest: ModuleType) -> None:
         assert not [name for name in HOSTILE if name in os.environ]
         return
     env = {**os.environ, **HOSTILE}
-    env.pop("SOQ_TEST_REDIS_URL", None)  # the tests start their own Redis if they need one
+    env.pop(
+        "STREAM_OR_QUEUE_TEST_REDIS_URL", None
+    )  # the tests start their own Redis if they need one
     env.pop(root_conftest.SHELL_HELD_ENV, None)
     result = subprocess.run(
         [*PYTEST, *HOSTILE_SUBSET, "-m", "not slow and not browser", "-x"],

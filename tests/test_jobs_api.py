@@ -7,7 +7,7 @@ from jobs_support import Backend, failure_text
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 
-from stream_or_queue import jobs
+from stream_or_queue import config, jobs
 from stream_or_queue.jobs import InvalidJobArguments, JobNotFound, tasks
 from stream_or_queue.simulator import Simulator
 
@@ -101,6 +101,10 @@ def test_the_report_job_gives_the_same_report_as_the_sync_function(
     assert all(len(s["text"].split()) > 20 for s in report["sections"])
     assert report["topic"] == "heat pumps" and report["cost_usd"] > 0
     assert [step for _, step in jobs.progress_history(job)] == ["summary", "risks", "done"]
+    # each section starts when the one before it ended, on the job's own schedule
+    starts = [at_s for at_s, _, _ in jobs.progress_timeline(job)]
+    assert starts[0] == 0 and starts == sorted(starts) and starts[-1] == report["seconds"]
+    assert report["seconds"] > 2 * config.REPORT_GATHER_S
 
 
 def test_a_job_that_raises_lands_in_the_failed_registry_with_its_traceback(

@@ -101,13 +101,13 @@ def test_mail_catcher_start_is_idempotent(backend: Backend, no_leaked_threads: N
 def test_sending_without_a_mail_server_is_a_clear_error(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("SOQ_SMTP_URL", raising=False)
+    monkeypatch.delenv("STREAM_OR_QUEUE_SMTP_URL", raising=False)
     with pytest.raises(RuntimeError, match="no SMTP server known"):
         send_email("ana@example.com", "s", "b")
-    monkeypatch.setenv("SOQ_SMTP_URL", "http://127.0.0.1:25")
+    monkeypatch.setenv("STREAM_OR_QUEUE_SMTP_URL", "http://127.0.0.1:25")
     with pytest.raises(ValueError, match="smtp://host:port"):
         smtp_address()
-    monkeypatch.setenv("SOQ_SMTP_URL", "smtp://127.0.0.1:2525")
+    monkeypatch.setenv("STREAM_OR_QUEUE_SMTP_URL", "smtp://127.0.0.1:2525")
     assert smtp_address() == ("127.0.0.1", 2525)
 
 
@@ -204,7 +204,7 @@ def test_no_address_no_email(backend: Backend, no_leaked_threads: None) -> None:
 def test_a_failed_send_keeps_the_result_and_can_be_retried(
     backend: Backend, monkeypatch: pytest.MonkeyPatch, no_leaked_threads: None
 ) -> None:
-    monkeypatch.delenv("SOQ_SMTP_URL", raising=False)
+    monkeypatch.delenv("STREAM_OR_QUEUE_SMTP_URL", raising=False)
     job = jobs.get_queue().enqueue(
         tasks.add, 1, 2, meta={"notify_email": "ana@example.com"}, **jobs.notification_callbacks()
     )

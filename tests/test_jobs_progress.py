@@ -60,3 +60,20 @@ def test_history_is_bounded(backend: Backend) -> None:
         report_progress(min(i, 100), "step", job=job)
     history = jobs.progress_history(job)
     assert len(history) == HISTORY_LIMIT and history[-1] == (100.0, "step")
+
+
+def test_reports_that_say_when_they_happened_make_a_timeline(backend: Backend) -> None:
+    job = jobs.get_queue().enqueue(tasks.noop)
+    report_progress(0, "summary", job=job, at_s=0)
+    report_progress(50, "risks", job=job)  # no schedule given: not on the timeline
+    report_progress(100, "done", job=job, at_s=54.25)
+    assert jobs.progress_timeline(job) == [(0.0, 0.0, "summary"), (54.25, 100.0, "done")]
+    assert jobs.progress_history(job) == [(0.0, "summary"), (50.0, "risks"), (100.0, "done")]
+    latest = jobs.get_progress(job)
+    assert latest is not None and latest.at_s == 54.25
+
+
+@pytest.mark.parametrize("at_s", [-1.0, math.nan, math.inf, "5", True])
+def test_a_bad_schedule_time_is_refused(at_s: object) -> None:
+    with pytest.raises(ValueError, match="at_s must be"):
+        report_progress(10, "x", at_s=at_s)  # type: ignore[arg-type]

@@ -206,6 +206,25 @@ def test_lab00_explains_each_mistake(options: dict[str, bool], advice: str) -> N
         lab00.check_measure_ttft(lambda client, prompt: _measure(client, prompt, **options))
 
 
+def test_lab00_measures_on_a_timeline_without_real_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_real_wait(seconds: float) -> None:
+        raise AssertionError(f"the check slept {seconds} real s")
+
+    monkeypatch.setattr(time, "sleep", no_real_wait)
+    lab00.check_measure_ttft(_measure)
+
+
+def test_lab00_a_total_read_too_early_is_named_with_the_exact_last_token() -> None:
+    def early_total(client: Any, prompt: str) -> Any:
+        timing = _measure(client, prompt)
+        return timing._replace(total_s=timing.ttft_s + 0.5)
+
+    with pytest.raises(CheckFailed, match=r"the last token arrived at \d+\.\d\d simulated s"):
+        lab00.check_measure_ttft(early_total)
+
+
 def test_lab00_wants_the_whole_text_and_a_tuple() -> None:
     def short(client: Any, prompt: str) -> Any:
         timing = _measure(client, prompt)

@@ -9,7 +9,6 @@ import pytest
 from stream_or_queue import config
 from stream_or_queue.research import QUESTIONS
 from stream_or_queue.research.schedule import (
-    BATCH_POLL_S,
     batch_wait_s,
     default_batch_turnaround_s,
     record,
@@ -59,8 +58,9 @@ def test_a_longer_batch_moves_the_answer_and_not_the_bill() -> None:
 
 def test_a_batch_is_noticed_at_the_next_status_check() -> None:
     assert batch_wait_s(0.0) == 0.0
-    assert batch_wait_s(1.0) == BATCH_POLL_S
-    assert batch_wait_s(BATCH_POLL_S) == BATCH_POLL_S
+    poll_s = config.RESEARCH_BATCH_POLL_S
+    assert batch_wait_s(1.0) == poll_s
+    assert batch_wait_s(poll_s) == poll_s
     with pytest.raises(ValueError, match="turnaround_s"):
         batch_wait_s(-1.0)
 

@@ -1,4 +1,5 @@
-"""Which version a research run plays: the caller's, else `$SOQ_RESEARCH_VERSION`, else v2."""
+"""Which version a research run plays: the caller's, else
+`$STREAM_OR_QUEUE_RESEARCH_VERSION`, else v2."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from simulator_support import (
 )
 from support import wait_until
 
-from stream_or_queue import config
+from stream_or_queue import clock, config
 from stream_or_queue.config import TimingProfile
 from stream_or_queue.simulator import RequestRecord, RunningServer, Simulator, serve_in_thread
 
@@ -83,6 +83,34 @@ async def test_closing_an_async_stream_early_stops_generation(sim: Simulator) ->
     _check_cancelled(record, read=READ)
     assert record.generated_tokens - record.delivered_tokens <= 1
     assert sim.in_flight == 0
+
+
+def test_on_a_simulated_timeline_a_close_stops_generation_at_exactly_what_was_read(
+    sim: Simulator,
+) -> None:
+    """No race left: the timeline stands still between two reads, so the model has
+    written exactly the tokens read when the client closes, and the plan never slept."""
+    with clock.simulated() as line, sync_client(sim) as client:
+        with client.messages.stream(**ask(PROMPT)) as stream:
+            for count, _ in enumerate(stream.text_stream, start=1):
+                if count == READ:
+                    break
+            request_id = stream.request_id
+        record = sim.find(request_id or "")
+    assert record is not None
+    _check_cancelled(record, read=READ)
+    assert record.generated_tokens == record.delivered_tokens == READ
+    assert line.now == pytest.approx(0.05 + (READ - 1) / 10.0), "the READth token's due time"
+
+
+def test_the_loopback_server_keeps_the_wall_clock_inside_a_timeline(
+    sim: Simulator, server: RunningServer
+) -> None:
+    """A timeline belongs to its thread: the HTTP server's thread plays on the time scale,
+    and the client's timeline does not move for waits it did not make itself."""
+    with clock.simulated() as line, http_client(server.url) as client:
+        client.messages.create(**ask("Why stream tokens?", max_tokens=5))
+    assert line.now == 0.0
 
 
 def test_client_disconnect_over_http_is_noticed_by_the_server(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import httpx2
@@ -22,7 +24,7 @@ from support import wait_until
 
 from stream_or_queue._subprocess import stop_process
 from stream_or_queue.serving import free_port
-from stream_or_queue.simulator import RunningServer, Simulator, serve_in_thread
+from stream_or_queue.simulator import RunningServer, Simulator, SimulatorApp, serve_in_thread
 
 
 @pytest.fixture
@@ -75,6 +77,71 @@ def test_concurrent_streams_are_served_together(server: RunningServer) -> None:
     texts = asyncio.run(many())
     assert len(texts) == 6 and all(texts)
     assert server.simulator.stats()["requests"] == 6
+
+
+def test_a_chunked_upload_is_refused_as_soon_as_it_passes_the_limit() -> None:
+    """Without a Content-Length, the body is counted as it arrives; the server stays up."""
+    sim = Simulator(max_body_bytes=1_000, max_batch_body_bytes=4_000)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(20):  # 20 kB offered, 4 kB allowed
+            yield b"x" * 1_000
+
+    with serve_in_thread(sim) as running, httpx2.Client(base_url=running.url) as http:
+        response = http.post("/v1/messages/batches", content=chunks(), headers=HEADERS)
+        assert response.status_code == 413
+        assert response.json()["error"]["type"] == "request_too_large"
+        assert http.post("/v1/messages", json=ask("hello"), headers=HEADERS).status_code == 200
+    assert [r.status for r in sim.ledger] == [200], "the refused upload never reached the model"
+
+
+async def _drive(app: SimulatorApp, scope: dict[str, Any], incoming: list[Any]) -> list[Any]:
+    """Run one ASGI call with scripted incoming messages; return what the app sent."""
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return incoming.pop(0)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+@pytest.mark.anyio
+async def test_the_app_takes_part_in_the_lifespan_protocol_and_ignores_websockets() -> None:
+    app = SimulatorApp(Simulator())
+    lifespan = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    assert await _drive(app, {"type": "lifespan"}, lifespan) == [
+        {"type": "lifespan.startup.complete"},
+        {"type": "lifespan.shutdown.complete"},
+    ]
+    assert await _drive(app, {"type": "websocket"}, []) == []
+
+
+def _http_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    return {"type": "http", "method": "GET", "path": path, "headers": headers}
+
+
+@pytest.mark.anyio
+async def test_a_client_gone_mid_upload_gets_no_answer() -> None:
+    sim = Simulator()
+    incoming = [
+        {"type": "http.request", "body": b'{"model":', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    assert await _drive(SimulatorApp(sim), _http_scope("/v1/messages", []), incoming) == []
+    assert sim.ledger == []
+
+
+@pytest.mark.anyio
+async def test_an_unreadable_content_length_is_read_as_none_declared() -> None:
+    scope = _http_scope("/_sim/stats", [(b"content-length", b"lots")])
+    incoming = [{"type": "http.request", "body": b"", "more_body": False}]
+    start, body = await _drive(SimulatorApp(Simulator()), scope, incoming)
+    assert start["status"] == 200
+    assert json.loads(body["body"])["requests"] == 0
 
 
 @pytest.fixture

@@ -143,13 +143,31 @@ def test_a_batch_request_may_think(sim: Simulator) -> None:
             },
             "tool_choice forces tool use",
         ),
+        ({"extra_body": {"thinking": "yes"}}, "thinking: must be an object with type 'enabled'"),
+        (
+            {"thinking": {"type": "enabled", "budget_tokens": "2048"}},
+            "thinking.enabled.budget_tokens: Input should be a valid integer",
+        ),
         (
             {
                 "messages": [
-                    {"role": "user", "content": [{"type": "thinking", "thinking": "x"}]},
+                    *user(QUESTION),
+                    {"role": "assistant", "content": [{"type": "thinking", "thinking": "x"}]},
+                    *user("And then?"),
                 ]
             },
-            "thinking blocks need thinking and signature",
+            "messages.1.content.0.thinking.signature: Field required",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "thinking", "thinking": "x", "signature": "s"}],
+                    },
+                ]
+            },
+            "messages.0.content.0: thinking blocks are only allowed in assistant messages",
         ),
     ],
 )
@@ -159,6 +177,18 @@ def test_bad_thinking_requests_get_the_apis_400(
     with sync_sdk(sim, "inproc") as client, pytest.raises(anthropic.BadRequestError) as error:
         client.messages.create(**{**thinking_params(), **change})
     assert message in str(error.value)
+
+
+def test_counting_tokens_checks_thinking_too(sim: Simulator) -> None:
+    with sync_sdk(sim, "inproc") as client:
+        counted = client.messages.count_tokens(
+            model=LARGE, messages=user(QUESTION), thinking=thinking_params()["thinking"]
+        )
+        assert counted.input_tokens > 0
+        with pytest.raises(anthropic.BadRequestError, match="greater than or equal to 1024"):
+            client.messages.count_tokens(
+                model=LARGE, messages=user(QUESTION), thinking=thinking_params(8)["thinking"]
+            )
 
 
 def test_disabled_thinking_changes_nothing(sim: Simulator) -> None:

@@ -220,3 +220,56 @@ def test_answer_without_tools_is_plain_text(sim: Simulator) -> None:
     with sync_client(sim) as client:
         message = client.messages.create(**ask(QUESTION))
     assert message.stop_reason == "end_turn" and message.model == MODEL
+
+
+def test_tool_arguments_follow_each_fields_type_and_name(sim: Simulator) -> None:
+    """Numbers, flags and lists get a plain value; ids come from what tools returned."""
+    lookup = {
+        "name": "lookup",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "limit": {"type": "integer"},
+                "score": {"type": "number"},
+                "exact": {"type": "boolean"},
+                "tags": {"type": "array"},
+                "doc_id": {"type": "string"},
+                "topic": {"type": "string"},
+                "summary": {},
+                "source": {"type": ["string", "null"]},
+            },
+        },
+    }
+    forced = {"type": "tool", "name": "lookup"}
+    with sync_client(sim) as client:
+        first = client.messages.create(**ask(QUESTION, tools=[lookup], tool_choice=forced))
+        [call] = [b for b in first.content if b.type == "tool_use"]
+        assert set(call.input) == set(lookup["input_schema"]["properties"])  # type: ignore[index]
+        assert (call.input["limit"], call.input["score"]) == (3, 3)
+        assert call.input["exact"] is True and call.input["tags"] == []
+        assert call.input["doc_id"] == "doc-1", "nothing found yet: a first document"
+        assert set(call.input["topic"].split()) <= set(QUESTION.lower().strip("?").split())
+        assert call.input["summary"].startswith("Key point: ")
+        assert call.input["source"] == call.input["summary"]
+        found = "doc-12: queues\ndoc-31: streaming"
+        second = client.messages.create(
+            **ask(
+                "",
+                messages=[
+                    {"role": "user", "content": QUESTION},
+                    {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "tool_result", "tool_use_id": call.id, "content": found}
+                        ],
+                    },
+                ],
+                tools=[lookup],
+                tool_choice=forced,
+            )
+        )
+    [again] = [b for b in second.content if b.type == "tool_use"]
+    assert again.input["doc_id"] == "doc-12", "the first id the last result named"
+    assert again.input["summary"] == "Key point: " + found.replace("\n", " ")
+    assert again.input["topic"] != call.input["topic"], "a later search varies its terms"

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import anthropic
 import pytest
 
-from stream_or_queue import async_client, client, config
-from stream_or_queue.simulator import Faults, RequestRecord, Simulator
+from stream_or_queue import async_client, client, clock, config
+from stream_or_queue.simulator import Faults, RequestRecord, Simulator, reset_default_simulator
 from stream_or_queue.streaming import (
     AsyncCancellableStream,
     CancellableStream,
@@ -28,6 +29,7 @@ from stream_or_queue.streaming import (
     percentile,
     savings,
     tokens_due_at,
+    tokens_due_by,
     upstream_record,
 )
 
@@ -296,3 +298,112 @@ def test_tokens_due_at_follows_the_schedule() -> None:
         51,
         101,
     ]
+
+
+# --- on a simulated timeline: exact figures, no wall-clock wait ---------------------------------
+
+
+@pytest.fixture
+def no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any wall-clock sleep fails the test (the async ones may only yield to the loop)."""
+    real_asleep = asyncio.sleep
+
+    def forbidden(seconds: float) -> None:
+        raise AssertionError(f"time.sleep({seconds}) on a simulated timeline")
+
+    async def yield_only(seconds: float) -> None:
+        assert seconds == 0, f"asyncio.sleep({seconds}) on a simulated timeline"
+        await real_asleep(0)
+
+    monkeypatch.setattr(time, "sleep", forbidden)
+    monkeypatch.setattr(asyncio, "sleep", yield_only)
+
+
+def test_a_stream_on_a_timeline_measures_the_schedule_exactly(
+    simulator: Simulator, no_real_sleep: None
+) -> None:
+    with clock.simulated() as line:
+        clock.sleep(7.0)  # the timeline need not start at zero
+        stats = measure_stream(client(), **params(ESSAY))
+    record = record_for(simulator, stats)
+    rate = (record.planned_output_tokens - 1) / (record.scheduled_total_s - record.scheduled_ttft_s)
+    assert stats.ttft_s == pytest.approx(record.scheduled_ttft_s, abs=1e-9)
+    assert stats.total_s == pytest.approx(record.scheduled_total_s, abs=1e-9)
+    assert stats.arrivals == pytest.approx(
+        [record.scheduled_ttft_s + i / rate for i in range(record.planned_output_tokens)], abs=1e-9
+    )
+    assert stats.tokens_per_s == pytest.approx(rate)
+    assert line.now == pytest.approx(7.0 + record.scheduled_total_s, abs=1e-9)
+
+
+def test_a_plain_call_on_a_timeline_takes_exactly_the_scheduled_total(
+    simulator: Simulator, no_real_sleep: None
+) -> None:
+    with clock.simulated():
+        call = measure_call(client(), **params(ESSAY))
+    record = upstream_record(call.request_id, simulator)
+    assert record is not None and record.completed
+    assert call.latency_s == pytest.approx(record.scheduled_total_s, abs=1e-9)
+
+
+def test_a_stop_on_a_timeline_saves_exactly_the_tokens_scheduled_after_it(
+    simulator: Simulator, no_real_sleep: None
+) -> None:
+    with clock.simulated():
+        stats = measure_stream(client(), stop_after_tokens=25, **params(ESSAY))
+    record = record_for(simulator, stats)
+    assert stats.cancel_requested_s is not None
+    assert stats.cancel_requested_s == stats.arrivals[24], "stopped as the 25th token arrived"
+    assert tokens_due_by(record, stats.cancel_requested_s) == 25
+    assert record.generated_tokens == record.delivered_tokens == 25
+    assert savings(stats, simulator).tokens == record.planned_output_tokens - 25
+
+
+def test_the_async_twins_on_a_timeline_are_exact_too(
+    simulator: Simulator, no_real_sleep: None
+) -> None:
+    async def run() -> tuple[StreamStats, float]:
+        with clock.simulated():
+            stopped = await ameasure_stream(async_client(), stop_after_tokens=25, **params(ESSAY))
+            call = await ameasure_call(async_client(), **params(CHAT))
+        return stopped, call.latency_s
+
+    stopped, latency = asyncio.run(run())
+    record = record_for(simulator, stopped)
+    assert stopped.ttft_s == pytest.approx(record.scheduled_ttft_s, abs=1e-9)
+    assert record.generated_tokens == 25 and stopped.cancel_requested_s == stopped.arrivals[-1]
+    plain = simulator.ledger[-1]
+    assert latency == pytest.approx(plain.scheduled_total_s, abs=1e-9)
+
+
+def test_the_same_seed_gives_the_same_figures_on_a_timeline() -> None:
+    def run() -> list[float]:
+        reset_default_simulator(Simulator(seed=3))
+        with clock.simulated():
+            return measure_stream(client(), **params(CHAT)).arrivals
+
+    try:
+        assert run() == run()
+    finally:
+        reset_default_simulator()
+
+
+def test_a_read_timeout_on_a_timeline_counts_simulated_seconds(
+    simulator: Simulator, no_real_sleep: None
+) -> None:
+    with clock.simulated() as line, pytest.raises(anthropic.APITimeoutError):
+        client().with_options(timeout=0.5, max_retries=0).messages.create(**params(ESSAY))
+    assert line.now == 0.5
+    assert simulator.ledger[-1].scheduled_total_s > 0.5
+
+
+def test_tokens_due_by_follows_the_schedule() -> None:
+    record = RequestRecord(
+        request_id="req_x",
+        endpoint="POST /v1/messages",
+        planned_output_tokens=101,
+        scheduled_ttft_s=1.0,
+        scheduled_total_s=11.0,
+    )
+    due = [tokens_due_by(record, t) for t in (0.5, 1.0, 1.05, 1.1, 6.0, 500.0)]
+    assert due == [0, 1, 1, 2, 51, 101]

@@ -10,6 +10,8 @@ import pytest
 import redis
 from support import wait_until
 
+from stream_or_queue import config
+from stream_or_queue.research.schedule import record
 from stream_or_queue.simulator import Simulator
 from stream_or_queue.web import EdgeTimeout, create_app, serve_in_thread
 from stream_or_queue.web.clients import follow_events, poll_job
@@ -60,6 +62,30 @@ def test_a_stream_is_cut_mid_way_and_loses_its_answer(web: RunningWeb) -> None:
             received.append(event.event)
     assert "progress" in received and "done" not in received
     assert web.service.edge.cut_mid_stream == 1
+
+
+def test_a_cut_stream_pays_for_the_model_calls_its_schedule_started(
+    simulator: Simulator, fake_redis: redis.Redis
+) -> None:
+    """What notebook 04 computes from a schedule (`Schedule.tokens_by`) is what a cut bills."""
+    config.set_time_scale(0.1)
+    plan = record(QUESTION, seed=1)  # the fixture's simulator has seed 1
+    tool = next(s for s in plan.steps[2:] if s.kind == "tool" and s.duration_s >= 6)
+    cut_s = tool.start_s + tool.duration_s / 2  # seconds from any model call
+    with (
+        serve_in_thread(create_app(edge_timeout_s=cut_s), worker=False) as web,
+        httpx2.Client(base_url=web.url, timeout=30) as http,
+        pytest.raises(httpx2.RemoteProtocolError),
+        http.stream("GET", "/research/stream", params={"question": QUESTION}) as response,
+    ):
+        for _event in httpx2.EventSource(response):
+            pass
+    # the agent finishes the tool call it is in and starts nothing after it
+    wait_until(lambda: _agents_in_requests() == 0, 30, "the cut agent to stop")
+    billed = [r for r in simulator.ledger if r.endpoint == "POST /v1/messages"]
+    started = [s for s in plan.steps if s.kind == "model" and s.start_s < cut_s]
+    assert len(billed) == len(started) < sum(s.kind == "model" for s in plan.steps)
+    assert sum(r.input_tokens for r in billed) == plan.tokens_by(cut_s)[0]
 
 
 def test_the_same_work_as_a_job_is_never_cut(web: RunningWeb) -> None:

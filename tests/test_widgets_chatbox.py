@@ -431,3 +431,28 @@ def test_a_pinned_clock_wins_over_the_human_clock(monkeypatch: pytest.MonkeyPatc
     assert ChatBox(time_scale=1.0, speed=3.0).time_scale == 1.0  # ...the box keeps its own
     with pytest.raises(ValueError, match="time scale"):
         ChatBox(time_scale=11.0)
+
+
+def test_an_answer_s_figures_are_read_off_its_own_simulated_timeline(simulator: Simulator) -> None:
+    """Played at the human clock, measured on a timeline: the figures are the schedule's."""
+
+    async def scenario() -> tuple[Turn, Turn]:
+        chat = ChatBox(max_tokens=4000)
+        whole = await chat.send("Why do chat assistants stream?")
+        task = chat.send(LONG)
+        assert task is not None
+        await chat.wait_for_tokens(30)
+        chat.stop_button.click()
+        return whole, await task
+
+    whole, stopped = run(scenario)
+    record = upstream_record(whole.stats.request_id, simulator)
+    assert record is not None
+    assert whole.stats.ttft_s == pytest.approx(record.scheduled_ttft_s, abs=1e-9)
+    assert whole.stats.total_s == pytest.approx(record.scheduled_total_s, abs=1e-9)
+    cut = upstream_record(stopped.stats.request_id, simulator)
+    assert cut is not None and stopped.saved is not None
+    # the click lands between two tokens: the model had written exactly what was shown
+    assert cut.generated_tokens == cut.delivered_tokens == stopped.stats.output_tokens == 30
+    assert stopped.stats.cancel_requested_s == stopped.stats.arrivals[-1]
+    assert stopped.saved.tokens == cut.planned_output_tokens - 30

@@ -10,6 +10,7 @@ readable chain of rules: a design review should be able to argue with each line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -138,89 +139,156 @@ def choose_pattern(
 
 
 def decide(feature: Feature) -> Decision:
-    """`choose_pattern` for a `Feature` (the form the use-case table uses)."""
-    f = feature
-    reasons: list[str] = []
-    advice: list[str] = []
+    """`choose_pattern` for a `Feature` (the form the use-case table uses).
+
+    The rules run in the order of the argument; the first that applies decides.
+    A budget the task misses is said whatever the pattern (except when no model
+    call fits the budget at all: then nothing else matters).
+    """
+    precomputed = _realtime_budget(feature)
+    if precomputed is not None:
+        return precomputed
+    notes = _budget_miss(feature)
+    for rule in _RULES:
+        decision = rule(feature, notes)
+        if decision is not None:
+            return decision
+    return _stream(feature, notes)
+
+
+@dataclass
+class _Notes:
+    """Reasons and advice gathered on the way to a decision."""
+
+    reasons: list[str] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
+
+    def decide(self, pattern: Pattern) -> Decision:
+        return Decision(pattern, tuple(self.reasons), tuple(self.advice))
+
+
+def _realtime_budget(f: Feature) -> Decision | None:
     budget = f.latency_budget_ms
+    if budget is None or budget >= REALTIME_MS:
+        return None
+    notes = _Notes(
+        [f"the budget is {budget:g} ms, below any model call's first token"],
+        ["precompute answers, cache them, or run a small local model"],
+    )
+    return notes.decide(Pattern.PRECOMPUTED)
 
-    if budget is not None and budget < REALTIME_MS:
-        reasons.append(f"the budget is {budget:g} ms, below any model call's first token")
-        advice.append("precompute answers, cache them, or run a small local model")
-        return Decision(Pattern.PRECOMPUTED, tuple(reasons), tuple(advice))
-    if budget is not None and f.expected_seconds * 1000 > budget:
-        # whatever the pattern, say so: the task as measured cannot meet its own budget
-        reasons.append(
-            f"it takes about {f.expected_seconds * 1000:g} ms, which misses its "
-            f"{budget:g} ms budget"
+
+def _budget_miss(f: Feature) -> _Notes:
+    budget = f.latency_budget_ms
+    if budget is None or f.expected_seconds * 1000 <= budget:
+        return _Notes()
+    # whatever the pattern, say so: the task as measured cannot meet its own budget
+    return _Notes(
+        [f"it takes about {f.expected_seconds * 1000:g} ms, which misses its {budget:g} ms budget"],
+        ["make it faster, precompute or cache it, or agree a realistic budget"],
+    )
+
+
+def _regulated(f: Feature, notes: _Notes) -> Decision | None:
+    if not f.regulatory_sync_ack:
+        return None
+    notes.reasons.append("a rule requires a synchronous acknowledgement")
+    if f.expected_seconds > SUB_SECOND_S or f.needs_durability:
+        notes.reasons.append("the AI step is slower than an acknowledgement may take")
+    notes.advice.append("acknowledge with an id at once; run the AI step as a durable job")
+    return notes.decide(Pattern.SYNC_ACK_ASYNC)
+
+
+def _bulk(f: Feature, notes: _Notes) -> Decision | None:
+    bulk = f.items >= BULK_ITEMS
+    if not (bulk or (f.batch_savings_matter and not f.user_waiting)):
+        return None
+    notes.reasons.append(
+        f"{f.items:,} items are bulk work"
+        if bulk
+        else "batch pricing saves real money and nobody is waiting"
+    )
+    batches = -(-f.items // config.BATCH_MAX_REQUESTS)
+    if not (f.recurring or batches > 1):
+        notes.advice.append(
+            f"the Batches API bills at {config.BATCH_DISCOUNT:.0%} of the standard price"
         )
-        advice.append("make it faster, precompute or cache it, or agree a realistic budget")
-
-    if f.regulatory_sync_ack:
-        reasons.append("a rule requires a synchronous acknowledgement")
-        if f.expected_seconds > SUB_SECOND_S or f.needs_durability:
-            reasons.append("the AI step is slower than an acknowledgement may take")
-        advice.append("acknowledge with an id at once; run the AI step as a durable job")
-        return Decision(Pattern.SYNC_ACK_ASYNC, tuple(reasons), tuple(advice))
-
-    if f.items >= BULK_ITEMS or (f.batch_savings_matter and not f.user_waiting):
-        reasons.append(
-            f"{f.items:,} items are bulk work"
-            if f.items >= BULK_ITEMS
-            else "batch pricing saves real money and nobody is waiting"
+        return notes.decide(Pattern.BATCH)
+    if f.recurring:
+        notes.reasons.append("it recurs, so a scheduler should own it")
+    if batches > 1:
+        notes.reasons.append(
+            f"it needs {batches:,} batches of at most {config.BATCH_MAX_REQUESTS:,} requests"
         )
-        batches = -(-f.items // config.BATCH_MAX_REQUESTS)
-        if f.recurring or batches > 1:
-            if f.recurring:
-                reasons.append("it recurs, so a scheduler should own it")
-            if batches > 1:
-                reasons.append(
-                    f"it needs {batches:,} batches of at most "
-                    f"{config.BATCH_MAX_REQUESTS:,} requests"
-                )
-            advice.append("chunk into batches, run off-peak, reconcile every item")
-            return Decision(Pattern.SCHEDULED_BATCH, tuple(reasons), tuple(advice))
-        advice.append(f"the Batches API bills at {config.BATCH_DISCOUNT:.0%} of the standard price")
-        return Decision(Pattern.BATCH, tuple(reasons), tuple(advice))
+    notes.advice.append("chunk into batches, run off-peak, reconcile every item")
+    return notes.decide(Pattern.SCHEDULED_BATCH)
 
-    if not f.user_waiting:
-        reasons.append("nobody is watching, so nothing gains from holding a request open")
-        if f.needs_durability:
-            reasons.append("it must survive crashes and deploys")
-        advice.append("notify when done (email, push, webhook) with a permalink")
-        return Decision(Pattern.ASYNC_BACKGROUND, tuple(reasons), tuple(advice))
 
+def _nobody_watching(f: Feature, notes: _Notes) -> Decision | None:
+    if f.user_waiting:
+        return None
+    notes.reasons.append("nobody is watching, so nothing gains from holding a request open")
     if f.needs_durability:
-        reasons.append("it must survive crashes, which a held-open request cannot")
-        advice.append("show progress events so the person watching sees it move")
-        return Decision(Pattern.ASYNC_PROGRESS, tuple(reasons), tuple(advice))
+        notes.reasons.append("it must survive crashes and deploys")
+    notes.advice.append("notify when done (email, push, webhook) with a permalink")
+    return notes.decide(Pattern.ASYNC_BACKGROUND)
 
-    if f.expected_seconds > LONG_TASK_S:
-        reasons.append(
-            f"about {f.expected_seconds:g} s is past the ~{LONG_TASK_S:g} s a person will watch"
+
+def _must_survive(f: Feature, notes: _Notes) -> Decision | None:
+    if not f.needs_durability:
+        return None
+    notes.reasons.append("it must survive crashes, which a held-open request cannot")
+    notes.advice.append("show progress events so the person watching sees it move")
+    return notes.decide(Pattern.ASYNC_PROGRESS)
+
+
+def _too_long_to_watch(f: Feature, notes: _Notes) -> Decision | None:
+    if f.expected_seconds <= LONG_TASK_S:
+        return None
+    notes.reasons.append(
+        f"about {f.expected_seconds:g} s is past the ~{LONG_TASK_S:g} s a person will watch"
+    )
+    if f.expected_seconds >= config.DEFAULT_EDGE_TIMEOUT_S:
+        notes.reasons.append(
+            f"a {config.DEFAULT_EDGE_TIMEOUT_S:g} s edge timeout would cut a held request"
         )
-        if f.expected_seconds >= config.DEFAULT_EDGE_TIMEOUT_S:
-            reasons.append(
-                f"a {config.DEFAULT_EDGE_TIMEOUT_S:g} s edge timeout would cut a held request"
-            )
-        if f.conversational:
-            advice.append("a chat that answers this slowly is a dead chat: split the work")
-        advice.append("POST returns a job id; stream structured progress (searching, reading, ...)")
-        return Decision(Pattern.ASYNC_PROGRESS, tuple(reasons), tuple(advice))
-
-    if f.expected_seconds < SUB_SECOND_S and not f.conversational:
-        reasons.append("it answers in under a second: the whole answer beats a first token")
-        return Decision(Pattern.SYNC, tuple(reasons), tuple(advice))
-
-    reasons.append("a person is watching and the answer takes seconds to write")
     if f.conversational:
-        reasons.append("the next message depends on this answer")
+        notes.advice.append("a chat that answers this slowly is a dead chat: split the work")
+    notes.advice.append(
+        "POST returns a job id; stream structured progress (searching, reading, ...)"
+    )
+    return notes.decide(Pattern.ASYNC_PROGRESS)
+
+
+def _sub_second(f: Feature, notes: _Notes) -> Decision | None:
+    if f.expected_seconds >= SUB_SECOND_S or f.conversational:
+        return None
+    notes.reasons.append("it answers in under a second: the whole answer beats a first token")
+    return notes.decide(Pattern.SYNC)
+
+
+def _stream(f: Feature, notes: _Notes) -> Decision:
+    notes.reasons.append("a person is watching and the answer takes seconds to write")
+    if f.conversational:
+        notes.reasons.append("the next message depends on this answer")
+    budget = f.latency_budget_ms
     if budget is not None and budget < 1000:
-        advice.append(
+        notes.advice.append(
             f"a {budget:g} ms budget calls for a low-latency model such as {config.FAST_MODEL}"
         )
-    advice.append("give them a Stop button: cancelling saves tokens")
-    return Decision(Pattern.SYNC_STREAMING, tuple(reasons), tuple(advice))
+    notes.advice.append("give them a Stop button: cancelling saves tokens")
+    return notes.decide(Pattern.SYNC_STREAMING)
+
+
+_RULES: tuple[Callable[[Feature, _Notes], Decision | None], ...] = (
+    _regulated,
+    _bulk,
+    _nobody_watching,
+    _must_survive,
+    _too_long_to_watch,
+    _sub_second,
+)
+"""The rules after the budget checks, in the order of the argument."""
 
 
 USE_CASES: tuple[Feature, ...] = (

@@ -2,7 +2,8 @@
 
 `setup()` seeds Python's random generator, gives the process a fresh simulator
 (and a fresh in-process Redis), fixes the time scale, and prints what the
-notebook is running against - without keys, paths or host names.
+notebook is running against and which clock each part uses - without keys,
+paths or host names.
 `versions()` reports what is installed, for the welcome notebook's environment check.
 """
 
@@ -32,6 +33,14 @@ COURSE_PACKAGES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Environment:
+    """What a notebook runs against; its text is the Setup cell's output.
+
+    The course has three clocks (docs/ARCHITECTURE.md): what a person drives plays in
+    real time, what a cell measures runs on simulated time (a `clock.simulated()`
+    timeline or a recorded schedule, so its figures are exact), and work in other threads
+    or processes (queue workers, web servers) waits on the wall clock at `time_scale`.
+    """
+
     mode: str
     time_scale: float
     redis: str
@@ -42,8 +51,9 @@ class Environment:
         human = config.HUMAN_TIME_SCALE
         driven = "real time" if human == 1.0 else f"{human:g} real s per simulated s"
         return (
-            f"mode: {self.mode} | time scale: {self.time_scale:g} real s per simulated s "
-            f"for measurements, {driven} for what you drive | queue: {self.redis}"
+            f"mode: {self.mode} | queue: {self.redis}\n"
+            f"clocks: {driven} for what you drive | simulated time, exact, for what a cell "
+            f"measures | {self.time_scale:g} real s per simulated s for background work"
         )
 
 

@@ -9,7 +9,6 @@ API. The calling code is the same in every case.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,7 +52,7 @@ def client(
     """
     if config.mode() == "live":
         return anthropic.Anthropic(max_retries=max_retries, **kwargs)
-    base_url = os.environ.get("ANTHROPIC_BASE_URL")
+    base_url = config.env("ANTHROPIC_BASE_URL")
     if base_url and simulator is None:
         return anthropic.Anthropic(
             base_url=base_url, max_retries=max_retries, **_http_kwargs(kwargs, faults)
@@ -77,7 +76,7 @@ def async_client(
     """The asynchronous twin of `client()`."""
     if config.mode() == "live":
         return anthropic.AsyncAnthropic(max_retries=max_retries, **kwargs)
-    base_url = os.environ.get("ANTHROPIC_BASE_URL")
+    base_url = config.env("ANTHROPIC_BASE_URL")
     if base_url and simulator is None:
         return anthropic.AsyncAnthropic(
             base_url=base_url, max_retries=max_retries, **_http_kwargs(kwargs, faults)

@@ -12,7 +12,8 @@ the HTTP response) when cancelled, which is what makes the server stop producing
 and billing - tokens. The async twin interrupts a pending read at once; the sync
 one stops at the next event from the server (within one token interval once
 tokens flow), because a blocking read cannot be interrupted safely from another
-thread. Every duration here is in simulated seconds (see `stream_or_queue.clock`).
+thread. Every duration here is in simulated seconds (see `stream_or_queue.clock`): inside
+`clock.simulated()` they are read off a simulated timeline, exact and the same on every run.
 
 Sync and async twins have parallel names: `measure_stream` / `ameasure_stream`,
 `measure_call` / `ameasure_call`, `CancellableStream` / `AsyncCancellableStream`.
@@ -48,6 +49,7 @@ __all__ = [
     "percentile",
     "savings",
     "tokens_due_at",
+    "tokens_due_by",
     "upstream_record",
 ]
 
@@ -82,6 +84,9 @@ class StreamStats:
     started_real: float = field(default_factory=time.perf_counter)
     cancel_requested_real: float | None = None
     """Wall-clock `perf_counter()` when `cancel()` was called (for benchmarks)."""
+    cancel_requested_s: float | None = None
+    """Simulated seconds after the request when `cancel()` was called (on a simulated
+    timeline: exactly when the last event before the stop arrived)."""
     closed_real: float | None = None
     """Wall-clock `perf_counter()` when the upstream stream was closed."""
 
@@ -286,6 +291,8 @@ class CancellableStream:
         """Ask the stream to stop (safe from any thread, idempotent)."""
         if not self._cancel.is_set():
             self.stats.cancel_requested_real = time.perf_counter()
+            if self._watch is not None:
+                self.stats.cancel_requested_s = self._watch.elapsed
             self._cancel.set()
 
     def close(self) -> None:
@@ -448,6 +455,8 @@ class AsyncCancellableStream:
             return
         self._cancel_requested = True
         self.stats.cancel_requested_real = time.perf_counter()
+        if self._watch is not None:
+            self.stats.cancel_requested_s = self._watch.elapsed
         waiting = self._waiting
         if waiting is not None and not waiting.done():
             self._interrupted = True
@@ -582,11 +591,19 @@ def upstream_record(
 def tokens_due_at(record: RequestRecord, when_real: float) -> int:
     """Output tokens the simulated model had produced at `when_real` (a `perf_counter()` time).
 
-    Reconstructed from the request's schedule in the ledger (first token, last token,
-    planned tokens, start time), so a notebook can compare "what the model had produced
-    when Stop was pressed" with what the ledger says it generated in the end.
+    The wall-clock twin of `tokens_due_by`, for streams played at the time scale.
     """
-    elapsed = clock.to_sim(when_real - record.started)
+    return tokens_due_by(record, clock.to_sim(when_real - record.started))
+
+
+def tokens_due_by(record: RequestRecord, elapsed: float) -> int:
+    """Output tokens the simulated model had produced `elapsed` simulated seconds after
+    the request (e.g. `StreamStats.cancel_requested_s`, the moment Stop was pressed).
+
+    Reconstructed from the request's schedule in the ledger (first token, last token,
+    planned tokens), so a notebook can compare "what the model had produced when Stop
+    was pressed" with what the ledger says it generated in the end.
+    """
     if elapsed < record.scheduled_ttft_s or record.planned_output_tokens == 0:
         return 0
     span = record.scheduled_total_s - record.scheduled_ttft_s

@@ -9,7 +9,8 @@
 * `message_batches` - submit, poll, stream results, resubmit only errored/expired;
 * `nightly` - the 50M-ticket arithmetic and a nightly batch on RQ's cron
   (`rq cron stream_or_queue.batch.cron_config` in production);
-* `measure`, `progress`, `charts` - what a run did, a progress bar, the plots.
+* `measure`, `progress`, `charts` - what a run did, a progress bar, the plots;
+* `replay` - a concurrent run replayed on simulated time from its recorded schedules.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .measure import (
     Upstream,
     concurrency_floor_s,
     peak_in_flight,
+    scheduled_by_item,
     scheduled_latencies_s,
     upstream,
 )
@@ -34,6 +36,7 @@ from .message_batches import (
     wait_for_batches,
 )
 from .progress import Progress
+from .replay import Replay, replay_concurrent
 from .retries import RetryBudget, async_retrying, is_retryable, retry_after_s, retrying
 from .runners import RunStats, describe_error, message_text, run_concurrent, run_sequential
 from .validation import Rejection, ValidationReport, validate_products
@@ -50,6 +53,7 @@ __all__ = [
     "Progress",
     "Reconciliation",
     "Rejection",
+    "Replay",
     "RetryBudget",
     "RunStats",
     "SimulatorPeek",
@@ -66,11 +70,13 @@ __all__ = [
     "peak_in_flight",
     "product_item",
     "product_prompt",
+    "replay_concurrent",
     "retry_after_s",
     "retrying",
     "run_batches",
     "run_concurrent",
     "run_sequential",
+    "scheduled_by_item",
     "scheduled_latencies_s",
     "submit_batch",
     "upstream",

@@ -21,6 +21,6 @@ cron.register(
     queue_name="nightly",
     cron=config.NIGHTLY_CRON,
     kwargs={"total": 5_000, "max_per_batch": 1_000, "max_queued": 2_000},
-    job_timeout=24 * 3600,
+    job_timeout=config.NIGHTLY_JOB_TIMEOUT_S,
     name="nightly-classify",
 )

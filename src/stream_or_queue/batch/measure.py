@@ -10,7 +10,7 @@ less than `n x L / c` (the latencies come from `scheduled_latencies_s()`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..simulator import RequestRecord, Simulator
@@ -19,6 +19,7 @@ __all__ = [
     "Upstream",
     "concurrency_floor_s",
     "peak_in_flight",
+    "scheduled_by_item",
     "scheduled_latencies_s",
     "upstream",
 ]
@@ -79,6 +80,19 @@ def scheduled_latencies_s(simulator: Simulator, since: int = 0) -> list[float]:
     return [
         r.scheduled_total_s for r in _messages(list(simulator.ledger)[since:]) if r.status == 200
     ]
+
+
+def scheduled_by_item(simulator: Simulator, request_ids: Mapping[str, str]) -> dict[str, float]:
+    """Each item's answer duration as the simulator scheduled it (`RunStats.request_ids`).
+
+    A run at time scale 0 records these without waiting; `replay.replay_concurrent`
+    then plays any concurrency design over them on simulated time.
+    """
+    by_request = {r.request_id: r.scheduled_total_s for r in _messages(list(simulator.ledger))}
+    missing = [custom_id for custom_id, rid in request_ids.items() if rid not in by_request]
+    if missing:
+        raise KeyError(f"no answer in this simulator's ledger for {missing[:3]}")
+    return {custom_id: by_request[rid] for custom_id, rid in request_ids.items()}
 
 
 def concurrency_floor_s(latencies_s: Iterable[float], concurrency: int) -> float:

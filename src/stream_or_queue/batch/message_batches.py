@@ -14,7 +14,7 @@ retrying of its own transient failures. What it leaves to you:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -191,18 +191,9 @@ def wait_for_batches(
     finished: dict[str, Any] = {}
     waited = 0.0
     while True:
-        for batch_id in list(pending):
-            batch = client.messages.batches.retrieve(batch_id)
-            if batch.processing_status == "ended":
-                finished[batch_id] = batch
-                pending.remove(batch_id)
-            elif peek is not None:
-                peek.skip_idle(batch_id)
+        _poll(client, pending, finished, peek)
         if progress is not None:
-            done = sum(size_of[b] for b in finished)
-            if peek is not None:
-                done += sum(round(peek.progress(b) * size_of[b]) for b in pending)
-            progress.set(already_done + done)
+            progress.set(already_done + _requests_done(size_of, finished, pending, peek))
         if not pending:
             return [finished[b] for b in batch_ids]
         if waited >= timeout_s:
@@ -211,6 +202,35 @@ def wait_for_batches(
             )
         clock.sleep(poll_every_s)
         waited += poll_every_s
+
+
+def _poll(
+    client: anthropic.Anthropic,
+    pending: list[str],
+    finished: dict[str, Any],
+    peek: SimulatorPeek | None,
+) -> None:
+    """Look at each pending batch once; move the ended ones from `pending` to `finished`."""
+    for batch_id in list(pending):
+        batch = client.messages.batches.retrieve(batch_id)
+        if batch.processing_status == "ended":
+            finished[batch_id] = batch
+            pending.remove(batch_id)
+        elif peek is not None:
+            peek.skip_idle(batch_id)
+
+
+def _requests_done(
+    size_of: dict[str, int],
+    finished: dict[str, Any],
+    pending: Sequence[str],
+    peek: SimulatorPeek | None,
+) -> int:
+    """Requests of the ended batches, plus what `peek` sees done inside the others."""
+    done = sum(size_of[b] for b in finished)
+    if peek is not None:
+        done += sum(round(peek.progress(b) * size_of[b]) for b in pending)
+    return done
 
 
 def collect_results(
@@ -272,51 +292,88 @@ def run_batches(
         raise ValueError("max_rounds must be >= 1")
     by_id = {item.custom_id: item for item in items}
     pending = [item for item in items if not ledger.is_done(item.custom_id)]
+    rounds = _Rounds(client, ledger, max_per_batch, max_in_flight, poll_every_s, progress, peek)
     run = BatchRun()
-    watch = clock.Stopwatch()
-    skipped_before = peek.skipped_s if peek is not None else 0.0
-    done_before = 0
-    if progress is not None and progress.total < len(pending):
-        progress.grow(len(pending) - progress.total)
+    watch = rounds.stopwatch()
+    rounds.expect(len(pending))
     for number in range(1, max_rounds + 1):
         if not pending:
             break
-        final = number == max_rounds
-        current = BatchRound(number=number, submitted=len(pending))
+        current, retry = rounds.run(number, pending, final=number == max_rounds)
         run.rounds.append(current)
-        round_watch = clock.Stopwatch()
-        round_skipped = peek.skipped_s if peek is not None else 0.0
-        if number > 1 and progress is not None:
-            progress.grow(len(pending))
-        chunks = list(chunked(pending, max_per_batch))
-        window = max_in_flight or len(chunks)
+        pending = [by_id[custom_id] for custom_id in retry]
+    run.sim_seconds = watch()
+    rounds.close()
+    return run
+
+
+@dataclass
+class _Rounds:
+    """What every round of one `run_batches` call shares, and the items done so far."""
+
+    client: anthropic.Anthropic
+    ledger: Ledger
+    max_per_batch: int
+    max_in_flight: int | None
+    poll_every_s: float
+    progress: Progress | None
+    peek: SimulatorPeek | None
+    done: int = 0
+
+    def stopwatch(self) -> Callable[[], float]:
+        """Simulated seconds since now, including the idle hours `peek` skipped meanwhile."""
+        watch = clock.Stopwatch()
+        skipped_before = self._skipped()
+        return lambda: watch.elapsed + self._skipped() - skipped_before
+
+    def expect(self, count: int) -> None:
+        """Make room on the progress bar for `count` items, if it has less."""
+        if self.progress is not None and self.progress.total < count:
+            self.progress.grow(count - self.progress.total)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.set(self.done)
+            self.progress.close()
+
+    def _skipped(self) -> float:
+        return self.peek.skipped_s if self.peek is not None else 0.0
+
+    def run(
+        self, number: int, pending: Sequence[Item], *, final: bool
+    ) -> tuple[BatchRound, list[str]]:
+        """Submit `pending` in waves of batches; the round, and the ids worth resubmitting."""
+        current = BatchRound(number=number, submitted=len(pending))
+        watch = self.stopwatch()
+        if number > 1 and self.progress is not None:
+            self.progress.grow(len(pending))
+        chunks = list(chunked(pending, self.max_per_batch))
+        window = self.max_in_flight or len(chunks)
         retry: list[str] = []
         for start in range(0, len(chunks), window):
-            wave = chunks[start : start + window]
-            ids = [submit_batch(client, chunk, ledger=ledger) for chunk in wave]
-            current.batch_ids += ids
-            ended = wait_for_batches(
-                client,
-                ids,
-                sizes=[len(c) for c in wave],
-                poll_every_s=poll_every_s,
-                progress=progress,
-                already_done=done_before,
-                peek=peek,
-            )
-            current.api_seconds += api_seconds(ended)
-            for batch_id in ids:
-                outcomes, again = collect_results(client, batch_id, ledger, final=final)
-                for outcome, count in outcomes.items():
-                    current.outcomes[outcome] = current.outcomes.get(outcome, 0) + count
-                retry += again
-            done_before += sum(len(c) for c in wave)
-        current.sim_seconds = round_watch.elapsed + (
-            peek.skipped_s - round_skipped if peek is not None else 0.0
+            retry += self._wave(current, chunks[start : start + window], final=final)
+        current.sim_seconds = watch()
+        return current, retry
+
+    def _wave(self, current: BatchRound, wave: list[list[Item]], *, final: bool) -> list[str]:
+        """Batches waiting at the same time: submit, wait for all, collect; ids to resubmit."""
+        ids = [submit_batch(self.client, chunk, ledger=self.ledger) for chunk in wave]
+        current.batch_ids += ids
+        ended = wait_for_batches(
+            self.client,
+            ids,
+            sizes=[len(chunk) for chunk in wave],
+            poll_every_s=self.poll_every_s,
+            progress=self.progress,
+            already_done=self.done,
+            peek=self.peek,
         )
-        pending = [by_id[custom_id] for custom_id in retry]
-    run.sim_seconds = watch.elapsed + (peek.skipped_s - skipped_before if peek is not None else 0.0)
-    if progress is not None:
-        progress.set(done_before)
-        progress.close()
-    return run
+        current.api_seconds += api_seconds(ended)
+        retry: list[str] = []
+        for batch_id in ids:
+            outcomes, again = collect_results(self.client, batch_id, self.ledger, final=final)
+            for outcome, count in outcomes.items():
+                current.outcomes[outcome] = current.outcomes.get(outcome, 0) + count
+            retry += again
+        self.done += sum(len(chunk) for chunk in wave)
+        return retry

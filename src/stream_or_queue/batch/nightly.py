@@ -48,6 +48,9 @@ __all__ = [
     "ticket_item",
 ]
 
+NIGHTLY_WINDOW_S = 8 * 3600.0
+"""How long the nightly run may take before the day's traffic starts."""
+
 TICKET_CATEGORIES = ("billing", "bug", "account", "shipping", "feature request")
 TICKET_SYSTEM = (
     "Classify the customer support ticket. Categories: "
@@ -168,7 +171,7 @@ def plan_nightly(
     model: str = config.FAST_MODEL,
     max_per_batch: int = config.BATCH_MAX_REQUESTS,
     max_queued: int = config.NIGHTLY_MAX_QUEUED_REQUESTS,
-    window_s: float = config.NIGHTLY_WINDOW_S,
+    window_s: float = NIGHTLY_WINDOW_S,
 ) -> NightlyPlan:
     """Batches of `max_per_batch`, `max_queued // max_per_batch` at a time, within a window.
 
@@ -285,7 +288,7 @@ def schedule_nightly(
         queue_name=queue_name,
         cron=cron,
         kwargs=job_kwargs,
-        job_timeout=24 * 3600,
+        job_timeout=config.NIGHTLY_JOB_TIMEOUT_S,
         name="nightly-classify",
     )
 

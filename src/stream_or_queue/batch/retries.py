@@ -23,7 +23,7 @@ from typing import Any
 import anthropic
 import tenacity
 
-from .. import clock, config
+from .. import clock
 
 __all__ = [
     "RetryBudget",
@@ -33,6 +33,9 @@ __all__ = [
     "retry_after_s",
     "retrying",
 ]
+
+RETRY_BUDGET_RATIO = 0.1
+"""Retries allowed per first attempt (plus a small floor): an outage must not triple traffic."""
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 
@@ -76,7 +79,7 @@ class RetryBudget:
     failed, to be picked up by the next run - never dropped.
     """
 
-    def __init__(self, ratio: float = config.RETRY_BUDGET_RATIO, minimum: int = 10) -> None:
+    def __init__(self, ratio: float = RETRY_BUDGET_RATIO, minimum: int = 10) -> None:
         if ratio < 0 or minimum < 0:
             raise ValueError("ratio and minimum must be >= 0")
         self.ratio = ratio

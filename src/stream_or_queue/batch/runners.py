@@ -43,6 +43,14 @@ class RunStats:
     errors: dict[str, int] = field(default_factory=dict)
     latencies_s: list[float] = field(default_factory=list)
     output_tokens: list[int] = field(default_factory=list)
+    request_ids: dict[str, str] = field(default_factory=dict)
+    """custom_id -> the request id of its answer (`message._request_id`): the key to
+    the answer's schedule in the simulator's ledger (`measure.scheduled_by_item`)."""
+
+    def note_answer(self, custom_id: str, message: Any) -> None:
+        request_id = getattr(message, "_request_id", None)
+        if request_id:
+            self.request_ids[custom_id] = request_id
 
     def note_error(self, error: BaseException) -> None:
         key = describe_error(error)
@@ -89,6 +97,7 @@ def run_sequential(
             stats.latencies_s.append(clock.to_sim(time.perf_counter() - started))
             stats.output_tokens.append(message.usage.output_tokens)
             stats.succeeded += 1
+            stats.note_answer(item.custom_id, message)
             ledger.succeed(item.custom_id, message_text(message), message.usage, via="sequential")
         if progress is not None:
             progress.advance()
@@ -159,6 +168,7 @@ async def run_concurrent(
         else:
             stats.succeeded += 1
             stats.output_tokens.append(message.usage.output_tokens)
+            stats.note_answer(custom_id, message)
             ledger.succeed(custom_id, message_text(message), message.usage, via="concurrent")
         if progress is not None:
             progress.advance()

@@ -41,6 +41,12 @@ __all__ = [
     "shutdown",
 ]
 
+DURABLE_APP_NAME = "stream_or_queue"
+"""The application name DBOS records with every workflow, in this process and its clients."""
+
+DURABLE_QUEUE_WORKER_CONCURRENCY = 4
+"""Workflows one process runs at once from the course's queue (its concurrency cap)."""
+
 
 class EngineUnavailable(RuntimeError):
     """The system database cannot be reached or opened: nothing ran, nothing was lost."""
@@ -59,7 +65,7 @@ def engine_config(
 ) -> DBOSConfig:
     """The course's DBOS settings: one place, so a notebook, a worker and a test agree."""
     cfg: DBOSConfig = {
-        "name": config.DURABLE_APP_NAME,
+        "name": DURABLE_APP_NAME,
         "system_database_url": url or config.durable_database_url(),
         "application_version": app_version or config.DURABLE_APP_VERSION,
         "notification_listener_polling_interval_sec": config.DURABLE_POLL_S,
@@ -251,7 +257,7 @@ async def aregister_queue(
 
 def register_course_queue(
     *,
-    worker_concurrency: int = config.DURABLE_QUEUE_WORKER_CONCURRENCY,
+    worker_concurrency: int = DURABLE_QUEUE_WORKER_CONCURRENCY,
     limiter: Mapping[str, float] | None = None,
 ) -> Queue:
     """The course's queue: a per-process concurrency cap, optional rate limit, fast polling."""
@@ -271,4 +277,4 @@ def client(url: str | None = None) -> DBOSClient:
     """A `DBOSClient`: enqueue, watch, cancel, resume and fork without running workflows."""
     target = url or config.durable_database_url()
     _check_reachable(target)
-    return DBOSClient(system_database_url=target, application_name=config.DURABLE_APP_NAME)
+    return DBOSClient(system_database_url=target, application_name=DURABLE_APP_NAME)

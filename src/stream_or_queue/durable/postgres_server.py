@@ -19,9 +19,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .. import config
+
 __all__ = ["PG_BIN_ENV", "find_pg_bin", "private_postgres_server"]
 
-PG_BIN_ENV = "SOQ_PG_BIN"
+PG_BIN_ENV = "STREAM_OR_QUEUE_PG_BIN"
 """Directory of initdb/pg_ctl when they are not in Debian's usual place."""
 _CANDIDATES = (
     "/usr/lib/postgresql/17/bin",
@@ -32,7 +34,7 @@ _CANDIDATES = (
 
 def find_pg_bin() -> Path | None:
     """Where `initdb` and `pg_ctl` live, or None when PostgreSQL is not installed."""
-    for candidate in (os.environ.get(PG_BIN_ENV, ""), *_CANDIDATES):
+    for candidate in (config.env(PG_BIN_ENV) or "", *_CANDIDATES):
         if candidate and (Path(candidate) / "initdb").exists():
             return Path(candidate)
     found = shutil.which("initdb")

@@ -11,7 +11,9 @@ Redis and real `rq worker` processes. The same code runs on both.
   `rq worker` processes running through Redis restarts and killed workers
 - jobs: `enqueue_report(...)` (checked arguments), `fetch(id)` (`JobNotFound`),
   `wait(job)`, `describe(job)`, `list_jobs()`; job functions in `jobs.tasks`
-- progress: `report_progress(percent, step, message)` from inside any job
+- progress: `report_progress(percent, step, message)` from inside any job;
+  `JobSchedule` keeps a job's own simulated clock (its waits plus the simulator's
+  schedule for each model call), so durations and `progress_timeline` are exact
 - notifications: `notification_callbacks()` (RQ callbacks that email once),
   `MailCatcher` (SMTP on 127.0.0.1 into the Redis `Inbox`), `WebhookReceiver`
 """
@@ -30,8 +32,15 @@ from .mail import MailCatcher, send_email
 from .notify import notification_callbacks, notify_failure, notify_once, notify_success
 from .pool import Workers, start_workers, stop_all_workers
 from .process import CourseWorker, ProcessWorker
-from .progress import Progress, get_progress, progress_history, report_progress
+from .progress import (
+    Progress,
+    get_progress,
+    progress_history,
+    progress_timeline,
+    report_progress,
+)
 from .recovery import Recovery, recover
+from .schedule import JobSchedule
 from .supervisor import Supervisor
 from .worker import ThreadSafeSimpleWorker, ThreadWorker, WorkerKilled
 
@@ -45,6 +54,7 @@ __all__ = [
     "Inbox",
     "InvalidJobArguments",
     "JobNotFound",
+    "JobSchedule",
     "JobView",
     "MailCatcher",
     "Message",
@@ -72,6 +82,7 @@ __all__ = [
     "notify_once",
     "notify_success",
     "progress_history",
+    "progress_timeline",
     "recover",
     "report_progress",
     "reset_fake_redis",

@@ -38,6 +38,9 @@ __all__ = [
     "wait",
 ]
 
+JOB_FAILURE_TTL_S = 7 * 24 * 3600
+"""How long a failed job stays in the failed-job registry, in real seconds."""
+
 TERMINAL_STATUSES = frozenset(
     {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 )
@@ -96,7 +99,7 @@ def enqueue_report(
         meta=meta,
         retry=retry,
         result_ttl=config.JOB_RESULT_TTL_S,
-        failure_ttl=config.JOB_FAILURE_TTL_S,
+        failure_ttl=JOB_FAILURE_TTL_S,
         webhooks=list(webhooks) if webhooks else None,
         **notification_callbacks(),
     )

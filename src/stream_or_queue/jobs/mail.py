@@ -7,8 +7,8 @@ Redis `Inbox`. Swap the catcher for your provider's SMTP host and the sending co
 does not change.
 
 How a sender finds the server: `send_email(..., smtp_url=...)`, else the
-`SOQ_SMTP_URL` environment variable (`smtp://127.0.0.1:2525`), else the address a
-running `MailCatcher` published in Redis - which is how a worker process, started
+`STREAM_OR_QUEUE_SMTP_URL` environment variable (`smtp://127.0.0.1:2525`), else the
+address a running `MailCatcher` published in Redis - which is how a worker process, started
 before the catcher, still finds it.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 import smtplib
 from email.message import EmailMessage
 from typing import Any
@@ -25,6 +24,7 @@ from urllib.parse import urlparse
 import redis
 from aiosmtpd.controller import Controller
 
+from .. import config
 from ..serving import free_port
 from .connection import get_redis
 from .inbox import Inbox, Message
@@ -40,6 +40,8 @@ __all__ = [
 DEFAULT_SENDER = "Stream or Queue <jobs@stream-or-queue.invalid>"
 ADDRESS_KEY = "soq:mail:smtp"
 """Where a running MailCatcher publishes `host:port` for senders in other processes."""
+SMTP_URL_ENV = "STREAM_OR_QUEUE_SMTP_URL"
+"""An SMTP server to send through (smtp://host:port), instead of a running MailCatcher."""
 MAX_MESSAGE_BYTES = 1_000_000
 
 
@@ -74,7 +76,7 @@ def smtp_address(
     smtp_url: str | None = None, *, connection: redis.Redis | None = None
 ) -> tuple[str, int]:
     """(host, port) of the SMTP server to use; RuntimeError if none is known."""
-    url = smtp_url or os.environ.get("SOQ_SMTP_URL")
+    url = smtp_url or config.env(SMTP_URL_ENV)
     if url:
         parsed = urlparse(url if "://" in url else f"smtp://{url}")
         if parsed.scheme != "smtp" or not parsed.hostname or not parsed.port:
@@ -85,7 +87,7 @@ def smtp_address(
     if not published:
         raise RuntimeError(
             "no SMTP server known: start a MailCatcher (jobs.MailCatcher().start()) "
-            "or set SOQ_SMTP_URL=smtp://host:port"
+            "or set STREAM_OR_QUEUE_SMTP_URL=smtp://host:port"
         )
     text = published.decode() if isinstance(published, bytes) else str(published)
     host, _, port = text.rpartition(":")

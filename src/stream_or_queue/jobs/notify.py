@@ -46,6 +46,10 @@ __all__ = [
     "summarize_result",
 ]
 
+NOTIFY_CLAIM_TTL_S = 60
+"""A notification being sent holds its idempotency key this long (real s); if the sender
+dies mid-send the claim expires and a rerun may send it."""
+
 NOTIFY_EMAIL = "notify_email"
 """The `job.meta` key that holds the address to notify."""
 
@@ -62,7 +66,7 @@ def notify_once(connection: redis.Redis, key: str, send: Callable[[], None]) -> 
     if not key:
         raise ValueError("an idempotency key must be a non-empty string")
     marker = f"soq:notified:{key}"
-    if not connection.set(marker, b"sending", nx=True, ex=config.NOTIFY_CLAIM_TTL_S):
+    if not connection.set(marker, b"sending", nx=True, ex=NOTIFY_CLAIM_TTL_S):
         return False
     try:
         send()

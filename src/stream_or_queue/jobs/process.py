@@ -196,7 +196,7 @@ class ProcessWorker:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["REDIS_URL"] = self.url  # library code inside jobs uses the same Redis
-        env["STREAM_OR_QUEUE_TIME_SCALE"] = repr(config.time_scale())
+        env[config.TIME_SCALE_ENV] = repr(config.time_scale())
         path = [str(self.cwd), env.get("PYTHONPATH", "")]
         env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
         return env

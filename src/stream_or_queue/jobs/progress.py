@@ -6,7 +6,10 @@ so the job writes it there: `report_progress(40, "writing", "section 2 of 4")`
 stores the latest `Progress` under `job.meta["progress"]` and appends a short entry
 to `job.meta["progress_history"]`. Any job function can call it (the report, the
 research assistant, the batch pipeline); outside a job (a plain function call, a
-test) it does nothing, so the same function runs both ways.
+test) it does nothing, so the same function runs both ways. A job that keeps its
+own schedule (`jobs.JobSchedule`) passes `at_s=`, the simulated seconds since
+it started, so the history says exactly when each step began - the same on every
+run, where the wall-clock `at` depends on how busy the machine was.
 
     from stream_or_queue.jobs import report_progress
 
@@ -32,6 +35,7 @@ __all__ = [
     "Progress",
     "get_progress",
     "progress_history",
+    "progress_timeline",
     "report_progress",
 ]
 
@@ -51,6 +55,8 @@ class Progress:
     message: str = ""
     at: float = 0.0
     """Unix time of the report (wall clock: the time a user would see)."""
+    at_s: float | None = None
+    """Simulated seconds since the job started, by its own schedule (None if not given)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +68,7 @@ class Progress:
             step=str(data.get("step", "")),
             message=str(data.get("message", "")),
             at=float(data.get("at", 0.0)),
+            at_s=None if data.get("at_s") is None else float(data["at_s"]),
         )
 
 
@@ -81,22 +88,33 @@ def _check(percent: object, step: object, message: object) -> float:
 
 
 def report_progress(
-    percent: float, step: str, message: str = "", *, job: Job | None = None
+    percent: float,
+    step: str,
+    message: str = "",
+    *,
+    at_s: float | None = None,
+    job: Job | None = None,
 ) -> Progress | None:
     """Record the current job's progress in its meta; a no-op outside a job.
 
     `percent` is 0-100, `step` a short name ("searching", "writing"), `message` a
-    sentence for people. Returns what was stored, or None when not inside a job.
+    sentence for people, `at_s` the simulated seconds since the job started by its
+    own schedule. Returns what was stored, or None when not inside a job.
     Bad values raise at once (TypeError/ValueError), inside or outside a job, so a
     mistake shows up in the first plain test run rather than in a worker's log.
     """
     value = _check(percent, step, message)
+    if at_s is not None and (
+        isinstance(at_s, bool) or not isinstance(at_s, int | float) or not 0.0 <= at_s < math.inf
+    ):
+        raise ValueError(f"at_s must be a number of seconds >= 0, got {at_s!r}")
     job = job if job is not None else get_current_job()
     if job is None:
         return None
-    progress = Progress(round(value, 1), step.strip(), message, time.time())
+    at = None if at_s is None else round(float(at_s), 3)
+    progress = Progress(round(value, 1), step.strip(), message, time.time(), at)
     history = list(job.meta.get("progress_history", []))
-    history.append([progress.percent, progress.step])
+    history.append([progress.percent, progress.step] + ([] if at is None else [at]))
     job.meta["progress"] = progress.as_dict()
     job.meta["progress_history"] = history[-HISTORY_LIMIT:]
     job.save_meta()
@@ -112,4 +130,14 @@ def get_progress(job: Job) -> Progress | None:
 def progress_history(job: Job) -> list[tuple[float, str]]:
     """Every (percent, step) the job reported, oldest first (up to HISTORY_LIMIT)."""
     history = job.get_meta(refresh=True).get("progress_history", [])
-    return [(float(percent), str(step)) for percent, step in history]
+    return [(float(entry[0]), str(entry[1])) for entry in history]
+
+
+def progress_timeline(job: Job) -> list[tuple[float, float, str]]:
+    """(at_s, percent, step) of every report that said when it happened, oldest first.
+
+    `at_s` is the job's own simulated time (see `report_progress`), so the
+    timeline is the same on every run of the same work.
+    """
+    history = job.get_meta(refresh=True).get("progress_history", [])
+    return [(float(e[2]), float(e[0]), str(e[1])) for e in history if len(e) > 2]

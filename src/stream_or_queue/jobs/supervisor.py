@@ -43,6 +43,10 @@ from .process import ProcessWorker
 
 __all__ = ["COURSE_WORKER", "Supervisor", "course_worker_args", "main", "requeue_jobs_of"]
 
+WORKER_SUPERVISE_S = 0.5
+"""How often the supervisor looks at its workers: a worker it sees die has its jobs
+requeued and a replacement started within this (plus the time to start one)."""
+
 log = logging.getLogger(__name__)
 
 COURSE_WORKER = "stream_or_queue.jobs.process.CourseWorker"
@@ -225,7 +229,7 @@ class Supervisor:
     def run(self) -> None:
         """Supervise until `stop()` (or SIGTERM/SIGINT in `main`), then stop the workers."""
         try:
-            while not self._stop.wait(config.WORKER_SUPERVISE_S):
+            while not self._stop.wait(WORKER_SUPERVISE_S):
                 self.supervise_once()
         finally:
             self.shutdown()

@@ -4,8 +4,9 @@ The learner writes `measure_ttft(client, prompt)`, which streams one answer thro
 the SDK and returns `(ttft_s, total_s, text)` in simulated seconds, and
 `tokens_per_second(output_tokens, ttft_s, total_s)`, the streaming rate once the
 first token is out. The checks run the learner's function against a private,
-seeded simulator, so they know what the answer was and when each part of it was
-due: that is how they can tell a real measurement from a plausible-looking one.
+seeded simulator on a simulated timeline (`clock.simulated()`), so they know what
+the answer was and exactly when each part of it arrived: a right measurement equals
+the simulator's schedule, and a wrong one is told apart by what it equals instead.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .. import config
+from .. import clock, config
 from ..llm import client as make_client
 from ..simulator import Simulator, count_tokens
 from . import CheckFailed, call_learner, expect, passed
@@ -33,7 +34,6 @@ CHECK_PROMPT = "Write a 150-word note on why a chat answer should stream."
 """A long-enough answer: its first token comes seconds before its last one."""
 
 _SEED = 20
-_CHECK_TIME_SCALE = 0.05
 
 
 class StreamTiming(NamedTuple):
@@ -66,21 +66,52 @@ def _unpack(result: Any) -> StreamTiming:
     return StreamTiming(float(ttft), float(total), text)
 
 
+def _same_time(measured: float, scheduled: float) -> bool:
+    """On a timeline a right measurement IS the schedule; the bound only absorbs float
+    rounding (a learner may subtract two `clock.now()` readings), not timing noise."""
+    return math.isclose(measured, scheduled, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _check_times(timing: StreamTiming, ttft: float, total: float) -> None:
+    """Compare the learner's figures with the schedule, naming the likely mistake."""
+    if not _same_time(timing.ttft_s, ttft):
+        expect(
+            timing.ttft_s >= ttft,
+            f"`ttft_s` is {timing.ttft_s:.4f}, but the first token arrived at {ttft:.2f} "
+            "simulated s. Measure with `clock.Stopwatch()` and read `.elapsed` (simulated "
+            "seconds), not `time.perf_counter()` (real seconds).",
+        )
+        raise CheckFailed(
+            f"`ttft_s` is {timing.ttft_s:.2f} s, but the first token arrived at {ttft:.2f} "
+            f"simulated s and the answer streamed until {total:.2f} s: record the time when "
+            "the FIRST piece of text arrives (inside the loop, only once), not after it."
+        )
+    expect(
+        timing.total_s >= timing.ttft_s,
+        "`total_s` is smaller than `ttft_s`: read the total time after the loop over "
+        "`stream.text_stream` has finished, from the same stopwatch.",
+    )
+    expect(
+        _same_time(timing.total_s, total),
+        f"`total_s` is {timing.total_s:.2f} s, but the last token arrived at {total:.2f} "
+        "simulated s: start the stopwatch before the call and read it once more after "
+        "the loop over `stream.text_stream`.",
+    )
+
+
 def check_measure_ttft(measure_ttft: Callable[..., Any], model: str = config.LARGE_MODEL) -> None:
     """Run the learner's `measure_ttft(client, prompt)` against a known simulator."""
-    # The reference answer first: it also warms up the SDK's streaming code, whose
-    # one-off start-up cost would otherwise land in the learner's first measurement.
+    request: dict[str, Any] = {
+        "model": model,
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": CHECK_PROMPT}],
+    }
     reference = make_client(simulator=Simulator(seed=_SEED))
-    with reference.messages.stream(
-        model=model, max_tokens=1024, messages=[{"role": "user", "content": CHECK_PROMPT}]
-    ) as stream:
+    with clock.simulated(), reference.messages.stream(**request) as stream:  # for its text
         expected_text = "".join(stream.text_stream)
     simulator = Simulator(seed=_SEED)
-    sdk = make_client(simulator=simulator)
-    # A slower time scale than the notebooks' default keeps a busy machine's overhead
-    # (a few real ms) small next to the simulated seconds being measured.
-    with config.time_scale_set_to(_CHECK_TIME_SCALE):
-        timing = _unpack(call_learner(measure_ttft, sdk, CHECK_PROMPT))
+    with clock.simulated():  # no real waiting, and the figures are exact
+        timing = _unpack(call_learner(measure_ttft, make_client(simulator=simulator), CHECK_PROMPT))
     records = [r for r in simulator.ledger if r.endpoint.endswith("messages")]
     expect(
         len(records) == 1,
@@ -105,30 +136,7 @@ def check_measure_ttft(measure_ttft: Callable[..., Any], model: str = config.LAR
         f"got {count_tokens(timing.text)}). Did you send the prompt you were given, "
         f"with model={model!r} and max_tokens large enough (e.g. 1024)?",
     )
-    scheduled_ttft, scheduled_total = record.scheduled_ttft_s, record.scheduled_total_s
-    if timing.ttft_s < 0.5 * scheduled_ttft:
-        raise CheckFailed(
-            f"`ttft_s` is {timing.ttft_s:.4f}, but the first token could not arrive before "
-            f"~{scheduled_ttft:.2f} simulated s. Measure with `clock.Stopwatch()` and read "
-            "`.elapsed` (simulated seconds), not `time.perf_counter()` (real seconds)."
-        )
-    expect(
-        timing.total_s >= timing.ttft_s,
-        "`total_s` is smaller than `ttft_s`: read the total time after the loop over "
-        "`stream.text_stream` has finished, from the same stopwatch.",
-    )
-    gap = scheduled_total - scheduled_ttft
-    expect(
-        timing.total_s - timing.ttft_s >= 0.25 * gap,
-        f"`ttft_s` ({timing.ttft_s:.2f} s) is almost `total_s` ({timing.total_s:.2f} s), but "
-        f"this answer streams for ~{gap:.1f} simulated s after its first token: record the "
-        "time when the FIRST piece of text arrives (inside the loop, only once), not after it.",
-    )
-    expect(
-        timing.total_s >= 0.5 * scheduled_total,
-        f"`total_s` ({timing.total_s:.2f} s) is shorter than the stream itself "
-        f"(~{scheduled_total:.1f} simulated s): start the stopwatch before the call.",
-    )
+    _check_times(timing, record.scheduled_ttft_s, record.scheduled_total_s)
     passed(
         "measure_ttft streams one answer and times its first token and its end "
         "in simulated seconds."

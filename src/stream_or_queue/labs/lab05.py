@@ -53,7 +53,7 @@ LAB_INBOX = "lab05"
 LAB_EMAIL = "you@example.com"
 LAB_TOPIC = "heat pumps"
 SHORT_SECTIONS = ("Summary", "Risks")
-JOB_TIMEOUT_S = 120.0
+RESULT_WAIT_S = 120.0
 
 
 def load_job_module(name: str = "report_jobs") -> ModuleType:
@@ -138,10 +138,10 @@ def _run(job: Job) -> None:
     """Run the lab queue with one worker until `job` ends."""
     with start_workers(1, queues=[LAB_QUEUE]):
         try:
-            wait(job, timeout=JOB_TIMEOUT_S)
+            wait(job, timeout=RESULT_WAIT_S)
         except TimeoutError:
             raise CheckFailed(
-                f"The job did not finish within {JOB_TIMEOUT_S:.0f} s: is something in it "
+                f"The job did not finish within {RESULT_WAIT_S:.0f} s: is something in it "
                 "waiting forever?"
             ) from None
     view = describe(job)

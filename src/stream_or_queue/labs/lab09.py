@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import unittest.mock
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -73,12 +74,12 @@ T = TypeVar("T")
 MODULE = "research_v2"
 PROGRESS = "progress"
 """The stream key of the progress events (what `events` reads)."""
-OUTBOX_ENV = "SOQ_LAB09_OUTBOX"
-SLOW_SEND_ENV = "SOQ_LAB09_SLOW_SEND"
+OUTBOX_ENV = "STREAM_OR_QUEUE_LAB09_OUTBOX"
+SLOW_SEND_ENV = "STREAM_OR_QUEUE_LAB09_SLOW_SEND"
 EXECUTOR = "capstone-worker"
 """The killed worker's executor id: a process launching with it recovers its workflows."""
 EDGE_S = config.DEFAULT_EDGE_TIMEOUT_S
-TIME_SCALE = 0.01
+TIME_SCALE = config.DEFAULT_TIME_SCALE
 WAIT_REAL_S = 90.0
 READY = "capstone worker started"
 
@@ -141,7 +142,7 @@ report = _lab.report
 
 
 def _outbox() -> Path:
-    return Path(os.environ.get(OUTBOX_ENV) or Path(tempfile.gettempdir()) / "capstone-outbox")
+    return Path(config.env(OUTBOX_ENV) or Path(tempfile.gettempdir()) / "capstone-outbox")
 
 
 def send_notification(*, subject: str, body: str, idempotency_key: str, to: str = "you") -> None:
@@ -158,7 +159,7 @@ def send_notification(*, subject: str, body: str, idempotency_key: str, to: str 
         os.write(fd, (line + "\n").encode())  # one write under O_APPEND: lines never interleave
     finally:
         os.close(fd)
-    if os.environ.get(SLOW_SEND_ENV):
+    if config.env(SLOW_SEND_ENV):
         time.sleep(WAIT_REAL_S)  # the provider is slow to answer: the check kills us here
 
 
@@ -244,16 +245,11 @@ async def _read_all(module: ModuleType, workflow_id: str, offset: int = 0) -> li
 def _workdir() -> Iterator[tuple[str, Path]]:
     folder = Path(tempfile.mkdtemp(prefix="capstone-"))
     outbox = folder / "outbox.jsonl"
-    previous = os.environ.get(OUTBOX_ENV)
-    os.environ[OUTBOX_ENV] = str(outbox)
-    try:
-        yield f"sqlite:///{folder / 'dbos.sqlite'}", outbox
-    finally:
-        _close_clients()
-        if previous is None:
-            os.environ.pop(OUTBOX_ENV, None)
-        else:
-            os.environ[OUTBOX_ENV] = previous
+    with unittest.mock.patch.dict(os.environ, {OUTBOX_ENV: str(outbox)}):  # restored after
+        try:
+            yield f"sqlite:///{folder / 'dbos.sqlite'}", outbox
+        finally:
+            _close_clients()
 
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lab09")

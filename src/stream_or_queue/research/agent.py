@@ -41,7 +41,6 @@ from .tools import TOOLS, Toolbox, ToolOutcome, arun_tool, run_tool
 __all__ = [
     "ANSWER_SYSTEM",
     "GATHER_SYSTEM",
-    "MAX_QUESTION_CHARS",
     "AsyncStepRunner",
     "NoCheckpoints",
     "ResearchError",
@@ -54,8 +53,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-MAX_QUESTION_CHARS = 2_000
 
 ANSWER_SYSTEM = (
     "You are a research assistant. Use the tools: search the library, read the most relevant "
@@ -107,8 +104,10 @@ def check_question(question: object) -> str:
     text = question.strip()
     if not text:
         raise ValueError("question must not be empty")
-    if len(text) > MAX_QUESTION_CHARS:
-        raise ValueError(f"question is {len(text)} characters; the limit is {MAX_QUESTION_CHARS}")
+    if len(text) > config.WEB_QUESTION_MAX_CHARS:
+        raise ValueError(
+            f"question is {len(text)} characters; the limit is {config.WEB_QUESTION_MAX_CHARS}"
+        )
     return text
 
 

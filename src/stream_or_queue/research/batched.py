@@ -59,8 +59,6 @@ WRITE_INSTRUCTION = (
 )
 WRITE_MAX_TOKENS = 1024
 DIGEST_MAX_TOKENS = 160
-POLL_S = 10.0
-"""Simulated seconds between two looks at a batch's status."""
 
 
 # --- batches: submit, wait, collect ----------------------------------------------------
@@ -70,7 +68,7 @@ def collect_batch(
     client: anthropic.Anthropic,
     batch_id: str,
     *,
-    poll_s: float = POLL_S,
+    poll_s: float = config.RESEARCH_BATCH_POLL_S,
     max_wait_s: float = config.BATCH_EXPIRY_S + 3600.0,
 ) -> dict[str, dict[str, Any]]:
     """Wait until the batch has ended, then return {custom_id: result as JSON data}."""
@@ -305,7 +303,7 @@ def run_research_v3(
     digests: Mapping[str, str] | None = None,
     gather_model: str = config.FAST_MODEL,
     write_model: str = config.LARGE_MODEL,
-    poll_s: float = POLL_S,
+    poll_s: float = config.RESEARCH_BATCH_POLL_S,
     trace: ResearchTrace | None = None,
     write_in_batch: bool = True,
 ) -> ResearchResult:

@@ -37,11 +37,8 @@ __all__ = [
     "schedules",
 ]
 
-BATCH_POLL_S = 10.0
-"""Simulated seconds between two looks at a batch's status (`batched.POLL_S`)."""
 
-
-def batch_wait_s(turnaround_s: float, poll_s: float = BATCH_POLL_S) -> float:
+def batch_wait_s(turnaround_s: float, poll_s: float = config.RESEARCH_BATCH_POLL_S) -> float:
     """How long a job waits for a batch that ends `turnaround_s` after it was sent.
 
     The job sees the batch has ended at its next status check.

@@ -4,7 +4,8 @@ The engine never sleeps. It returns either a body with the simulated delay
 before it, or a `StreamPlan`: server-sent events each due at a simulated time
 after the request arrived. The in-process transports and the loopback HTTP
 server play a plan back (sync or async) and tell the engine how far the client
-read, which is how cancellation is accounted for.
+read, which is how cancellation is accounted for. Inside `clock.simulated()` a plan is
+played by advancing the simulated timeline instead of sleeping (see `stream_or_queue.clock`).
 
 A plan builds its events lazily, while it is played: a 5,000-word answer must
 not delay its own first token by the time it takes to encode the last one.
@@ -252,6 +253,9 @@ class StreamPlan:
         self.cut = None if fault is None else max(0, min(cut or 0, self.planned))
         self.scale = config.time_scale()
         self.started = time.perf_counter()  # generation starts when the request arrives
+        # on a simulated timeline the plan is played by advancing it, never by sleeping
+        self.timeline = clock.timeline()
+        self.started_at = self.timeline.now if self.timeline is not None else 0.0
         self.dropped = False
         self._finished_events = False
         self._closed = False
@@ -390,7 +394,17 @@ class StreamPlan:
     # --- playback -------------------------------------------------------------------------
 
     def _wait(self, due: float) -> float:
+        """How long until `due` (seconds of the playing clock; <= 0 when already due)."""
+        if self.timeline is not None:
+            return self.started_at + due - self.timeline.now
         return self.started + due * self.scale - time.perf_counter()
+
+    def _elapsed(self) -> float:
+        """Simulated seconds since the request arrived."""
+        if self.timeline is not None:
+            return self.timeline.now - self.started_at
+        elapsed_real = time.perf_counter() - self.started
+        return elapsed_real / self.scale if self.scale > 0 else math.inf
 
     def __iter__(self) -> Iterator[bytes]:
         """Play the plan back in this thread, one chunk per read (in-process, sync)."""
@@ -400,9 +414,12 @@ class StreamPlan:
             if self._closed:
                 return
             due, _, tokens, _ = pending
-            # the first token is what TTFT measures: wait for it precisely
-            precise = tokens > 0 and self.record.delivered_tokens == 0
-            _block_until(self.started + due * self.scale, precise=precise)
+            if self.timeline is not None:
+                self.timeline.sleep_until(self.started_at + due)
+            else:
+                # the first token is what TTFT measures: wait for it precisely
+                precise = tokens > 0 and self.record.delivered_tokens == 0
+                _block_until(self.started + due * self.scale, precise=precise)
             chunk, pending = self._take(pending, source, coalesce=False)
             yield chunk
         self._end_of_events()
@@ -426,8 +443,11 @@ class StreamPlan:
             if self._closed:
                 return
             due, _, tokens, _ = pending
-            precise = tokens > 0 and self.record.delivered_tokens == 0
-            await _sleep_until(self.started + due * self.scale, precise=precise)
+            if self.timeline is not None:
+                await self.timeline.asleep_until(self.started_at + due)
+            else:
+                precise = tokens > 0 and self.record.delivered_tokens == 0
+                await _sleep_until(self.started + due * self.scale, precise=precise)
             chunk, pending = self._take(pending, source, coalesce=coalesce)
             yield chunk
         self._end_of_events()
@@ -486,9 +506,7 @@ class StreamPlan:
                 return
             self._closed = True
         record = self.record
-        elapsed_real = time.perf_counter() - self.started
-        elapsed = elapsed_real / self.scale if self.scale > 0 else math.inf
-        due_now = self.tokens_due_by(elapsed)
+        due_now = self.tokens_due_by(self._elapsed())
         record.cancelled = True
         record.completed = False
         record.generated_tokens = max(record.delivered_tokens, due_now)

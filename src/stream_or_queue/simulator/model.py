@@ -132,50 +132,89 @@ def request_digest(body: dict[str, Any]) -> str:
 # --- deciding the answer ----------------------------------------------------------------
 
 
-def complete(body: dict[str, Any], rng: random.Random) -> Completion:
-    """The answer to a validated request: text, or the next tool call of a plan."""
-    model = check_model(body["model"])
-    messages = body["messages"]
-    first_user = _text_of(messages[0]["content"])
-    last = messages[-1]
-    tool_results = [
-        _text_of(b.get("content", ""))
-        for m in messages
-        if m["role"] == "user" and isinstance(m["content"], list)
-        for b in m["content"]
-        if b.get("type") == "tool_result"
-    ]
-    assistant_texts = [_text_of(m["content"]) for m in messages if m["role"] == "assistant"]
-    tools = body.get("tools") or []
-    tool_choice = body.get("tool_choice") or {"type": "auto"}
-    blocks: list[Block]
-    if tools and tool_choice.get("type") != "none":
-        blocks = _next_tool_call(messages, tools, tool_choice, first_user, tool_results, rng)
-    else:
-        blocks = []
-    if not blocks:
-        last_user = _text_of(last["content"]) if last["role"] == "user" else first_user
-        prompt = textgen.Prompt(
-            system=_system_text(body.get("system")),
-            user=last_user if not tool_results else first_user,
-            previous_answer=assistant_texts[-1] if assistant_texts else "",
-            tool_results=tool_results,
-            turn=len(assistant_texts),
+@dataclass(frozen=True)
+class _Conversation:
+    """What an answer is written from: the question, the latest turn, what came before."""
+
+    question: str
+    """The first user turn: what a tool-using agent keeps working on."""
+    latest: str
+    """The last user turn (the question again when the conversation ends on the model)."""
+    tool_results: list[str]
+    assistant_texts: list[str]
+
+    @classmethod
+    def read(cls, messages: list[dict[str, Any]]) -> _Conversation:
+        question = _text_of(messages[0]["content"])
+        last = messages[-1]
+        return cls(
+            question=question,
+            latest=_text_of(last["content"]) if last["role"] == "user" else question,
+            tool_results=[
+                _text_of(b.get("content", ""))
+                for m in messages
+                if m["role"] == "user" and isinstance(m["content"], list)
+                for b in m["content"]
+                if b.get("type") == "tool_result"
+            ],
+            assistant_texts=[_text_of(m["content"]) for m in messages if m["role"] == "assistant"],
         )
+
+    @property
+    def topic(self) -> str:
+        """What the answer (and its thinking) is about: once tools have answered, the
+        original question; before, the latest turn."""
+        return self.question if self.tool_results else self.latest
+
+    def prompt(self, system: str) -> textgen.Prompt:
+        return textgen.Prompt(
+            system=system,
+            user=self.topic,
+            previous_answer=self.assistant_texts[-1] if self.assistant_texts else "",
+            tool_results=self.tool_results,
+            turn=len(self.assistant_texts),
+        )
+
+
+def complete(body: dict[str, Any], rng: random.Random) -> Completion:
+    """The answer to a validated request: text, or the next tool call of a plan.
+
+    The seeded `rng` is drawn from in a fixed order (tool call or text, then thinking),
+    so the same request and seed give the same answer.
+    """
+    model = check_model(body["model"])
+    conversation = _Conversation.read(body["messages"])
+    blocks = _tool_call(body, conversation, rng)
+    stop_reason = "tool_use" if blocks else "end_turn"
+    if not blocks:
+        prompt = conversation.prompt(_system_text(body.get("system")))
         blocks = [Block("text", text=textgen.compose(prompt, rng))]
-        stop_reason = "end_turn"
-    else:
-        stop_reason = "tool_use"
     budget = thinking.budget_tokens(body)
     if budget:
-        planned = thinking.planned_tokens(budget, rng)
-        asked = _text_of(last["content"]) if last["role"] == "user" else first_user
-        notes = thinking.reasoning(first_user if tool_results else asked, planned, rng)
+        notes = thinking.reasoning(conversation.topic, thinking.planned_tokens(budget, rng), rng)
         blocks = [Block("thinking", text=notes), *blocks]
     completion = Completion(model, blocks, stop_reason, None, input_tokens(body))
     _apply_stop_sequences(completion, body.get("stop_sequences") or [])
     _apply_max_tokens(completion, int(body.get("max_tokens") or 4096))
     return completion
+
+
+def _tool_call(
+    body: dict[str, Any], conversation: _Conversation, rng: random.Random
+) -> list[Block]:
+    """The next call of the tool plan, or [] when the model answers in text now."""
+    tools = body.get("tools") or []
+    tool_choice = body.get("tool_choice") or {"type": "auto"}
+    if not tools or tool_choice.get("type") == "none":
+        return []
+    return _next_tool_call(
+        body["messages"],
+        tools,
+        tool_choice,
+        conversation.question,
+        conversation.tool_results,
+        rng,
+    )
 
 
 def planned_tool_calls(question: str) -> int:
@@ -191,27 +230,38 @@ def _next_tool_call(
     tool_results: list[str],
     rng: random.Random,
 ) -> list[Block]:
-    calls_made = [
-        b
-        for m in messages
-        if m["role"] == "assistant" and isinstance(m["content"], list)
-        for b in m["content"]
-        if b.get("type") == "tool_use"
-    ]
+    """A short preamble and the next tool call, or [] once the plan is done (unless forced)."""
+    calls_made = _calls_made(messages)
     forced = tool_choice.get("type") in ("any", "tool")
     if len(calls_made) >= planned_tool_calls(question) and not forced:
         return []
-    names = [t["name"] for t in tools]
-    if tool_choice.get("type") == "tool" and tool_choice.get("name") in names:
-        name = tool_choice["name"]
-    else:
-        name = _pick_tool(names, calls_made)
+    name = _chosen_tool(tool_choice, [t["name"] for t in tools], calls_made)
     tool = next(t for t in tools if t["name"] == name)
     used_ids = {str(v) for c in calls_made for k, v in c["input"].items() if "id" in k}
     tool_input = _fill_input(tool, question, tool_results, used_ids, len(calls_made), rng)
     preamble = Block("text", text=_preamble(name, tool_input))
     call = Block("tool_use", tool_id=new_id("toolu_", rng), tool_name=name, tool_input=tool_input)
     return [preamble, call]
+
+
+def _calls_made(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tool calls the model made earlier in the conversation, in order."""
+    return [
+        b
+        for m in messages
+        if m["role"] == "assistant" and isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("type") == "tool_use"
+    ]
+
+
+def _chosen_tool(
+    tool_choice: dict[str, Any], names: list[str], calls_made: list[dict[str, Any]]
+) -> str:
+    """The tool `tool_choice` names, else the plan's next step."""
+    if tool_choice.get("type") == "tool" and tool_choice.get("name") in names:
+        return str(tool_choice["name"])
+    return _pick_tool(names, calls_made)
 
 
 def _pick_tool(names: list[str], calls_made: list[dict[str, Any]]) -> str:
@@ -232,6 +282,59 @@ def _pick_tool(names: list[str], calls_made: list[dict[str, Any]]) -> str:
     return names[step % len(names)]
 
 
+_PLAIN_VALUES: dict[str, Any] = {"integer": 3, "number": 3, "boolean": True}
+"""What the model puts in a numeric or yes/no field: a plain, valid value."""
+
+_QUERY_FIELDS = frozenset({"query", "q", "search", "question", "topic", "terms"})
+"""String fields that ask for search terms."""
+
+_DOCUMENT_ID = re.compile(r"\b[a-z]{2,10}-\d{1,4}\b")
+"""What a document id looks like in a tool's result (`doc-12`)."""
+
+
+@dataclass(frozen=True)
+class _Arguments:
+    """What the model fills a tool call's fields from: the question and what tools returned."""
+
+    question: str
+    tool_results: list[str]
+    used_ids: set[str]
+    step: int
+    rng: random.Random
+
+    def value(self, name: str, kind: object) -> Any:
+        """A field's value, by its JSON type and then by its name (a list of types, as in
+        `["string", "null"]`, counts as a string)."""
+        if isinstance(kind, str) and kind in _PLAIN_VALUES:
+            return _PLAIN_VALUES[kind]
+        if kind == "array":
+            return []
+        lowered = name.lower()
+        if "id" in lowered:
+            return self.document_id()
+        if lowered in _QUERY_FIELDS:
+            return self.search_terms()
+        return self.note()
+
+    def document_id(self) -> str:
+        """The first id the results named that was not read yet, else the last one named."""
+        found = [i for result in self.tool_results for i in _DOCUMENT_ID.findall(result)]
+        fresh = [i for i in dict.fromkeys(found) if i not in self.used_ids]
+        return fresh[0] if fresh else (found[-1] if found else "doc-1")
+
+    def search_terms(self) -> str:
+        """The question's keywords; a later search swaps one for a new angle (seeded)."""
+        words = textgen.keywords(self.question, 4)
+        if self.step > 0 and words:
+            words = [*words[1:], self.rng.choice(["evidence", "trade-offs", "examples"])]
+        return " ".join(words) or self.question[:60]
+
+    def note(self) -> str:
+        """A note on the latest result (or the question, before any)."""
+        last = self.tool_results[-1] if self.tool_results else self.question
+        return "Key point: " + " ".join(last.split()[:18])
+
+
 def _fill_input(
     tool: dict[str, Any],
     question: str,
@@ -240,32 +343,15 @@ def _fill_input(
     step: int,
     rng: random.Random,
 ) -> dict[str, Any]:
+    """The arguments of a call to `tool`: every required field (all, if none is marked)."""
     schema = tool.get("input_schema") or {}
     properties: dict[str, Any] = schema.get("properties") or {}
     required = schema.get("required") or list(properties)
-    found_ids = [i for r in tool_results for i in re.findall(r"\b[a-z]{2,10}-\d{1,4}\b", r)]
-    fresh = [i for i in dict.fromkeys(found_ids) if i not in used_ids]
-    values: dict[str, Any] = {}
-    for name in required:
-        kind = (properties.get(name) or {}).get("type", "string")
-        lowered = name.lower()
-        if kind == "integer" or kind == "number":
-            values[name] = 3
-        elif kind == "boolean":
-            values[name] = True
-        elif kind == "array":
-            values[name] = []
-        elif "id" in lowered:
-            values[name] = fresh[0] if fresh else (found_ids[-1] if found_ids else "doc-1")
-        elif lowered in ("query", "q", "search", "question", "topic", "terms"):
-            words = textgen.keywords(question, 4)
-            if step > 0 and words:
-                words = [*words[1:], rng.choice(["evidence", "trade-offs", "examples"])]
-            values[name] = " ".join(words) or question[:60]
-        else:
-            last = tool_results[-1] if tool_results else question
-            values[name] = "Key point: " + " ".join(last.split()[:18])
-    return values
+    arguments = _Arguments(question, tool_results, used_ids, step, rng)
+    return {
+        name: arguments.value(name, (properties.get(name) or {}).get("type", "string"))
+        for name in required
+    }
 
 
 def _preamble(name: str, tool_input: dict[str, Any]) -> str:

@@ -5,8 +5,9 @@ whose message is the failing field's path and pydantic's own words, e.g.
 `max_tokens: Field required` or `messages.0.content.0.text.text: Field required`
 (a content block's `type` is part of the path). The models here say the same
 things in the same shape. Rules pydantic cannot express on one field (roles that
-alternate, tool names that repeat, a `tool_choice` naming a missing tool) are
-checked afterwards on the parsed request, with the API's wording.
+alternate, tool names that repeat, a `tool_choice` naming a missing tool, what
+extended thinking rules out elsewhere in the request) are checked afterwards on
+the parsed request, with the API's wording.
 
 Validation is strict (no coercion): `"10"` is not a `max_tokens`, `true` is not a
 number, as at the real API. Unknown fields are allowed, so SDK options the
@@ -63,8 +64,16 @@ class ToolUseBlock(_Model):
     input: dict[str, Any]
 
 
+class ThinkingBlock(_Model):
+    """A thinking block sent back in an assistant turn, with the signature it came with."""
+
+    type: Literal["thinking"]
+    thinking: str
+    signature: str
+
+
 class OtherBlock(_Model):
-    """Any other block type (image, document, thinking, ...): the simulator reads none."""
+    """Any other block type (image, document, redacted thinking, ...): the simulator reads none."""
 
     type: str
 
@@ -80,13 +89,14 @@ class ToolResultBlock(_Model):
 
 def _block_type(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else None
-    return kind if kind in ("text", "tool_use", "tool_result") else "other"
+    return kind if kind in ("text", "tool_use", "tool_result", "thinking") else "other"
 
 
 ContentBlock = Annotated[
     Annotated[TextBlock, Tag("text")]
     | Annotated[ToolUseBlock, Tag("tool_use")]
     | Annotated[ToolResultBlock, Tag("tool_result")]
+    | Annotated[ThinkingBlock, Tag("thinking")]
     | Annotated[OtherBlock, Tag("other")],
     Discriminator(_block_type),
 ]
@@ -121,6 +131,31 @@ class ToolChoice(_Model):
     name: str | None = None
 
 
+class ThinkingEnabled(_Model):
+    type: Literal["enabled"]
+    budget_tokens: Annotated[int, Field(ge=thinking.MIN_BUDGET_TOKENS)]
+
+
+class ThinkingDisabled(_Model):
+    type: Literal["disabled"]
+
+
+def _thinking_type(value: Any) -> str | None:
+    kind = value.get("type") if isinstance(value, dict) else None
+    return kind if kind in ("enabled", "disabled") else None
+
+
+Thinking = Annotated[
+    Annotated[ThinkingEnabled, Tag("enabled")] | Annotated[ThinkingDisabled, Tag("disabled")],
+    Discriminator(
+        _thinking_type,
+        custom_error_type="invalid_thinking",
+        custom_error_message="must be an object with type 'enabled' or 'disabled'",
+    ),
+]
+"""`thinking`: its path names the branch (`thinking.enabled.budget_tokens`), as at the API."""
+
+
 class CountTokensRequest(_Model):
     """`POST /v1/messages/count_tokens`: a conversation, no `max_tokens`."""
 
@@ -135,6 +170,7 @@ class CountTokensRequest(_Model):
     ) = None
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
+    thinking: Thinking | None = None
     temperature: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     stop_sequences: list[Annotated[str, Field(min_length=1)]] | None = None
     stream: bool | None = None
@@ -179,7 +215,7 @@ def validate_messages_request(body: Any, *, need_max_tokens: bool = True) -> dic
     check_model(request.model)
     _check_conversation(request.messages)
     _check_tools(request)
-    thinking.validate(body)
+    _check_thinking(request)
     return body
 
 
@@ -228,8 +264,9 @@ def _check_conversation(messages: list[Message]) -> None:
         _check_block_roles(index, message)
 
 
-_ONLY_FROM = {ToolUseBlock: "assistant", ToolResultBlock: "user"}
-"""Blocks that only one role may send: tool calls come from the model, results from the user."""
+_ONLY_FROM = {ToolUseBlock: "assistant", ThinkingBlock: "assistant", ToolResultBlock: "user"}
+"""Blocks that only one role may send: tool calls and thinking come from the model, tool
+results from the user."""
 
 
 def _check_block_roles(index: int, message: Message) -> None:
@@ -253,6 +290,19 @@ def _check_tools(request: CountTokensRequest) -> None:
         raise invalid("tool_choice.name: must name one of the tools")
     if choice.type in ("any", "tool") and not names:
         raise invalid("tool_choice: requires tools")
+
+
+def _check_thinking(request: CountTokensRequest) -> None:
+    """What thinking rules out in the rest of the request (the API's wording)."""
+    if not isinstance(request.thinking, ThinkingEnabled):
+        return
+    max_tokens = getattr(request, "max_tokens", None)  # count_tokens may carry one as an extra
+    if isinstance(max_tokens, int) and request.thinking.budget_tokens >= max_tokens:
+        raise invalid("`max_tokens` must be greater than `thinking.budget_tokens`")
+    if request.temperature is not None and request.temperature != 1.0:
+        raise invalid("`temperature` may only be set to 1 when thinking is enabled")
+    if request.tool_choice is not None and request.tool_choice.type in ("any", "tool"):
+        raise invalid("Thinking may not be enabled when tool_choice forces tool use.")
 
 
 def _repeated(names: list[str]) -> str | None:

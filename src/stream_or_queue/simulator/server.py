@@ -11,24 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 import uvicorn
+from starlette.types import Receive, Scope, Send
 
 from .. import config, serving
 from ..edge import mark_cut_on_purpose
 from ..serving import ServerThread
-from .engine import ConnectionDropped, SimRequest, Simulator, StreamPlan
+from .engine import ConnectionDropped, SimRequest, SimResponse, Simulator, StreamPlan
 from .errors import ApiError, dumps
 from .faults import Faults
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 __all__ = [
     "RunningServer",
@@ -42,6 +37,48 @@ def _headers(pairs: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return [(k.encode(), v.encode()) for k, v in pairs.items()]
 
 
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Take part in the ASGI lifespan protocol (nothing to start or stop)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _declared_length(headers: dict[str, str]) -> int:
+    """The Content-Length the client declared (0 when absent or unreadable)."""
+    try:
+        return int(headers.get("content-length", "0") or 0)
+    except ValueError:
+        return 0
+
+
+def _faults(headers: dict[str, str]) -> Faults | None:
+    """Faults asked for by this request's `x-sim-faults` header (400 when unreadable)."""
+    spec = headers.get("x-sim-faults")
+    if not spec:
+        return None
+    try:
+        return Faults.parse(spec)
+    except (ValueError, TypeError) as exc:
+        raise ApiError("invalid_request_error", f"x-sim-faults: {exc}") from None
+
+
+def _sim_request(scope: Scope, headers: dict[str, str], body: bytes) -> SimRequest:
+    host = headers.get("host", "127.0.0.1")
+    return SimRequest(
+        method=scope["method"],
+        path=scope["path"],
+        headers=headers,
+        body=body,
+        query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
+        base_url=f"{scope.get('scheme', 'http')}://{host}",
+    )
+
+
 class SimulatorApp:
     """ASGI application serving a `Simulator` (plus `/_sim/*` for its ledger)."""
 
@@ -50,87 +87,67 @@ class SimulatorApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await _lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        limit = self.simulator.max_batch_body_bytes
-        try:
-            declared = int(headers.get("content-length", "0") or 0)
-        except ValueError:
-            declared = 0
-        if declared > limit:
-            error = ApiError("request_too_large", "Request exceeds the maximum allowed size")
-            await self._send_plain(
-                send,
-                error.status,
-                {"content-type": "application/json"},
-                dumps(error.body(self.simulator.new_id("req_"))),
-            )
+        body = await self._read_body(headers, receive, send)
+        if body is None:
             return
+        if scope["path"].startswith("/_sim/"):
+            await self._admin(scope, body, send)
+            return
+        try:
+            faults = _faults(headers)
+        except ApiError as error:
+            await self._send_error(send, error)
+            return
+        result = self.simulator.handle(_sim_request(scope, headers, body), faults=faults)
+        if result.stream is None:
+            await self._answer(result, send)
+        else:
+            await self._stream(result, result.stream, receive, send)
+
+    async def _read_body(
+        self, headers: dict[str, str], receive: Receive, send: Send
+    ) -> bytes | None:
+        """The whole request body; None when it was refused (a 413 was sent) or the client
+        left. A declared size over the limit is refused before a byte is read."""
+        limit = self.simulator.max_batch_body_bytes
+        too_large = ApiError("request_too_large", "Request exceeds the maximum allowed size")
+        if _declared_length(headers) > limit:
+            await self._send_error(send, too_large)
+            return None
         body = bytearray()
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return None
             body.extend(message.get("body", b""))
             if len(body) > limit:
-                error = ApiError("request_too_large", "Request exceeds the maximum allowed size")
-                await self._send_plain(
-                    send,
-                    error.status,
-                    {"content-type": "application/json"},
-                    dumps(error.body(self.simulator.new_id("req_"))),
-                )
-                return
+                await self._send_error(send, too_large)
+                return None
             if not message.get("more_body"):
-                break
-        path: str = scope["path"]
-        if path.startswith("/_sim/"):
-            await self._admin(scope, bytes(body), send)
+                return bytes(body)
+
+    async def _answer(self, result: SimResponse, send: Send) -> None:
+        """A whole response, after its simulated delay (or a simulated dropped connection)."""
+        try:
+            if result.delay_s > 0:
+                await asyncio.sleep(result.delay_s * config.time_scale())
+        finally:
+            result.release()
+        if result.drop:
+            await self._drop(send, result.headers)
+            mark_cut_on_purpose()  # a simulated fault, not a server error
             return
-        host = headers.get("host", "127.0.0.1")
-        request = SimRequest(
-            method=scope["method"],
-            path=path,
-            headers=headers,
-            body=bytes(body),
-            query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
-            base_url=f"{scope.get('scheme', 'http')}://{host}",
-        )
-        faults = None
-        if spec := headers.get("x-sim-faults"):
-            try:
-                faults = Faults.parse(spec)
-            except (ValueError, TypeError) as exc:
-                error = ApiError("invalid_request_error", f"x-sim-faults: {exc}")
-                await self._send_plain(
-                    send,
-                    400,
-                    {"content-type": "application/json"},
-                    dumps(error.body(self.simulator.new_id("req_"))),
-                )
-                return
-        result = self.simulator.handle(request, faults=faults)
-        if result.stream is None:
-            try:
-                if result.delay_s > 0:
-                    await asyncio.sleep(result.delay_s * config.time_scale())
-            finally:
-                result.release()
-            if result.drop:
-                await self._drop(send, result.headers)
-                mark_cut_on_purpose()  # a simulated fault, not a server error
-                return
-            await self._send_plain(send, result.status, result.headers, result.body)
-            return
-        plan = result.stream
+        await self._send_plain(send, result.status, result.headers, result.body)
+
+    async def _stream(
+        self, result: SimResponse, plan: StreamPlan, receive: Receive, send: Send
+    ) -> None:
+        """Play a stream while watching for the client hanging up, which stops generation."""
         await send(
             {
                 "type": "http.response.start",
@@ -152,6 +169,10 @@ class SimulatorApp:
         finally:
             watcher.cancel()
             plan.close()
+
+    async def _send_error(self, send: Send, error: ApiError) -> None:
+        body = dumps(error.body(self.simulator.new_id("req_")))
+        await self._send_plain(send, error.status, {"content-type": "application/json"}, body)
 
     @staticmethod
     async def _play(plan: StreamPlan, send: Send) -> bool:

@@ -135,26 +135,49 @@ def chat_answer(prompt: Prompt, rng: random.Random) -> str:
     length = _length(prompt)
     found = knowledge.retrieve(prompt.user)
     previous = _source_of(prompt.previous_answer) if prompt.previous_answer else None
-    if previous is not None and (found or _VAGUE.search(prompt.user) or _familiar(prompt.user)):
-        if _POINTING.search(prompt.user) and found and found[0].score < _CLEAR_MATCH:
-            # "how do I measure it?": "it" is the previous answer's subject
-            found = [knowledge.Match(previous, found[0].score + 1, ()), *found]
+    if previous is not None and _builds_on(prompt.user, found):
+        found = _with_referent(prompt.user, previous, found)
         return _follow_up(prompt, previous, found, length, rng)
     if not found:
         return off_topic(prompt, rng)
     primary = found[0].entry
     if length == "sentence":
         return primary.gist
-    parts = [primary.gist, *_closest(prompt.user, primary, 1 if length == "brief" else 2)]
+    parts = _first_answer_parts(prompt.user, found, length)
+    offer = rng.choice(_OFFERS[primary.section]) if primary.section in _OFFERS else ""
+    return "\n\n".join([*(_unlabel(p) for p in parts), *([offer] if offer else [])])
+
+
+def _builds_on(question: str, found: list[knowledge.Match]) -> bool:
+    """A question that continues the conversation: on a subject of the notes, vague ("why?"),
+    or made only of words the notes use."""
+    return bool(found) or bool(_VAGUE.search(question)) or _familiar(question)
+
+
+def _with_referent(
+    question: str, previous: knowledge.Entry, found: list[knowledge.Match]
+) -> list[knowledge.Match]:
+    """In "how do I measure it?", with no clear subject of its own, "it" is the previous
+    answer's subject."""
+    if _POINTING.search(question) and found and found[0].score < _CLEAR_MATCH:
+        return [knowledge.Match(previous, found[0].score + 1, ()), *found]
+    return found
+
+
+def _first_answer_parts(question: str, found: list[knowledge.Match], length: str) -> list[str]:
+    """The paragraphs of a first answer: the best entry's gist and its closest paragraphs
+    (all of them in detail), then a related entry's point unless the answer is brief."""
+    primary = found[0].entry
     if length == "detailed":
         parts = [primary.gist, *primary.paragraphs, *primary.more[:1]]
+    else:
+        parts = [primary.gist, *_closest(question, primary, 1 if length == "brief" else 2)]
     related = [m.entry for m in found[1:] if m.score >= 0.5 * found[0].score]
     if related and length != "brief":
         parts.append("A related point: " + _lower_first(related[0].gist))
         if length == "detailed":
             parts += related[0].paragraphs[:1]
-    offer = rng.choice(_OFFERS[primary.section]) if primary.section in _OFFERS else ""
-    return "\n\n".join([*(_unlabel(p) for p in parts), *([offer] if offer else [])])
+    return parts
 
 
 _OFFERS = {

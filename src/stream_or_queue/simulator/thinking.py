@@ -9,6 +9,9 @@ course measures (a better answer costs money and seconds nobody should sit throu
 
 How much of the budget the model uses is the simulator's own assumption (see
 `config.THINKING_BUDGET_USE`): real models often stop well short of the budget.
+What the API refuses about thinking (the budget's floor, a budget not below
+`max_tokens`, thinking blocks outside assistant turns) is checked with the rest of
+the request, in `schema.py`.
 """
 
 from __future__ import annotations
@@ -19,58 +22,13 @@ from typing import Any
 
 from .. import config
 from . import knowledge
-from .errors import invalid
 from .tokens import tokenize
 
-__all__ = ["MIN_BUDGET_TOKENS", "budget_tokens", "reasoning", "signature", "validate"]
+__all__ = ["MIN_BUDGET_TOKENS", "budget_tokens", "reasoning", "signature"]
 
 MIN_BUDGET_TOKENS = 1024
 """The API's floor for `budget_tokens` (SDK docstring: "Must be >=1024 and less than
 max_tokens")."""
-
-
-def validate(body: dict[str, Any]) -> None:
-    """Refuse what the real API refuses about `thinking` (400 invalid_request_error)."""
-    for index, message in enumerate(body.get("messages") or []):
-        blocks = message.get("content") if isinstance(message, dict) else None
-        for b_index, block in enumerate(blocks if isinstance(blocks, list) else []):
-            if (
-                isinstance(block, dict)
-                and block.get("type") == "thinking"
-                and (
-                    message.get("role") != "assistant"
-                    or not isinstance(block.get("thinking"), str)
-                    or not isinstance(block.get("signature"), str)
-                )
-            ):
-                raise invalid(
-                    f"messages.{index}.content.{b_index}: thinking blocks need thinking and "
-                    "signature, in assistant turns"
-                )
-    thinking = body.get("thinking")
-    if thinking is None:
-        return
-    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled"):
-        raise invalid("thinking: must be an object with type 'enabled' or 'disabled'")
-    if thinking["type"] == "disabled":
-        return
-    budget = thinking.get("budget_tokens")
-    if not isinstance(budget, int) or isinstance(budget, bool):
-        raise invalid("thinking.enabled.budget_tokens: Field required")
-    if budget < MIN_BUDGET_TOKENS:
-        raise invalid(
-            f"thinking.enabled.budget_tokens: Input should be greater than or equal to "
-            f"{MIN_BUDGET_TOKENS}"
-        )
-    max_tokens = body.get("max_tokens")
-    if isinstance(max_tokens, int) and budget >= max_tokens:
-        raise invalid("`max_tokens` must be greater than `thinking.budget_tokens`")
-    temperature = body.get("temperature")
-    if temperature is not None and float(temperature) != 1.0:
-        raise invalid("`temperature` may only be set to 1 when thinking is enabled")
-    choice = body.get("tool_choice")
-    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
-        raise invalid("Thinking may not be enabled when tool_choice forces tool use.")
 
 
 def budget_tokens(body: dict[str, Any]) -> int:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx2
 
-from .. import config
+from .. import clock, config
 from .engine import ConnectionDropped, SimRequest, SimResponse, Simulator, StreamPlan
 from .faults import Faults
 
@@ -25,13 +25,15 @@ _TIMED_OUT = "The read operation timed out"
 
 
 def _wait_for_body(result: SimResponse, request: httpx2.Request) -> tuple[float, bool]:
-    """Real seconds to wait for a non-streamed body, and whether the read times out first.
+    """Seconds to wait for a non-streamed body, and whether the read times out first.
 
     Over a socket, the client's read timeout (the SDK's `timeout=`) fires when no
     byte arrives in time; in-process it must be applied here, or a short timeout
     would never fire. The model still generates the whole answer (it cannot know).
+    The seconds are real ones at the time scale, or simulated ones on a simulated
+    timeline (where the timeout, too, counts simulated seconds).
     """
-    wait = result.delay_s * config.time_scale()
+    wait = result.delay_s if clock.timeline() is not None else result.delay_s * config.time_scale()
     timeouts = request.extensions.get("timeout") or {}
     read = timeouts.get("read") if isinstance(timeouts, dict) else None
     if read is not None and wait > read:
@@ -107,8 +109,11 @@ class SimulatorTransport(httpx2.BaseTransport):
         if result.stream is not None:
             return _response(result, request, _SyncPlanStream(result.stream))
         wait, timed_out = _wait_for_body(result, request)
+        line = clock.timeline()
         try:
-            if wait > 0:
+            if line is not None:
+                line.sleep(wait)
+            elif wait > 0:
                 time.sleep(wait)
         finally:
             result.release()
@@ -132,8 +137,11 @@ class AsyncSimulatorTransport(httpx2.AsyncBaseTransport):
         if result.stream is not None:
             return _response(result, request, _AsyncPlanStream(result.stream))
         wait, timed_out = _wait_for_body(result, request)
+        line = clock.timeline()
         try:
-            if wait > 0:
+            if line is not None:
+                await line.asleep(wait)
+            elif wait > 0:
                 await asyncio.sleep(wait)
         finally:
             result.release()

@@ -1,7 +1,7 @@
 """The research assistant as a web service: stream short answers, queue long ones.
 
-`create_app()` builds the service (small FastAPI routers behind a simulated edge
-and a traffic meter; the job function is a parameter); `serve_in_thread()` runs
+`create_app()` builds the service (small FastAPI routers behind a simulated edge;
+the job function is a parameter); `serve_in_thread()` runs
 it on loopback from a notebook or a test; `python -m stream_or_queue.web --port
 8000` runs it on its own. `clients` has the Python side: a polling client with
 backoff and an SSE client that reattaches with Last-Event-ID.
@@ -12,7 +12,6 @@ from __future__ import annotations
 from ..edge import DurationLimit, Edge, EdgeTimeout, IdleTimeout
 from .app import QuestionIn, WebService, create_app, run_in_request
 from .jobs import cancel, job_view, research_job, submit
-from .metrics import Traffic, TrafficMeter
 from .server import RunningWeb, serve_in_thread
 
 __all__ = [
@@ -22,8 +21,6 @@ __all__ = [
     "IdleTimeout",
     "QuestionIn",
     "RunningWeb",
-    "Traffic",
-    "TrafficMeter",
     "WebService",
     "cancel",
     "create_app",

@@ -23,12 +23,20 @@ from rq.job import Job
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from .. import config
 from . import events, jobs
 from .schemas import QuestionIn
 from .state import QUEUE_ERRORS, State, WebState, log, request_id
 
-__all__ = ["router"]
+__all__ = ["WEB_SSE_RETRY_MS", "router"]
+
+WEB_SSE_RETRY_MS = 500
+"""The `retry:` hint sent to EventSource clients: how soon to reconnect after a cut."""
+
+WEB_SSE_STATUS_CHECK_S = 0.5
+"""An idle event stream re-checks the job's status this often (real s).
+
+A crashed worker writes no event, so silence alone must not look like progress.
+"""
 
 router = APIRouter()
 _ENDED = frozenset({"finished", "failed", "stopped", "canceled"})
@@ -112,8 +120,8 @@ async def _events_until_terminal(
     state: WebState, job_id: str, cursor: str | None
 ) -> AsyncIterator[ServerSentEvent]:
     aconn = state.async_connection
-    retry: int | None = config.WEB_SSE_RETRY_MS
-    check_every = config.WEB_SSE_STATUS_CHECK_S
+    retry: int | None = WEB_SSE_RETRY_MS
+    check_every = WEB_SSE_STATUS_CHECK_S
     with state.event_hub.watch(job_id) as woken:
         while True:
             woken.clear()
@@ -130,11 +138,11 @@ async def _events_until_terminal(
                     return
             try:
                 await asyncio.wait_for(woken.wait(), check_every)
-                check_every = config.WEB_SSE_STATUS_CHECK_S
+                check_every = WEB_SSE_STATUS_CHECK_S
             except TimeoutError:
                 # Quiet for a while: did the job end without a word (a crashed worker)?
                 # Check less and less often, so idle streams cost next to nothing.
-                check_every = min(2 * check_every, 8 * config.WEB_SSE_STATUS_CHECK_S)
+                check_every = min(2 * check_every, 8 * WEB_SSE_STATUS_CHECK_S)
                 status = await aconn.hget(Job.key_for(job_id), "status")
                 if status is None or events.as_text(status) in _ENDED:
                     await run_in_threadpool(_end_if_job_ended, state.connection, job_id)

@@ -11,7 +11,7 @@ state through `Depends(get_state)`:
 Jobs live in RQ (Redis), not in this process: restart it and every job, its
 events and its result are still there. No route lists jobs; ids are 128-bit
 random. The job function is a parameter (`job=`), so the web package does not
-decide which agent runs. The FastAPI app is wrapped in a traffic meter and a
+decide which agent runs. The FastAPI app is wrapped in a
 simulated edge (`Edge`: a duration limit, an idle timeout or both), as a
 deployment sits behind a load balancer or a function platform.
 
@@ -41,11 +41,13 @@ from ..edge import Edge
 from ..jobs import get_queue
 from . import api, chat, events, health, jobs, pages
 from .chat import run_in_request
-from .metrics import TrafficMeter
 from .schemas import QuestionIn
 from .state import QUEUE_ERRORS, WebState, async_redis, log, request_id, sync_redis
 
 __all__ = ["QuestionIn", "WebService", "create_app", "run_in_request"]
+
+WEB_RETRY_AFTER_S = 5
+"""The `Retry-After` (s) of a 503 answered while the queue cannot be reached."""
 
 HERE = Path(__file__).resolve().parent
 
@@ -93,24 +95,22 @@ class _Guard:
 
 
 class WebService:
-    """The deployable ASGI app: traffic meter -> simulated edge -> guard -> FastAPI.
+    """The deployable ASGI app: simulated edge -> guard -> FastAPI.
 
     `api` is the FastAPI app, `edge` the edge (change `edge.duration_s` or
-    `edge.idle_s` at will),
-    `traffic` the meter; `redis` and `queue_name` the job store it uses.
+    `edge.idle_s` at will); `redis` and `queue_name` the job store it uses.
     """
 
-    def __init__(self, api: FastAPI, edge: Edge, traffic: TrafficMeter, state: WebState) -> None:
+    def __init__(self, api: FastAPI, edge: Edge, state: WebState) -> None:
         self.api = api
         self.edge = edge
-        self.traffic = traffic
         self.state = state
         self.redis = state.connection
         self.redis_url = state.redis_url
         self.queue_name = state.queue.name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.traffic(scope, receive, send)
+        await self.edge(scope, receive, send)
 
 
 def _lifespan(state: WebState) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
@@ -166,7 +166,7 @@ async def _queue_unreachable(request: Request, exc: Exception) -> JSONResponse:
             "request_id": rid,
         },
         status_code=503,
-        headers={"Retry-After": str(config.WEB_RETRY_AFTER_S), "Cache-Control": "no-store"},
+        headers={"Retry-After": str(WEB_RETRY_AFTER_S), "Cache-Control": "no-store"},
     )
 
 
@@ -214,4 +214,4 @@ def create_app(
     for router in (api.router, chat.router, pages.router, health.router):
         app.include_router(router)
     edge = Edge(_Guard(app), duration_s=edge_timeout_s, idle_s=edge_idle_s)
-    return WebService(app, edge, TrafficMeter(edge), state)
+    return WebService(app, edge, state)

@@ -14,7 +14,7 @@ import contextlib
 import json
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -29,6 +29,7 @@ from .schemas import QuestionIn, question_or_422
 __all__ = ["CHAT_MAX_THINKING", "CHAT_MAX_TOKENS", "CHAT_SYSTEM", "router", "run_in_request"]
 
 router = APIRouter()
+T = TypeVar("T")
 CHAT_MAX_TOKENS = 400
 CHAT_SYSTEM = "Answer briefly and directly, in a few sentences."
 
@@ -123,6 +124,22 @@ async def _research_stream(question: str) -> AsyncIterator[ServerSentEvent]:
         task.cancel()
 
 
+class _WhileOpen:
+    """The agent's step runner inside a request: no step starts once the request ended.
+
+    Without it, an agent cut during a tool call would go on to its next model call
+    and pay for its input before the first token told it to stop.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+
+    def step(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self.stop.is_set():
+            raise jobs.JobCanceled(f"the request ended before {name}")
+        return fn(*args, **kwargs)
+
+
 async def run_in_request(
     question: str,
     *,
@@ -133,8 +150,10 @@ async def run_in_request(
 
     The agent runs on its own thread; the request awaits it. When the request is
     cancelled (the edge cut it, the user closed the tab), the agent is stopped at
-    its next progress report or token, so it stops spending - but what it already
-    spent is spent, and the answer is lost.
+    its next step, progress report or token, so it stops spending: it pays for the
+    model calls it started (a streamed one up to the tokens generated so far), as
+    `research.schedule.Schedule.cost_by` computes - but what it already spent is
+    spent, and the answer is lost.
     """
     loop = asyncio.get_running_loop()
     stop = threading.Event()
@@ -168,7 +187,10 @@ async def run_in_request(
         try:
             outcome: dict[str, Any] | BaseException = jobs.as_result(
                 agent_in_request(  # held in the request: nothing to resume, so no workflow
-                    question, progress=progress, on_text=text if on_text is not None else None
+                    question,
+                    progress=progress,
+                    on_text=text if on_text is not None else None,
+                    steps=_WhileOpen(stop),
                 )
             )
         except BaseException as exc:  # handed to the awaiting request

@@ -10,12 +10,16 @@ course.
   cut (an edge timeout, a network change), reconnects with `Last-Event-ID`
   so that it misses nothing and sees nothing twice.
 
-`apoll_job` and `afollow_events` are the async twins.
+`afollow_events` is the async twin of `follow_events`.
+
+`poll_moments` and `sse_connections` are the same two clients as arithmetic
+over a job's schedule (when it ends, in simulated seconds): what each costs in
+requests and how late it notices the end, exact, for tables over many jobs.
+A test runs the real clients against the service and checks they agree.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,12 +31,14 @@ from .. import clock
 __all__ = [
     "EventLog",
     "PollResult",
+    "SseFollow",
     "afollow_events",
-    "apoll_job",
     "backoff_delays",
     "event_data",
     "follow_events",
     "poll_job",
+    "poll_moments",
+    "sse_connections",
 ]
 
 TERMINAL = frozenset({"finished", "failed", "canceled"})
@@ -51,6 +57,62 @@ def backoff_delays(
         delay = min(delay * factor, max_s)
 
 
+def poll_moments(
+    ends_at_s: float, *, first_s: float = 1.0, factor: float = 2.0, max_s: float = 15.0
+) -> list[float]:
+    """When a `poll_job` client asks about a job that ends `ends_at_s` after its first poll.
+
+    The last moment is the first poll at or after the end: the one that sees it.
+    So the client sends `len(...)` requests and notices the end `[-1] - ends_at_s` late.
+    """
+    if ends_at_s < 0:
+        raise ValueError(f"ends_at_s must be >= 0, got {ends_at_s}")
+    moments = [0.0]
+    for delay in backoff_delays(first_s, factor, max_s):
+        if moments[-1] >= ends_at_s:
+            return moments
+        moments.append(moments[-1] + delay)
+    raise AssertionError("unreachable: backoff_delays never ends")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class SseFollow:
+    """How a `follow_events` client follows a job, computed from when the job ends."""
+
+    connections: int
+    """Requests made: one, plus one per cut."""
+    noticed_at_s: float
+    """When the terminal event reached the client (from its first connection)."""
+    open_s: float
+    """Seconds its responses were held open, summed."""
+
+    @property
+    def cuts(self) -> int:
+        return self.connections - 1
+
+
+def sse_connections(
+    ends_at_s: float, *, edge_s: float | None = None, retry_s: float = 0.0
+) -> SseFollow:
+    """A `follow_events` client on a job that ends `ends_at_s` after it connects.
+
+    The terminal event arrives as soon as it is written. An edge with a duration
+    limit `edge_s` cuts each connection after `edge_s`; the client reconnects
+    `retry_s` later (the service's `retry:` hint) and resumes after the last
+    event it saw, so it misses nothing; an end written while it was away is sent
+    at once when it is back.
+    """
+    if ends_at_s < 0 or retry_s < 0 or (edge_s is not None and edge_s <= 0):
+        raise ValueError("need ends_at_s >= 0, retry_s >= 0 and edge_s > 0 (or None)")
+    opened, connections, open_s = 0.0, 1, 0.0
+    while edge_s is not None and ends_at_s > opened + edge_s:
+        open_s += edge_s
+        opened += edge_s + retry_s
+        connections += 1
+    noticed = max(ends_at_s, opened)
+    return SseFollow(connections, noticed, open_s + noticed - opened)
+
+
 @dataclass
 class PollResult:
     """How a polling client saw a job end."""
@@ -58,8 +120,6 @@ class PollResult:
     status: str
     view: dict[str, Any]
     polls: int
-    waited_s: float  # simulated seconds from the first poll to the one that saw the end
-    noticed_at: float  # Unix time the client saw the end
 
 
 def poll_job(
@@ -82,35 +142,10 @@ def poll_job(
         response.raise_for_status()
         view = response.json()
         if view["status"] in TERMINAL:
-            return PollResult(view["status"], view, polls, watch.elapsed, time.time())
+            return PollResult(view["status"], view, polls)
         if watch.elapsed > timeout_s:
             raise TimeoutError(f"job {job_id} still {view['status']} after {timeout_s:g} sim s")
         sleep(next(delays))
-
-
-async def apoll_job(
-    client: httpx2.AsyncClient,
-    job_id: str,
-    *,
-    first_s: float = 1.0,
-    factor: float = 2.0,
-    max_s: float = 15.0,
-    timeout_s: float = 1_800.0,
-) -> PollResult:
-    """The async twin of `poll_job`."""
-    watch = clock.Stopwatch()
-    delays = backoff_delays(first_s, factor, max_s)
-    polls = 0
-    while True:
-        response = await client.get(f"/jobs/{job_id}")
-        polls += 1
-        response.raise_for_status()
-        view = response.json()
-        if view["status"] in TERMINAL:
-            return PollResult(view["status"], view, polls, watch.elapsed, time.time())
-        if watch.elapsed > timeout_s:
-            raise TimeoutError(f"job {job_id} still {view['status']} after {timeout_s:g} sim s")
-        await clock.asleep(next(delays))
 
 
 def event_data(event: httpx2.ServerSentEvent) -> dict[str, Any]:
@@ -129,7 +164,6 @@ class EventLog:
     events: list[httpx2.ServerSentEvent] = field(default_factory=list)
     connections: int = 0
     last_event_id: str | None = None
-    noticed_at: float | None = None  # Unix time the terminal event arrived
 
     @property
     def status(self) -> str | None:
@@ -147,10 +181,7 @@ class EventLog:
         self.events.append(event)
         if event.id:
             self.last_event_id = event.id
-        if event.event == "done":
-            self.noticed_at = time.time()
-            return True
-        return False
+        return event.event == "done"
 
 
 def _headers(last_event_id: str | None) -> dict[str, str]:
@@ -167,7 +198,6 @@ def follow_events(
     last_event_id: str | None = None,
     max_connections: int = 50,
     stop_after: int | None = None,
-    on_event: Callable[[httpx2.ServerSentEvent], None] | None = None,
 ) -> EventLog:
     """Read a job's events to the end, reconnecting with Last-Event-ID after a cut.
 
@@ -186,8 +216,6 @@ def follow_events(
                 for event in httpx2.EventSource(response):
                     retry_ms = event.retry if event.retry is not None else retry_ms
                     ended = log.record(event)
-                    if on_event is not None:
-                        on_event(event)
                     if ended or (stop_after is not None and len(log.events) >= stop_after):
                         return log
         except _CUT:
@@ -204,7 +232,6 @@ async def afollow_events(
     last_event_id: str | None = None,
     max_connections: int = 50,
     stop_after: int | None = None,
-    on_event: Callable[[httpx2.ServerSentEvent], None] | None = None,
 ) -> EventLog:
     """The async twin of `follow_events`."""
     log = EventLog(job_id, last_event_id=last_event_id)
@@ -219,8 +246,6 @@ async def afollow_events(
                 async for event in httpx2.EventSource(response):
                     retry_ms = event.retry if event.retry is not None else retry_ms
                     ended = log.record(event)
-                    if on_event is not None:
-                        on_event(event)
                     if ended or (stop_after is not None and len(log.events) >= stop_after):
                         return log
         except _CUT:

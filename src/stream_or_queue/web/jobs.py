@@ -63,7 +63,11 @@ __all__ = [
 
 JOB_KIND = "web-research"
 LOST_WORKER_MESSAGE = "A worker was lost; retrying from the last checkpoint"
-JOB_TIMEOUT_S = 30 * 60  # real seconds: RQ's own limit for one job
+JOB_TIMEOUT_S = 30 * 60
+"""RQ's limit on one research job (real s): past it the worker kills the job."""
+JOB_RETRIES = 3
+"""RQ `Retry(max=...)` budget of the research job: each crash or failure uses one
+(the retry re-attaches to the job's DBOS workflow, which resumes)."""
 _OWN_STEPS = frozenset({"queued", "retrying"})  # events this module writes, not the agent
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 _STATUS = {
@@ -266,7 +270,7 @@ def submit(
         question,
         job_id=job_id,
         job_timeout=JOB_TIMEOUT_S,
-        retry=Retry(max=config.DURABLE_DEFAULT_RETRIES),
+        retry=Retry(max=JOB_RETRIES),
         result_ttl=config.WEB_RESULT_TTL_S,
         failure_ttl=config.WEB_RESULT_TTL_S,
         ttl=config.WEB_RESULT_TTL_S,

@@ -14,11 +14,12 @@ templates (and the page's script) a checked copy of it.
 from __future__ import annotations
 
 import html
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from .. import config
 
 __all__ = ["Link", "browser_link", "browser_url", "forwarded_prefix", "hub_prefix"]
 
@@ -30,7 +31,8 @@ _SAFE_PATH = re.compile(r"(?:/[A-Za-z0-9._~%@+-]+)*/?")
 
 def hub_prefix(environ: Mapping[str, str] | None = None) -> str | None:
     """The JupyterHub user prefix (`/user/ana/`), or None when not running under a hub."""
-    value = (os.environ if environ is None else environ).get(HUB_PREFIX_VARIABLE, "").strip()
+    raw = config.env(HUB_PREFIX_VARIABLE) if environ is None else environ.get(HUB_PREFIX_VARIABLE)
+    value = (raw or "").strip()
     if not value:
         return None
     if not value.startswith("/") or value.startswith("//") or not _SAFE_PATH.fullmatch(value):

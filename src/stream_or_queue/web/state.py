@@ -25,7 +25,6 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from rq import Queue
 
-from .. import config
 from ..jobs import fake_server, get_redis
 from . import events
 from .links import forwarded_prefix
@@ -40,6 +39,16 @@ __all__ = [
     "request_id",
     "sync_redis",
 ]
+
+WEB_REDIS_CONNECTIONS = 64
+"""Redis connections one web process opens for its event streams and status reads.
+
+Streams beyond this wait for a free connection (and all of them share one
+subscription for wake-ups): a thousand open streams never mean a thousand connections.
+"""
+
+WEB_REDIS_WAIT_S = 30.0
+"""How long a request waits for one of those connections before it answers 503."""
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("stream_or_queue.web")
@@ -77,8 +86,8 @@ def async_redis(url: str | None) -> redis.asyncio.Redis:
     if url:
         pool = redis.asyncio.BlockingConnectionPool.from_url(
             url,
-            max_connections=config.WEB_REDIS_CONNECTIONS,
-            timeout=config.WEB_REDIS_WAIT_S,
+            max_connections=WEB_REDIS_CONNECTIONS,
+            timeout=WEB_REDIS_WAIT_S,
             socket_connect_timeout=2,
             retry=_fail_fast_async_retry(),
         )
@@ -86,11 +95,11 @@ def async_redis(url: str | None) -> redis.asyncio.Redis:
     client = fakeredis.FakeAsyncRedis(
         server=fake_server(),
         connection_pool_class=redis.asyncio.BlockingConnectionPool,
-        max_connections=config.WEB_REDIS_CONNECTIONS,
+        max_connections=WEB_REDIS_CONNECTIONS,
     )
     fake_pool = client.connection_pool
     if isinstance(fake_pool, redis.asyncio.BlockingConnectionPool):
-        fake_pool.timeout = config.WEB_REDIS_WAIT_S
+        fake_pool.timeout = WEB_REDIS_WAIT_S
     return client
 
 

@@ -14,6 +14,11 @@ Two details make it feel right:
   the widget shows what that saved: planned minus generated tokens from the
   simulator's ledger offline, or an upper bound from `max_tokens` live.
 
+Each answer plays on a simulated timeline of its own (`clock.simulated(pace=...)`),
+paced at the box's clock: a person sees it arrive in real time, while its figures
+(time to first token, tokens/s, what a stop saved) are read off the timeline, so
+they are the model's own and the same on every run, however busy the machine.
+
 Programmatic use, for tests and notebooks run by nbval:
 
 >>> chat = ChatBox()
@@ -37,7 +42,7 @@ from typing import Any
 import anthropic
 import ipywidgets as widgets
 
-from .. import config
+from .. import clock, config
 from ..llm import async_client
 from ..simulator import Simulator
 from ..streaming import AsyncCancellableStream, Savings, StreamStats, savings
@@ -47,6 +52,8 @@ __all__ = ["ChatBox", "Coalescer", "Snapshot", "Turn"]
 
 DEFAULT_MAX_UPDATES_PER_S = 30.0
 MAX_MESSAGE_CHARS = 20_000
+_HANDOFF_TIMEOUT_S = 5.0
+"""A safety net: the stream never waits longer than this for a `wait_for_tokens` caller."""
 
 
 @dataclass
@@ -174,6 +181,8 @@ class ChatBox(LiveForm, widgets.VBox):
         self._pending_user = ""
         self._past_html = ""
         self._token_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._handoff: asyncio.Future[None] | None = None
+        """Set when `wait_for_tokens` was released: the stream pauses until the waiter ran."""
         self._coalescer = Coalescer(self._render, 1.0 / max_updates_per_s)
 
         self.input = widgets.Text(placeholder=placeholder, layout=widgets.Layout(flex="1"))
@@ -345,7 +354,10 @@ class ChatBox(LiveForm, widgets.VBox):
         """Wait until the answer in progress has `count` tokens (or has ended).
 
         Returns the tokens received so far. Raises TimeoutError after `timeout_s`
-        real seconds, so a notebook can never hang here.
+        real seconds, so a notebook can never hang here. The stream waits for the
+        caller in turn: it reads no further token until the caller's code after this
+        `await` has run up to its next `await`, so `await chat.wait_for_tokens(40)`
+        followed by a Stop click stops after exactly 40 tokens, however fast they come.
         """
         if self._stream is None or not self.streaming or self.reply_tokens >= count:
             return self.reply_tokens
@@ -353,10 +365,18 @@ class ChatBox(LiveForm, widgets.VBox):
         self._token_waiters.append((count, future))
         assert self.task is not None
         waiting: set[asyncio.Future[Any]] = {future, self.task}
-        await asyncio.wait_for(
-            asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED), timeout_s
-        )
+        try:
+            await asyncio.wait_for(
+                asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED), timeout_s
+            )
+        finally:
+            self._release_handoff()
         return self.reply_tokens
+
+    def _release_handoff(self) -> None:
+        handoff, self._handoff = self._handoff, None
+        if handoff is not None and not handoff.done():
+            handoff.set_result(None)
 
     def clear(self) -> None:
         """Forget the conversation (the next message starts a new one)."""
@@ -445,6 +465,8 @@ class ChatBox(LiveForm, widgets.VBox):
             keep = []
             for count, future in self._token_waiters:
                 if have >= count and not future.done():
+                    if self._handoff is None:
+                        self._handoff = asyncio.get_running_loop().create_future()
                     future.set_result(None)
                 elif not future.done():
                     keep.append((count, future))
@@ -452,8 +474,13 @@ class ChatBox(LiveForm, widgets.VBox):
         self._coalescer.poke()
 
     async def _run(self, message: str, stream: AsyncCancellableStream) -> Turn:
-        # the task's own context: this answer plays at the box's speed, other cells keep theirs
-        with config.time_scale_in_context(self.time_scale):
+        # The task's own context: this answer plays at the box's speed, other cells keep
+        # theirs. Its figures are read off a simulated timeline of its own, played back at
+        # that speed: a person watches it in real time, the figures stay exact.
+        with (
+            config.time_scale_in_context(self.time_scale),
+            clock.simulated(pace=self.time_scale),
+        ):
             return await self._play(message, stream)
 
     async def _play(self, message: str, stream: AsyncCancellableStream) -> Turn:
@@ -465,6 +492,9 @@ class ChatBox(LiveForm, widgets.VBox):
                     # waiting (the task fell behind), the stream would otherwise run
                     # without pausing, and a Stop click or another cell would wait.
                     await asyncio.sleep(0)
+                    handoff = self._handoff
+                    if handoff is not None:  # a wait_for_tokens caller goes first
+                        await asyncio.wait({handoff}, timeout=_HANDOFF_TIMEOUT_S)
         except anthropic.APIError as exc:
             error = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
         except asyncio.CancelledError:
@@ -479,6 +509,7 @@ class ChatBox(LiveForm, widgets.VBox):
             if not future.done():
                 future.set_result(None)
         self._token_waiters = []
+        self._release_handoff()
         stats = stream.stats
         turn = Turn(user=message, reply=stats.text, stats=stats, error=error)
         if stats.cancelled:

@@ -46,6 +46,8 @@ from pydantic import (
     model_validator,
 )
 
+from .. import config
+
 __all__ = [
     "DEFAULT_LEARNER",
     "LEARNER_ENV",
@@ -230,7 +232,7 @@ def quiz_text(name: str) -> str:
 
 def learner() -> str:
     """Who is answering: `STREAM_OR_QUEUE_LEARNER`, or the fixed default."""
-    return os.environ.get(LEARNER_ENV, "").strip() or DEFAULT_LEARNER
+    return (config.env(LEARNER_ENV) or "").strip() or DEFAULT_LEARNER
 
 
 def display_order(question: Question, *, seed: str) -> tuple[int, ...]:
