@@ -12,7 +12,8 @@ It prints how many runs passed and failed and the slowest run. Bounded: every py
 run has a timeout; the burner lives only as long as the loop.
 
     .venv/bin/python scripts/stress_real_redis.py --notebook-runs 20 --suite-runs 5
-    .venv/bin/python scripts/stress_real_redis.py --notebook-runs 0 --suite-runs 10 --suite-path tests/test_web_restart.py
+    .venv/bin/python scripts/stress_real_redis.py --notebook-runs 0 --suite-runs 10 \
+        --suite-path tests/test_web_restart.py
 """
 
 from __future__ import annotations
