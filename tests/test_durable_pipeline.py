@@ -63,6 +63,7 @@ def test_progress_arrives_as_an_event_and_as_a_stream(dbos_here: Path) -> None:
     assert [e["percent"] for e in events] == sorted(e["percent"] for e in events)
 
 
+@pytest.mark.slow
 def test_cancel_stops_between_steps_and_resume_finishes_without_redoing(dbos_here: Path) -> None:
     ledger = str(dbos_here)
     handle = start_pipeline("order-10", "report", 0.3, ledger)
@@ -130,6 +131,7 @@ def test_a_notebook_cell_launches_and_runs_on_its_event_loop(tmp_path: Path) -> 
     assert ledger_counts(ledger).notifications == 1
 
 
+@pytest.mark.slow
 def test_the_course_queue_caps_concurrency_and_rate(dbos_here: Path) -> None:
     ledger = str(dbos_here)
     queue = engine.register_course_queue(worker_concurrency=1, limiter={"limit": 2, "period": 1.0})

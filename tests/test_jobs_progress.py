@@ -38,6 +38,7 @@ def test_bad_progress_is_refused_even_outside_a_job(
         report_progress(percent, step, message)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_progress_is_readable_while_the_job_runs(backend: Backend) -> None:
     job = jobs.get_queue().enqueue(tasks.sleep_for, 300.0)  # 3 s real
     assert jobs.get_progress(job) is None

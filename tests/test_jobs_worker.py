@@ -64,6 +64,7 @@ def test_stop_is_warm_the_current_job_finishes(backend: Backend, no_leaked_threa
     assert job.get_status(refresh=True) == "finished"
 
 
+@pytest.mark.slow
 def test_kill_leaves_the_job_started_and_a_new_worker_loses_nothing(
     backend: Backend, no_leaked_threads: None
 ) -> None:
@@ -104,6 +105,7 @@ def test_without_retry_an_abandoned_job_is_kept_in_the_failed_registry(
     assert "AbandonedJobError" in failure_text(job)
 
 
+@pytest.mark.slow
 def test_retry_with_intervals_needs_and_gets_the_scheduler(
     backend: Backend, no_leaked_threads: None
 ) -> None:

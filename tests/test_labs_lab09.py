@@ -146,6 +146,7 @@ async def test_turns_that_are_not_steps_are_paid_again_after_a_kill(
         await lab09.check_crash(module)
 
 
+@pytest.mark.slow
 def test_the_capstone_runs_on_dbos_not_on_the_retired_engine() -> None:
     import subprocess
 

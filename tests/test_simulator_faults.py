@@ -206,6 +206,7 @@ def test_dropped_connection_without_stream_is_retried_by_the_sdk(way: str) -> No
     assert sim.in_flight == 0
 
 
+@pytest.mark.slow
 def test_sdk_retries_a_dropped_connection_until_it_gets_through() -> None:
     """Connection errors carry no retry-after: the SDK backs off 0.5 s+ per retry (real time)."""
     half = Simulator(seed=1, faults=Faults(disconnect=0.5, seed=4))

@@ -117,6 +117,7 @@ def answers() -> dict[str, str]:
     return found
 
 
+@pytest.mark.slow
 def test_the_set_has_at_least_forty_prompts(answers: dict[str, str]) -> None:
     assert len(answers) >= 40
 

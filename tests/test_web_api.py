@@ -274,6 +274,7 @@ def test_a_job_a_person_starts_from_the_page_runs_on_the_human_clock(
     assert "time_scale" not in code_job.meta  # a cell that measures keeps the worker's clock
 
 
+@pytest.mark.slow
 def test_202_says_queued_even_when_a_worker_takes_the_job_at_once(web: RunningWeb) -> None:
     """The body of 202 Accepted is the job as accepted, never a race with the worker."""
     with _client(web) as http:

@@ -49,6 +49,7 @@ def test_polling_gives_up_after_its_time_limit(
             poll_job(http, job_id, first_s=5.0, timeout_s=20.0)
 
 
+@pytest.mark.slow
 def test_the_command_line_binds_loopback_by_default() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "stream_or_queue.web", "--help"],

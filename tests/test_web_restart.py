@@ -22,6 +22,7 @@ QUESTION = "What survives a deploy of the web tier?"
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_jobs_survive_a_restart_of_the_web_process(
     simulator: Simulator, fake_redis: redis.Redis
 ) -> None:
@@ -74,6 +75,7 @@ def _start_web(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[by
             time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_the_web_service_starts_without_loading_dbos() -> None:
     """A web process that only queues jobs must not import DBOS (and SQLAlchemy) to start:
     they were about 40% of its start-up CPU, and under load the restart below then missed

@@ -389,6 +389,7 @@ def _spied_client(simulator: Simulator) -> tuple[object, _ScaleSpy]:
     return client, spy
 
 
+@pytest.mark.slow
 def test_a_person_s_answer_plays_at_the_human_clock_and_the_notebook_keeps_its_own(
     simulator: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

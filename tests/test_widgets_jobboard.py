@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from jobs_support import Backend
 from support import wait_until
 
@@ -45,6 +46,7 @@ def test_rows_follow_the_jobs_through_their_lifecycle(backend: Backend) -> None:
     assert board.summary.value == "<b>Jobs</b>: 1 finished · 1 failed"
 
 
+@pytest.mark.slow
 def test_the_board_refreshes_itself_and_shows_progress(
     backend: Backend, no_leaked_threads: None
 ) -> None:
