@@ -113,6 +113,7 @@ def test_a_queue_with_impossible_limits_is_a_clear_error_before_dbos_is_asked() 
         engine.register_queue("bad", worker_concurrency=0)
 
 
+@pytest.mark.slow
 def test_a_client_declares_a_queue_that_a_running_engine_then_serves(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
     engine.launch(url, executor_id="server")

@@ -77,6 +77,7 @@ def test_most_started_within_uses_half_open_windows_like_the_limiter() -> None:
     assert most_started_within([0, 400, 800], 0.5) == 2
 
 
+@pytest.mark.slow
 def test_spans_and_queue_starts_come_from_the_record(dbos_here: None) -> None:
     start_pipeline("audit-4", "w", 0.01).get_result()
     queue = engine.register_queue("audited", worker_concurrency=1)

@@ -61,6 +61,7 @@ def test_an_sse_client_reconnects_after_each_cut_and_misses_no_end() -> None:
         sse_connections(10.0, edge_s=0.0)
 
 
+@pytest.mark.slow
 def test_the_real_polling_client_polls_as_computed(
     simulator: Simulator, fake_redis: redis.Redis
 ) -> None:
@@ -75,6 +76,7 @@ def test_the_real_polling_client_polls_as_computed(
     assert outcome.polls == len(poll_moments(22.0, first_s=1.0, factor=2.0, max_s=15.0)) == 6
 
 
+@pytest.mark.slow
 def test_the_real_event_client_reconnects_as_computed(
     simulator: Simulator, fake_redis: redis.Redis
 ) -> None:

@@ -58,6 +58,7 @@ def test_not_ready_without_a_worker(idle_web: RunningWeb) -> None:
     assert "no worker on queue 'web'" in ready.json()["reason"]
 
 
+@pytest.mark.slow
 def test_an_unreachable_queue_gets_503_with_retry_after_and_one_log_line(
     no_queue: RunningWeb, caplog: pytest.LogCaptureFixture
 ) -> None:
