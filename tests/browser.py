@@ -236,6 +236,26 @@ def chromium_page(
 _PROMPT = re.compile(r"\[(\d+|\*| )\]:")
 
 
+def scroll_into_view(locator: Any, attempts: int = 5) -> None:
+    """Scroll a widget into view, again if JupyterLab re-rendered it meanwhile.
+
+    JupyterLab renders a notebook in windows and widgets re-render when the kernel
+    updates them, so the element a locator resolved can be detached before playwright
+    scrolls it ("Element is not attached to the DOM"); the locator then finds the new
+    one. Bounded: any other error, or the last attempt's, is raised.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+
+    for attempt in range(attempts):
+        try:
+            locator.scroll_into_view_if_needed(timeout=15_000)
+            return
+        except PlaywrightError as error:
+            if "not attached" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
+
+
 def wait_until_idle(page: Any, timeout_s: float = 60.0) -> None:
     """Wait until the open notebook's kernel reports idle."""
     page.wait_for_selector(

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import pytest
-from browser import LabServer, open_and_run_notebook, run_in_kernel
+from browser import LabServer, open_and_run_notebook, run_in_kernel, scroll_into_view
 
 from stream_or_queue import config
 
@@ -37,7 +37,7 @@ def test_chatbox_streams_live_and_stops_in_the_browser(
     run_in_kernel(lab, NOTEBOOK, real_time)
 
     chat = page.locator(".soq-chat").first
-    chat.scroll_into_view_if_needed()
+    scroll_into_view(chat)
     # the cells already talked to it: two answers are in the transcript
     assert transcript_text(page).count("Assistant:") == 2
     send = chat.locator("button.soq-chat-send")

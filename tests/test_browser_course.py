@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import LabServer, open_and_run_notebook, run_in_kernel
+from browser import LabServer, open_and_run_notebook, run_in_kernel, scroll_into_view
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -35,7 +35,7 @@ def watch_the_job_board(page: Any, lab: LabServer, notebook: str) -> None:
         "board.start(); more = jobs.start_workers(1)\nextra = jobs.enqueue_report('browser check')",
     )
     board = page.locator(".soq-jobboard").first
-    board.scroll_into_view_if_needed()
+    scroll_into_view(board)
     row = board.locator(".widget-hbox", has_text="browser check")
     row.wait_for(timeout=30_000)
     row.filter(has_text="finished").wait_for(timeout=60_000)
@@ -46,7 +46,7 @@ def watch_the_job_board(page: Any, lab: LabServer, notebook: str) -> None:
 def answer_the_decision_guide(page: Any, lab: LabServer, notebook: str) -> None:
     """Untick 'is the user waiting' and watch the answer change to a background job."""
     guide = page.locator(".soq-decision").first
-    guide.scroll_into_view_if_needed()
+    scroll_into_view(guide)
     answer = guide.locator(".soq-decision-answer")
     before = answer.inner_text()
     guide.locator(".soq-decision-items input").fill("1")

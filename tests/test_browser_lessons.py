@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import pytest
-from browser import LabServer, open_and_run_notebook, run_in_kernel
+from browser import LabServer, open_and_run_notebook, run_in_kernel, scroll_into_view
 
 from stream_or_queue import config
 
@@ -47,7 +47,7 @@ def test_03_stop_demo_stops_a_live_answer_after_run_all(
     _run_all_then_real_time(page, lab, "notebooks/03_cancellation_and_conversation.ipynb")
 
     chat = page.locator(".soq-chat").first  # the Stop demo's box
-    chat.scroll_into_view_if_needed()
+    scroll_into_view(chat)
     send = chat.locator("button.soq-chat-send")
     stop = chat.locator("button.soq-chat-stop")
     assert "[stopped]" in _transcript(chat)  # the cell's own demo is in the transcript
