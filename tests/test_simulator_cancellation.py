@@ -10,6 +10,7 @@ then a property of the simulator, not a race.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx2
 import pytest
@@ -52,13 +53,19 @@ def _check_cancelled(record: RequestRecord, *, read: int) -> None:
     assert record.generated_tokens < record.planned_output_tokens
 
 
-def test_closing_a_stream_early_stops_generation(sim: Simulator) -> None:
-    with sync_client(sim) as client, client.messages.stream(**ask(PROMPT)) as stream:
+def _read_then_close(client: Any) -> str:
+    """Read READ text chunks of a stream, close it, and return its request id."""
+    with client.messages.stream(**ask(PROMPT)) as stream:
         for count, _ in enumerate(stream.text_stream, start=1):
             if count == READ:
                 break
-        request_id = stream.request_id
-    record = sim.find(request_id or "")
+        return stream.request_id or ""
+
+
+def test_closing_a_stream_early_stops_generation(sim: Simulator) -> None:
+    with sync_client(sim) as client:
+        request_id = _read_then_close(client)
+    record = sim.find(request_id)
     assert record is not None
     _check_cancelled(record, read=READ)
     # within one token interval of what the client had received
@@ -91,12 +98,7 @@ def test_on_a_simulated_timeline_a_close_stops_generation_at_exactly_what_was_re
     """No race left: the timeline stands still between two reads, so the model has
     written exactly the tokens read when the client closes, and the plan never slept."""
     with clock.simulated() as line, sync_client(sim) as client:
-        with client.messages.stream(**ask(PROMPT)) as stream:
-            for count, _ in enumerate(stream.text_stream, start=1):
-                if count == READ:
-                    break
-            request_id = stream.request_id
-        record = sim.find(request_id or "")
+        record = sim.find(_read_then_close(client))
     assert record is not None
     _check_cancelled(record, read=READ)
     assert record.generated_tokens == record.delivered_tokens == READ

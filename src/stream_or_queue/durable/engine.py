@@ -225,15 +225,8 @@ def register_queue(
                 f"limiter must be {{'limit': n >= 1, 'period': seconds > 0}}, not {limiter!r}"
             )
         rate = {"limit": int(limiter["limit"]), "period": float(limiter["period"])}
-    if client is not None:
-        return client.register_queue(
-            name,
-            worker_concurrency=worker_concurrency,
-            limiter=rate,
-            polling_interval_sec=config.DURABLE_POLL_S,
-            on_conflict="always_update",
-        )
-    return DBOS.register_queue(
+    register = client.register_queue if client is not None else DBOS.register_queue
+    return register(
         name,
         worker_concurrency=worker_concurrency,
         limiter=rate,
